@@ -149,7 +149,7 @@ class BackgroundSection:
     # `cubemap`: folders with posx/negx/posy/negy/posz/negz images, or "builtin:<name>".
     cubemaps: list[str] = field(default_factory=lambda: ["builtin:all"])
     equirectangular: list[str] = field(default_factory=list)  # `equirectangular`: image files
-    room_size: Range = field(default_factory=lambda: Range(8.0, 14.0))  # metres, side of the cuboid
+    room_size: Range = field(default_factory=lambda: Range(14.0, 20.0))  # metres, side of the cuboid (> 2R)
 
 
 @dataclass

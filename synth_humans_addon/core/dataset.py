@@ -1,0 +1,287 @@
+"""The dataset format: written by generation and refinement, read by re-id and the refiner.
+
+A Market-1501-compatible folder, so torchreid, fast-reid and other toolboxes train on it
+unchanged, plus masks and machine-readable metadata::
+
+    DATASET/
+      dataset.json                 format marker, name, generator version, the full spec
+      bounding_box_train/          <pid:04d>_c<cam>s1_<frame:06d>_<k:02d>.jpg (training characters)
+      bounding_box_test/           gallery images of test characters
+      query/                       query images of test characters (first image per camera)
+      validation/                  images of validation characters (not part of Market-1501)
+      masks/<same stem>.png        person masks (8-bit, 255 = person), pixel-aligned with the image
+      metadata/<pid:04d>.json      one file per character: its samples and per-image records
+
+`frame` is the pose frame (pose phase × 1e6 rounded), `k` the image's index in its character,
+so names are unique. A character's metadata file is written last (atomically), after all of
+its images: a character without it is incomplete. `read_dataset` returns typed records and
+rejects a malformed folder with an error that names the file.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from .sampling import (SUBSET_GALLERY, SUBSET_QUERY, SUBSET_TRAIN, SUBSET_VALIDATION, CharacterSample,
+                       ImageSample)
+
+FORMAT_NAME = "synth-humans-dataset"
+FORMAT_VERSION = 1
+SUBSETS = (SUBSET_TRAIN, SUBSET_GALLERY, SUBSET_QUERY, SUBSET_VALIDATION)
+MASKS_DIR = "masks"
+METADATA_DIR = "metadata"
+DATASET_FILE = "dataset.json"
+NAME_RE = re.compile(r"^(?P<pid>\d{4})_c(?P<cam>\d)s1_(?P<frame>\d{6})_(?P<k>\d{2,3})$")
+
+
+class DatasetFormatError(ValueError):
+    """A dataset folder or file that does not follow the format; the message names the file."""
+
+
+def generator_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("synth-humans")
+    except Exception:  # not installed (e.g. inside Blender from the add-on zip)
+        return "0+unknown"
+
+
+def image_stem(pid: int, image: ImageSample) -> str:
+    frame = int(round(image.pose_phase * 1e6)) % 1_000_000
+    return f"{pid:04d}_c{image.camera_id}s1_{frame:06d}_{image.k:02d}"
+
+
+def image_relpath(pid: int, image: ImageSample, ext: str = ".jpg") -> str:
+    return f"{image.subset}/{image_stem(pid, image)}{ext}"
+
+
+def mask_relpath(pid: int, image: ImageSample) -> str:
+    return f"{MASKS_DIR}/{image_stem(pid, image)}.png"
+
+
+def parse_name(name: str) -> tuple[int, int, int, int]:
+    """(pid, camera id, frame, k) from a file name; raises DatasetFormatError if it does not match."""
+    m = NAME_RE.match(Path(name).stem)
+    if not m:
+        raise DatasetFormatError(f"{name}: not a <pid:04d>_c<cam>s1_<frame:06d>_<k:02d> file name")
+    return int(m["pid"]), int(m["cam"]), int(m["frame"]), int(m["k"])
+
+
+@dataclass
+class RenderedImage:
+    """One rendered image as it leaves the renderer: encoded bytes plus per-image facts.
+
+    `info` holds what only the renderer knows: `bbox` (x0, y0, x1, y1 in the full frame),
+    `frame_size` (w, h), `keypoints` ({joint: [x, y, visible]} in crop pixels), timings.
+    """
+
+    k: int
+    image: bytes  # JPEG
+    mask: bytes  # PNG, 8-bit, 255 = person
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ImageRecord:
+    """One image of a dataset as the reader returns it."""
+
+    path: Path
+    mask_path: Path | None
+    pid: int
+    camera_id: int
+    subset: str
+    split: str
+    k: int
+    frame: int
+    info: dict[str, Any] = field(default_factory=dict)  # the per-image metadata record
+
+
+@dataclass
+class Dataset:
+    root: Path
+    manifest: dict[str, Any]
+    images: list[ImageRecord]
+    characters: dict[int, dict[str, Any]]  # pid → character metadata (samples)
+
+    def subset(self, name: str) -> list[ImageRecord]:
+        return [r for r in self.images if r.subset == name]
+
+    @property
+    def train(self) -> list[ImageRecord]:
+        return self.subset(SUBSET_TRAIN)
+
+    @property
+    def query(self) -> list[ImageRecord]:
+        return self.subset(SUBSET_QUERY)
+
+    @property
+    def gallery(self) -> list[ImageRecord]:
+        return self.subset(SUBSET_GALLERY)
+
+    @property
+    def validation(self) -> list[ImageRecord]:
+        return self.subset(SUBSET_VALIDATION)
+
+
+# ---------------------------------------------------------------------------------------
+# Writing
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write to a temporary name in the same folder, fsync, then rename: never a half file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def create_dataset(root: Path, name: str, spec_dict: dict[str, Any] | None, extra: dict[str, Any] | None = None) -> None:
+    """Create the folders and `dataset.json` (kept if it exists and names the same dataset)."""
+    root = Path(root)
+    for sub in SUBSETS + (MASKS_DIR, METADATA_DIR):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    manifest_path = root / DATASET_FILE
+    if manifest_path.exists():
+        manifest = read_manifest(root)
+        if manifest.get("name") != name:
+            raise DatasetFormatError(f"{manifest_path}: holds dataset {manifest.get('name')!r}, not {name!r}; "
+                                     "use another output folder")
+        return
+    manifest = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "name": name,
+                "generator_version": generator_version(), "spec": spec_dict}
+    manifest.update(extra or {})
+    atomic_write(manifest_path, json.dumps(manifest, indent=1).encode())
+
+
+def character_record(character: CharacterSample, rendered: Iterable[RenderedImage], extra: dict | None = None) -> dict:
+    """The metadata file's content for one character."""
+    by_k = {r.k: r for r in rendered}
+    images = []
+    for im in character.images:
+        r = by_k.get(im.k)
+        images.append({
+            "file": image_relpath(character.pid, im), "mask": mask_relpath(character.pid, im),
+            "k": im.k, "subset": im.subset, "camera_id": im.camera_id, **(r.info if r else {}),
+        })
+    rec = {"pid": character.pid, "split": character.split, "character": character.to_dict(), "images": images,
+           "generator_version": generator_version()}
+    rec.update(extra or {})
+    return rec
+
+
+def write_character(root: Path, character: CharacterSample, rendered: list[RenderedImage],
+                    extra: dict | None = None) -> dict:
+    """Store a character's images and masks, then its metadata last. Returns the metadata."""
+    root = Path(root)
+    by_k = {r.k: r for r in rendered}
+    missing = [im.k for im in character.images if im.k not in by_k]
+    if missing:
+        raise DatasetFormatError(f"character {character.pid:04d}: no rendered image for k={missing}")
+    for im in character.images:
+        r = by_k[im.k]
+        atomic_write(root / image_relpath(character.pid, im), r.image)
+        atomic_write(root / mask_relpath(character.pid, im), r.mask)
+    rec = character_record(character, rendered, extra)
+    atomic_write(metadata_path(root, character.pid), json.dumps(rec, indent=1).encode())
+    return rec
+
+
+def metadata_path(root: Path, pid: int) -> Path:
+    return Path(root) / METADATA_DIR / f"{pid:04d}.json"
+
+
+def character_complete(root: Path, pid: int) -> bool:
+    return metadata_path(root, pid).is_file()
+
+
+# ---------------------------------------------------------------------------------------
+# Reading
+
+
+def read_manifest(root: Path) -> dict[str, Any]:
+    path = Path(root) / DATASET_FILE
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DatasetFormatError(f"{path}: missing; {root} is not a synth-humans dataset") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DatasetFormatError(f"{path}: not valid JSON ({exc})") from None
+    if manifest.get("format") != FORMAT_NAME:
+        raise DatasetFormatError(f"{path}: format is {manifest.get('format')!r}, expected {FORMAT_NAME!r}")
+    if manifest.get("format_version", 0) > FORMAT_VERSION:
+        raise DatasetFormatError(f"{path}: format version {manifest.get('format_version')} is newer than this "
+                                 f"reader ({FORMAT_VERSION})")
+    return manifest
+
+
+def read_dataset(root: str | Path, check_files: bool = True) -> Dataset:
+    """Read a dataset folder into typed records.
+
+    Every image listed in a metadata file must exist (with `check_files`), and every image
+    file in a subset folder must be listed; otherwise DatasetFormatError names the file.
+    Characters whose metadata file is missing are incomplete and their images are refused.
+    """
+    root = Path(root)
+    manifest = read_manifest(root)
+    images: list[ImageRecord] = []
+    characters: dict[int, dict[str, Any]] = {}
+    listed: set[str] = set()
+    meta_dir = root / METADATA_DIR
+    if not meta_dir.is_dir():
+        raise DatasetFormatError(f"{meta_dir}: missing metadata folder")
+    for mp in sorted(meta_dir.glob("*.json")):
+        try:
+            rec = json.loads(mp.read_text())
+            pid = int(rec["pid"])
+            entries = rec["images"]
+            split = rec["split"]
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise DatasetFormatError(f"{mp}: malformed character metadata ({exc!r})") from None
+        characters[pid] = rec
+        for e in entries:
+            try:
+                rel, subset = e["file"], e["subset"]
+                mpid, cam, frame, k = parse_name(rel)
+            except (KeyError, TypeError) as exc:
+                raise DatasetFormatError(f"{mp}: malformed image entry {e!r} ({exc!r})") from None
+            if subset not in SUBSETS or not rel.startswith(subset + "/"):
+                raise DatasetFormatError(f"{mp}: image {rel} has unknown subset {subset!r}")
+            if mpid != pid:
+                raise DatasetFormatError(f"{mp}: image {rel} belongs to pid {mpid}, not {pid}")
+            path = root / rel
+            if check_files and not path.is_file():
+                raise DatasetFormatError(f"{path}: listed in {mp} but missing")
+            mask = root / e["mask"] if e.get("mask") else None
+            if check_files and mask is not None and not mask.is_file():
+                raise DatasetFormatError(f"{mask}: listed in {mp} but missing")
+            listed.add(rel)
+            images.append(ImageRecord(path=path, mask_path=mask, pid=pid, camera_id=cam, subset=subset, split=split,
+                                      k=k, frame=frame, info=e))
+    if check_files:
+        for subset in SUBSETS:
+            folder = root / subset
+            if not folder.is_dir():
+                continue
+            for f in folder.iterdir():
+                if f.name.startswith("."):
+                    continue  # temporary files of an interrupted write
+                if f"{subset}/{f.name}" not in listed:
+                    raise DatasetFormatError(f"{f}: image not listed in any metadata file "
+                                             "(an incomplete character? re-run the generation to finish it)")
+    return Dataset(root=root, manifest=manifest, images=images, characters=characters)

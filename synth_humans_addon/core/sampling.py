@@ -1,0 +1,441 @@
+"""Deterministic expansion: spec + seed → the exact samples of every character and image.
+
+Every character draws from its own random stream, ``SeedSequence(seed, spawn_key=(index, 0))``,
+and every image from ``(index, 1, k)``. So a character's samples depend only on the spec,
+the seed and the character's index: not on worker count, job order or machine, and adding
+images to a character does not change the ones it already has. The samples are plain
+dataclasses that round-trip through JSON exactly (floats are written with `repr`), so the
+farm stores them and any image can be re-rendered bit-for-bit later.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import geometry, palettes
+from .spec import ETHNICITIES, Range, Spec
+
+# Stream ids inside one dataset seed.
+_CHARACTER_STREAM = 0
+_IMAGE_STREAM = 1
+_SPLIT_KEY = 2**31 - 1  # a spawn key no character index reaches
+
+SPLIT_TRAIN, SPLIT_VALIDATION, SPLIT_TEST = "train", "validation", "test"
+# Folders of the Market-1501 layout (plus `validation`, which Market-1501 lacks).
+SUBSET_TRAIN, SUBSET_GALLERY, SUBSET_QUERY, SUBSET_VALIDATION = "bounding_box_train", "bounding_box_test", "query", "validation"
+
+
+@dataclass
+class BodySample:
+    age_years: float
+    gender: float  # MakeHuman gender macro: 0 female … 1 male
+    weight: float
+    muscle: float
+    height: float
+    proportions: float
+    ethnicity: dict[str, float]  # sums to 1
+    skin_variation: float  # −1 … 1, see palettes.skin_color
+    skin_color: str  # sRGB hex, derived from the three above
+
+
+@dataclass
+class GarmentSample:
+    kind: str
+    palette: str
+    color: str  # sRGB hex
+    texture: str
+    secondary_color: str  # second colour of patterned textures
+    texture_scale: float
+    texture_rotation_deg: float
+    seed: int  # for procedural noise in the material
+
+
+@dataclass
+class HairSample:
+    style: str
+    palette: str
+    color: str
+
+
+@dataclass
+class AccessorySample:
+    kind: str
+    palette: str
+    color: str
+
+
+@dataclass
+class BackgroundSample:
+    kind: str
+    # `fixed` / `varied`: wall colours in the order +X, −X, +Y, −Y, floor, ceiling.
+    colors: list[str] = field(default_factory=list)
+    source: str = ""  # `cubemap`: folder or builtin:<name>; `equirectangular`: image path
+    rotation_deg: float = 0.0  # rotation of the environment about Z
+    room_size: float = 10.0
+
+
+@dataclass
+class PoseSample:
+    source: str  # walk | procedural_walk | standing | bvh
+    bvh_file: str = ""
+    stride: float = 1.0
+    arm_swing: float = 1.0
+    variant: int = 0  # standing pose variant
+
+
+@dataclass
+class CameraSample:
+    azimuth_deg: float  # 0 = in front of the character
+    theta_deg: float  # polar angle from the zenith
+    radius: float
+    yaw_jitter_deg: float
+    pitch_jitter_deg: float
+    focal_length_mm: float
+    sensor_width_mm: float
+
+    def position(self, target_height: float = 0.0) -> np.ndarray:
+        p = geometry.spherical_to_cartesian(self.azimuth_deg, self.theta_deg, self.radius)
+        p[2] += target_height
+        return p
+
+
+@dataclass
+class LightSample:
+    kind: str
+    strength: float
+    color_temperature_k: float
+    azimuth_deg: float
+    elevation_deg: float
+    world_strength: float
+
+
+@dataclass
+class PostprocessSample:
+    noise_std: float
+    blur_sigma: float
+    jpeg_quality: int
+    downscale: float
+    color_gain: list[float]  # per-channel gains (R, G, B)
+    seed: int
+
+
+@dataclass
+class ImageSample:
+    k: int  # index of the image within its character
+    subset: str  # bounding_box_train | bounding_box_test | query | validation
+    camera_id: int
+    camera: CameraSample
+    pose_phase: float  # 0 … 1: the frame of the walk cycle / motion clip
+    light: LightSample
+    postprocess: PostprocessSample
+    seed: int
+
+
+@dataclass
+class CharacterSample:
+    index: int  # 0-based position in the dataset
+    pid: int  # person id in file names (index + 1; 0 is Market-1501's distractor id)
+    split: str  # train | validation | test
+    seed: int
+    body: BodySample
+    top: GarmentSample | None
+    bottom: GarmentSample | None
+    shoes: GarmentSample | None
+    hair: HairSample | None
+    accessories: list[AccessorySample]
+    background: BackgroundSample
+    pose: PoseSample
+    images: list[ImageSample]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "CharacterSample":
+        return _build(cls, d)
+
+
+def _build(cls, d):
+    """Inverse of dataclasses.asdict for the sample types above."""
+    import typing
+
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        v = d[f.name]
+        t = hints[f.name]
+        kwargs[f.name] = _build_value(t, v)
+    return cls(**kwargs)
+
+
+def _build_value(t, v):
+    import types
+    import typing
+
+    if v is None:
+        return None
+    origin = typing.get_origin(t)
+    if origin in (typing.Union, types.UnionType):
+        (inner,) = [a for a in typing.get_args(t) if a is not type(None)]
+        return _build_value(inner, v)
+    if origin is list:
+        (inner,) = typing.get_args(t)
+        return [_build_value(inner, x) for x in v]
+    if dataclasses.is_dataclass(t):
+        return _build(t, v)
+    return v
+
+
+# ---------------------------------------------------------------------------------------
+
+
+def _rng(seed: int, *key: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence(entropy=seed, spawn_key=key))
+
+
+def draw_range(rng: np.random.Generator, r: Range) -> float:
+    if r.low == r.high:
+        return float(r.low)
+    if r.distribution == "normal":
+        mu, sigma = (r.low + r.high) / 2.0, (r.high - r.low) / 4.0
+        for _ in range(64):  # truncated normal by rejection (≈95 % accept per draw)
+            v = rng.normal(mu, sigma)
+            if r.low <= v <= r.high:
+                return float(v)
+        return float(mu)
+    return float(rng.uniform(r.low, r.high))
+
+
+def choose(rng: np.random.Generator, weights: dict[str, float], allow_none: bool = False) -> str | None:
+    """Pick a key by weight. With `allow_none`, weights are probabilities and the rest is None."""
+    names = [k for k, w in weights.items() if w > 0]
+    w = np.array([weights[k] for k in names], float)
+    u = rng.random()
+    if allow_none:
+        acc = np.cumsum(w)
+        idx = int(np.searchsorted(acc, u, side="right"))
+        return names[idx] if idx < len(names) else None
+    if w.sum() <= 0:
+        raise ValueError("no choice has a positive weight")
+    idx = int(np.searchsorted(np.cumsum(w / w.sum()), u, side="right"))
+    return names[min(idx, len(names) - 1)]
+
+
+def _pick_color(rng, spec: Spec, palette_weights: dict[str, float], hair: bool = False) -> tuple[str, str]:
+    name = choose(rng, palette_weights)
+    colors = palettes.palette_colors(name, spec.clothing.custom_palettes, hair=hair)
+    base = colors[int(rng.integers(len(colors)))]
+    # A small jitter so two people with the "same" navy jacket still differ slightly.
+    jittered = palettes.jitter_color(base, float(rng.normal(0, 0.01)), float(rng.uniform(0.9, 1.1)),
+                                     float(rng.uniform(0.9, 1.1)))
+    return name, jittered
+
+
+def _garment(rng, spec: Spec, kind: str | None) -> GarmentSample | None:
+    if kind is None:
+        return None
+    cl = spec.clothing
+    palette, color = _pick_color(rng, spec, cl.palettes)
+    _, secondary = _pick_color(rng, spec, cl.palettes)
+    texture = choose(rng, cl.textures)
+    return GarmentSample(
+        kind=kind, palette=palette, color=color, texture=texture, secondary_color=secondary,
+        texture_scale=draw_range(rng, cl.texture_scale), texture_rotation_deg=float(rng.uniform(0, 180)),
+        seed=int(rng.integers(2**31)),
+    )
+
+
+def assign_splits(spec: Spec) -> list[str]:
+    """The split of every character: a seeded permutation picks test, then validation ones."""
+    n = spec.dataset.characters
+    order = _rng(spec.dataset.seed, _SPLIT_KEY).permutation(n)
+    splits = [SPLIT_TRAIN] * n
+    nt, nv = spec.dataset.test_characters, spec.dataset.validation_characters
+    for i in order[:nt]:
+        splits[int(i)] = SPLIT_TEST
+    for i in order[nt:nt + nv]:
+        splits[int(i)] = SPLIT_VALIDATION
+    return splits
+
+
+def _background(rng, spec: Spec) -> BackgroundSample:
+    b = spec.background
+    size = draw_range(rng, b.room_size)
+    if b.kind == "fixed":
+        c = b.colors[int(rng.integers(len(b.colors)))]
+        return BackgroundSample("fixed", colors=[c] * 6, room_size=size)
+    if b.kind == "varied":
+        import colorsys
+
+        hue = float(rng.random())  # one dominant hue per room, walls vary around it
+        cols = []
+        for _ in range(6):
+            h = (hue + rng.normal(0, 0.08)) % 1.0
+            rgb = colorsys.hsv_to_rgb(h, draw_range(rng, b.saturation), draw_range(rng, b.value))
+            cols.append(palettes.srgb_to_hex(rgb))
+        return BackgroundSample("varied", colors=cols, room_size=size)
+    if b.kind == "cubemap":
+        sources = expand_cubemap_sources(b.cubemaps)
+        return BackgroundSample("cubemap", source=sources[int(rng.integers(len(sources)))],
+                                rotation_deg=float(rng.uniform(0, 360)), room_size=size)
+    return BackgroundSample("equirectangular", source=b.equirectangular[int(rng.integers(len(b.equirectangular)))],
+                            rotation_deg=float(rng.uniform(0, 360)), room_size=size)
+
+
+def expand_cubemap_sources(entries: list[str]) -> list[str]:
+    """`builtin:all` stands for every built-in cubemap; other entries stay as they are."""
+    from .cubemaps import BUILTIN_CUBEMAPS
+
+    out: list[str] = []
+    for e in entries:
+        out.extend(f"builtin:{n}" for n in BUILTIN_CUBEMAPS) if e == "builtin:all" else out.append(e)
+    return out
+
+
+def _image(spec: Spec, index: int, k: int, split: str) -> ImageSample:
+    rng = _rng(spec.dataset.seed, index, _IMAGE_STREAM, k)
+    cam = spec.camera
+    azimuth, theta = geometry.sample_segment_direction(float(rng.random()), float(rng.random()),
+                                                       cam.theta1_deg, cam.theta2_deg)
+    radius = cam.radius * (1.0 + float(rng.uniform(-cam.radius_jitter, cam.radius_jitter)))
+    camera = CameraSample(
+        azimuth_deg=azimuth, theta_deg=theta, radius=radius,
+        yaw_jitter_deg=float(rng.uniform(-cam.aim_jitter_deg, cam.aim_jitter_deg)),
+        pitch_jitter_deg=float(rng.uniform(-cam.aim_jitter_deg, cam.aim_jitter_deg)),
+        focal_length_mm=cam.focal_length_mm, sensor_width_mm=cam.sensor_width_mm,
+    )
+    li = spec.lighting
+    light = LightSample(
+        kind=choose(rng, li.kinds), strength=draw_range(rng, li.strength),
+        color_temperature_k=draw_range(rng, li.color_temperature_k), azimuth_deg=float(rng.uniform(0, 360)),
+        elevation_deg=draw_range(rng, li.elevation_deg), world_strength=draw_range(rng, li.world_strength),
+    )
+    pp = spec.postprocess
+    cast = draw_range(rng, pp.color_cast)
+    post = PostprocessSample(
+        noise_std=draw_range(rng, pp.noise_std), blur_sigma=draw_range(rng, pp.blur_sigma),
+        jpeg_quality=int(round(draw_range(rng, pp.jpeg_quality))), downscale=draw_range(rng, pp.downscale),
+        color_gain=[float(1.0 + rng.uniform(-cast, cast)) for _ in range(3)], seed=int(rng.integers(2**31)),
+    )
+    cid = geometry.camera_id(azimuth, theta, spec.dataset.camera_id_mode, spec.dataset.camera_id_bins,
+                             cam.theta1_deg, cam.theta2_deg)
+    subset = {SPLIT_TRAIN: SUBSET_TRAIN, SPLIT_VALIDATION: SUBSET_VALIDATION}.get(split, SUBSET_GALLERY)
+    return ImageSample(k=k, subset=subset, camera_id=cid, camera=camera, pose_phase=float(rng.random()),
+                       light=light, postprocess=post, seed=int(rng.integers(2**31)))
+
+
+def _assign_queries(images: list[ImageSample]) -> None:
+    """Test characters: the first image of each camera goes to `query`, the rest to the gallery.
+
+    With a single image nothing can be matched, so it stays in the gallery (a distractor).
+    If all images share one camera, the first one is still a query (the single-shot protocol
+    needs it; Market-1501's same-camera rule will ignore it)."""
+    if len(images) < 2:
+        return
+    seen: set[int] = set()
+    for im in images:
+        if im.camera_id not in seen:
+            seen.add(im.camera_id)
+            im.subset = SUBSET_QUERY
+    if all(im.subset == SUBSET_QUERY for im in images):  # every image its own camera: keep a gallery
+        images[-1].subset = SUBSET_GALLERY
+
+
+def expand_character(spec: Spec, index: int, split: str | None = None) -> CharacterSample:
+    """All samples of character `index` (0-based). `split` saves recomputing the split table."""
+    if not 0 <= index < spec.dataset.characters:
+        raise IndexError(f"character index {index} outside 0..{spec.dataset.characters - 1}")
+    if split is None:
+        split = assign_splits(spec)[index]
+    rng = _rng(spec.dataset.seed, index, _CHARACTER_STREAM)
+    c = spec.character
+    male = rng.random() < c.male_fraction
+    strength = draw_range(rng, c.gender_strength)
+    eth_names = [e for e in ETHNICITIES if c.ethnicity.get(e, 0) > 0]
+    alpha = np.array([c.ethnicity[e] for e in eth_names])
+    mix = rng.dirichlet(alpha) if len(eth_names) > 1 else np.ones(1)
+    ethnicity = {e: 0.0 for e in ETHNICITIES}
+    ethnicity.update({e: float(v) for e, v in zip(eth_names, mix)})
+    age = draw_range(rng, c.age_years)
+    variation = float(rng.uniform(-1, 1))
+    body = BodySample(
+        age_years=age, gender=strength if male else 1.0 - strength,
+        weight=draw_range(rng, c.weight), muscle=draw_range(rng, c.muscle), height=draw_range(rng, c.height),
+        proportions=draw_range(rng, c.proportions), ethnicity=ethnicity, skin_variation=variation,
+        skin_color=palettes.skin_color(ethnicity, age, variation),
+    )
+    cl = spec.clothing
+    top = _garment(rng, spec, choose(rng, cl.tops, allow_none=True))
+    bottom_kind = choose(rng, cl.bottoms, allow_none=True)
+    bottom = _garment(rng, spec, bottom_kind)
+    shoes = _garment(rng, spec, choose(rng, cl.shoes, allow_none=True))
+    style = choose(rng, spec.hair.styles, allow_none=True)
+    hair = None
+    if style is not None:
+        hp, hc = _pick_color(rng, spec, spec.hair.palettes, hair=True)
+        hair = HairSample(style, hp, hc)
+    accessories = []
+    acc = spec.accessories
+    for kind in ("backpack", "shoulder_bag", "cap", "hat", "glasses"):
+        draw = rng.random()  # always drawn, so one probability never shifts another's stream
+        colour = _pick_color(rng, spec, acc.palettes)
+        if draw < getattr(acc, kind):
+            accessories.append(AccessorySample(kind, *colour))
+    if any(a.kind == "cap" for a in accessories):  # one headwear at a time
+        accessories = [a for a in accessories if a.kind != "hat"]
+    background = _background(rng, spec)
+    po = spec.pose
+    source = choose(rng, po.sources)
+    pose = PoseSample(
+        source=source,
+        bvh_file=po.bvh_files[int(rng.integers(len(po.bvh_files)))] if source == "bvh" else "",
+        stride=draw_range(rng, po.stride), arm_swing=draw_range(rng, po.arm_swing), variant=int(rng.integers(4)),
+    )
+    seed = int(rng.integers(2**31))
+    images = [_image(spec, index, k, split) for k in range(spec.dataset.images_per_character)]
+    if split == SPLIT_TEST:
+        _assign_queries(images)
+    return CharacterSample(index=index, pid=index + 1, split=split, seed=seed, body=body, top=top, bottom=bottom,
+                           shoes=shoes, hair=hair, accessories=accessories, background=background, pose=pose,
+                           images=images)
+
+
+def expand_dataset(spec: Spec):
+    """Yield every character's samples in index order (a generator: datasets can be large)."""
+    splits = assign_splits(spec)
+    for i in range(spec.dataset.characters):
+        yield expand_character(spec, i, splits[i])
+
+
+def summarize(spec: Spec, characters: list[CharacterSample]) -> dict[str, Any]:
+    """Counts and attribute statistics of expanded characters (for `headless validate`)."""
+    from collections import Counter
+
+    n = len(characters)
+    splits = Counter(c.split for c in characters)
+    subsets = Counter(im.subset for c in characters for im in c.images)
+    cams = Counter(im.camera_id for c in characters for im in c.images)
+    def mean(xs):
+        xs = list(xs)
+        return float(np.mean(xs)) if xs else math.nan
+
+    return {
+        "characters": n,
+        "images": sum(len(c.images) for c in characters),
+        "splits": dict(sorted(splits.items())),
+        "subsets": dict(sorted(subsets.items())),
+        "camera_ids": dict(sorted(cams.items())),
+        "male_fraction": mean(c.body.gender > 0.5 for c in characters),
+        "mean_age_years": mean(c.body.age_years for c in characters),
+        "tops": dict(Counter(c.top.kind if c.top else "none" for c in characters).most_common()),
+        "bottoms": dict(Counter(c.bottom.kind if c.bottom else "none" for c in characters).most_common()),
+        "hair": dict(Counter(c.hair.style if c.hair else "none" for c in characters).most_common()),
+        "accessories": dict(Counter(a.kind for c in characters for a in c.accessories).most_common()),
+        "textures": dict(Counter(g.texture for c in characters for g in (c.top, c.bottom) if g).most_common()),
+        "pose_sources": dict(Counter(c.pose.source for c in characters).most_common()),
+        "backgrounds": dict(Counter(c.background.source or c.background.kind for c in characters).most_common()),
+    }
