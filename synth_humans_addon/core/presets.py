@@ -1,0 +1,118 @@
+"""Built-in specs: the source study's four datasets (I–IV) and small ones for demos and CI.
+
+The study's datasets grow in realism step by step:
+
+* I   — plain fixed background, shirts and trousers, bright solid colours, no hair or accessories.
+* II  — varied plain backgrounds per character, textures on clothes.
+* III — as II plus hair and more textures.
+* IV  — cubemap backgrounds, all clothes (skirts, shorts, jackets, boots) and accessories,
+        realistic (muted, dark) palettes as in real surveillance crops.
+
+`default` is the README's main job (a small preset-IV dataset that renders in minutes on a
+laptop); `tiny` is the smallest useful dataset for tests.
+"""
+from __future__ import annotations
+
+import copy
+
+from .spec import Range, Spec
+
+PRESET_NAMES = ("I", "II", "III", "IV", "default", "tiny")
+
+
+def _study_base(name: str) -> Spec:
+    s = Spec()
+    s.dataset.name = f"preset-{name}"
+    s.dataset.seed = 2018
+    s.dataset.characters = 1500
+    s.dataset.images_per_character = 10
+    return s
+
+
+def preset_I() -> Spec:
+    s = _study_base("I")
+    s.background.kind = "fixed"
+    s.background.colors = ["#808080"]
+    s.clothing.tops = {"tshirt": 0.5, "longsleeve": 0.5}
+    s.clothing.bottoms = {"trousers": 1.0}
+    s.clothing.shoes = {"shoes": 1.0}
+    s.clothing.palettes = {"bright": 1.0}
+    s.clothing.textures = {"solid": 1.0}
+    s.hair.styles = {}
+    s.accessories.backpack = s.accessories.shoulder_bag = s.accessories.cap = 0.0
+    s.accessories.hat = s.accessories.glasses = 0.0
+    s.pose.sources = {"walk": 0.5, "procedural_walk": 0.5}
+    return s
+
+
+def preset_II() -> Spec:
+    s = preset_I()
+    s.dataset.name = "preset-II"
+    s.background.kind = "varied"
+    s.clothing.palettes = {"bright": 0.6, "realistic": 0.4}
+    s.clothing.textures = {"solid": 0.5, "stripes": 0.15, "checks": 0.15, "dots": 0.1, "noise": 0.1}
+    return s
+
+
+def preset_III() -> Spec:
+    s = preset_II()
+    s.dataset.name = "preset-III"
+    s.hair.styles = {"short": 0.35, "medium": 0.2, "long": 0.3, "ponytail": 0.1, "bun": 0.05}
+    s.clothing.textures = {"solid": 0.4, "stripes": 0.1, "checks": 0.1, "plaid": 0.1, "dots": 0.05, "noise": 0.05,
+                           "camouflage": 0.05, "denim": 0.1, "knit": 0.05}
+    s.pose.sources = {"walk": 0.4, "procedural_walk": 0.4, "standing": 0.2}
+    return s
+
+
+def preset_IV() -> Spec:
+    s = preset_III()
+    s.dataset.name = "preset-IV"
+    s.background.kind = "cubemap"
+    s.background.cubemaps = ["builtin:all"]
+    s.clothing.tops = {"tshirt": 0.45, "longsleeve": 0.4, "jacket": 0.15}
+    s.clothing.bottoms = {"trousers": 0.65, "shorts": 0.15, "skirt": 0.2}
+    s.clothing.shoes = {"shoes": 0.8, "boots": 0.2}
+    s.clothing.palettes = {"realistic": 0.55, "dark": 0.35, "bright": 0.1}
+    s.hair.palettes = {"natural": 0.6, "dark": 0.4}
+    s.accessories.backpack, s.accessories.shoulder_bag = 0.25, 0.2
+    s.accessories.cap, s.accessories.hat, s.accessories.glasses = 0.08, 0.04, 0.15
+    return s
+
+
+def preset_default() -> Spec:
+    """The main job: a small preset-IV dataset (a few minutes on a 2-core laptop)."""
+    s = preset_IV()
+    s.dataset.name = "default"
+    s.dataset.seed = 7
+    s.dataset.characters = 24
+    s.dataset.images_per_character = 4
+    s.dataset.test_characters = 4
+    s.dataset.validation_characters = 4
+    s.render.crop_height = 128
+    return s
+
+
+def preset_tiny() -> Spec:
+    """The smallest useful dataset: tests and CI."""
+    s = preset_default()
+    s.dataset.name = "tiny"
+    s.dataset.characters = 6
+    s.dataset.images_per_character = 3
+    s.dataset.test_characters = 2
+    s.dataset.validation_characters = 1
+    s.render.crop_height = 64
+    s.render.samples = 2
+    s.postprocess.downscale = Range(1.0, 1.0)
+    return s
+
+
+_PRESETS = {"I": preset_I, "II": preset_II, "III": preset_III, "IV": preset_IV, "default": preset_default,
+            "tiny": preset_tiny}
+
+
+def preset(name: str) -> Spec:
+    """A fresh copy of a built-in spec by name (case-insensitive Roman numerals)."""
+    key = name if name in _PRESETS else name.upper()
+    if key not in _PRESETS:
+        raise KeyError(f"unknown preset {name!r} (known: {', '.join(PRESET_NAMES)})")
+    return copy.deepcopy(_PRESETS[key]())

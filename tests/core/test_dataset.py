@@ -1,0 +1,113 @@
+"""The dataset format: writer, reader, and errors that name the file."""
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from PIL import Image
+
+from synth_humans_addon.core import dataset as ds
+from synth_humans_addon.core import presets, sampling
+from synth_humans_addon.core.spec import spec_to_dict
+
+
+def fake_render(character):
+    out = []
+    for im in character.images:
+        buf, mbuf = io.BytesIO(), io.BytesIO()
+        Image.new("RGB", (20, 48), (im.k * 20, 90, 30)).save(buf, "JPEG")
+        Image.new("L", (20, 48), 255).save(mbuf, "PNG")
+        out.append(ds.RenderedImage(k=im.k, image=buf.getvalue(), mask=mbuf.getvalue(),
+                                    info={"bbox": [1, 2, 21, 50], "frame_size": [100, 80]}))
+    return out
+
+
+@pytest.fixture
+def written(tmp_path):
+    spec = presets.preset("tiny")
+    root = tmp_path / "data"
+    ds.create_dataset(root, spec.dataset.name, spec_to_dict(spec))
+    chars = list(sampling.expand_dataset(spec))
+    for c in chars:
+        ds.write_character(root, c, fake_render(c))
+    return root, spec, chars
+
+
+def test_write_then_read_gives_typed_records(written):
+    root, spec, chars = written
+    d = ds.read_dataset(root)
+    assert len(d.images) == spec.total_images
+    assert {r.pid for r in d.images} == {c.pid for c in chars}
+    for r in d.images:
+        pid, cam, frame, k = ds.parse_name(r.path.name)
+        assert (pid, cam, k) == (r.pid, r.camera_id, r.k)
+        assert r.path.parent.name == r.subset
+        assert r.mask_path.name == r.path.stem + ".png"
+        assert r.info["bbox"] == [1, 2, 21, 50]
+    # Market-1501 toolboxes only look at the folders and names:
+    assert sorted(p.name for p in (root / "bounding_box_train").iterdir()) == sorted(
+        r.path.name for r in d.train)
+    assert d.query and d.gallery and d.validation
+    assert d.manifest["spec"]["dataset"]["name"] == "tiny"
+    assert d.characters[chars[0].pid]["character"] == chars[0].to_dict()
+
+
+def test_names_follow_the_market1501_pattern(written):
+    root, _, _ = written
+    for sub in ("bounding_box_train", "bounding_box_test", "query"):
+        for p in (root / sub).iterdir():
+            stem = p.stem
+            assert len(stem.split("_")[0]) == 4 and stem.split("_")[1].startswith("c") and p.suffix == ".jpg"
+
+
+def test_missing_image_is_named(written):
+    root, _, _ = written
+    victim = next((root / "bounding_box_train").iterdir())
+    victim.unlink()
+    with pytest.raises(ds.DatasetFormatError, match=victim.name):
+        ds.read_dataset(root)
+
+
+def test_unlisted_image_is_named(written):
+    root, _, _ = written
+    stray = root / "query" / "0099_c1s1_000001_00.jpg"
+    stray.write_bytes(b"x")
+    with pytest.raises(ds.DatasetFormatError, match="0099_c1s1_000001_00.jpg"):
+        ds.read_dataset(root)
+
+
+def test_malformed_metadata_is_named(written):
+    root, _, chars = written
+    mp = ds.metadata_path(root, chars[0].pid)
+    mp.write_text("{not json")
+    with pytest.raises(ds.DatasetFormatError, match=mp.name):
+        ds.read_dataset(root)
+
+
+def test_not_a_dataset(tmp_path):
+    with pytest.raises(ds.DatasetFormatError, match="dataset.json"):
+        ds.read_dataset(tmp_path)
+    (tmp_path / "dataset.json").write_text(json.dumps({"format": "other"}))
+    with pytest.raises(ds.DatasetFormatError, match="format"):
+        ds.read_dataset(tmp_path)
+
+
+def test_incomplete_character_is_refused_and_write_is_atomic(tmp_path):
+    spec = presets.preset("tiny")
+    root = tmp_path / "d"
+    ds.create_dataset(root, "tiny", spec_to_dict(spec))
+    c = sampling.expand_character(spec, 0)
+    with pytest.raises(ds.DatasetFormatError, match="no rendered image"):
+        ds.write_character(root, c, fake_render(c)[:-1])
+    assert not ds.character_complete(root, c.pid)
+    ds.write_character(root, c, fake_render(c))
+    assert ds.character_complete(root, c.pid)
+    assert not [p for p in root.rglob("*.part")]
+
+
+def test_create_refuses_another_dataset_in_the_same_folder(tmp_path):
+    ds.create_dataset(tmp_path, "a", None)
+    ds.create_dataset(tmp_path, "a", None)  # reopening is fine
+    with pytest.raises(ds.DatasetFormatError, match="another output folder"):
+        ds.create_dataset(tmp_path, "b", None)

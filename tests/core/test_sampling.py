@@ -1,0 +1,146 @@
+"""Deterministic expansion and uniform sampling on the hemisphere segment."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from synth_humans_addon.core import geometry, presets, sampling
+from synth_humans_addon.core.spec import Range
+
+
+def small_spec(**kw):
+    s = presets.preset("IV")
+    s.dataset.characters = kw.get("characters", 60)
+    s.dataset.images_per_character = kw.get("images", 6)
+    s.dataset.test_characters = kw.get("test", 10)
+    s.dataset.validation_characters = kw.get("val", 10)
+    return s
+
+
+def test_expansion_is_deterministic_and_order_independent():
+    spec = small_spec()
+    forward = [sampling.expand_character(spec, i).to_dict() for i in range(spec.dataset.characters)]
+    backward = [sampling.expand_character(spec, i).to_dict() for i in reversed(range(spec.dataset.characters))]
+    assert forward == list(reversed(backward))
+    assert forward == [c.to_dict() for c in sampling.expand_dataset(spec)]
+
+
+def test_samples_round_trip_through_json_exactly():
+    spec = small_spec()
+    for c in sampling.expand_dataset(spec):
+        again = sampling.CharacterSample.from_dict(json.loads(json.dumps(c.to_dict())))
+        assert again == c
+
+
+def test_seed_changes_samples_and_more_images_keep_existing_ones():
+    spec = small_spec()
+    a = sampling.expand_character(spec, 3)
+    spec2 = small_spec()
+    spec2.dataset.seed += 1
+    assert sampling.expand_character(spec2, 3).body != a.body
+    spec3 = small_spec(images=9)
+    b = sampling.expand_character(spec3, 3)
+    assert b.body == a.body and b.top == a.top
+    assert [im.camera for im in b.images[:6]] == [im.camera for im in a.images]
+
+
+def test_splits_have_the_requested_sizes_and_no_overlap():
+    spec = small_spec(characters=50, test=7, val=5)
+    chars = list(sampling.expand_dataset(spec))
+    splits = [c.split for c in chars]
+    assert splits.count("test") == 7 and splits.count("validation") == 5 and splits.count("train") == 38
+    for c in chars:
+        subsets = {im.subset for im in c.images}
+        if c.split == "train":
+            assert subsets == {"bounding_box_train"}
+        elif c.split == "validation":
+            assert subsets == {"validation"}
+        else:
+            assert subsets <= {"query", "bounding_box_test"} and "query" in subsets and "bounding_box_test" in subsets
+            # one query per camera id
+            q = [im.camera_id for im in c.images if im.subset == "query"]
+            assert len(q) == len(set(q))
+
+
+def test_attributes_stay_within_the_spec_ranges():
+    spec = small_spec(characters=200)
+    spec.character.age_years = Range(20, 30, "normal")
+    spec.character.weight = Range(0.4, 0.45)
+    for c in sampling.expand_dataset(spec):
+        assert 20 <= c.body.age_years <= 30
+        assert 0.4 <= c.body.weight <= 0.45
+        assert abs(sum(c.body.ethnicity.values()) - 1) < 1e-9
+        for im in c.images:
+            assert spec.camera.theta1_deg - 1e-9 <= im.camera.theta_deg <= spec.camera.theta2_deg + 1e-9
+            assert 1 <= im.camera_id <= spec.dataset.camera_id_bins
+
+
+def test_male_fraction_and_garment_probabilities_are_respected():
+    spec = small_spec(characters=2000, images=1, test=0, val=0)
+    spec.character.male_fraction = 0.3
+    spec.clothing.tops = {"tshirt": 0.5}  # half the people wear no top in this (odd) spec
+    chars = list(sampling.expand_dataset(spec))
+    males = np.mean([c.body.gender > 0.5 for c in chars])
+    no_top = np.mean([c.top is None for c in chars])
+    # binomial standard error with n = 2000 is ~0.011: 4 sigma bounds
+    assert abs(males - 0.3) < 0.045
+    assert abs(no_top - 0.5) < 0.045
+
+
+def test_every_segment_sample_lies_on_the_segment():
+    rng = np.random.default_rng(0)
+    R, t1, t2 = 7.5, 30.0, 75.0
+    for _ in range(2000):
+        az, th = geometry.sample_segment_direction(rng.random(), rng.random(), t1, t2)
+        p = geometry.spherical_to_cartesian(az, th, R)
+        assert abs(np.linalg.norm(p) - R) < 1e-9
+        polar = math.degrees(math.acos(p[2] / R))
+        assert t1 - 1e-9 <= polar <= t2 + 1e-9
+        assert 0 <= az < 360
+
+
+def test_segment_sampling_is_uniform_in_area():
+    """Equal-area bands (equal height by Archimedes) must each get 1/K of the samples: chi-square test."""
+    rng = np.random.default_rng(1)
+    t1, t2, n, k = 20.0, 80.0, 40000, 10
+    z1, z2 = math.cos(math.radians(t1)), math.cos(math.radians(t2))
+    heights, azimuths = [], []
+    for _ in range(n):
+        az, th = geometry.sample_segment_direction(rng.random(), rng.random(), t1, t2)
+        heights.append(math.cos(math.radians(th)))
+        azimuths.append(az)
+    band = np.clip(((np.array(heights) - z2) / (z1 - z2) * k).astype(int), 0, k - 1)
+    counts = np.bincount(band, minlength=k)
+    chi2 = float(((counts - n / k) ** 2 / (n / k)).sum())
+    assert chi2 < 27.9, (counts, chi2)  # p = 0.001 for 9 degrees of freedom
+    # equal-angle bands are NOT equal-area: the upper (smaller-θ) angle band must get fewer samples
+    th = np.degrees(np.arccos(heights))
+    upper = np.mean(th < (t1 + t2) / 2)
+    area_upper = (z1 - math.cos(math.radians((t1 + t2) / 2))) / (z1 - z2)
+    assert abs(upper - area_upper) < 0.01 and area_upper < 0.45
+    # azimuth uniform too
+    az_counts = np.bincount((np.array(azimuths) / 36).astype(int), minlength=10)
+    assert float(((az_counts - n / 10) ** 2 / (n / 10)).sum()) < 27.9
+
+
+def test_sampled_cameras_of_a_dataset_are_uniform_on_its_segment():
+    spec = small_spec(characters=400, images=10, test=0, val=0)
+    z1 = math.cos(math.radians(spec.camera.theta1_deg))
+    z2 = math.cos(math.radians(spec.camera.theta2_deg))
+    zs = np.array([math.cos(math.radians(im.camera.theta_deg)) for c in sampling.expand_dataset(spec) for im in c.images])
+    counts = np.bincount(np.clip(((zs - z2) / (z1 - z2) * 8).astype(int), 0, 7), minlength=8)
+    n = len(zs)
+    assert float(((counts - n / 8) ** 2 / (n / 8)).sum()) < 24.3  # p = 0.001, 7 dof
+
+
+def test_camera_ids_follow_the_viewpoint():
+    assert geometry.camera_id(0, 60, "azimuth", 4, 40, 80) == 1  # front
+    assert geometry.camera_id(90, 60, "azimuth", 4, 40, 80) == 2
+    assert geometry.camera_id(180, 60, "azimuth", 4, 40, 80) == 3
+    assert geometry.camera_id(359, 60, "azimuth", 4, 40, 80) == 1
+    assert geometry.camera_id(10, 41, "elevation", 2, 40, 80) == 1
+    assert geometry.camera_id(10, 79, "elevation", 2, 40, 80) == 2
+    assert geometry.camera_id(180, 79, "azimuth_elevation", 4, 40, 80) == 4

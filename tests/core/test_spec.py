@@ -1,0 +1,115 @@
+"""The dataset spec: TOML round trips, presets, and validation that names the bad field."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from synth_humans_addon.core import presets
+from synth_humans_addon.core.spec import Spec, SpecError, load_spec, save_spec, spec_from_dict, validate_spec
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def fields_of(err: SpecError) -> list[str]:
+    return [f for f, _ in err.problems]
+
+
+@pytest.mark.parametrize("name", presets.PRESET_NAMES)
+def test_presets_are_valid_and_round_trip_through_toml(name, tmp_path):
+    spec = presets.preset(name)
+    assert validate_spec(spec) == []
+    save_spec(spec, tmp_path / "s.toml")
+    again = load_spec(tmp_path / "s.toml")
+    again.base_dir = ""
+    assert again == spec
+
+
+@pytest.mark.parametrize("name", presets.PRESET_NAMES)
+def test_shipped_preset_files_match_the_code(name):
+    spec = load_spec(ROOT / "examples" / "presets" / f"{name}.toml")
+    spec.base_dir = ""
+    assert spec == presets.preset(name), f"examples/presets/{name}.toml is stale: regenerate it"
+
+
+def test_presets_grow_in_realism_like_the_study():
+    I, II, III, IV = (presets.preset(n) for n in ("I", "II", "III", "IV"))
+    assert I.background.kind == "fixed" and set(I.clothing.textures) == {"solid"} and not I.hair.styles
+    assert set(I.clothing.palettes) == {"bright"}
+    assert II.background.kind == "varied" and len(II.clothing.textures) > 1
+    assert III.hair.styles and len(III.clothing.textures) > len(II.clothing.textures)
+    assert IV.background.kind == "cubemap" and "skirt" in IV.clothing.bottoms and IV.accessories.backpack > 0
+
+
+@pytest.mark.parametrize("patch, field", [
+    ({"camera": {"theta1_deg": 80, "theta2_deg": 40}}, "camera.theta1_deg"),
+    ({"camera": {"radius": 0}}, "camera.radius"),
+    ({"camera": {"radius": -2}}, "camera.radius"),
+    ({"camera": {"theta2_deg": 120}}, "camera.theta2_deg"),
+    ({"dataset": {"characters": -5}}, "dataset.characters"),
+    ({"dataset": {"images_per_character": 0}}, "dataset.images_per_character"),
+    ({"dataset": {"characters": 150, "test_characters": 100, "validation_characters": 100}}, "dataset.test_characters"),
+    ({"clothing": {"tops": {"tshirt": 0.5, "poncho": 0.2}}}, "clothing.tops.poncho"),
+    ({"clothing": {"bottoms": {"trousers": 0.8, "skirt": 0.5}}}, "clothing.bottoms"),
+    ({"clothing": {"palettes": {"neon": 1.0}}}, "clothing.palettes.neon"),
+    ({"clothing": {"custom_palettes": {"mine": []}, "palettes": {"mine": 1}}}, "clothing.custom_palettes.mine"),
+    ({"clothing": {"custom_palettes": {"mine": ["#12345"]}}}, "clothing.custom_palettes.mine[0]"),
+    ({"character": {"age_years": [50, 20]}}, "character.age_years"),
+    ({"character": {"weight": [0.2, 1.4]}}, "character.weight"),
+    ({"character": {"ethnicity": {"martian": 1.0}}}, "character.ethnicity.martian"),
+    ({"background": {"kind": "sky"}}, "background.kind"),
+    ({"render": {"crop_height": 8}}, "render.crop_height"),
+    ({"render": {"engine": "luxcore"}}, "render.engine"),
+    ({"accessories": {"backpack": 1.5}}, "accessories.backpack"),
+    ({"pose": {"sources": {"bvh": 1.0}}}, "pose.bvh_files"),
+    ({"camera": {"focal": 35}}, "camera.focal"),
+    ({"dataset": {"characters": "many"}}, "dataset.characters"),
+])
+def test_invalid_specs_name_the_field(patch, field):
+    with pytest.raises(SpecError) as exc:
+        spec_from_dict(patch)
+    assert field in fields_of(exc.value), exc.value
+    assert field in str(exc.value)
+
+
+def test_missing_cubemap_face_is_named(tmp_path):
+    folder = tmp_path / "cube"
+    folder.mkdir()
+    for face in ("posx", "negx", "posy", "negy", "posz"):
+        (folder / f"{face}.png").write_bytes(b"\x89PNG fake")
+    with pytest.raises(SpecError) as exc:
+        spec_from_dict({"background": {"kind": "cubemap", "cubemaps": [str(folder)]}})
+    assert "background.cubemaps[0]" in fields_of(exc.value)
+    assert "negz" in str(exc.value)
+
+
+def test_missing_file_and_bad_toml_name_the_file(tmp_path):
+    with pytest.raises(SpecError, match="nope.toml"):
+        load_spec(tmp_path / "nope.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[dataset\nseed = 1")
+    with pytest.raises(SpecError, match="not valid TOML"):
+        load_spec(bad)
+
+
+def test_relative_paths_resolve_against_the_spec_file(tmp_path):
+    (tmp_path / "walk.bvh").write_text("HIERARCHY\n")
+    p = tmp_path / "s.toml"
+    p.write_text('[pose]\nsources = { bvh = 1.0 }\nbvh_files = ["walk.bvh"]\n')
+    spec = load_spec(p)
+    assert spec.resolve_path("walk.bvh") == tmp_path / "walk.bvh"
+
+
+def test_validate_command_exits_nonzero_on_invalid_spec(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[camera]\ntheta1_deg = 80\ntheta2_deg = 40\n")
+    r = subprocess.run([sys.executable, "-m", "headless", "validate", str(bad)], capture_output=True, text=True,
+                       cwd=ROOT)
+    assert r.returncode != 0
+    assert "camera.theta1_deg" in r.stdout + r.stderr
+    good = subprocess.run([sys.executable, "-m", "headless", "validate", str(ROOT / "examples/presets/tiny.toml")],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert good.returncode == 0, good.stderr
+    assert "characters" in good.stdout
