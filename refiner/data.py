@@ -1,0 +1,377 @@
+"""Unaligned two-domain data: which images a domain holds, their masks, and the paired transform.
+
+A domain is read from one of three layouts (`load_domain`):
+
+* a synth-humans dataset (has `dataset.json`): images of the chosen subsets, masks from the
+  dataset (the generator renders them exactly);
+* a Market-1501-style folder (`bounding_box_train/`, `bounding_box_test/`, `query/`): the chosen
+  subsets that exist;
+* any other folder: every image below it, recursively.
+
+Masks of real images come from a pluggable `MaskSource` (a folder of PNGs, a segmentation
+model the user provides, or none). Each image and its mask are fitted into the training frame
+without distortion and then go through exactly the same random crop and flip
+(`PairTransform`): the released PTGAN code cropped and flipped them independently.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Protocol, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+from synth_humans_addon.core.dataset import DATASET_FILE, DatasetFormatError, read_dataset
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+MARKET_SUBSETS = ("bounding_box_train", "bounding_box_test", "query", "validation")
+LAYOUT_SYNTH, LAYOUT_MARKET, LAYOUT_FOLDER = "synth-humans", "market1501", "folder"
+
+
+@dataclass(frozen=True)
+class DomainItem:
+    """One image of a domain: its file, its mask file if known, and its path relative to the root."""
+
+    image: Path
+    mask: Path | None
+    key: str  # relative path, e.g. "bounding_box_train/0001_c1s1_000123_00.jpg"
+
+
+@dataclass
+class Domain:
+    root: Path
+    layout: str
+    items: list[DomainItem]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+# ---------------------------------------------------------------------------------------
+# Mask sources
+
+
+class MaskSource(Protocol):
+    """Gives the person mask of an image: 8-bit L, 255 = person, same size as the image, or None."""
+
+    def __call__(self, item: DomainItem, image: Image.Image) -> Image.Image | None: ...
+
+
+class NoMasks:
+    def __call__(self, item: DomainItem, image: Image.Image) -> Image.Image | None:
+        return None
+
+    def __repr__(self) -> str:
+        return "none"
+
+
+class ItemMasks:
+    """The mask file recorded with the item (synth-humans datasets)."""
+
+    def __call__(self, item: DomainItem, image: Image.Image) -> Image.Image | None:
+        if item.mask is None:
+            return None
+        return load_mask(item.mask, image.size)
+
+    def __repr__(self) -> str:
+        return "dataset"
+
+
+class FolderMasks:
+    """PNG masks in a folder: `<folder>/<key with .png>`, else `<folder>/<stem>.png`."""
+
+    def __init__(self, folder: str | Path, required: bool = True):
+        self.folder = Path(folder)
+        if not self.folder.is_dir():
+            raise FileNotFoundError(f"mask folder {self.folder} does not exist")
+        self.required = required
+
+    def path_for(self, item: DomainItem) -> Path | None:
+        for candidate in (self.folder / Path(item.key).with_suffix(".png"), self.folder / f"{item.image.stem}.png"):
+            if candidate.is_file():
+                return candidate
+        return None
+
+    def __call__(self, item: DomainItem, image: Image.Image) -> Image.Image | None:
+        path = self.path_for(item)
+        if path is None:
+            if self.required:
+                raise FileNotFoundError(f"no mask for {item.image} in {self.folder} "
+                                        f"(looked for {Path(item.key).with_suffix('.png')} and {item.image.stem}.png)")
+            return None
+        return load_mask(path, image.size)
+
+    def __repr__(self) -> str:
+        return f"folder:{self.folder}"
+
+
+class ModelMasks:
+    """Masks computed on the fly by a user's segmentation function `f(PIL RGB image) -> mask`.
+
+    The mask may be a PIL image, or a numpy/torch array of shape H × W in [0, 1] or 0…255.
+    Running a segmentation network per loaded image is slow: prefer `python -m refiner masks`
+    once, then a `FolderMasks` source.
+    """
+
+    def __init__(self, fn: Callable, name: str = "model"):
+        self.fn, self.name = fn, name
+
+    def __call__(self, item: DomainItem, image: Image.Image) -> Image.Image | None:
+        return mask_to_image(self.fn(image), image.size, f"{self.name} on {item.image}")
+
+    def __repr__(self) -> str:
+        return f"python:{self.name}"
+
+
+def mask_to_image(mask, size: tuple[int, int], what: str) -> Image.Image:
+    """Normalise a PIL / numpy / torch mask to an 8-bit L image of `size` (w, h)."""
+    if isinstance(mask, Image.Image):
+        im = mask.convert("L")
+    else:
+        arr = mask.detach().cpu().numpy() if isinstance(mask, torch.Tensor) else np.asarray(mask)
+        arr = np.squeeze(arr)
+        if arr.ndim != 2:
+            raise ValueError(f"{what}: mask has shape {arr.shape}, expected H × W")
+        if arr.dtype != np.uint8:
+            arr = np.clip(arr.astype(np.float32) * (255.0 if arr.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
+        im = Image.fromarray(arr, "L")
+    if im.size != size:
+        raise ValueError(f"{what}: mask is {im.size[0]}×{im.size[1]}, image is {size[0]}×{size[1]}")
+    return im
+
+
+def parse_mask_source(spec: str | None, layout: str) -> MaskSource:
+    """A mask source from its command-line form.
+
+    `auto` (default): the dataset's own masks for synth-humans datasets, none otherwise;
+    `none`; `dataset`; `folder:PATH` or just an existing folder PATH;
+    `python:package.module:function`, a segmentation function `f(PIL RGB image) -> mask`
+    (build a model lazily inside it on the first call).
+    """
+    spec = spec or "auto"
+    if spec == "auto":
+        return ItemMasks() if layout == LAYOUT_SYNTH else NoMasks()
+    if spec == "none":
+        return NoMasks()
+    if spec == "dataset":
+        return ItemMasks()
+    if spec.startswith("folder:"):
+        return FolderMasks(spec[len("folder:"):])
+    if spec.startswith("python:"):
+        target = spec[len("python:"):]
+        module_name, _, attr = target.rpartition(":")
+        if not module_name:
+            raise ValueError(f"mask source {spec!r}: expected python:package.module:function")
+        fn = getattr(importlib.import_module(module_name), attr)
+        if not callable(fn):
+            raise ValueError(f"mask source {spec!r}: {attr} is not callable")
+        return ModelMasks(fn, target)
+    if Path(spec).is_dir():
+        return FolderMasks(spec)
+    raise ValueError(f"mask source {spec!r}: use auto, none, dataset, folder:PATH or python:module:function")
+
+
+def load_mask(path: Path, size: tuple[int, int]) -> Image.Image:
+    with Image.open(path) as m:
+        mask = m.convert("L")
+    if mask.size != size:
+        raise DatasetFormatError(f"{path}: mask is {mask.size[0]}×{mask.size[1]}, its image {size[0]}×{size[1]}")
+    return mask
+
+
+def load_image(path: Path) -> Image.Image:
+    with Image.open(path) as im:
+        return im.convert("RGB")
+
+
+# ---------------------------------------------------------------------------------------
+# Domains
+
+
+def detect_layout(root: Path) -> str:
+    if (root / DATASET_FILE).is_file():
+        return LAYOUT_SYNTH
+    if any((root / s).is_dir() for s in MARKET_SUBSETS[:3]):
+        return LAYOUT_MARKET
+    return LAYOUT_FOLDER
+
+
+def load_domain(root: str | Path, subsets: Sequence[str] = ("bounding_box_train",)) -> Domain:
+    """List a domain's images (sorted, so runs are reproducible). `subsets` applies to the
+    synth-humans and Market-1501 layouts; an empty list or ["all"] takes every subset."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"domain folder {root} does not exist")
+    layout = detect_layout(root)
+    take_all = not subsets or list(subsets) == ["all"]
+    if layout == LAYOUT_SYNTH:
+        ds = read_dataset(root)
+        records = ds.images if take_all else [r for r in ds.images if r.subset in subsets]
+        items = [DomainItem(r.path, r.mask_path, r.path.relative_to(root).as_posix()) for r in records]
+    else:
+        folders = [root] if layout == LAYOUT_FOLDER else \
+            [root / s for s in (MARKET_SUBSETS if take_all else subsets) if (root / s).is_dir()]
+        items = [DomainItem(p, None, p.relative_to(root).as_posix())
+                 for folder in folders for p in sorted(folder.rglob("*"))
+                 if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".") and p.is_file()]
+    items.sort(key=lambda it: it.key)
+    if not items:
+        raise FileNotFoundError(f"no images in {root} (layout {layout}, subsets {list(subsets)})")
+    return Domain(root, layout, items)
+
+
+# ---------------------------------------------------------------------------------------
+# Geometry shared by an image and its mask
+
+
+def fit_into(image: Image.Image, height: int, width: int, resample: int, pad_mode: str = "edge",
+             fill: int = 0) -> Image.Image:
+    """Scale to fit inside height × width keeping the aspect ratio, then pad the rest.
+
+    The reference CycleGAN resizes to a square, which stretches a person; here the person
+    keeps their proportions and the letterbox is filled (`edge` repeats the border pixels,
+    `reflect` mirrors, `constant` uses `fill`).
+    """
+    w0, h0 = image.size
+    scale = min(height / h0, width / w0)
+    w1, h1 = max(1, min(width, round(w0 * scale))), max(1, min(height, round(h0 * scale)))
+    if (w1, h1) != (w0, h0):
+        image = image.resize((w1, h1), resample)
+    if (w1, h1) == (width, height):
+        return image
+    arr = np.asarray(image)
+    top, left = (height - h1) // 2, (width - w1) // 2
+    pads = ((top, height - h1 - top), (left, width - w1 - left)) + (((0, 0),) if arr.ndim == 3 else ())
+    if pad_mode == "constant":
+        arr = np.pad(arr, pads, mode="constant", constant_values=fill)
+    else:
+        arr = np.pad(arr, pads, mode="edge" if pad_mode == "edge" else "reflect")
+    return Image.fromarray(arr, image.mode)
+
+
+@dataclass(frozen=True)
+class CropFlip:
+    """Where to crop (top, left) and whether to mirror: drawn once, applied to image and mask."""
+
+    top: int
+    left: int
+    flip: bool
+
+
+class PairTransform:
+    """Fit into the load frame, random-crop to the training frame, maybe flip; image and mask alike."""
+
+    def __init__(self, height: int, width: int, load_height: int, load_width: int, flip: bool, pad_mode: str):
+        self.height, self.width = height, width
+        self.load_height, self.load_width = load_height, load_width
+        self.flip, self.pad_mode = flip, pad_mode
+
+    def draw(self, rng: np.random.Generator) -> CropFlip:
+        return CropFlip(int(rng.integers(self.load_height - self.height + 1)),
+                        int(rng.integers(self.load_width - self.width + 1)),
+                        bool(self.flip and rng.random() < 0.5))
+
+    def center(self) -> CropFlip:
+        return CropFlip((self.load_height - self.height) // 2, (self.load_width - self.width) // 2, False)
+
+    def apply(self, image: Image.Image, params: CropFlip, is_mask: bool = False) -> Image.Image:
+        resample = Image.BILINEAR if is_mask else Image.BICUBIC
+        pad = "constant" if is_mask else self.pad_mode  # nothing outside the photo is person
+        out = fit_into(image, self.load_height, self.load_width, resample, pad, 0)
+        out = out.crop((params.left, params.top, params.left + self.width, params.top + self.height))
+        if params.flip:
+            out = out.transpose(Image.FLIP_LEFT_RIGHT)
+        return out
+
+    def __call__(self, image: Image.Image, mask: Image.Image | None, params: CropFlip):
+        return self.apply(image, params), (self.apply(mask, params, True) if mask is not None else None)
+
+
+def image_to_tensor(image: Image.Image) -> torch.Tensor:
+    """RGB PIL → 3 × H × W float in [-1, 1]."""
+    arr = np.asarray(image, dtype=np.float32)
+    return torch.from_numpy(arr).permute(2, 0, 1).div_(127.5).sub_(1.0)
+
+
+def mask_to_tensor(mask: Image.Image | None, height: int, width: int) -> torch.Tensor:
+    """L PIL → 1 × H × W float in [0, 1]; no mask gives zeros (no foreground is known)."""
+    if mask is None:
+        return torch.zeros(1, height, width)
+    return torch.from_numpy(np.asarray(mask, dtype=np.float32) / 255.0)[None]
+
+
+def tensor_to_image(t: torch.Tensor) -> Image.Image:
+    """3 × H × W in [-1, 1] → RGB PIL (rounded, clamped)."""
+    arr = ((t.detach().float().cpu().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)
+    return Image.fromarray(arr.permute(1, 2, 0).numpy(), "RGB")
+
+
+# ---------------------------------------------------------------------------------------
+# The unaligned two-domain dataset
+
+
+class UnalignedPairs(torch.utils.data.Dataset):
+    """Items are (A index, B index) pairs of an epoch plan; every item's crop/flip is drawn from
+    a generator seeded by (seed, epoch, position, domain), so a run is the same whatever the
+    number of loader workers, and a resumed run sees the same batches."""
+
+    def __init__(self, domain_a: Domain, domain_b: Domain, masks_a: MaskSource, masks_b: MaskSource,
+                 transform: PairTransform, seed: int = 0):
+        self.a, self.b = domain_a, domain_b
+        self.masks_a, self.masks_b = masks_a, masks_b
+        self.transform, self.seed = transform, seed
+        self.plan: list[tuple[int, int]] = []
+        self.epoch, self.offset = 0, 0
+
+    @property
+    def epoch_length(self) -> int:
+        """Items per epoch: the larger domain's size, as in the reference."""
+        return max(len(self.a), len(self.b))
+
+    def epoch_plan(self, epoch: int) -> list[tuple[int, int]]:
+        """A runs through a shuffled order (cycling if B is larger), B is drawn at random."""
+        rng = np.random.default_rng([self.seed, epoch, 0xA])
+        n = self.epoch_length
+        order_a = np.concatenate([rng.permutation(len(self.a)) for _ in range(-(-n // len(self.a)))])[:n]
+        order_b = rng.integers(len(self.b), size=n)
+        return [(int(i), int(j)) for i, j in zip(order_a, order_b)]
+
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        """Use epoch `epoch`'s plan, skipping its first `start` items (a resumed epoch)."""
+        self.epoch, self.offset = epoch, start
+        self.plan = self.epoch_plan(epoch)[start:]
+
+    def __len__(self) -> int:
+        return len(self.plan)
+
+    def load(self, domain: Domain, masks: MaskSource, index: int, params: CropFlip | None):
+        item = domain.items[index]
+        image = load_image(item.image)
+        mask = masks(item, image)
+        image, mask = self.transform(image, mask, params or self.transform.center())
+        t = self.transform
+        return image_to_tensor(image), mask_to_tensor(mask, t.height, t.width), mask is not None, item.key
+
+    def __getitem__(self, position: int) -> dict:
+        ia, ib = self.plan[position]
+        rng = np.random.default_rng([self.seed, self.epoch, self.offset + position])
+        a, ma, ha, ka = self.load(self.a, self.masks_a, ia, self.transform.draw(rng))
+        b, mb, hb, kb = self.load(self.b, self.masks_b, ib, self.transform.draw(rng))
+        return {"A": a, "B": b, "A_mask": ma, "B_mask": mb, "A_has_mask": ha, "B_has_mask": hb,
+                "A_key": ka, "B_key": kb}
+
+    def fixed_batch(self, count: int) -> dict:
+        """`count` evenly spaced images per domain, centred, unflipped: the sample-grid batch."""
+        def pick(domain: Domain, masks: MaskSource):
+            idx = np.linspace(0, len(domain) - 1, min(count, len(domain))).round().astype(int)
+            loaded = [self.load(domain, masks, int(i), None) for i in idx]
+            return (torch.stack([x[0] for x in loaded]), torch.stack([x[1] for x in loaded]),
+                    torch.tensor([x[2] for x in loaded]), [x[3] for x in loaded])
+
+        a, ma, ha, ka = pick(self.a, self.masks_a)
+        b, mb, hb, kb = pick(self.b, self.masks_b)
+        return {"A": a, "B": b, "A_mask": ma, "B_mask": mb, "A_has_mask": ha, "B_has_mask": hb,
+                "A_key": ka, "B_key": kb}

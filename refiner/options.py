@@ -1,0 +1,137 @@
+"""The one typed options object of a refiner: architecture, losses, schedule, data and device.
+
+It is saved with every checkpoint (`to_dict`) and restored from it (`from_dict`), so a
+checkpoint alone says how it was trained and how to rebuild its networks. The defaults
+follow the reference CycleGAN (junyanz/pytorch-CycleGAN-and-pix2pix) except where a
+person re-id crop needs otherwise (non-square frame, no stretching).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+MODELS = ("cyclegan", "ptgan")
+PERSON_LOSS_NORMS = ("l1", "l2")
+NORMS = ("instance", "batch", "none")
+INIT_TYPES = ("normal", "xavier", "kaiming", "orthogonal")
+GAN_MODES = ("lsgan", "vanilla")
+PADDINGS = ("edge", "reflect", "constant")
+AMP_MODES = ("auto", "off", "bf16", "fp16")
+
+
+class OptionsError(ValueError):
+    """Invalid refiner options; the message names the field."""
+
+
+@dataclass
+class RefinerOptions:
+    """Everything that defines a refiner and its training run.
+
+    Domain A is the generated (source) domain, B the real (target) camera domain; G_A maps
+    A → B (the refiner), G_B maps B → A, D_A judges B-looking images, D_B A-looking ones.
+    """
+
+    model: str = "cyclegan"  # cyclegan | ptgan (CycleGAN + person identity loss on the foreground)
+    # --- frame: images are fitted into height × width without distortion (aspect kept, padded)
+    height: int = 256
+    width: int = 128
+    load_scale: float = 1.1171875  # the reference's 286/256: load this much larger, then random-crop
+    flip: bool = True  # random horizontal flips (image and mask together)
+    pad_mode: str = "edge"  # how the letterbox around a fitted crop is filled
+    # --- architecture
+    input_nc: int = 3
+    output_nc: int = 3
+    ngf: int = 64  # generator width (filters of the first conv)
+    ndf: int = 64  # discriminator width
+    n_blocks: int = 9  # residual blocks of the ResNet generator (6 or 9 in the reference)
+    n_layers_d: int = 3  # PatchGAN depth; 3 = 70×70 receptive field
+    norm: str = "instance"
+    use_dropout: bool = False
+    init_type: str = "normal"
+    init_gain: float = 0.02
+    # --- losses
+    gan_mode: str = "lsgan"
+    lambda_a: float = 10.0  # cycle loss A → B → A
+    lambda_b: float = 10.0  # cycle loss B → A → B
+    lambda_identity: float = 0.5  # identity-mapping loss G_A(b) ≈ b, scaled by lambda_a/b (reference); 0 = off
+    lambda_person: float = 10.0  # PTGAN person identity loss weight (ptgan only)
+    person_loss_norm: str = "l1"  # l1 (the source study) | l2 (squared error, the released PTGAN code)
+    pool_size: int = 50  # image pool of past fakes for the discriminators; 0 = no pool
+    # --- optimisation and schedule
+    lr: float = 2e-4
+    beta1: float = 0.5
+    n_epochs: int = 100  # epochs at the initial learning rate
+    n_epochs_decay: int = 100  # epochs of linear decay to zero
+    batch_size: int = 1  # 0 = pick one that fits the device
+    seed: int = 0
+    # --- device
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    amp: str = "auto"  # auto (bf16/fp16 on a GPU, off on the CPU) | off | bf16 | fp16
+    channels_last: str = "auto"  # auto (on a GPU) | on | off
+    num_workers: int = 0  # data loader processes
+    threads: int = 0  # CPU threads for torch (0 = torch's default)
+    # --- bookkeeping
+    save_every_epochs: int = 1  # keep a numbered checkpoint every N epochs (latest is always kept)
+    save_every_steps: int = 0  # also update `latest` every N steps (0 = only at epoch ends)
+    sample_count: int = 4  # images per domain in the fixed validation batch
+    source_subsets: list[str] = field(default_factory=lambda: ["bounding_box_train"])
+    target_subsets: list[str] = field(default_factory=lambda: ["bounding_box_train"])
+
+    @property
+    def total_epochs(self) -> int:
+        return self.n_epochs + self.n_epochs_decay
+
+    @property
+    def load_size(self) -> tuple[int, int]:
+        """(height, width) images are fitted into before the random crop."""
+        if self.load_scale <= 1.0:
+            return self.height, self.width
+        return int(round(self.height * self.load_scale)), int(round(self.width * self.load_scale))
+
+    def validate(self) -> "RefinerOptions":
+        """Raise OptionsError naming the first bad field; returns self for chaining."""
+        def bad(name: str, why: str):
+            raise OptionsError(f"refiner option `{name}` = {getattr(self, name)!r}: {why}")
+
+        for name, allowed in (("model", MODELS), ("person_loss_norm", PERSON_LOSS_NORMS), ("norm", NORMS),
+                              ("init_type", INIT_TYPES), ("gan_mode", GAN_MODES), ("pad_mode", PADDINGS),
+                              ("amp", AMP_MODES), ("channels_last", ("auto", "on", "off"))):
+            if getattr(self, name) not in allowed:
+                bad(name, f"must be one of {', '.join(allowed)}")
+        for name in ("height", "width"):
+            v = getattr(self, name)
+            if v <= 0 or v % 4:
+                bad(name, "must be a positive multiple of 4 (the generator downsamples twice)")
+        for name in ("ngf", "ndf", "n_layers_d", "input_nc", "output_nc", "n_epochs_decay", "sample_count"):
+            if getattr(self, name) < (0 if name == "n_epochs_decay" else 1):
+                bad(name, "must be positive")
+        for name in ("n_blocks", "n_epochs", "batch_size", "pool_size", "num_workers", "threads",
+                     "save_every_epochs", "save_every_steps"):
+            if getattr(self, name) < 0:
+                bad(name, "must not be negative")
+        for name in ("lambda_a", "lambda_b", "lambda_identity", "lambda_person", "lr"):
+            if getattr(self, name) < 0:
+                bad(name, "must not be negative")
+        if not 0 <= self.beta1 < 1:
+            bad("beta1", "must be in [0, 1)")
+        if self.total_epochs < 1:
+            bad("n_epochs", "n_epochs + n_epochs_decay must be at least 1")
+        if self.lambda_identity > 0 and self.input_nc != self.output_nc:
+            bad("lambda_identity", "the identity-mapping loss needs input_nc == output_nc")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RefinerOptions":
+        """Build from a dict (e.g. a checkpoint's); unknown keys are an error that names them."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise OptionsError(f"unknown refiner option(s): {', '.join(unknown)}")
+        return cls(**data).validate()
+
+    def replace(self, **changes: Any) -> "RefinerOptions":
+        return dataclasses.replace(self, **changes).validate()

@@ -1,0 +1,201 @@
+"""Training loop: data, steps, checkpoints, resume, sample grids and loss curves.
+
+An output folder holds everything of one run::
+
+    OUT/
+      options.json               the options (also inside every checkpoint)
+      run.json                   source, target, mask sources, device, batch size
+      checkpoints/latest.pt      updated at every epoch end (and every save_every_steps steps)
+      checkpoints/epoch_0001.pt  kept every save_every_epochs epochs
+      samples/epoch_0001.png     the fixed validation batch: input, translated, reconstructed, mask
+      losses.jsonl               one line of losses per step
+      loss_curves.png
+
+Resuming (`resume=True`) reloads `latest.pt` (weights, optimisers, schedules, image pools,
+position within the epoch) and continues at the same step with the same batches.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from .data import NoMasks, PairTransform, UnalignedPairs, load_domain, parse_mask_source
+from .model import RefinerModel, auto_batch_size, load_checkpoint, resolve_device
+from .options import OptionsError, RefinerOptions
+from .plots import cycle_grid, save_loss_curves
+
+# Options that may change when resuming; everything else defines the model or its data.
+RESUMABLE_OVERRIDES = {"n_epochs", "n_epochs_decay", "device", "amp", "channels_last", "num_workers", "threads",
+                       "save_every_epochs", "save_every_steps", "sample_count"}
+
+
+@dataclass
+class TrainResult:
+    output_dir: Path
+    latest_checkpoint: Path
+    epoch: int  # epochs finished
+    step: int  # optimisation steps done
+    history: list[dict] = field(default_factory=list)  # losses of the steps run in this call
+    samples: list[Path] = field(default_factory=list)
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _read_history(path: Path, up_to_step: int) -> list[dict]:
+    if not path.is_file():
+        return []
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in rows if r["step"] <= up_to_step]
+
+
+def train(options: RefinerOptions | None, source: str | Path, target: str | Path, output_dir: str | Path, *,
+          source_masks: str = "auto", target_masks: str = "auto", resume: bool = False,
+          overrides: dict[str, Any] | None = None, max_steps: int | None = None, progress: bool = True) -> TrainResult:
+    """Train a refiner from `source` (generated, domain A) toward `target` (real, domain B).
+
+    `options` is required for a new run; when resuming, the checkpoint's options are used,
+    with `overrides` for the few that may change (RESUMABLE_OVERRIDES). `max_steps` stops
+    after that many steps in all (saving `latest`), e.g. for smoke tests.
+    Mask sources: see `refiner.data.parse_mask_source`.
+    """
+    out = Path(output_dir)
+    latest = out / "checkpoints" / "latest.pt"
+    checkpoint = None
+    if resume:
+        if not latest.is_file():
+            raise FileNotFoundError(f"{latest}: nothing to resume")
+        checkpoint = load_checkpoint(latest)
+        bad = sorted(set(overrides or {}) - RESUMABLE_OVERRIDES)
+        if bad:
+            raise OptionsError(f"cannot change {', '.join(bad)} when resuming (they define the model or its data); "
+                               f"changeable: {', '.join(sorted(RESUMABLE_OVERRIDES))}")
+        options = RefinerOptions.from_dict({**checkpoint["options"], **(overrides or {})})
+    elif options is None:
+        raise OptionsError("options are required for a new training run")
+    elif latest.is_file():
+        raise FileExistsError(f"{latest} exists: pass resume=True (--resume) to continue it, or use a new output folder")
+    else:
+        options = options.replace(**(overrides or {}))
+
+    if options.threads:
+        torch.set_num_threads(options.threads)
+    device = resolve_device(options.device)
+    if options.batch_size == 0:
+        options = options.replace(batch_size=auto_batch_size(options, device))
+
+    domain_a = load_domain(source, options.source_subsets)
+    domain_b = load_domain(target, options.target_subsets)
+    masks_a = parse_mask_source(source_masks, domain_a.layout)
+    masks_b = parse_mask_source(target_masks, domain_b.layout)
+    if options.model == "ptgan":
+        for side, src, arg in (("source", masks_a, source_masks), ("target", masks_b, target_masks)):
+            if isinstance(src, NoMasks) and arg != "none":
+                raise OptionsError(f"PTGAN needs person masks for the {side} domain: pass --{side}-masks "
+                                   f"folder:PATH or python:module:function (or 'none' to drop that side's person "
+                                   f"loss); see docs/refiner.md on getting masks for a real dataset")
+    transform = PairTransform(options.height, options.width, *options.load_size, options.flip, options.pad_mode)
+    pairs = UnalignedPairs(domain_a, domain_b, masks_a, masks_b, transform, options.seed)
+
+    model = RefinerModel(options, device)
+    if checkpoint is not None:
+        model.load_state_dict(checkpoint)
+        torch.set_rng_state(checkpoint["torch_rng"])
+    else:
+        torch.manual_seed(options.seed)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "options.json").write_text(json.dumps(options.to_dict(), indent=1))
+    (out / "run.json").write_text(json.dumps({
+        "source": str(source), "target": str(target), "source_layout": domain_a.layout, "target_layout": domain_b.layout,
+        "source_images": len(domain_a), "target_images": len(domain_b), "source_masks": repr(masks_a),
+        "target_masks": repr(masks_b), "device": str(device), "amp": str(model.amp_dtype),
+        "channels_last": model.channels_last, "batch_size": options.batch_size}, indent=1))
+
+    history_path = out / "losses.jsonl"
+    past = _read_history(history_path, model.state.step)
+    history_path.write_text("".join(json.dumps(r) + "\n" for r in past))  # drop steps after the checkpoint
+    fixed = pairs.fixed_batch(options.sample_count)
+    result = TrainResult(out, latest, model.state.epoch, model.state.step)
+
+    def save(numbered: bool = False) -> None:
+        d = model.state_dict()
+        d["torch_rng"] = torch.get_rng_state()
+        atomic_torch_save(d, latest)
+        if numbered:
+            atomic_torch_save(d, out / "checkpoints" / f"epoch_{model.state.epoch:04d}.pt")
+
+    def render_samples() -> None:
+        path = out / "samples" / f"epoch_{model.state.epoch:04d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        cycle_grid(fixed, model.cycle(fixed["A"], fixed["B"])).save(path)
+        result.samples.append(path)
+
+    if model.state.step == 0:
+        render_samples()  # epoch 0: the untrained networks, for comparison
+    with history_path.open("a") as log:
+        while model.state.epoch < options.total_epochs:
+            epoch = model.state.epoch
+            pairs.set_epoch(epoch, model.state.step_in_epoch)
+            loader = torch.utils.data.DataLoader(pairs, batch_size=options.batch_size, shuffle=False,
+                                                 num_workers=options.num_workers,
+                                                 pin_memory=device.type == "cuda",
+                                                 persistent_workers=False)
+            bar = tqdm(loader, desc=f"epoch {epoch + 1}/{options.total_epochs}", disable=not progress,
+                       dynamic_ncols=True, leave=False)
+            for batch in bar:
+                losses = model.train_step(batch)
+                row = {"step": model.state.step, "epoch": epoch, "lr": model.learning_rate, **losses}
+                log.write(json.dumps(row) + "\n")
+                result.history.append(row)
+                bar.set_postfix({k: f"{losses[k]:.3f}" for k in ("D_A", "G_A", "cycle_A", "D_B", "G_B", "cycle_B")})
+                if options.save_every_steps and model.state.step % options.save_every_steps == 0:
+                    log.flush()
+                    save()
+                if max_steps is not None and model.state.step >= max_steps:
+                    bar.close()
+                    log.flush()
+                    save()
+                    result.epoch, result.step = model.state.epoch, model.state.step
+                    return result
+            bar.close()
+            model.end_epoch()
+            log.flush()
+            save(numbered=model.state.epoch % max(1, options.save_every_epochs) == 0
+                 or model.state.epoch == options.total_epochs)
+            render_samples()
+            save_loss_curves(_read_history(history_path, model.state.step), out / "loss_curves.png",
+                             f"{options.model}: {domain_a.root.name} → {domain_b.root.name}")
+            if progress:
+                tqdm.write(f"epoch {model.state.epoch}/{options.total_epochs}  step {model.state.step}  "
+                           f"lr {model.learning_rate:.2e}  " + "  ".join(
+                               f"{k} {v:.3f}" for k, v in _epoch_means(result.history, epoch).items()))
+    result.epoch, result.step = model.state.epoch, model.state.step
+    return result
+
+
+def _epoch_means(history: list[dict], epoch: int) -> dict[str, float]:
+    rows = [r for r in history if r["epoch"] == epoch]
+    keys = ("D_A", "G_A", "cycle_A", "D_B", "G_B", "cycle_B")
+    return {k: sum(r[k] for r in rows) / len(rows) for k in keys} if rows else {}
+
+
+def options_with(**changes: Any) -> RefinerOptions:
+    """RefinerOptions with `changes` applied and validated (a convenience for the API)."""
+    return dataclasses.replace(RefinerOptions(), **changes).validate()
