@@ -1,0 +1,133 @@
+"""One character in the scene: body (BODY helper), clothes/hair/accessories (CLOTHES helper), pose.
+
+`build_character` is the single entry point that the render job, the add-on operators and
+the preview command use. It builds once per character; `pose_character` then changes only
+the pose per image (the expensive work — morphing, fitting clothes — is not repeated).
+
+Keypoints are read from the armature's pose bones (semantic names via `rig.bone_name`),
+so they follow whatever pose is applied: walk cycle, procedural walk, standing or BVH.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import bpy
+import numpy as np
+
+from ..core.mpfb import Phenotype
+from . import body as body_mod
+from . import clothes as clothes_mod
+
+PERSON_PASS_INDEX = 1
+
+# Keypoint name → (semantic bone, where on the bone): the main joints of COCO-like skeletons.
+KEYPOINTS: dict[str, tuple[str, str]] = {
+    "head": ("head", "mid"),
+    "neck": ("neck", "head"),
+    "left_shoulder": ("left_upperarm", "head"),
+    "right_shoulder": ("right_upperarm", "head"),
+    "left_elbow": ("left_forearm", "head"),
+    "right_elbow": ("right_forearm", "head"),
+    "left_wrist": ("left_hand", "head"),
+    "right_wrist": ("right_hand", "head"),
+    "left_hip": ("left_thigh", "head"),
+    "right_hip": ("right_thigh", "head"),
+    "left_knee": ("left_shin", "head"),
+    "right_knee": ("right_shin", "head"),
+    "left_ankle": ("left_foot", "head"),
+    "right_ankle": ("right_foot", "head"),
+}
+
+
+@dataclass
+class CharacterBuild:
+    """What `build_character` made: the body build, the outfit and the person's objects."""
+
+    character: Any  # CharacterSample
+    body: Any  # body.BodyBuild
+    outfit: Any  # clothes.Outfit
+    collection: Any
+    pose_source: str = "rest"
+    pose_error: str = ""  # why the sampled pose could not be applied (documented fallback)
+    extra: list = field(default_factory=list)
+
+    @property
+    def armature(self):
+        return self.body.armature
+
+    def person_objects(self) -> list[Any]:
+        """Every renderable object of the person (meshes and curves: body, clothes, hair, accessories)."""
+        return [o for o in self.collection.all_objects if o.type in ("MESH", "CURVE", "SURFACE") and not o.hide_render]
+
+
+def _import_motion():
+    try:
+        from . import motion  # the BODY helper's module
+
+        return motion
+    except ImportError:
+        return None
+
+
+def build_character(spec: Any, character: Any, scene: bpy.types.Scene | None = None) -> CharacterBuild:
+    """Build body, clothes, hair and accessories of a CharacterSample in `scene` (rest pose)."""
+    scene = scene or bpy.context.scene
+    coll = bpy.data.collections.new(f"sh_person_{character.pid:04d}")
+    scene.collection.children.link(coll)
+    phenotype = Phenotype.from_body_sample(character.body)
+    build = body_mod.build_body(phenotype, character.body.skin_color, collection=coll, name=f"p{character.pid:04d}")
+    outfit = clothes_mod.dress(build, character)
+    for obj in coll.all_objects:
+        obj.pass_index = PERSON_PASS_INDEX  # the mask is the index pass: every part of the person counts
+    return CharacterBuild(character=character, body=build, outfit=outfit, collection=coll)
+
+
+def pose_character(build: CharacterBuild, spec: Any, phase: float) -> None:
+    """Apply the character's sampled pose source at `phase` (0…1 of the cycle or clip).
+
+    If the pose cannot be applied (e.g. a BVH file whose bones do not map to the rig), the
+    character falls back to the standing pose and `build.pose_error` says why; the render
+    job records that in the image metadata rather than failing silently.
+    """
+    motion = _import_motion()
+    pose = build.character.pose
+    if motion is None:
+        build.pose_source, build.pose_error = "rest", "motion module not available"
+        return
+    bvh = str(spec.resolve_path(pose.bvh_file)) if pose.source == "bvh" and pose.bvh_file else None
+    try:
+        motion.apply_pose(build.body, pose.source, float(phase), stride=pose.stride, arm_swing=pose.arm_swing,
+                          bvh_file=bvh, variant=pose.variant)
+        build.pose_source, build.pose_error = pose.source, ""
+    except Exception as exc:  # a broken BVH must not kill a worker: stand instead, and say so
+        if pose.source == "standing":
+            raise
+        motion.apply_pose(build.body, "standing", float(phase), variant=pose.variant)
+        build.pose_source, build.pose_error = "standing", f"{pose.source} failed: {exc}"
+
+
+def keypoints_world(build: CharacterBuild) -> dict[str, np.ndarray]:
+    """World positions of the main joints in the current pose."""
+    arm = build.armature
+    mw = np.array(arm.matrix_world)
+    out = {}
+    for name, (semantic, where) in KEYPOINTS.items():
+        try:
+            bone = arm.pose.bones[build.body.bone(semantic)]
+        except KeyError:
+            continue
+        head, tail = np.array(bone.head), np.array(bone.tail)
+        p = head if where == "head" else (head + tail) / 2
+        out[name] = mw[:3, :3] @ p + mw[:3, 3]
+    return out
+
+
+def remove_character(build: CharacterBuild) -> None:
+    """Free every datablock of the character (outfit first, then body, then its collection)."""
+    clothes_mod.remove_outfit(build.outfit)
+    body_mod.remove_body(build.body)
+    leftovers = [o for o in build.collection.all_objects]
+    if leftovers:
+        bpy.data.batch_remove(leftovers)
+    bpy.data.collections.remove(build.collection)

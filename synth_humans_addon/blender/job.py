@@ -1,0 +1,274 @@
+"""The per-character render job, shared by the farm's workers, the add-on operators and preview.
+
+`RenderSession` owns the generator's scene for as long as a process renders: engine
+settings, compositor outputs, camera and lights are made once. For each character it
+builds room + character once, then per image only sets pose, camera, crop and light and
+renders. `unload_character` removes every datablock created for the character (tracked,
+so nothing leaks even if a builder forgets something), so a worker can run for days.
+
+The steps are separate methods so the add-on's operators can call them one by one:
+`load_character` (build character + room), `prepare_image` (pose, sample camera, compute
+crop, light), `render_prepared` (render one image); `PreviewNavigator` adds next/previous.
+
+    from synth_humans_addon.blender.job import render_character
+    images = render_character(spec, expand_character(spec, 0))   # list[RenderedImage]
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import bpy
+import numpy as np
+
+from ..core.dataset import RenderedImage
+from ..core.geometry import CharacterOutOfFrame, CropPlan
+from . import camera as camera_mod
+from . import character as character_mod
+from . import lights as lights_mod
+from . import render as render_mod
+from . import room as room_mod
+from . import scene as scene_mod
+
+# Datablocks that builders cache across characters on purpose (the body's template meshes).
+KEEP_PREFIXES = ("SH_template_",)
+
+
+@dataclass
+class PreparedImage:
+    """An image whose scene is set up (pose, camera, crop, light) and ready to render."""
+
+    sample: Any  # ImageSample
+    crop: render_mod.CropResult
+    box: tuple[np.ndarray, np.ndarray]
+    timer: render_mod.Timer
+    crop_enabled: bool = True
+
+
+@dataclass
+class LoadedCharacter:
+    character: Any
+    build: character_mod.CharacterBuild
+    room: room_mod.Room
+    tracker: scene_mod.DatablockTracker
+    setup_seconds: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+
+class RenderSession:
+    """Renders characters of one spec in this Blender process (see module docstring)."""
+
+    def __init__(self, spec: Any, workdir: Path | None = None):
+        self.spec = spec
+        self.scene = scene_mod.get_scene()
+        scene_mod.clear_scene(self.scene)
+        self._own_workdir = workdir is None
+        self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="synth_humans_render_"))
+        self.engine = scene_mod.configure_render(self.scene, spec.render)
+        self.outputs = scene_mod.setup_outputs(self.scene, self.workdir)
+        self.camera = camera_mod.build_camera(self.scene)
+        self.lights = lights_mod.build_lights(self.scene)
+        self.loaded: LoadedCharacter | None = None
+
+    # -- characters ------------------------------------------------------------------
+
+    def load_character(self, character: Any) -> LoadedCharacter:
+        """Build the room and the character (once per character)."""
+        self.unload_character()
+        t0 = time.perf_counter()
+        tracker = scene_mod.DatablockTracker()
+        try:
+            room = room_mod.build_room(self.scene, character.background, self.spec)
+            build = character_mod.build_character(self.spec, character, self.scene)
+        except BaseException:
+            _remove_tracked(tracker)
+            raise
+        self.loaded = LoadedCharacter(character, build, room, tracker, time.perf_counter() - t0)
+        return self.loaded
+
+    def unload_character(self) -> None:
+        """Remove the current character and room, and every datablock created since loading."""
+        if self.loaded is None:
+            return
+        loaded, self.loaded = self.loaded, None
+        try:
+            character_mod.remove_character(loaded.build)
+        finally:
+            _remove_tracked(loaded.tracker)
+
+    def close(self) -> None:
+        self.unload_character()
+        scene = scene_mod.get_scene(create=False)
+        if scene is not None:
+            scene_mod.clear_scene(scene)
+            ng = scene.compositing_node_group
+            world = scene.world
+            bpy.data.scenes.remove(scene)
+            if ng is not None and ng.users == 0:
+                bpy.data.node_groups.remove(ng)
+            if world is not None and world.users == 0:
+                bpy.data.worlds.remove(world)
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> "RenderSession":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- images ----------------------------------------------------------------------
+
+    def _depsgraph(self):
+        depsgraph = self.scene.view_layers[0].depsgraph
+        depsgraph.update()
+        return depsgraph
+
+    def prepare_image(self, image: Any, crop: bool = True) -> PreparedImage:
+        """Pose the character, place the camera, plan the crop and set the light for `image`."""
+        if self.loaded is None:
+            raise RuntimeError("no character loaded: call load_character first")
+        timer = render_mod.Timer()
+        character_mod.pose_character(self.loaded.build, self.spec, image.pose_phase)
+        depsgraph = self._depsgraph()
+        lo, hi = render_mod.person_box(self.loaded.build.person_objects(), depsgraph)
+        timer.lap("pose")
+        r = self.spec.render
+        result = render_mod.plan_image_crop(image.camera, lo, hi, r.crop_height, r.margin)
+        camera_mod.apply_camera(self.camera, image.camera, result.cam_to_world)
+        render_mod.set_border(self.scene, result.plan, crop=crop)
+        lights_mod.apply_light_sample(self.lights, self.loaded.room, image.light)
+        if self.engine.engine == "CYCLES":
+            self.scene.cycles.seed = int(image.seed) % (2**31)
+        timer.lap("camera")
+        return PreparedImage(image, result, (lo, hi), timer, crop)
+
+    def render_prepared(self, prepared: PreparedImage) -> RenderedImage:
+        """Render a prepared image: crop, mask, keypoints, post-processing, encoding."""
+        image, plan, timer = prepared.sample, prepared.crop.plan, prepared.timer
+        rgb, mask = render_mod.render_crop(self.scene, self.outputs)
+        timer.lap("render")
+        if not prepared.crop_enabled:  # full frame rendered: crop afterwards (benchmark baseline)
+            rgb, mask = rgb[plan.y0:plan.y1, plan.x0:plan.x1], mask[plan.y0:plan.y1, plan.x0:plan.x1]
+        if rgb.shape[:2] != (plan.height, plan.width):
+            raise render_mod.BlankRenderError(
+                f"rendered crop is {rgb.shape[1]}×{rgb.shape[0]} px, planned {plan.width}×{plan.height}")
+        what = f"character {self.loaded.character.pid:04d} image {image.k}"
+        render_mod.check_not_blank(rgb, mask, what)
+        build = self.loaded.build
+        keypoints = render_mod.project_keypoints(
+            self.scene, self._depsgraph(), character_mod.keypoints_world(build), prepared.crop.cam_to_world,
+            image.camera, plan, {o.name for o in build.person_objects()})
+        timer.lap("keypoints")
+        jpeg, png = render_mod.encode_outputs(rgb, mask, image.postprocess)
+        timer.lap("encode")
+        lo, hi = prepared.box
+        info = {
+            "bbox": [plan.x0, plan.y0, plan.x1, plan.y1],
+            "frame_size": [plan.frame_width, plan.frame_height],
+            "crop_size": [plan.width, plan.height],
+            "keypoints": keypoints,
+            "person_box_world": [lo.round(4).tolist(), hi.round(4).tolist()],
+            "camera_matrix": np.round(prepared.crop.cam_to_world, 6).tolist(),
+            "camera_reaimed": prepared.crop.reaimed,
+            "pose_source": build.pose_source,
+            "engine": self.engine.engine.lower(),
+            "timings": timer.times,
+        }
+        if build.pose_error:
+            info["pose_fallback"] = build.pose_error
+        return RenderedImage(k=image.k, image=jpeg, mask=png, info=info)
+
+    def render_image(self, image: Any, crop: bool = True) -> RenderedImage:
+        return self.render_prepared(self.prepare_image(image, crop=crop))
+
+    def render_character(self, character: Any, progress: bool = False) -> list[RenderedImage]:
+        """Build the character once, render all its images, then remove it again."""
+        self.load_character(character)
+        try:
+            images = character.images
+            if progress:
+                from tqdm import tqdm
+
+                images = tqdm(images, desc=f"character {character.pid:04d}", unit="img", leave=False)
+            return [self.render_image(im) for im in images]
+        finally:
+            self.unload_character()
+
+
+def _remove_tracked(tracker: scene_mod.DatablockTracker) -> None:
+    ids = [i for i in tracker.new_ids() if not i.name.startswith(KEEP_PREFIXES)]
+    if ids:
+        bpy.data.batch_remove(ids)
+
+
+def render_character(spec: Any, character: Any, session: RenderSession | None = None,
+                     progress: bool = False) -> list[RenderedImage]:
+    """Render every image of a CharacterSample; with no `session`, a temporary one is used."""
+    if session is not None:
+        return session.render_character(character, progress)
+    with RenderSession(spec) as own:
+        return own.render_character(character, progress)
+
+
+class PreviewNavigator:
+    """State for the add-on's preview operators: current character/image, next/previous."""
+
+    def __init__(self, spec: Any, session: RenderSession | None = None):
+        from ..core.sampling import assign_splits
+
+        self.spec = spec
+        self.session = session or RenderSession(spec)
+        self._splits = assign_splits(spec)
+        self.character_index = -1
+        self.image_index = 0
+        self.character = None
+        self.prepared: PreparedImage | None = None
+
+    def build(self, index: int) -> LoadedCharacter:
+        from ..core.sampling import expand_character
+
+        self.character = expand_character(self.spec, index, self._splits[index])
+        self.character_index, self.image_index = index, 0
+        return self.session.load_character(self.character)
+
+    def sample_camera(self) -> PreparedImage:
+        """Pose, camera, crop and light of the current image (the viewport shows the result)."""
+        if self.character is None:
+            self.build(0)
+        self.prepared = self.session.prepare_image(self.character.images[self.image_index])
+        return self.prepared
+
+    def compute_crop(self) -> CropPlan:
+        return (self.prepared or self.sample_camera()).crop.plan
+
+    def render(self) -> RenderedImage:
+        prepared = self.prepared or self.sample_camera()
+        self.prepared = None
+        return self.session.render_prepared(prepared)
+
+    def step(self, delta: int) -> None:
+        """Move to the next/previous image; past the last image go to the next character."""
+        if self.character is None:
+            self.build(0)
+            return
+        k = self.image_index + delta
+        n = len(self.character.images)
+        if 0 <= k < n:
+            self.image_index = k
+        else:
+            index = (self.character_index + (1 if k >= n else -1)) % self.spec.dataset.characters
+            self.build(index)
+            if k < 0:
+                self.image_index = len(self.character.images) - 1
+        self.prepared = None
+
+    def close(self) -> None:
+        self.session.close()
+
+
+__all__ = ["RenderSession", "render_character", "PreviewNavigator", "CharacterOutOfFrame"]

@@ -1,0 +1,186 @@
+"""Cropped rendering: bounding box → crop plan → render border → image, mask, keypoints.
+
+1. `person_box` evaluates every object of the person (armature and modifiers applied, so
+   the current pose, clothes, hair and accessories all count) and takes the axis-aligned
+   box of their vertices.
+2. `plan_image_crop` projects the box's eight corners into the camera
+   (`geometry.plan_crop`): the full frame is scaled so that the box is `crop_height`
+   pixels high, and the render border is set to the box with crop-to-border, so Cycles
+   only renders the person's rectangle. If aim jitter pushed the box out of the frame,
+   the camera is re-aimed at the box centre without jitter (documented fallback); if that
+   fails too (camera inside the box), `CharacterOutOfFrame` is raised.
+3. `render_crop` renders; the compositor (see `scene.setup_outputs`) writes the colour
+   image and the person mask (object index pass, anti-aliased ID mask), both the crop's size.
+4. `project_keypoints` projects joints into crop pixels, with visibility from a ray cast.
+5. `encode_outputs` applies the camera-model post-processing and encodes JPEG + PNG.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import bpy
+import numpy as np
+
+from ..core import geometry, postprocess
+from ..core.geometry import CharacterOutOfFrame, CropPlan
+from . import camera as camera_mod
+from . import scene as scene_mod
+
+FRAME_ASPECT = 1.0  # full frame width/height; square keeps Blender's AUTO sensor fit unambiguous
+KEYPOINT_OCCLUSION_TOLERANCE = 0.12  # metres: joints lie inside the body, about this deep
+
+
+class BlankRenderError(RuntimeError):
+    """A render that came out empty (no person pixels, or a black image): never saved silently."""
+
+
+@dataclass
+class CropResult:
+    plan: CropPlan
+    cam_to_world: np.ndarray
+    reaimed: bool  # True when the jittered aim lost the person and the camera was re-aimed
+
+
+def person_box(objects: list[Any], depsgraph: Any) -> tuple[np.ndarray, np.ndarray]:
+    """World-space axis-aligned bounding box of the evaluated (posed) objects."""
+    lo, hi = np.full(3, np.inf), np.full(3, -np.inf)
+    for obj in objects:
+        ev = obj.evaluated_get(depsgraph)
+        try:
+            mesh = ev.to_mesh()
+        except RuntimeError:
+            continue
+        try:
+            n = len(mesh.vertices)
+            if n == 0:
+                continue
+            co = np.empty(n * 3, np.float32)
+            mesh.vertices.foreach_get("co", co)
+            co = co.reshape(-1, 3).astype(np.float64)
+            mw = np.array(ev.matrix_world)
+            world = co @ mw[:3, :3].T + mw[:3, 3]
+            lo, hi = np.minimum(lo, world.min(axis=0)), np.maximum(hi, world.max(axis=0))
+        finally:
+            ev.to_mesh_clear()
+    if not np.all(np.isfinite(lo)):
+        raise CharacterOutOfFrame("the character has no visible geometry")
+    return lo, hi
+
+
+def box_target(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """The point the camera aims at: the centre of the person's box (mid-height)."""
+    return (lo + hi) / 2.0
+
+
+def plan_image_crop(camera_sample: Any, lo: np.ndarray, hi: np.ndarray, crop_height: int, margin: float) -> CropResult:
+    """Camera matrix and crop plan for one image; re-aims without jitter if the box leaves the frame."""
+    target = box_target(lo, hi)
+    corners = geometry.box_corners(lo, hi)
+    for jitter in (True, False):
+        m = camera_mod.camera_to_world(camera_sample, target, jitter=jitter)
+        try:
+            plan = geometry.plan_crop(corners, m, camera_sample.focal_length_mm, camera_sample.sensor_width_mm,
+                                      crop_height, margin, FRAME_ASPECT)
+            return CropResult(plan, m, reaimed=not jitter)
+        except CharacterOutOfFrame:
+            if not jitter:
+                raise
+    raise AssertionError("unreachable")
+
+
+def set_border(scene: bpy.types.Scene, plan: CropPlan, crop: bool = True) -> None:
+    """Full-frame resolution from the plan and, with `crop`, the render border around the person."""
+    r = scene.render
+    r.resolution_x, r.resolution_y = plan.frame_width, plan.frame_height
+    r.resolution_percentage = 100
+    r.pixel_aspect_x = r.pixel_aspect_y = 1.0
+    r.use_border = crop
+    r.use_crop_to_border = crop
+    if crop:
+        # Blender truncates border × resolution to whole pixels (and stores the border as
+        # float32): shift every edge by a hundredth of a pixel so each lands on its own pixel.
+        ex, ey = 0.01 / plan.frame_width, 0.01 / plan.frame_height
+        x0, x1, y0, y1 = plan.border
+        r.border_min_x, r.border_max_x = x0 + ex, min(1.0, x1 + ex)
+        r.border_min_y, r.border_max_y = y0 + ey, min(1.0, y1 + ey)
+
+
+def render_crop(scene: bpy.types.Scene, outputs: dict[str, Path]) -> tuple[np.ndarray, np.ndarray]:
+    """Render the scene; returns (RGB uint8 (H, W, 3), mask uint8 (H, W)) from the compositor files."""
+    from PIL import Image
+
+    for p in outputs.values():
+        p.unlink(missing_ok=True)
+    bpy.ops.render.render(write_still=False, scene=scene.name)
+    missing = [str(p) for p in outputs.values() if not p.is_file()]
+    if missing:
+        raise BlankRenderError(f"the render wrote no output ({', '.join(missing)}); is the compositor enabled?")
+    with Image.open(outputs[scene_mod.IMAGE_SLOT]) as im:
+        rgb = np.asarray(im.convert("RGB")).copy()
+    with Image.open(outputs[scene_mod.MASK_SLOT]) as im:
+        mask = np.asarray(im.convert("L")).copy()
+    return rgb, mask
+
+
+def check_not_blank(rgb: np.ndarray, mask: np.ndarray, what: str) -> None:
+    """Refuse images with no person pixels or no light: they would poison a training set."""
+    if mask.max() < 128:
+        raise BlankRenderError(f"{what}: the person mask is empty (character outside the crop?)")
+    if rgb.max() < 8:
+        raise BlankRenderError(f"{what}: the image is black (no light reaches the camera)")
+
+
+def project_keypoints(scene: bpy.types.Scene, depsgraph: Any, joints: dict[str, np.ndarray],
+                      cam_to_world: np.ndarray, camera_sample: Any, plan: CropPlan,
+                      person: set[str]) -> dict[str, list[float]]:
+    """Joints in crop pixels: {name: [x, y, visible]}; visible = 1 if inside the crop and unoccluded.
+
+    A joint counts as visible when the first surface on the ray from the camera lies no more
+    than `KEYPOINT_OCCLUSION_TOLERANCE` in front of it (joints are inside the body, so the
+    person's own skin over the joint does not hide it, but the torso in front of a far arm does).
+    """
+    from mathutils import Vector
+
+    if not joints:
+        return {}
+    names = list(joints)
+    pts = np.array([joints[n] for n in names])
+    intr = geometry.Intrinsics(camera_sample.focal_length_mm, camera_sample.sensor_width_mm,
+                               plan.frame_width, plan.frame_height)
+    proj = geometry.project_points(pts, cam_to_world, intr)
+    eye = cam_to_world[:3, 3]
+    out: dict[str, list[float]] = {}
+    for name, p, (x, y, depth) in zip(names, pts, proj):
+        cx, cy = float(x - plan.x0), float(y - plan.y0)
+        inside = depth > 0 and 0 <= cx < plan.width and 0 <= cy < plan.height
+        visible = False
+        if inside:
+            d = p - eye
+            dist = float(np.linalg.norm(d))
+            hit, loc, _n, _i, _obj, _m = scene.ray_cast(depsgraph, Vector(eye.tolist()), Vector((d / dist).tolist()),
+                                                       distance=dist)
+            visible = (not hit) or float(np.linalg.norm(np.array(loc) - eye)) >= dist - KEYPOINT_OCCLUSION_TOLERANCE
+        out[name] = [round(cx, 2), round(cy, 2), 1 if visible else 0]
+    return out
+
+
+def encode_outputs(rgb: np.ndarray, mask: np.ndarray, post: Any) -> tuple[bytes, bytes]:
+    """Post-process the colour image (camera model) and encode: (JPEG bytes, mask PNG bytes)."""
+    degraded = postprocess.apply_postprocess(rgb, post)
+    return postprocess.encode_jpeg(degraded, post.jpeg_quality), postprocess.encode_png(mask)
+
+
+class Timer:
+    """Collects named durations for an image's metadata (`timings` in the info dict)."""
+
+    def __init__(self) -> None:
+        self.times: dict[str, float] = {}
+        self._t = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.times[name] = round(self.times.get(name, 0.0) + now - self._t, 4)
+        self._t = now
