@@ -1,0 +1,631 @@
+"""The broker: owns the job table, leases jobs to workers, receives and stores their results.
+
+One thread runs a ZeroMQ ROUTER loop (no `bpy` needed); a small thread pool verifies and
+moves finished characters into the dataset so disk syncs never stall the loop. Each loop turn
+handles every waiting message, checks heartbeats and leases, hands out jobs, commits the
+job table once, and only then sends the replies that depend on it (group commit).
+
+Guarantees (see docs/farm.md): a job is marked done only after every image and mask of it
+is stored under its final name with a verified SHA-256 and its metadata is written; a result
+from a superseded attempt is discarded; a worker silent for `liveness × heartbeat` seconds is
+dead and its job goes back to the queue; a job failing `max_failures` times is parked as
+failed with its error. Restarting the broker on the same folder resumes the run.
+"""
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import os
+import queue
+import signal
+import socket as pysocket
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import zmq
+
+from synth_humans_addon.core.dataset import create_dataset
+from synth_humans_addon.core.sampling import CharacterSample, expand_dataset
+from synth_humans_addon.core.spec import Spec, spec_from_dict, spec_to_dict
+
+from . import jobs as J
+from . import protocol as P
+from .security import SecurityError, is_loopback_endpoint, secure_broker_socket
+from .storage import (DeclaredFile, Upload, VerificationError, character_intact, clean_temporaries, db_path,
+                      remove_character_files, staging_relpath, store_character)
+
+log = logging.getLogger("headless.broker")
+
+DEFAULT_BIND = "tcp://127.0.0.1:5555"
+
+
+@dataclass
+class BrokerConfig:
+    out: Path
+    spec: Spec | None = None  # None: resume from the job table in `out`
+    bind: str = DEFAULT_BIND
+    heartbeat_s: float = 1.0
+    liveness: int = 3  # missed heartbeats before a peer counts as dead
+    max_failures: int = 3  # errors / rejected results before a job is parked as failed
+    max_lost: int = 10  # leases lost to dead workers before a job is parked (a job that kills workers)
+    job_timeout_s: float = 6 * 3600.0  # longest a single attempt may hold a job
+    chunk_size: int = P.CHUNK_SIZE
+    window: int = 8  # chunks in flight per worker (credit-based flow control)
+    shared: bool = False  # workers write into the shared dataset folder themselves
+    curve_secret: Path | None = None  # broker.key_secret
+    curve_authorized: Path | None = None  # folder of authorised worker public keys
+    insecure: bool = False  # allow a non-loopback bind without CURVE
+    store_threads: int = 4
+    progress: bool = True
+    exit_when_done: bool = True
+    retry_failed: bool = False
+
+    @property
+    def dead_after_s(self) -> float:
+        return self.heartbeat_s * self.liveness
+
+
+@dataclass
+class WorkerState:
+    ident: bytes
+    name: str
+    host: str = ""
+    pid: int = 0
+    renderer: str = ""
+    last_seen: float = 0.0
+    jobs: set[int] = field(default_factory=set)  # jobs it holds a lease on
+    idle: bool = False  # waiting for a job
+
+
+@dataclass
+class Lease:
+    job: int
+    attempt: int
+    ident: bytes | None
+    expires: float
+    started: float
+    finalizing: bool = False
+
+
+@dataclass
+class BrokerStats:
+    completed: int = 0
+    images: int = 0
+    recovered: int = 0  # jobs found complete on disk at start (stored before a crash)
+    stale_results: int = 0  # DONE/CHUNK of a superseded attempt, discarded
+    duplicates: int = 0  # repeated DONE of an already handled attempt
+    malformed: int = 0
+    rejected: int = 0  # results that failed verification
+    lost_leases: int = 0
+    failed_jobs: int = 0
+    dead_workers: int = 0
+    workers_seen: int = 0
+    render_s: float = 0.0
+    wall_s: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class Broker:
+    def __init__(self, config: BrokerConfig, ctx: zmq.Context | None = None):
+        self.cfg = config
+        self.root = Path(config.out)
+        self.ctx = ctx or zmq.Context.instance()
+        self.stats = BrokerStats()
+        self.workers: dict[bytes, WorkerState] = {}
+        self.leases: dict[int, Lease] = {}
+        self.uploads: dict[tuple[int, int], Upload] = {}
+        self.pending: collections.deque[int] = collections.deque()
+        self.idle: collections.deque[bytes] = collections.deque()
+        self.outbox: list[tuple[bytes, list[bytes]]] = []
+        self.finished: queue.Queue = queue.Queue()
+        self.in_store = 0
+        self.stop_requested = False
+        self.endpoint: str | None = None
+        self._curve = None
+        self._last_warn = 0.0
+        self._refused: set[tuple[int, int]] = set()
+        self._open_table()
+
+    # ------------------------------------------------------------------------ set-up
+    def _open_table(self) -> None:
+        self.table = J.JobTable(db_path(self.root))
+        if not self.table.is_initialised():
+            if self.cfg.spec is None:
+                raise FileNotFoundError(f"{self.root}: no job table to resume; give a spec to start a run")
+            spec_dict = spec_to_dict(self.cfg.spec)
+            n = self.table.initialise(spec_dict, (c.to_dict() for c in expand_dataset(self.cfg.spec)))
+            log.info("new run: %d jobs in %s", n, self.table.path)
+        elif self.cfg.spec is not None:
+            theirs = self.table.get_meta("spec_fingerprint")
+            if theirs != J.spec_fingerprint(spec_to_dict(self.cfg.spec)):
+                raise ValueError(f"{self.table.path}: this folder holds a run of a different spec; "
+                                 "use another --out folder (or resume without a spec)")
+        self.spec_dict = self.table.spec_dict()
+        self.spec = spec_from_dict(self.spec_dict, validate=False)
+        self.spec_bytes = json.dumps(self.spec_dict).encode()
+        create_dataset(self.root, self.spec.dataset.name, self.spec_dict)
+        if self.cfg.retry_failed:
+            n = self.table.retry_failed()
+            self.table.commit()
+            log.info("%d parked jobs back in the queue", n)
+        self._recover()
+
+    def _recover(self) -> None:
+        """Resume: wipe half-uploaded files, adopt characters fully stored before a crash,
+        give leases of the previous broker a grace period so their workers can report."""
+        removed = clean_temporaries(self.root)
+        if removed:
+            log.info("removed %d temporary files of an interrupted run", removed)
+        now = time.time()
+        leased = set(self.table.ids_in_state(J.LEASED))
+        for job_id in leased | set(self.table.ids_in_state(J.PENDING)):
+            ch = CharacterSample.from_dict(json.loads(self.table.sample_json(job_id)))
+            if character_intact(self.root, ch.pid):
+                self.table.mark_recovered(job_id, now)
+                self.stats.recovered += 1
+                leased.discard(job_id)
+                continue
+            remove_character_files(self.root, ch)  # partial: images without metadata
+        self.table.commit()
+        grace = 2 * self.cfg.dead_after_s
+        for job_id in sorted(leased):
+            row = self.table.row(job_id)
+            self.leases[job_id] = Lease(job_id, row.attempt, None, now + grace, now)
+        self.pending.extend(self.table.ids_in_state(J.PENDING))
+        if self.stats.recovered:
+            log.info("%d characters were complete on disk; marked done", self.stats.recovered)
+
+    def _bind(self) -> zmq.Socket:
+        cfg = self.cfg
+        secure = cfg.curve_secret is not None
+        if not secure and not cfg.insecure and not is_loopback_endpoint(cfg.bind):
+            raise SecurityError(f"refusing to bind {cfg.bind} without CURVE: give --curve-secret and "
+                                "--curve-authorized (see `python -m headless certs`), or --insecure on a "
+                                "trusted network")
+        sock = self.ctx.socket(zmq.ROUTER)
+        sock.linger = 0
+        sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        sock.setsockopt(zmq.MAXMSGSIZE, P.MAX_MESSAGE_SIZE)
+        sock.sndhwm = sock.rcvhwm = 100_000
+        if secure:
+            if cfg.curve_authorized is None:
+                raise SecurityError("--curve-secret needs --curve-authorized (folder of worker public keys)")
+            self._curve = secure_broker_socket(self.ctx, sock, cfg.curve_secret, cfg.curve_authorized)
+        if cfg.bind.endswith(":0"):
+            port = sock.bind_to_random_port(cfg.bind[:-2])
+            self.endpoint = f"{cfg.bind[:-2]}:{port}"
+        else:
+            sock.bind(cfg.bind)
+            self.endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        return sock
+
+    # ------------------------------------------------------------------------ main loop
+    def run(self, ready_callback=None) -> BrokerStats:
+        """Serve until every job is done or parked (or `stop()`); returns the statistics."""
+        if self.cfg.exit_when_done and self._all_finished():
+            log.info("nothing to do: every job of %s is done or parked", self.root)
+            clean_temporaries(self.root)
+            self.table.close()
+            return self.stats
+        self.sock = self._bind()
+        if ready_callback:
+            ready_callback(self.endpoint)
+        log.info("broker on %s, dataset %s", self.endpoint, self.root)
+        self._store_pool()
+        done_images, total_images = self.table.image_counts()
+        bar = None
+        if self.cfg.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total_images, initial=done_images, unit="img", desc="images", dynamic_ncols=True,
+                       smoothing=0.05)
+        self._bar = bar
+        poller = zmq.Poller()
+        poller.register(self.sock, zmq.POLLIN)
+        t0 = time.time()
+        next_beat = t0
+        try:
+            while not self.stop_requested:
+                now = time.time()
+                wait = max(0.0, next_beat - now)
+                if self.in_store:
+                    wait = min(wait, 0.002)
+                if poller.poll(wait * 1000):
+                    self._drain_socket()
+                self._collect_stored()
+                now = time.time()
+                if now >= next_beat:
+                    self._beat(now)
+                    next_beat = now + self.cfg.heartbeat_s
+                self._dispatch(now)
+                self.table.commit()
+                self._flush()
+                if bar is not None:
+                    bar.set_postfix(workers=len(self.workers), failed=self.stats.failed_jobs, refresh=False)
+                if self.cfg.exit_when_done and self._all_finished():
+                    break
+            self._farewell()
+        finally:
+            self._store_pool().shutdown(wait=True)
+            self._collect_stored()
+            self.table.commit()
+            self.stats.wall_s = time.time() - t0
+            if bar is not None:
+                bar.close()
+            if self._all_finished():
+                clean_temporaries(self.root)
+            self.sock.close(linger=0)
+            if self._curve:
+                self._curve.stop()
+            self.table.close()
+        return self.stats
+
+    _pool: ThreadPoolExecutor | None = None
+
+    def stop(self) -> None:
+        self.stop_requested = True
+
+    def _all_finished(self) -> bool:
+        return not self.pending and not self.leases and not self.in_store
+
+    def _drain_socket(self, budget: int = 5000) -> None:
+        for _ in range(budget):
+            try:
+                frames = self.sock.recv_multipart(zmq.NOBLOCK, copy=True)
+            except zmq.Again:
+                return
+            if len(frames) < 2:
+                self._malformed(b"?", "empty message")
+                continue
+            ident, body = frames[0], frames[1:]
+            try:
+                msg = P.decode(body, P.WORKER_COMMANDS)
+                self._handle(ident, msg, time.time())
+            except (P.ProtocolError, VerificationError) as exc:
+                self._malformed(ident, str(exc))
+            except Exception:  # a bug must not take the farm down: log and carry on
+                log.exception("error handling a message from %r", ident[:32])
+                self.stats.malformed += 1
+
+    def _malformed(self, ident: bytes, why: str) -> None:
+        self.stats.malformed += 1
+        now = time.time()
+        if now - self._last_warn > 1.0:  # rate-limited: a flood must not flood the log
+            log.warning("dropped a malformed message from %s: %s", P.safe_name(ident[:48]), why[:300])
+            self._last_warn = now
+
+    def send(self, ident: bytes, command: bytes, header: dict | None = None, *payload: bytes) -> None:
+        self.outbox.append((ident, P.encode(command, header, *payload)))
+
+    def _flush(self) -> None:
+        for ident, frames in self.outbox:
+            try:
+                self.sock.send_multipart([ident, *frames], zmq.NOBLOCK)
+            except zmq.Again:
+                log.debug("send queue full for %r; message dropped (the peer retries)", ident)
+            except zmq.ZMQError as exc:
+                if exc.errno == zmq.EHOSTUNREACH:  # ROUTER_MANDATORY: the peer is gone
+                    self._forget_worker(ident, "unreachable", time.time())
+                else:
+                    raise
+        self.outbox.clear()
+
+    # ------------------------------------------------------------------------ messages
+    def _handle(self, ident: bytes, msg: P.Message, now: float) -> None:
+        cmd, h = msg.command, msg.header
+        w = self.workers.get(ident)
+        if cmd == P.READY:
+            self._on_ready(ident, h, now)
+            return
+        if w is None:
+            if cmd not in (P.BYE,):
+                self.send(ident, P.RESET, {"reason": "unknown worker; register again"})
+            return
+        w.last_seen = now
+        if cmd == P.HB:
+            self._on_heartbeat(w, h, now)
+        elif cmd == P.CHUNK:
+            self._on_chunk(w, h, msg.payload, now)
+        elif cmd == P.DONE:
+            self._on_done(w, h, now)
+        elif cmd == P.FAIL:
+            self._on_fail(w, h, now)
+        elif cmd == P.BYE:
+            self._forget_worker(ident, "left", now)
+
+    def _on_ready(self, ident: bytes, h: dict, now: float) -> None:
+        name = P.safe_name(h.get("worker") or ident)
+        w = self.workers.get(ident)
+        if w is None:
+            w = WorkerState(ident=ident, name=name)
+            self.workers[ident] = w
+            self.stats.workers_seen += 1
+        w.host, w.renderer = P.safe_name(h.get("host", "")), P.safe_name(h.get("renderer", ""))
+        w.pid = h.get("pid") if isinstance(h.get("pid"), int) else 0
+        w.last_seen = now
+        held = self._claim_all(w, h, now)  # jobs it kept through a reconnect or a broker restart
+        self.table.upsert_worker(w.name, w.host, w.pid, w.renderer, "busy" if held else "idle", now,
+                                 held[0] if held else None)
+        self.send(ident, P.WELCOME, {"spec": self.spec_dict, "heartbeat_s": self.cfg.heartbeat_s,
+                                     "liveness": self.cfg.liveness, "chunk_size": self.cfg.chunk_size,
+                                     "window": self.cfg.window, "shared": self.cfg.shared,
+                                     "held": held})
+        if h.get("want_job", True) and not held:
+            self._set_idle(w)
+
+    def _claim_all(self, w: WorkerState, h: dict, now: float) -> list[int]:
+        """Renew the leases a worker says it holds (`held`: [[job, attempt], ...])."""
+        held = h.get("held")
+        if not isinstance(held, list):
+            return []
+        out = []
+        for pair in held[:16]:
+            if isinstance(pair, list) and len(pair) == 2:
+                job = self._claim(w, {"job": pair[0], "attempt": pair[1]}, now)
+                if job is not None:
+                    out.append(job)
+        return out
+
+    def _claim(self, w: WorkerState, h: dict, now: float) -> int | None:
+        job, attempt = h.get("job"), h.get("attempt")
+        if not isinstance(job, int) or not isinstance(attempt, int):
+            return None
+        lease = self.leases.get(job)
+        if lease is None or lease.attempt != attempt:
+            return None
+        if lease.ident is not None and lease.ident != w.ident and lease.ident in self.workers:
+            self.workers[lease.ident].jobs.discard(job)
+        lease.ident = w.ident
+        lease.expires = max(lease.expires, now + self.cfg.dead_after_s)
+        w.jobs.add(job)
+        return job
+
+    def _set_idle(self, w: WorkerState) -> None:
+        if not w.idle:
+            w.idle = True
+            self.idle.append(w.ident)
+
+    def _on_heartbeat(self, w: WorkerState, h: dict, now: float) -> None:
+        self._claim_all(w, h, now)
+        if h.get("want_job") and not w.jobs:
+            self._set_idle(w)
+
+    def _lease_for(self, w: WorkerState, h: dict, now: float) -> tuple[int, int, Lease | None]:
+        job = P.get_int(h, "job")
+        attempt = P.get_int(h, "attempt")
+        lease = self.leases.get(job)
+        if lease is not None and lease.attempt == attempt:
+            lease.expires = max(lease.expires, now + self.cfg.dead_after_s)
+            if lease.ident != w.ident:
+                self._claim(w, h, now)
+            return job, attempt, lease
+        return job, attempt, None
+
+    def _on_chunk(self, w: WorkerState, h: dict, payload: list[bytes], now: float) -> None:
+        job, attempt, lease = self._lease_for(w, h, now)
+        k, kind, offset = P.get_int(h, "k", 0, 999), P.get_kind(h), P.get_int(h, "offset")
+        size, sha = P.get_int(h, "size", 1, P.MAX_FILE_SIZE), P.get_sha256(h)
+        reply = {"job": job, "attempt": attempt, "k": k, "kind": kind, "offset": offset}
+        if len(payload) != 1:
+            raise P.ProtocolError(f"CHUNK with {len(payload)} payload frames")
+        if lease is None or lease.finalizing or self.cfg.shared:
+            if lease is None and (job, attempt) not in self._refused:
+                self._refused.add((job, attempt))
+                self.stats.stale_results += 1
+                self.table.event("stale", f"upload of job {job} attempt {attempt} from {w.name}: refused "
+                                          "(superseded)", now)
+            self.send(w.ident, P.ACK, reply | {"ok": False, "reason": "superseded" if lease is None else "refused"})
+            return
+        up = self.uploads.get((job, attempt))
+        if up is None:
+            row_images = self.table.row(job).images
+            up = Upload(self.root / staging_relpath(job, attempt), frozenset(range(row_images)))
+            self.uploads[(job, attempt)] = up
+        up.write_chunk(k, kind, offset, size, sha, payload[0])
+        self.send(w.ident, P.ACK, reply | {"ok": True})
+
+    def _on_done(self, w: WorkerState, h: dict, now: float) -> None:
+        job, attempt, lease = self._lease_for(w, h, now)
+        if lease is None:
+            row = self.table.row(job)  # KeyError → malformed (unknown job)
+            if row.state == J.DONE and row.attempt == attempt:
+                self.stats.duplicates += 1
+                self.send(w.ident, P.RESULT, {"job": job, "attempt": attempt, "accepted": True, "duplicate": True})
+            else:
+                self.stats.stale_results += 1
+                self.table.event("stale", f"job {job} attempt {attempt} from {w.name} (current {row.attempt}, "
+                                          f"{row.state}): discarded", now)
+                self._discard_staging(job, attempt)
+                self.send(w.ident, P.RESULT, {"job": job, "attempt": attempt, "accepted": False,
+                                              "reason": "superseded"})
+            self._after_result(w, job, h)
+            return
+        if lease.finalizing:
+            self.stats.duplicates += 1
+            return
+        files_raw = h.get("files")
+        infos_raw = h.get("infos") or {}
+        if not isinstance(files_raw, list) or len(files_raw) > 2 * 1000 or not isinstance(infos_raw, dict):
+            raise P.ProtocolError("DONE: 'files' must be a list and 'infos' an object")
+        files = [DeclaredFile(P.get_int(f, "k", 0, 999), P.get_kind(f), P.get_int(f, "size", 1, P.MAX_FILE_SIZE),
+                              P.get_sha256(f)) for f in files_raw if isinstance(f, dict)]
+        infos: dict[int, dict] = {}
+        for key, v in infos_raw.items():
+            if isinstance(v, dict) and str(key).isdigit():
+                infos[int(key)] = {str(a)[:64]: b for a, b in v.items() if str(a) not in ("sha256", "mask_sha256")}
+        render_s = h.get("render_s") if isinstance(h.get("render_s"), (int, float)) else None
+        lease.finalizing = True
+        self.in_store += 1
+        self.uploads.pop((job, attempt), None)
+        character = CharacterSample.from_dict(json.loads(self.table.sample_json(job)))
+        extra = {"farm": {"attempt": attempt, "worker": w.name, "render_s": render_s}}
+        staging = self.root / staging_relpath(job, attempt)
+        pool = self._store_pool()
+        fut = pool.submit(store_character, self.root, staging, character, files, infos, extra)
+        fut.add_done_callback(lambda f, a=(job, attempt, w.ident, render_s, len(character.images)):
+                              self.finished.put((a, f)))
+        self._after_result(w, job, h)
+
+    def _store_pool(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self.cfg.store_threads, thread_name_prefix="store")
+        return self._pool
+
+    def _after_result(self, w: WorkerState, job: int, h: dict) -> None:
+        """The worker has finished with this job; pipelining: it may take the next at once."""
+        w.jobs.discard(job)
+        if h.get("want_job", True) and not w.jobs:
+            self._set_idle(w)
+
+    def _on_fail(self, w: WorkerState, h: dict, now: float) -> None:
+        job, attempt, lease = self._lease_for(w, h, now)
+        error = P.get_str(h, "error", 4000, "unknown error")
+        if lease is not None and not lease.finalizing:
+            self._end_lease(job, attempt, f"{w.name}: {error}", failure=True, now=now)
+        self.send(w.ident, P.RESULT, {"job": job, "attempt": attempt, "accepted": False, "reason": "failed"})
+        self._after_result(w, job, h)
+
+    def _collect_stored(self) -> None:
+        while True:
+            try:
+                (job, attempt, ident, render_s, n_images), fut = self.finished.get_nowait()
+            except queue.Empty:
+                return
+            self.in_store -= 1
+            now = time.time()
+            w = self.workers.get(ident)
+            exc = fut.exception()
+            if exc is None and self.table.complete(job, attempt, now, render_s):
+                self.leases.pop(job, None)
+                self.stats.completed += 1
+                self.stats.images += n_images
+                self.stats.render_s += render_s or 0.0
+                if w is not None:
+                    self.table.worker_done(w.name, n_images, render_s or 0.0, now)
+                if self._bar is not None:
+                    self._bar.update(n_images)
+                self.send(ident, P.RESULT, {"job": job, "attempt": attempt, "accepted": True})
+                continue
+            reason = f"{type(exc).__name__}: {exc}" if exc else "lease lost while storing"
+            if not isinstance(exc, (VerificationError, OSError)) and exc is not None:
+                log.error("storing job %d failed unexpectedly: %s", job, reason)
+            self.stats.rejected += 1
+            lease = self.leases.get(job)
+            if lease is not None:
+                lease.finalizing = False
+            self._end_lease(job, attempt, f"result rejected: {reason}", failure=True, now=now)
+            self._discard_staging(job, attempt)
+            self.send(ident, P.RESULT, {"job": job, "attempt": attempt, "accepted": False, "reason": reason[:500]})
+
+    def _discard_staging(self, job: int, attempt: int) -> None:
+        import shutil
+
+        self.uploads.pop((job, attempt), None)
+        shutil.rmtree(self.root / staging_relpath(job, attempt), ignore_errors=True)
+
+    # ------------------------------------------------------------------------ leases
+    def _end_lease(self, job: int, attempt: int, error: str, failure: bool, now: float) -> None:
+        lease = self.leases.get(job)
+        if lease is None or lease.attempt != attempt or lease.finalizing:
+            return
+        del self.leases[job]
+        if lease.ident in self.workers:
+            self.workers[lease.ident].jobs.discard(job)
+        self._discard_staging(job, attempt)
+        state = self.table.release(job, attempt, now, error, failure, self.cfg.max_failures, self.cfg.max_lost)
+        if state == J.PENDING:
+            self.pending.appendleft(job)  # soonest: its images are overdue
+            if not failure:
+                self.stats.lost_leases += 1
+        elif state == J.FAILED:
+            self.stats.failed_jobs += 1
+            ch = CharacterSample.from_dict(json.loads(self.table.sample_json(job)))
+            remove_character_files(self.root, ch)
+            self.table.event("parked", f"job {job}: {error}", now)
+            log.error("job %d parked as failed: %s", job, error[:300])
+
+    def _forget_worker(self, ident: bytes, why: str, now: float) -> None:
+        w = self.workers.pop(ident, None)
+        if w is None:
+            return
+        if why == "dead":
+            self.stats.dead_workers += 1
+            self.table.event("dead", f"{w.name} silent for {now - w.last_seen:.1f} s", now)
+        for job in list(w.jobs):
+            lease = self.leases.get(job)
+            if lease is not None and lease.ident == ident:
+                self._end_lease(job, lease.attempt, f"worker {w.name} {why}", failure=False, now=now)
+        self.table.worker_state(w.name, why, now, None)
+
+    def _beat(self, now: float) -> None:
+        """Heartbeat every worker, bury the silent ones, expire leases nobody renews."""
+        for ident, w in list(self.workers.items()):
+            if now - w.last_seen > self.cfg.dead_after_s:
+                log.warning("worker %s silent for %.1f s: dead; its jobs go back to the queue", w.name,
+                            now - w.last_seen)
+                self._forget_worker(ident, "dead", now)
+            else:
+                self.send(ident, P.HB)
+        for job, lease in list(self.leases.items()):
+            if lease.finalizing:
+                continue
+            if now > lease.expires:
+                self._end_lease(job, lease.attempt, "lease expired (no heartbeat names it)", failure=False, now=now)
+            elif now - lease.started > self.cfg.job_timeout_s:
+                self._end_lease(job, lease.attempt, f"attempt exceeded job timeout {self.cfg.job_timeout_s:.0f} s",
+                                failure=True, now=now)
+
+    def _dispatch(self, now: float) -> None:
+        while self.pending and self.idle:
+            ident = self.idle.popleft()
+            w = self.workers.get(ident)
+            if w is None or not w.idle:
+                continue
+            w.idle = False
+            job = self.pending.popleft()
+            attempt = self.table.lease(job, w.name, now)
+            self.leases[job] = Lease(job, attempt, ident, now + self.cfg.dead_after_s, now)
+            w.jobs.add(job)
+            header = {"job": job, "attempt": attempt, "lease_s": self.cfg.dead_after_s}
+            if self.cfg.shared:
+                header["staging"] = staging_relpath(job, attempt)
+            self.send(ident, P.JOB, header, self.table.sample_json(job).encode())
+
+    def _farewell(self) -> None:
+        for ident in list(self.workers):
+            self.send(ident, P.BYE, {"reason": "run finished" if self._all_finished() else "broker stopping"})
+        self._flush()
+
+
+def run_broker(config: BrokerConfig, ready_callback=None) -> BrokerStats:
+    """Run a broker until the run is finished; SIGTERM/SIGINT stop it cleanly (resumable)."""
+    broker = Broker(config)
+    previous = {}
+
+    def _stop(signum, frame):
+        broker.stop()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            previous[sig] = signal.signal(sig, _stop)
+        except ValueError:  # not the main thread
+            pass
+    try:
+        return broker.run(ready_callback)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def hostname() -> str:
+    return pysocket.gethostname()
+
+
+def default_store_threads() -> int:
+    return max(2, min(8, os.cpu_count() or 2))

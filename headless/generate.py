@@ -1,0 +1,161 @@
+"""The embedded default farm: a broker and N local worker processes over loopback, one command.
+
+`generate` runs the broker in this process and starts the workers as child processes (each
+`python -m headless worker --connect tcp://127.0.0.1:<port>`); a worker that crashes is
+started again. At the end it prints where the dataset is and saves a contact sheet.
+Running it again on the same folder resumes; on a finished folder it does nothing.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from synth_humans_addon.core.spec import Spec
+
+from .broker import BrokerConfig, BrokerStats, run_broker
+
+log = logging.getLogger("headless.generate")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def default_workers(renderer: str) -> int:
+    cores = os.cpu_count() or 1
+    # Cycles uses every core of its process; a few Blender processes keep the CPU busy while
+    # one builds its scene. The stand-in is single-threaded: one per core.
+    return max(1, cores // 4) if renderer == "bpy" else cores
+
+
+def renderer_available(renderer: str) -> str | None:
+    """None if usable, else why not (checked before starting a farm that would only fail)."""
+    if renderer != "bpy":
+        return None
+    import importlib.util
+
+    try:
+        if importlib.util.find_spec("bpy") is None:
+            return "the bpy module is not installed (pip install bpy==5.0.1, or use --renderer standin)"
+        if importlib.util.find_spec("synth_humans_addon.blender.job") is None:
+            return ("the Blender renderer synth_humans_addon.blender.job is not available in this checkout "
+                    "(use --renderer standin)")
+    except ImportError as exc:
+        return str(exc)
+    return None
+
+
+@dataclass
+class LocalWorkers:
+    """Child worker processes, restarted when one dies while the run goes on."""
+
+    endpoint: str
+    count: int
+    renderer: str
+    log_dir: Path
+    standin_sleep_s: float = 0.0
+    max_restarts: int = 20
+
+    def __post_init__(self):
+        self.procs: list[subprocess.Popen | None] = [None] * self.count
+        self.restarts = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._supervise, name="workers", daemon=True)
+
+    def command(self, i: int) -> list[str]:
+        return [sys.executable, "-m", "headless", "worker", "--connect", self.endpoint, "--renderer", self.renderer,
+                "--name", f"local-{i + 1}", "--give-up", "30", "--standin-sleep", str(self.standin_sleep_s)]
+
+    def _spawn(self, i: int) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        logf = open(self.log_dir / f"worker-{i + 1}.log", "ab")
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+        self.procs[i] = subprocess.Popen(self.command(i), stdout=logf, stderr=subprocess.STDOUT, env=env,
+                                         cwd=str(REPO_ROOT))
+        logf.close()
+
+    def start(self) -> None:
+        for i in range(self.count):
+            self._spawn(i)
+        self._thread.start()
+
+    def _supervise(self) -> None:
+        while not self._stop.wait(0.5):
+            for i, p in enumerate(self.procs):
+                if p is not None and p.poll() is not None and not self._stop.is_set():
+                    if p.returncode != 0 and self.restarts < self.max_restarts:
+                        log.warning("worker %d exited with %s; starting it again (see %s)", i + 1, p.returncode,
+                                    self.log_dir / f"worker-{i + 1}.log")
+                        self.restarts += 1
+                        self._spawn(i)
+                    else:
+                        self.procs[i] = None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Workers leave on the broker's BYE; any still running after `timeout` are terminated."""
+        self._stop.set()
+        deadline = time.time() + timeout
+        for p in self.procs:
+            if p is None:
+                continue
+            try:
+                p.wait(max(0.1, deadline - time.time()))
+            except subprocess.TimeoutExpired:
+                p.terminate()
+                try:
+                    p.wait(5)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+
+
+def save_samples_sheet(out: Path, max_images: int = 40) -> Path | None:
+    """A contact sheet of up to `max_images` images spread over the characters."""
+    from synth_humans_addon.core.dataset import read_dataset
+
+    from .contact_sheet import save_contact_sheet
+
+    ds = read_dataset(out, check_files=False)
+    if not ds.images:
+        return None
+    by_pid: dict[int, list] = {}
+    for r in ds.images:
+        by_pid.setdefault(r.pid, []).append(r)
+    picked = []
+    while len(picked) < max_images and any(by_pid.values()):
+        for pid in sorted(by_pid):
+            if by_pid[pid] and len(picked) < max_images:
+                picked.append(by_pid[pid].pop(0))
+    picked = [r for r in picked if r.path.is_file()]
+    if not picked:
+        return None
+    return save_contact_sheet([r.path for r in picked], Path(out) / "contact_sheet.png",
+                              [f"{r.pid:04d} c{r.camera_id} {r.subset[:5]}" for r in picked])
+
+
+def generate(spec: Spec | None, out: Path, workers: int | None = None, renderer: str = "bpy",
+             standin_sleep_s: float = 0.0, progress: bool = True, **broker_options) -> BrokerStats:
+    """Generate (or resume) a dataset with a local farm. Raises RuntimeError if the renderer is missing."""
+    why = renderer_available(renderer)
+    if why:
+        raise RuntimeError(why)
+    out = Path(out)
+    n = workers or default_workers(renderer)
+    cfg = BrokerConfig(out=out, spec=spec, bind="tcp://127.0.0.1:0", progress=progress, **broker_options)
+    pool: list[LocalWorkers] = []
+
+    def started(endpoint: str) -> None:
+        lw = LocalWorkers(endpoint, n, renderer, out / ".farm" / "logs", standin_sleep_s)
+        lw.start()
+        pool.append(lw)
+
+    try:
+        stats = run_broker(cfg, ready_callback=started)
+    finally:
+        for lw in pool:
+            lw.stop()
+    return stats

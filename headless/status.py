@@ -1,0 +1,110 @@
+"""`python -m headless status DATASET`: jobs by state, workers and their rates, failures.
+
+Reads the job table read-only while the broker runs (SQLite WAL allows it), so it can be
+called from any machine that sees the dataset folder.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .jobs import STATES, JobTable
+from .storage import audit, db_path
+
+
+@dataclass
+class WorkerLine:
+    name: str
+    host: str
+    state: str
+    jobs_done: int
+    images_done: int
+    images_per_hour: float  # over the worker's life so far
+    seconds_per_image: float | None  # render time only
+    last_seen_s: float  # seconds ago
+    current_job: int | None
+
+
+@dataclass
+class FarmStatus:
+    dataset: str
+    jobs: dict[str, int]
+    images_done: int
+    images_total: int
+    workers: list[WorkerLine] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)  # parked jobs and jobs that failed before
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
+def read_status(root: Path, events: int = 10) -> FarmStatus:
+    root = Path(root)
+    table = JobTable(db_path(root), readonly=True)
+    try:
+        now = time.time()
+        done, total = table.image_counts()
+        st = FarmStatus(dataset=str(root), jobs=table.counts(), images_done=done, images_total=total)
+        for r in table.db.execute("SELECT name, host, state, jobs_done, images_done, render_s, first_seen, last_seen, "
+                                  "current_job FROM workers ORDER BY name"):
+            life = max(1e-9, r["last_seen"] - r["first_seen"])
+            st.workers.append(WorkerLine(
+                r["name"], r["host"] or "", r["state"] or "", r["jobs_done"], r["images_done"],
+                r["images_done"] * 3600.0 / life if r["images_done"] else 0.0,
+                r["render_s"] / r["images_done"] if r["images_done"] else None, now - r["last_seen"], r["current_job"]))
+        for r in table.db.execute("SELECT id, pid, state, failures, lost, last_error FROM jobs "
+                                  "WHERE state='failed' OR failures>0 ORDER BY state='failed' DESC, id LIMIT 50"):
+            st.failures.append(dict(r))
+        for r in table.db.execute("SELECT t, kind, detail FROM events ORDER BY t DESC LIMIT ?", (events,)):
+            st.events.append({"t": r["t"], "kind": r["kind"], "detail": r["detail"]})
+        return st
+    finally:
+        table.close()
+
+
+def format_status(st: FarmStatus) -> str:
+    lines = [f"dataset  {st.dataset}"]
+    pct = 100.0 * st.images_done / st.images_total if st.images_total else 0.0
+    lines.append(f"images   {st.images_done}/{st.images_total} ({pct:.1f} %)")
+    lines.append("jobs     " + "  ".join(f"{s} {st.jobs.get(s, 0)}" for s in STATES))
+    active = [w for w in st.workers if w.state in ("idle", "busy")]
+    lines.append(f"workers  {len(active)} connected, {len(st.workers)} seen")
+    if st.workers:
+        lines.append(f"  {'name':<28} {'state':<12} {'jobs':>6} {'images':>7} {'img/h':>8} {'s/img':>7} {'seen':>7}")
+        for w in st.workers:
+            spi = f"{w.seconds_per_image:.2f}" if w.seconds_per_image is not None else "-"
+            lines.append(f"  {w.name[:28]:<28} {w.state[:12]:<12} {w.jobs_done:>6} {w.images_done:>7} "
+                         f"{w.images_per_hour:>8.0f} {spi:>7} {w.last_seen_s:>6.0f}s")
+    if st.failures:
+        lines.append("failures")
+        for f in st.failures:
+            err = (f["last_error"] or "").strip().splitlines()
+            lines.append(f"  job {f['id']} (pid {f['pid']:04d}) {f['state']}: {f['failures']} errors, "
+                         f"{f['lost']} lost leases; last: {err[0][:150] if err else '-'}")
+    if st.events:
+        lines.append("recent events")
+        for e in st.events:
+            lines.append(f"  {time.strftime('%H:%M:%S', time.localtime(e['t']))} {e['kind']:<7} {e['detail'][:150]}")
+    return "\n".join(lines)
+
+
+def main(root: Path, as_json: bool = False, verify: bool = False) -> int:
+    try:
+        st = read_status(root)
+    except FileNotFoundError as exc:
+        print(f"status: {exc}")
+        return 2
+    report = audit(root) if verify else None
+    if as_json:
+        out = asdict(st)
+        if report is not None:
+            out["audit"] = report.as_dict() | {"problems": report.problems[:50]}
+        print(json.dumps(out, indent=1))
+    else:
+        print(format_status(st))
+        if report is not None:
+            print("audit    " + "  ".join(f"{k} {v}" for k, v in report.as_dict().items()))
+            for p in report.problems[:20]:
+                print(f"  {p}")
+    return 0 if report is None or report.ok else 1

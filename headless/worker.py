@@ -1,0 +1,465 @@
+"""A farm worker: takes one job (one character) at a time, renders it, uploads it, reports it.
+
+Runs as ``python -m headless worker --connect tcp://HOST:5555`` (with the `bpy` module) or
+inside Blender as ``blender -b -P headless/worker.py -- --connect tcp://HOST:5555``.
+
+Two threads: the main thread renders (Blender wants `bpy` on the main thread); a link thread
+owns the ZeroMQ DEALER socket, so heartbeats keep flowing while a render runs for minutes.
+The link uploads results in chunks with a credit window, keeps each result in memory until
+the broker's verdict arrives, and after a lost broker reconnects with exponential backoff and
+jitter and uploads again what it still holds (the broker's attempt check decides).
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+if __name__ == "__main__" and __package__ in (None, ""):
+    # Run as a script (`blender -b -P headless/worker.py -- ...`): make the repo importable.
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import argparse  # noqa: E402
+import hashlib  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import queue  # noqa: E402
+import random  # noqa: E402
+import socket as pysocket  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+import traceback  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any, Callable  # noqa: E402
+
+import zmq  # noqa: E402
+
+from headless import protocol as P  # noqa: E402
+
+log = logging.getLogger("headless.worker")
+
+
+@dataclass
+class WorkerConfig:
+    connect: str
+    name: str = ""
+    renderer: str = "bpy"  # bpy | standin
+    standin_sleep_s: float = 0.0  # stand-in renderer: seconds per image
+    shared_root: Path | None = None  # shared-filesystem mode: the dataset folder as this machine sees it
+    curve_secret: Path | None = None
+    curve_server_public: Path | None = None
+    heartbeat_s: float = 1.0  # until the broker's WELCOME says otherwise
+    liveness: int = 3
+    backoff_s: float = 0.25
+    backoff_max_s: float = 16.0
+    give_up_s: float | None = None  # exit after the broker was unreachable this long (None: never)
+    max_jobs: int | None = None
+
+    def __post_init__(self):
+        if not self.name:
+            self.name = f"{pysocket.gethostname()}-{os.getpid()}"
+
+
+@dataclass
+class JobOrder:
+    job: int
+    attempt: int
+    sample: dict[str, Any]
+    staging: str | None = None
+
+
+@dataclass
+class Result:
+    """A rendered character waiting to be uploaded and accepted."""
+
+    job: int
+    attempt: int
+    files: dict[tuple[int, str], bytes]  # (k, kind) → bytes (empty in shared mode)
+    declared: list[dict[str, Any]]  # [{k, kind, size, sha256}]
+    infos: dict[str, dict[str, Any]]
+    render_s: float
+    error: str | None = None  # set: report FAIL instead
+    # upload progress (link thread only)
+    chunks: list[tuple[int, str, int]] = field(default_factory=list)  # (k, kind, offset) still to send
+    in_flight: int = 0
+    done_sent_at: float | None = None
+    last_progress: float = 0.0
+
+
+# ---------------------------------------------------------------------------------------
+# The link thread
+
+
+class Link(threading.Thread):
+    """Owns the socket: registration, heartbeats, uploads, reconnects."""
+
+    def __init__(self, cfg: WorkerConfig, ctx: zmq.Context):
+        super().__init__(name="link", daemon=True)
+        self.cfg = cfg
+        self.ctx = ctx
+        self.jobs: queue.Queue[JobOrder | None] = queue.Queue()
+        self.submitted: queue.Queue[Result] = queue.Queue()
+        self.welcome = threading.Event()
+        self.spec_dict: dict[str, Any] | None = None
+        self.settings: dict[str, Any] = {}
+        self.rendering: tuple[int, int] | None = None  # set by the render thread
+        self.results: dict[tuple[int, int], Result] = {}  # held until the broker's verdict
+        self.stopping = threading.Event()
+        self.accepted = 0
+        self.refused = 0
+        self._wake_rx = ctx.socket(zmq.PAIR)
+        self._wake_rx.linger = 0
+        endpoint = f"inproc://wake-{id(self)}"
+        self._wake_rx.bind(endpoint)
+        self._wake_tx = ctx.socket(zmq.PAIR)  # used only by the render thread
+        self._wake_tx.linger = 0
+        self._wake_tx.connect(endpoint)
+        self.sock: zmq.Socket | None = None
+
+    # -- called from the render thread ---------------------------------------------------
+    def submit(self, result: Result) -> None:
+        self.submitted.put(result)
+        self._wake_tx.send(b"")
+
+    def next_job(self) -> JobOrder | None:
+        while not self.stopping.is_set():
+            try:
+                return self.jobs.get(timeout=0.2)
+            except queue.Empty:
+                continue
+        return None
+
+    def close_render_side(self) -> None:
+        self._wake_tx.close(linger=0)
+
+    # -- the thread ---------------------------------------------------------------------
+    @property
+    def beat(self) -> float:
+        return float(self.settings.get("heartbeat_s", self.cfg.heartbeat_s))
+
+    @property
+    def dead_after(self) -> float:
+        return self.beat * int(self.settings.get("liveness", self.cfg.liveness))
+
+    def _held(self) -> list[list[int]]:
+        held = [list(k) for k in self.results]
+        if self.rendering:
+            held.append(list(self.rendering))
+        held.extend([o.job, o.attempt] for o in list(self.jobs.queue) if o is not None)
+        return held[:16]
+
+    def _want_job(self) -> bool:
+        return self.rendering is None and self.jobs.empty() and not self.stopping.is_set()
+
+    def _connect(self) -> None:
+        if self.sock is not None:
+            self.sock.close(linger=0)
+        s = self.ctx.socket(zmq.DEALER)
+        s.linger = 0
+        # A fresh routing id per connection: the broker treats a reconnect as a new worker
+        # that still holds its jobs (it names them in READY), as the Paranoid Pirate does.
+        s.identity = f"{self.cfg.name}/{random.getrandbits(32):08x}".encode()[:255]
+        s.setsockopt(zmq.MAXMSGSIZE, P.MAX_MESSAGE_SIZE)
+        s.sndhwm = s.rcvhwm = 1000
+        if self.cfg.curve_secret is not None:
+            from headless.security import secure_worker_socket
+
+            secure_worker_socket(s, self.cfg.curve_secret, self.cfg.curve_server_public)
+        s.connect(self.cfg.connect)
+        self.sock = s
+        for r in self.results.values():  # the new broker (or new link) gets everything again
+            self._restart_upload(r)
+        self._send(P.READY, {"worker": self.cfg.name, "host": pysocket.gethostname(), "pid": os.getpid(),
+                             "renderer": self.cfg.renderer, "held": self._held(), "want_job": self._want_job()})
+
+    def _send(self, command: bytes, header: dict | None = None, *payload: bytes) -> None:
+        try:
+            self.sock.send_multipart(P.encode(command, header, *payload), zmq.NOBLOCK)
+        except zmq.Again:
+            pass  # queue full while the broker is away; heartbeats and resends recover
+
+    def run(self) -> None:
+        try:
+            self._run()
+        except Exception:
+            log.exception("link thread failed")
+        finally:
+            self.stopping.set()
+            self.jobs.put(None)
+            if self.sock is not None:
+                if self.spec_dict is not None:
+                    try:
+                        self._send(P.BYE)
+                    except zmq.ZMQError:
+                        pass
+                self.sock.close(linger=0)
+            self._wake_rx.close(linger=0)
+
+    def _run(self) -> None:
+        backoff = self.cfg.backoff_s
+        unreachable_since: float | None = None
+        self._connect()
+        last_heard = time.time()
+        next_beat = time.time()
+        while not self.stopping.is_set():
+            poller = zmq.Poller()
+            poller.register(self.sock, zmq.POLLIN)
+            poller.register(self._wake_rx, zmq.POLLIN)
+            timeout = max(0.0, min(next_beat - time.time(), 0.5))
+            events = dict(poller.poll(timeout * 1000))
+            now = time.time()
+            if self._wake_rx in events:
+                while True:
+                    try:
+                        self._wake_rx.recv(zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+            self._take_submissions()
+            if self.sock in events:
+                while True:
+                    try:
+                        frames = self.sock.recv_multipart(zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+                    last_heard = now
+                    unreachable_since = None
+                    backoff = self.cfg.backoff_s
+                    try:
+                        msg = P.decode(frames, P.BROKER_COMMANDS)
+                    except P.ProtocolError as exc:
+                        log.warning("dropped a malformed message from the broker: %s", exc)
+                        continue
+                    if msg.command == P.RESET:
+                        log.info("broker does not know us (%s): registering again", msg.header.get("reason"))
+                        self._connect()
+                        break
+                    try:
+                        self._handle(msg, now)
+                    except (KeyError, TypeError, ValueError) as exc:
+                        log.warning("dropped a malformed %s from the broker: %s", msg.command.decode(), exc)
+            self._pump_uploads(now)
+            if now >= next_beat:
+                self._send(P.HB, {"held": self._held(), "want_job": self._want_job()})
+                next_beat = now + self.beat
+            if now - last_heard > self.dead_after:
+                # Paranoid Pirate: the broker is gone or the path is broken; reconnect with backoff.
+                unreachable_since = unreachable_since or last_heard
+                if self.cfg.give_up_s is not None and now - unreachable_since > self.cfg.give_up_s:
+                    log.error("broker unreachable for %.0f s: giving up", now - unreachable_since)
+                    return
+                delay = backoff * random.uniform(0.5, 1.5)  # jitter: a farm must not reconnect in lockstep
+                log.warning("broker silent for %.1f s: reconnecting in %.2f s", now - last_heard, delay)
+                time.sleep(delay)
+                backoff = min(backoff * 2, self.cfg.backoff_max_s)
+                self._connect()
+                last_heard = time.time()
+
+    def _handle(self, msg: P.Message, now: float) -> None:
+        h = msg.header
+        if msg.command == P.WELCOME:
+            self.spec_dict = h.get("spec")
+            self.settings = {k: h[k] for k in ("heartbeat_s", "liveness", "chunk_size", "window", "shared") if k in h}
+            self.welcome.set()
+        elif msg.command == P.JOB:
+            if len(msg.payload) != 1:
+                return
+            order = JobOrder(int(h["job"]), int(h["attempt"]), json.loads(msg.payload[0]), h.get("staging"))
+            self.jobs.put(order)
+        elif msg.command == P.ACK:
+            r = self.results.get((h.get("job"), h.get("attempt")))
+            if r is None:
+                return
+            if not h.get("ok"):
+                log.info("broker refused the upload of job %s attempt %s (%s): dropped", r.job, r.attempt,
+                         h.get("reason"))
+                self.results.pop((r.job, r.attempt), None)
+                self.refused += 1
+                return
+            r.in_flight = max(0, r.in_flight - 1)
+            r.last_progress = now
+        elif msg.command == P.RESULT:
+            r = self.results.pop((h.get("job"), h.get("attempt")), None)
+            if r is not None:
+                if h.get("accepted"):
+                    self.accepted += 1
+                else:
+                    self.refused += 1
+                    log.info("job %s attempt %s not accepted: %s", r.job, r.attempt, h.get("reason"))
+            if self.cfg.max_jobs is not None and self.accepted + self.refused >= self.cfg.max_jobs \
+                    and not self.results:
+                self.stopping.set()
+        elif msg.command == P.BYE:
+            log.info("broker says goodbye: %s", h.get("reason"))
+            self.stopping.set()
+
+    def _take_submissions(self) -> None:
+        while True:
+            try:
+                r = self.submitted.get_nowait()
+            except queue.Empty:
+                return
+            if r.error is not None:
+                self._send(P.FAIL, {"job": r.job, "attempt": r.attempt, "error": r.error[-3000:],
+                                    "want_job": True})
+                continue
+            self.results[(r.job, r.attempt)] = r
+            self._restart_upload(r)
+
+    def _restart_upload(self, r: Result) -> None:
+        size = int(self.settings.get("chunk_size", P.CHUNK_SIZE))
+        r.chunks = [(k, kind, off) for (k, kind), data in sorted(r.files.items())
+                    for off in range(0, len(data), size)]
+        r.in_flight = 0
+        r.done_sent_at = None
+        r.last_progress = time.time()
+
+    def _pump_uploads(self, now: float) -> None:
+        """Send chunks within the credit window; DONE once every chunk is acknowledged."""
+        window = int(self.settings.get("window", 8))
+        size = int(self.settings.get("chunk_size", P.CHUNK_SIZE))
+        if self.spec_dict is None:
+            return  # not registered yet
+        for r in list(self.results.values()):
+            while r.chunks and r.in_flight < window:
+                k, kind, off = r.chunks.pop(0)
+                data = r.files[(k, kind)]
+                meta = next(d for d in r.declared if d["k"] == k and d["kind"] == kind)
+                self._send(P.CHUNK, {"job": r.job, "attempt": r.attempt, "k": k, "kind": kind, "offset": off,
+                                     "size": len(data), "sha256": meta["sha256"]}, data[off:off + size])
+                r.in_flight += 1
+            if not r.chunks and r.in_flight == 0 and r.done_sent_at is None:
+                self._send(P.DONE, {"job": r.job, "attempt": r.attempt, "files": r.declared, "infos": r.infos,
+                                    "render_s": r.render_s, "want_job": self._want_job()})
+                r.done_sent_at = now
+            elif r.in_flight and now - r.last_progress > 4 * self.dead_after:
+                log.warning("upload of job %d stalled: starting it again", r.job)
+                self._restart_upload(r)
+            elif r.done_sent_at is not None and now - r.done_sent_at > 10 * self.dead_after:
+                r.done_sent_at = None  # no verdict: ask again (the broker answers duplicates)
+
+
+# ---------------------------------------------------------------------------------------
+# The render thread
+
+
+def load_renderer(cfg: WorkerConfig) -> Callable:
+    """The render function, imported lazily: only the render step may import bpy."""
+    if cfg.renderer == "standin":
+        from functools import partial
+
+        from headless.standin import render_character
+
+        return partial(render_character, sleep_s=cfg.standin_sleep_s)
+    if cfg.renderer == "bpy":
+        from synth_humans_addon.blender.job import render_character  # imports bpy
+
+        return render_character
+    raise ValueError(f"unknown renderer {cfg.renderer!r} (expected bpy or standin)")
+
+
+def package_result(order: JobOrder, rendered: list, render_s: float, shared_root: Path | None) -> Result:
+    """Checksums of every file; in shared mode the files are written to the staging folder here."""
+    files: dict[tuple[int, str], bytes] = {}
+    declared = []
+    infos = {}
+    staging = None
+    if shared_root is not None:
+        if not order.staging or ".." in Path(order.staging).parts or Path(order.staging).is_absolute():
+            raise ValueError(f"bad staging folder from the broker: {order.staging!r}")
+        staging = Path(shared_root) / order.staging
+        staging.mkdir(parents=True, exist_ok=True)
+    for r in rendered:
+        infos[str(r.k)] = r.info
+        for kind, data in (("image", r.image), ("mask", r.mask)):
+            declared.append({"k": r.k, "kind": kind, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()})
+            if staging is not None:
+                tmp = staging / f".{r.k:03d}.{kind}.tmp"
+                tmp.write_bytes(data)
+                os.replace(tmp, staging / f"{r.k:03d}.{kind}")
+            else:
+                files[(r.k, kind)] = data
+    return Result(order.job, order.attempt, files, declared, infos, render_s)
+
+
+def run_worker(cfg: WorkerConfig) -> int:
+    """Serve jobs until the broker says BYE (or gives up). Returns the number of jobs rendered."""
+    from synth_humans_addon.core.sampling import CharacterSample
+    from synth_humans_addon.core.spec import spec_from_dict
+
+    ctx = zmq.Context()
+    link = Link(cfg, ctx)
+    link.start()
+    rendered_jobs = 0
+    render = None
+    spec = None
+    try:
+        while not link.stopping.is_set():
+            order = link.next_job()
+            if order is None:
+                break
+            link.rendering = (order.job, order.attempt)
+            t0 = time.perf_counter()
+            try:
+                if spec is None:
+                    spec = spec_from_dict(link.spec_dict, validate=False)
+                if render is None:
+                    render = load_renderer(cfg)
+                character = CharacterSample.from_dict(order.sample)
+                images = render(spec, character)
+                render_s = time.perf_counter() - t0
+                result = package_result(order, images, render_s, cfg.shared_root if link.settings.get("shared")
+                                        else None)
+            except Exception as exc:
+                log.error("job %d failed: %s", order.job, exc)
+                result = Result(order.job, order.attempt, {}, [], {}, time.perf_counter() - t0,
+                                error=f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}")
+            link.rendering = None
+            link.submit(result)
+            rendered_jobs += 1
+    except KeyboardInterrupt:
+        pass
+    finally:
+        link.stopping.set()
+        link.join(timeout=5)
+        link.close_render_side()
+        ctx.term()
+    return rendered_jobs
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    p = parser or argparse.ArgumentParser(prog="headless worker", description=__doc__.split("\n\n")[0])
+    p.add_argument("--connect", required=True, help="broker address, e.g. tcp://10.0.0.5:5555")
+    p.add_argument("--name", default="", help="worker label in status (default: host-pid)")
+    p.add_argument("--renderer", choices=("bpy", "standin"), default="bpy")
+    p.add_argument("--standin-sleep", type=float, default=0.0, help="stand-in renderer: seconds per image")
+    p.add_argument("--shared-root", type=Path, default=None,
+                   help="shared-filesystem mode: the dataset folder as mounted on this machine")
+    p.add_argument("--curve-secret", type=Path, help="this worker's *.key_secret (CURVE)")
+    p.add_argument("--curve-server", type=Path, help="the broker's public key file broker.key (CURVE)")
+    p.add_argument("--give-up", type=float, default=None, help="exit after the broker was unreachable this many seconds")
+    p.add_argument("--max-jobs", type=int, default=None, help="exit after this many jobs")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p
+
+
+def config_from_args(a: argparse.Namespace) -> WorkerConfig:
+    if (a.curve_secret is None) != (a.curve_server is None):
+        raise SystemExit("worker: --curve-secret and --curve-server go together")
+    return WorkerConfig(connect=a.connect, name=a.name, renderer=a.renderer, standin_sleep_s=a.standin_sleep,
+                        shared_root=a.shared_root, curve_secret=a.curve_secret, curve_server_public=a.curve_server,
+                        give_up_s=a.give_up, max_jobs=a.max_jobs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    if argv is None:
+        argv = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else sys.argv[1:]
+    a = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if a.verbose else logging.INFO,
+                        format="%(asctime)s worker %(levelname)s %(message)s")
+    n = run_worker(config_from_args(a))
+    log.info("worker finished after %d jobs", n)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
