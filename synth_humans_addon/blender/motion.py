@@ -1,0 +1,396 @@
+"""Posing a `BodyBuild`: walk cycles, standing poses and BVH motion capture.
+
+`apply_pose(build, source, phase, ...)` resets the pose, poses the armature (FK rotations on
+the pose bones, no actions, no constraints) and puts the lowest body vertex back on z = 0
+by moving the armature object along Z. It is deterministic: same arguments, same pose.
+
+Sources
+-------
+* ``procedural_walk``: hip, knee, ankle, shoulder and elbow rotations as smooth periodic
+  functions of the phase (`stride` scales the leg angles, `arm_swing` the arm angles),
+  plus a little pelvis bob, hip sway and counter-twist of the spine.
+* ``walk``: the shipped MPFB2 cycle ``walkcycles/crappy_experimental_female.json``. Its
+  torso channels are FK (root, spine01-05, neck01, head, clavicles) and are applied as
+  keyed. Its limbs are driven by IK targets (``left_foot_ik``, ``left_knee_ik``,
+  ``left_hand_ik`` …) whose tracks are not cyclic in the file (the left foot target drifts
+  ~0.7 m between frames 0 and 40) and whose rest frames depend on MPFB's rig-helper
+  settings; solving that IK would give broken strides. So the limbs use the procedural gait
+  at the same phase, timed to the cycle's 40 frames. (Documented in docs/body.md.)
+* ``standing``: four procedural variants (`variant` % 4): 0 arms relaxed at the sides,
+  1 hands-in-pockets-like (elbows bent, hands by the hips), 2 weight on one leg (hip
+  shifted, other knee bent), 3 holding a phone (forearms forward, head down). The shipped ``poses/`` are only
+  T-poses, not useful here.
+* ``bvh``: a BVH file imported with Blender's importer, sampled at `phase` of its frame
+  range and retargeted by bone names (CMU/Mixamo naming) with per-bone direction
+  alignment, so a T-pose BVH drives our A-pose rig correctly; root translation is dropped
+  (the character stays on the spot). Unmappable files raise `MotionError` naming the file
+  and the missing bones.
+
+Frame conventions: the character faces −Y, +X is its left, Z up. A positive "flexion"
+below means the limb moves forward (towards −Y).
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import bpy
+import numpy as np
+from mathutils import Euler, Matrix, Quaternion, Vector
+
+from ..core import mpfb
+from .body import BodyBuild, _alive
+
+POSE_SOURCES = ("walk", "procedural_walk", "standing", "bvh")
+STANDING_VARIANTS = 4
+X, Y, Z = Vector((1, 0, 0)), Vector((0, 1, 0)), Vector((0, 0, 1))
+
+
+class MotionError(ValueError):
+    """A pose source or motion file that cannot drive the rig."""
+
+
+# ---------------------------------------------------------------------------------------
+# Pose helpers (default / default_no_toes rig)
+# ---------------------------------------------------------------------------------------
+
+_DEFAULT_RIG_BONES = {
+    "root": "root", "spine_low": "spine04", "spine_mid": "spine03", "chest": "spine01", "neck": "neck01",
+    "head": "head", "shoulder.{s}": "shoulder01.{s}", "upperarm.{s}": "upperarm01.{s}",
+    "forearm.{s}": "lowerarm01.{s}", "hand.{s}": "wrist.{s}", "hip.{s}": "pelvis.{s}",
+    "thigh.{s}": "upperleg01.{s}", "shin.{s}": "lowerleg01.{s}", "foot.{s}": "foot.{s}",
+}
+
+
+def _bone(build: BodyBuild, key: str, side: str = "") -> bpy.types.PoseBone:
+    if not build.rig_name.startswith("default"):
+        raise MotionError(f"procedural poses need the default rig family, not {build.rig_name!r}")
+    name = _DEFAULT_RIG_BONES[key.replace(side, "{s}") if side else key].format(s=side)
+    return build.armature.pose.bones[name]
+
+
+def _rotate(pb: bpy.types.PoseBone, axis: Vector, degrees: float) -> None:
+    """Rotate a bone about an axis given in the armature's rest frame, relative to its parent.
+
+    The local rotation is R⁻¹·Q·R (R = the bone's rest orientation), left-multiplied onto
+    what the bone already has, so successive calls compose like rotations in the
+    (parent-carried) armature frame.
+    """
+    if abs(degrees) < 1e-9:
+        return
+    rest = pb.bone.matrix_local.to_3x3()
+    local_axis = rest.inverted() @ axis
+    q = Quaternion(local_axis.normalized(), math.radians(degrees))
+    pb.rotation_mode = "QUATERNION"
+    pb.rotation_quaternion = q @ pb.rotation_quaternion
+
+
+def reset_pose(build: BodyBuild) -> None:
+    """Rest pose on every bone; armature back at z = 0."""
+    for pb in build.armature.pose.bones:
+        pb.rotation_mode = "QUATERNION"
+        pb.rotation_quaternion = (1, 0, 0, 0)
+        pb.rotation_euler = (0, 0, 0)
+        pb.location = (0, 0, 0)
+        pb.scale = (1, 1, 1)
+    build.armature.location.z = 0.0
+
+
+def _arm_rest_abduction(build: BodyBuild, side: str) -> float:
+    """Angle (degrees) between the rest upper arm and the vertical, in the frontal plane."""
+    up = build.rig.bone(f"upperarm01.{side}")
+    elbow = build.rig.bone(f"upperarm02.{side}").tail
+    v = elbow - up.head
+    return math.degrees(math.atan2(abs(v[0]), -v[2]))
+
+
+def _arms_down(build: BodyBuild, abduction: float = 8.0) -> None:
+    """Lower both arms from MakeHuman's A-pose to `abduction` degrees from the body."""
+    for side, sign in (("L", 1.0), ("R", -1.0)):
+        drop = _arm_rest_abduction(build, side) - abduction
+        _rotate(_bone(build, f"upperarm.{side}", side), Y, sign * drop)
+
+
+def _elbow(build: BodyBuild, side: str, bend: float) -> None:
+    """Set the elbow to `bend` degrees (0 = straight), about its own rest bending axis.
+
+    MakeHuman's rest pose already bends the elbow (about 45°, forearm pointing forward);
+    this rotates the forearm about the axis of that bend by the difference.
+    """
+    up = build.rig.bone(f"upperarm01.{side}").head
+    elbow = build.rig.bone(f"lowerarm01.{side}").head
+    hand = build.rig.bone(f"lowerarm02.{side}").tail
+    u, f = Vector(elbow - up).normalized(), Vector(hand - elbow).normalized()
+    rest = math.degrees(u.angle(f))
+    axis = u.cross(f)
+    if axis.length < 1e-6:
+        axis = X.copy()
+    _rotate(_bone(build, f"forearm.{side}", side), axis.normalized(), bend - rest)
+
+
+def _flex(build: BodyBuild, key: str, side: str, degrees: float) -> None:
+    """Forward flexion (positive = the distal end moves to −Y) about the body's X axis."""
+    _rotate(_bone(build, key + "." + side, side), X, -degrees)
+
+
+def _procedural_gait(build: BodyBuild, phase: float, stride: float, arm_swing: float, torso: bool = True) -> None:
+    s = 2.0 * math.pi * (phase % 1.0)
+    _arms_down(build, abduction=9.0)
+    for side, offset in (("L", 0.0), ("R", math.pi)):
+        a = s + offset
+        hip = stride * 24.0 * math.sin(a)  # thigh forward when positive
+        knee = stride * (6.0 + 52.0 * max(0.0, math.cos(a - 0.35)) ** 2)  # most bent mid-swing
+        _flex(build, "thigh", side, hip)
+        _flex(build, "shin", side, -knee)
+        # keep the sole roughly level: cancel 70 % of the shin's pitch, plus toe-off
+        toe_off = stride * 12.0 * max(0.0, -math.sin(a - 0.6)) ** 3
+        _flex(build, "foot", side, -0.7 * (hip - knee) - toe_off)
+        # arms swing against the legs of the same side
+        swing = arm_swing * 18.0 * -math.sin(a)
+        _flex(build, "upperarm", side, swing)
+        _elbow(build, side, 15.0 + arm_swing * 12.0 * max(0.0, -math.sin(a)))
+    if torso:
+        _rotate(_bone(build, "root"), Y, 2.5 * stride * math.sin(s))  # hip sway
+        _rotate(_bone(build, "spine_mid"), Z, -4.0 * stride * math.sin(s))  # shoulders counter-twist
+        _rotate(_bone(build, "chest"), X, -3.0)  # slight forward lean
+
+
+def _standing(build: BodyBuild, variant: int) -> None:
+    v = variant % STANDING_VARIANTS
+    if v == 0:  # relaxed, arms at the sides
+        _arms_down(build, 7.0)
+        for side in "LR":
+            _elbow(build, side, 10.0)
+    elif v == 1:  # hands in pockets: upper arms back a little, elbows bent, hands at the hips
+        _arms_down(build, 12.0)
+        for side in "LR":
+            _flex(build, "upperarm", side, -12.0)
+            _elbow(build, side, 40.0)
+    elif v == 2:  # weight on the right leg, left knee relaxed
+        _arms_down(build, 8.0)
+        for side in "LR":
+            _elbow(build, side, 12.0)
+        _rotate(_bone(build, "root"), Y, -4.0)
+        _rotate(_bone(build, "thigh.L", "L"), Y, 4.0)
+        _rotate(_bone(build, "thigh.R", "R"), Y, 4.0)
+        _flex(build, "thigh", "L", 6.0)
+        _flex(build, "shin", "L", -14.0)
+        _rotate(_bone(build, "chest"), Y, 3.0)
+        _rotate(_bone(build, "head"), Z, 8.0)
+    else:  # holding a phone: forearms forward, head down
+        _arms_down(build, 6.0)
+        for side in "LR":
+            _flex(build, "upperarm", side, 8.0)
+            _elbow(build, side, 80.0)
+        _rotate(_bone(build, "head"), X, -14.0)
+        _rotate(_bone(build, "neck"), X, -6.0)
+
+
+# ---------------------------------------------------------------------------------------
+# The shipped walk cycle (FK torso channels + procedural limbs)
+# ---------------------------------------------------------------------------------------
+
+_WALK_FK_BONES = ("root", "spine01", "spine02", "spine03", "spine04", "spine05", "neck01", "head",
+                  "clavicle.L", "clavicle.R")
+
+
+def _shipped_walk(build: BodyBuild, phase: float, stride: float, arm_swing: float) -> None:
+    cycle = mpfb.load_walk_cycle()
+    values = cycle.sample(phase)
+    bones = build.armature.pose.bones
+    for name in _WALK_FK_BONES:
+        chans = values.get(name)
+        if not chans or name not in bones or "rotation_euler" not in chans:
+            continue
+        pb = bones[name]
+        pb.rotation_mode = "QUATERNION"
+        pb.rotation_quaternion = Euler(tuple(chans["rotation_euler"]), "XYZ").to_quaternion()
+    _procedural_gait(build, phase, stride, arm_swing, torso=False)
+
+
+# ---------------------------------------------------------------------------------------
+# BVH retargeting
+# ---------------------------------------------------------------------------------------
+
+# Our bone (default rig) ← accepted BVH names (CMU first; Mixamo's prefix is stripped).
+BVH_BONE_MAP: dict[str, tuple[str, ...]] = {
+    "root": ("Hips", "hip", "pelvis"),
+    "spine04": ("LowerBack", "Spine"), "spine03": ("Spine", "Spine1"), "spine01": ("Spine1", "Spine2", "Chest"),
+    "neck01": ("Neck",), "head": ("Head",),
+    "clavicle.L": ("LeftShoulder", "LeftCollar"), "upperarm01.L": ("LeftArm", "LeftUpArm"),
+    "lowerarm01.L": ("LeftForeArm", "LeftLowArm"), "wrist.L": ("LeftHand",),
+    "clavicle.R": ("RightShoulder", "RightCollar"), "upperarm01.R": ("RightArm", "RightUpArm"),
+    "lowerarm01.R": ("RightForeArm", "RightLowArm"), "wrist.R": ("RightHand",),
+    "upperleg01.L": ("LeftUpLeg", "LeftHip", "LeftThigh"), "lowerleg01.L": ("LeftLeg", "LeftKnee", "LeftShin"),
+    "foot.L": ("LeftFoot", "LeftAnkle"), "toe1-1.L": ("LeftToeBase", "LeftToe"),
+    "upperleg01.R": ("RightUpLeg", "RightHip", "RightThigh"), "lowerleg01.R": ("RightLeg", "RightKnee", "RightShin"),
+    "foot.R": ("RightFoot", "RightAnkle"), "toe1-1.R": ("RightToeBase", "RightToe"),
+}
+BVH_REQUIRED = ("root", "upperleg01.L", "lowerleg01.L", "foot.L", "upperleg01.R", "lowerleg01.R", "foot.R",
+                "upperarm01.L", "lowerarm01.L", "upperarm01.R", "lowerarm01.R")
+
+
+def _import_bvh(path: Path) -> bpy.types.Object:
+    before_objects = set(bpy.data.objects)
+    before_actions = set(bpy.data.actions)
+    before_arms = set(bpy.data.armatures)
+    bpy.ops.import_anim.bvh(filepath=str(path), axis_forward="-Z", axis_up="Y", rotate_mode="NATIVE",
+                            update_scene_fps=False, update_scene_duration=False, use_fps_scale=False)
+    new = [o for o in bpy.data.objects if o not in before_objects and o.type == "ARMATURE"]
+    if not new:
+        raise MotionError(f"{path}: the BVH importer created no armature")
+    src = new[0]
+    src["_sh_new_actions"] = [a.name for a in bpy.data.actions if a not in before_actions]
+    src["_sh_new_armatures"] = [a.name for a in bpy.data.armatures if a not in before_arms]
+    return src
+
+
+def _delete_imported(src: bpy.types.Object) -> None:
+    actions = list(src.get("_sh_new_actions", []))
+    arms = list(src.get("_sh_new_armatures", []))
+    bpy.data.objects.remove(src, do_unlink=True)
+    for n in actions:
+        if n in bpy.data.actions:
+            bpy.data.actions.remove(bpy.data.actions[n])
+    for n in arms:
+        if n in bpy.data.armatures:
+            bpy.data.armatures.remove(bpy.data.armatures[n])
+
+
+def _match_bvh_bones(src_names: list[str]) -> dict[str, str]:
+    clean = {n.split(":")[-1]: n for n in src_names}
+    lower = {k.lower(): v for k, v in clean.items()}
+    out: dict[str, str] = {}
+    used: set[str] = set()
+    for ours, candidates in BVH_BONE_MAP.items():
+        for c in candidates:
+            hit = clean.get(c) or lower.get(c.lower())
+            if hit and hit not in used:
+                out[ours] = hit
+                used.add(hit)
+                break
+    return out
+
+
+def _bvh_pose(build: BodyBuild, path: Path, phase: float) -> None:
+    if not build.rig_name.startswith("default"):
+        raise MotionError(f"BVH retargeting targets the default rig family, not {build.rig_name!r}")
+    path = Path(path)
+    if not path.is_file():
+        raise MotionError(f"BVH file not found: {path}")
+    scene = bpy.context.scene
+    frame_before = scene.frame_current
+    src = _import_bvh(path)
+    try:
+        mapping = _match_bvh_bones([b.name for b in src.data.bones])
+        missing = [b for b in BVH_REQUIRED if b not in mapping]
+        if missing:
+            wanted = [BVH_BONE_MAP[b][0] for b in missing]
+            raise MotionError(f"{path}: cannot retarget, missing bones {wanted} "
+                              f"(file has {sorted(b.name for b in src.data.bones)})")
+        action = src.animation_data.action if src.animation_data else None
+        start, end = (action.frame_range if action else (1.0, 1.0))
+        frame = start + (phase % 1.0) * (end - start)
+        scene.frame_set(int(math.floor(frame)), subframe=frame - math.floor(frame))
+        _retarget(build, src, mapping)
+    finally:
+        _delete_imported(src)
+        scene.frame_set(frame_before)
+
+
+def _rotation_between(a: Vector, b: Vector) -> Quaternion:
+    return a.normalized().rotation_difference(b.normalized())
+
+
+def _retarget(build: BodyBuild, src: bpy.types.Object, mapping: dict[str, str]) -> None:
+    """Copy each mapped source bone's world-space rotation change onto our bone.
+
+    For a source bone with rest orientation S_r and posed S_p, and our bone with rest D_r,
+    we set D_p = (S_p·S_r⁻¹)·C⁻¹·D_r where C turns the source rest direction onto ours, so
+    our bone points where the source bone points (T-pose sources drive A-pose targets).
+    A yaw turn first aligns the source's left (its left minus right hip) with our +X.
+    """
+    sw = src.matrix_world.to_3x3()
+    spose = src.pose.bones
+    left = spose[mapping["upperleg01.L"]].bone.head_local - spose[mapping["upperleg01.R"]].bone.head_local
+    left = sw @ left
+    yaw = math.atan2(left.y, left.x)
+    align = Quaternion(Z, -yaw)
+
+    def src_rest(name):
+        return align @ (sw @ spose[name].bone.matrix_local.to_3x3()).to_quaternion()
+
+    def src_posed(name):
+        return align @ (sw @ spose[name].matrix.to_3x3()).to_quaternion()
+
+    def src_dir(name, posed: bool):
+        pb = spose[name]
+        m = pb.matrix if posed else pb.bone.matrix_local
+        return align.to_matrix() @ sw @ m.to_3x3() @ Y
+
+    arm = build.armature
+    posed: dict[str, Matrix] = {}
+    for pb in arm.pose.bones:  # parents first: Blender orders pose bones hierarchically
+        rest = pb.bone.matrix_local
+        if pb.parent is None:
+            base = rest.copy()
+        else:
+            base = posed[pb.parent.name] @ (pb.parent.bone.matrix_local.inverted() @ rest)
+        target = base
+        parent_part = base
+        src_name = mapping.get(pb.name)
+        if src_name is not None:
+            delta = src_posed(src_name) @ src_rest(src_name).inverted()
+            if pb.parent is None:
+                rot = delta @ rest.to_quaternion()
+            else:
+                c = _rotation_between(src_dir(src_name, False), rest.to_3x3() @ Y)
+                rot = delta @ c.inverted() @ rest.to_quaternion()
+            target = Matrix.Translation(base.translation) @ rot.to_matrix().to_4x4()
+        basis = parent_part.inverted() @ target
+        pb.rotation_mode = "QUATERNION"
+        pb.rotation_quaternion = basis.to_quaternion()
+        posed[pb.name] = parent_part @ pb.rotation_quaternion.to_matrix().to_4x4()
+
+
+# ---------------------------------------------------------------------------------------
+# Public API
+# ---------------------------------------------------------------------------------------
+
+def ground(build: BodyBuild) -> float:
+    """Move the armature along Z so the lowest evaluated body vertex is on z = 0."""
+    build.armature.location.z = 0.0
+    dg = bpy.context.evaluated_depsgraph_get()
+    dg.update()
+    ev = build.body.evaluated_get(dg)
+    mesh = ev.data
+    co = np.empty(len(mesh.vertices) * 3, dtype=np.float32)
+    mesh.vertices.foreach_get("co", co)
+    z_min = float(co.reshape(-1, 3)[:, 2].min())
+    build.armature.location.z = -z_min
+    return -z_min
+
+
+def apply_pose(build: BodyBuild, source: str, phase: float = 0.0, stride: float = 1.0, arm_swing: float = 1.0,
+               bvh_file: str | Path | None = None, variant: int = 0, grounded: bool = True) -> None:
+    """Pose the character. `phase` ∈ [0, 1) picks the moment of a cycle or clip.
+
+    Deterministic. With `grounded`, the armature is moved along Z so the feet touch z = 0.
+    """
+    if source not in POSE_SOURCES:
+        raise MotionError(f"unknown pose source {source!r}; known: {POSE_SOURCES}")
+    if not _alive(build.armature):
+        raise MotionError("the body has been removed")
+    reset_pose(build)
+    if source == "procedural_walk":
+        _procedural_gait(build, phase, stride, arm_swing)
+    elif source == "walk":
+        _shipped_walk(build, phase, stride, arm_swing)
+    elif source == "standing":
+        _standing(build, variant)
+    else:
+        if not bvh_file:
+            raise MotionError("pose source 'bvh' needs bvh_file")
+        _bvh_pose(build, Path(bvh_file), phase)
+    if grounded:
+        ground(build)
