@@ -1,0 +1,107 @@
+"""`python -m headless experiment EXPERIMENT.toml --out DIR [--dry-run]`: the study as one command.
+
+Generates the datasets (presets I–IV by default) through the farm, trains one refiner per
+dataset toward the real domain and refines each dataset, trains a re-id model per dataset
+(and on the real training set), finetunes the artificial ones on real data, evaluates every
+model on the real test set and on its own test split, and writes a report folder.
+
+Every stage is cached by content (see `headless.experiments.cache`): rerunning the command
+skips finished stages and resumes an interrupted one. `--dry-run` prints the plan (with
+each stage's cache state when DIR exists) and an estimate of images, CPU/GPU hours and disk.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from headless.experiments.config import ExperimentConfig, ExperimentError, load_experiment
+from headless.experiments.plan import Plan, build_plan, estimate_plan, format_plan
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m headless experiment", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("experiment", type=Path, help="experiment file (TOML), e.g. examples/experiments/study.toml")
+    p.add_argument("--out", type=Path, required=True, help="output folder (stages/ and report/ go there)")
+    p.add_argument("--dry-run", action="store_true", help="print the plan and the estimate, run nothing")
+    p.add_argument("--workers", type=int, help="render workers (overrides [experiment] workers)")
+    p.add_argument("--renderer", choices=("bpy", "standin"), help="overrides [experiment] renderer")
+    p.add_argument("--device", help="torch device for refiners and re-id: auto, cpu, cuda, cuda:N")
+    p.add_argument("--real", type=Path, help="real dataset folder (overrides [real] path)")
+    p.add_argument("--keep-going", action="store_true",
+                   help="after a failed stage, still run the stages that do not need it")
+    p.add_argument("--quiet", action="store_true", help="less output from the stages")
+    return p
+
+
+def apply_cli_overrides(cfg: ExperimentConfig, args: argparse.Namespace) -> ExperimentConfig:
+    if args.workers:
+        cfg.workers = args.workers
+    if args.renderer:
+        cfg.renderer = args.renderer
+    if args.device:
+        cfg.device = args.device
+    if args.real:
+        cfg.real.path = str(args.real.expanduser().resolve())
+        cfg.real.standin = None
+        if cfg.real.name == "real" or not cfg.real.name:
+            cfg.real.name = args.real.name
+    return cfg
+
+
+def dry_run(plan: Plan, out: Path) -> str:
+    from headless.experiments.cache import StageCache
+    from headless.experiments.runner import real_fingerprint, stage_folders, stage_states
+
+    status = None
+    if out.is_dir():
+        try:
+            status = stage_states(stage_folders(plan, StageCache(out), real_fingerprint(plan)))
+        except FileNotFoundError:
+            status = None
+    return format_plan(plan, estimate_plan(plan), status)
+
+
+def main(argv: list[str] | None = None, backend=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        cfg = apply_cli_overrides(load_experiment(args.experiment), args)
+    except ExperimentError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    if cfg.real.path and not Path(cfg.real.path).exists():
+        print(f"[real] path {cfg.real.path} does not exist; see docs/experiment.md for CUHK03 / Market-1501, "
+              "or leave it empty to run the synthetic-only questions", file=sys.stderr)
+        return 2
+    plan = build_plan(cfg)
+    if args.dry_run:
+        print(dry_run(plan, args.out))
+        return 0
+
+    from headless.experiments.report import write_report
+    from headless.experiments.runner import StageFailed, run_plan
+    from headless.experiments.stages import PackageBackend
+
+    print(format_plan(plan, estimate_plan(plan)))
+    print()
+    for s in plan.skipped:
+        print(f"SKIPPED {s.what}: {s.why}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    backend = backend or PackageBackend(quiet=args.quiet)
+    try:
+        outcomes = run_plan(plan, args.out, backend, keep_going=args.keep_going)
+    except StageFailed as exc:
+        print(f"error: {exc}; fix it and rerun: finished stages are kept", file=sys.stderr)
+        return 1
+    readme = write_report(plan, outcomes, args.out, args.experiment)
+    failed = [o.stage.id for o in outcomes if o.state in ("failed", "blocked")]
+    print(f"report: {readme}")
+    if failed:
+        print(f"{len(failed)} stage(s) failed or blocked: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,13 @@
+"""The study as one command: generate, refine, train, finetune, evaluate, report.
+
+Modules, in the order the data flows:
+
+* `config`  — the experiment TOML → a typed `ExperimentConfig` (errors name the field).
+* `plan`    — config → an ordered list of `Stage`s and a dry-run estimate.
+* `cache`   — content-addressed stage folders: finished stages are skipped, interrupted ones resume.
+* `stages`  — what each stage kind does: thin calls into the farm, refiner and re-id packages.
+* `report`  — tables in the study's shape, CMC plots, sample grids, specs, seeds and timings.
+
+`headless.experiment` is the command (`python -m headless experiment FILE --out DIR`).
+Nothing here imports bpy or torch at import time; the stages import the trainers lazily.
+"""

@@ -1,0 +1,346 @@
+"""The experiment file (TOML) as typed dataclasses.
+
+An experiment names the datasets to generate (presets or spec files, plus overrides), the
+real dataset (a folder on disk, a stand-in generated in a different style, or none), the
+refiners, the re-id training and finetuning options and the evaluation protocols::
+
+    [experiment]
+    name = "study"
+    seed = 2018
+    renderer = "bpy"          # bpy | standin
+    workers = 4
+
+    [real]
+    path = "data/cuhk03"      # "" = no real data: only the synthetic-only questions run
+    layout = "auto"           # auto | cuhk03 | market1501 | dukemtmc | msmt17 | generated | folder
+
+    [generate.overrides]      # merged into every dataset's spec
+    render = { crop_height = 256 }
+
+    [[datasets]]
+    name = "I"
+    preset = "I"              # or: spec = "my_site.toml" (relative to this file)
+
+    [refine]
+    models = ["cyclegan"]     # [] = no refinement; "ptgan" adds PTGAN refiners
+    options = { n_epochs = 100, n_epochs_decay = 100 }
+
+    [reid]
+    train = { epochs = 50 }
+    finetune = { epochs = 20 }
+
+    [evaluate]
+    protocols = ["single-shot", "market1501"]
+
+Unknown keys are errors that name the key, so a typo never silently changes a study.
+"""
+from __future__ import annotations
+
+import copy
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from synth_humans_addon.core.presets import PRESET_NAMES, preset
+from synth_humans_addon.core.spec import Spec, SpecError, load_spec, spec_from_dict, spec_to_dict
+
+RENDERERS = ("bpy", "standin")
+REFINER_MODELS = ("cyclegan", "ptgan")
+PROTOCOLS = ("single-shot", "market1501", "cuhk03")
+REAL_LAYOUTS = ("auto", "generated", "market1501", "cuhk03", "dukemtmc", "msmt17", "folder")  # reid.data.layouts
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class ExperimentError(ValueError):
+    """An invalid experiment file; the message names the file and the field."""
+
+    def __init__(self, problems: list[tuple[str, str]], source: str | None = None):
+        self.problems = problems
+        where = f" in {source}" if source else ""
+        super().__init__("\n".join([f"invalid experiment{where}:"] + [f"  {f}: {m}" for f, m in problems]))
+
+
+@dataclass
+class DatasetEntry:
+    """One dataset to generate: a name (used in tables: I, II, …) and its full spec."""
+
+    name: str
+    spec: Spec
+    source: str  # "preset:I" or the spec file: recorded in the report
+
+
+@dataclass
+class RealData:
+    """The real domain: a folder on disk, a generated stand-in, or nothing.
+
+    With `standin` set, the project renders its own "real" domain from that spec (a different
+    style than the artificial datasets) and treats it exactly like real data: it is what the
+    tiny experiment uses to exercise every stage without downloading anything.
+    """
+
+    path: str = ""
+    layout: str = "auto"
+    name: str = "real"
+    standin: DatasetEntry | None = None
+
+    @property
+    def present(self) -> bool:
+        return bool(self.path) or self.standin is not None
+
+
+@dataclass
+class RefineConfig:
+    models: list[str] = field(default_factory=lambda: ["cyclegan"])
+    options: dict[str, Any] = field(default_factory=dict)  # refiner.options.RefinerOptions fields
+    ptgan_options: dict[str, Any] = field(default_factory=dict)  # extra options for the PTGAN refiners
+
+
+@dataclass
+class ReidConfig:
+    train: dict[str, Any] = field(default_factory=dict)  # re-id training options (reid package fields)
+    finetune: dict[str, Any] = field(default_factory=dict)  # options of the finetuning on real data
+    train_on_real: bool = True  # the reference model trained on the real training set
+
+
+@dataclass
+class EvaluateConfig:
+    protocols: list[str] = field(default_factory=lambda: ["single-shot", "market1501"])
+    identities: int = 100  # single-shot: identities per draw
+    repeats: int = 10  # single-shot: random draws averaged
+    ranks: list[int] = field(default_factory=lambda: [1, 5, 10, 20])
+    max_rank: int = 100
+    own_test: bool = True  # the appendix check: each model on its own dataset's test split
+
+
+@dataclass
+class ReportConfig:
+    grid_images: int = 24  # images per sample grid
+    grid_columns: int = 12
+
+
+@dataclass
+class ExperimentConfig:
+    name: str
+    seed: int
+    renderer: str
+    workers: int
+    datasets: list[DatasetEntry]
+    real: RealData
+    refine: RefineConfig
+    reid: ReidConfig
+    evaluate: EvaluateConfig
+    report: ReportConfig
+    device: str = "auto"
+    source: str = ""  # the experiment file
+    estimate: dict[str, float] = field(default_factory=dict)  # overrides of the dry-run cost model
+
+
+DEFAULT_DATASETS = ("I", "II", "III", "IV")
+
+
+def merge_spec_overrides(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """A copy of the spec dict `base` with `overrides` merged section by section.
+
+    Sections (`[render]`, `[clothing]`, …) are merged; a field's value is replaced whole:
+    merging ``tops = {tshirt = 1}`` into the preset's ``{tshirt, longsleeve, jacket}`` must
+    not keep the other garments, and a range is replaced as a pair.
+    """
+    out = copy.deepcopy(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = {**out[key], **copy.deepcopy(value)}
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _spec_base(entry: dict[str, Any], where: str, base_dir: Path, problems: list) -> tuple[dict | None, str]:
+    if "preset" in entry and "spec" in entry:
+        problems.append((where, "give either `preset` or `spec`, not both"))
+        return None, ""
+    if "spec" in entry:
+        path = (base_dir / str(entry["spec"])).resolve()
+        try:
+            spec = load_spec(path)
+        except SpecError as exc:
+            problems.append((f"{where}.spec", str(exc)))
+            return None, ""
+        return spec_to_dict(spec), str(path)
+    name = str(entry.get("preset", entry.get("name", "")))
+    try:
+        spec = preset(name)
+    except KeyError:
+        problems.append((f"{where}.preset", f"unknown preset {name!r} (known: {', '.join(PRESET_NAMES)}); "
+                                            "or give `spec = \"file.toml\"`"))
+        return None, ""
+    return spec_to_dict(spec), f"preset:{name}"
+
+
+def _dataset_entry(entry: Any, where: str, base_dir: Path, common: dict[str, Any], seed_offset: int | None,
+                   problems: list) -> DatasetEntry | None:
+    if not isinstance(entry, dict):
+        problems.append((where, f"expected a table, got {entry!r}"))
+        return None
+    unknown = set(entry) - {"name", "preset", "spec", "overrides"}
+    if unknown:
+        problems.append((where, f"unknown key(s) {', '.join(sorted(unknown))} (known: name, preset, spec, overrides)"))
+    name = str(entry.get("name") or entry.get("preset") or "")
+    if not NAME_RE.match(name):
+        problems.append((f"{where}.name", f"{name!r} must be letters, digits, '.', '_' or '-' (used in folder names)"))
+        return None
+    base, source = _spec_base(entry, where, base_dir, problems)
+    if base is None:
+        return None
+    overrides = entry.get("overrides", {})
+    if not isinstance(overrides, dict):
+        problems.append((f"{where}.overrides", "expected a table of spec sections"))
+        return None
+    data = merge_spec_overrides(merge_spec_overrides(base, common), overrides)
+    data["base_dir"] = str(base_dir) if source.startswith("preset:") else data.get("base_dir", str(base_dir))
+    try:
+        spec = spec_from_dict(data, source=f"{where} ({source})")
+    except SpecError as exc:
+        problems.append((where, str(exc)))
+        return None
+    return DatasetEntry(name=name, spec=spec, source=source)
+
+
+def _typed_table(cls, data: Any, where: str, problems: list):
+    """Fill a small dataclass from a TOML table, refusing unknown keys and wrong scalar types."""
+    if data is None:
+        return cls()
+    if not isinstance(data, dict):
+        problems.append((where, f"expected a table, got {data!r}"))
+        return cls()
+    fields = cls.__dataclass_fields__
+    unknown = set(data) - set(fields)
+    if unknown:
+        problems.append((where, f"unknown key(s) {', '.join(sorted(unknown))} (known: {', '.join(fields)})"))
+    default = cls()
+    kwargs = {}
+    for key in set(data) & set(fields):
+        value, expected = data[key], getattr(default, key)
+        ok = (isinstance(value, type(expected)) and not (isinstance(value, bool) and not isinstance(expected, bool))) \
+            or (isinstance(expected, float) and isinstance(value, int) and not isinstance(value, bool))
+        if not ok:
+            problems.append((f"{where}.{key}", f"expected {type(expected).__name__}, got {value!r}"))
+            continue
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def parse_experiment(data: dict[str, Any], base_dir: Path, source: str = "") -> ExperimentConfig:
+    """Build the typed config from a parsed TOML dict; raises ExperimentError naming every problem."""
+    problems: list[tuple[str, str]] = []
+    known = {"experiment", "real", "generate", "datasets", "refine", "reid", "evaluate", "report", "estimate"}
+    for key in sorted(set(data) - known):
+        problems.append((key, f"unknown section (known: {', '.join(sorted(known))})"))
+
+    exp = data.get("experiment", {})
+    exp_fields = {"name", "seed", "renderer", "workers", "device"}
+    for key in sorted(set(exp) - exp_fields):
+        problems.append((f"experiment.{key}", f"unknown key (known: {', '.join(sorted(exp_fields))})"))
+    name = str(exp.get("name", Path(source).stem if source else "experiment"))
+    if not NAME_RE.match(name):
+        problems.append(("experiment.name", f"{name!r} must be letters, digits, '.', '_' or '-'"))
+    seed = exp.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        problems.append(("experiment.seed", f"expected a non-negative whole number, got {seed!r}"))
+        seed = 0
+    renderer = exp.get("renderer", "bpy")
+    if renderer not in RENDERERS:
+        problems.append(("experiment.renderer", f"must be one of {', '.join(RENDERERS)}, got {renderer!r}"))
+    workers = exp.get("workers", 2)
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+        problems.append(("experiment.workers", f"expected a whole number ≥ 1, got {workers!r}"))
+        workers = 1
+    device = str(exp.get("device", "auto"))
+
+    gen = data.get("generate", {})
+    for key in sorted(set(gen) - {"overrides"}):
+        problems.append((f"generate.{key}", "unknown key (known: overrides)"))
+    common = gen.get("overrides", {})
+    if not isinstance(common, dict):
+        problems.append(("generate.overrides", "expected a table of spec sections"))
+        common = {}
+
+    raw_datasets = data.get("datasets", [{"name": n, "preset": n} for n in DEFAULT_DATASETS])
+    if not isinstance(raw_datasets, list) or not raw_datasets:
+        problems.append(("datasets", "expected one or more [[datasets]] tables"))
+        raw_datasets = []
+    datasets = []
+    for i, entry in enumerate(raw_datasets):
+        ds = _dataset_entry(entry, f"datasets[{i}]", base_dir, common, None, problems)
+        if ds is not None:
+            datasets.append(ds)
+    names = [d.name for d in datasets]
+    for dup in sorted({n for n in names if names.count(n) > 1}):
+        problems.append(("datasets", f"name {dup!r} is used twice"))
+
+    real = _parse_real(data.get("real", {}), base_dir, common, problems)
+    if real.standin is not None and real.standin.name in names:
+        problems.append(("real.standin.name", f"{real.standin.name!r} is also an artificial dataset's name"))
+
+    refine = _typed_table(RefineConfig, data.get("refine"), "refine", problems)
+    for m in refine.models:
+        if m not in REFINER_MODELS:
+            problems.append(("refine.models", f"unknown refiner {m!r} (known: {', '.join(REFINER_MODELS)})"))
+    reid = _typed_table(ReidConfig, data.get("reid"), "reid", problems)
+    evaluate = _typed_table(EvaluateConfig, data.get("evaluate"), "evaluate", problems)
+    for p in evaluate.protocols:
+        if p not in PROTOCOLS:
+            problems.append(("evaluate.protocols", f"unknown protocol {p!r} (known: {', '.join(PROTOCOLS)})"))
+    if evaluate.identities < 2:
+        problems.append(("evaluate.identities", "need at least 2 identities per single-shot draw"))
+    if any(r < 1 or r > evaluate.max_rank for r in evaluate.ranks):
+        problems.append(("evaluate.ranks", f"ranks must lie in 1…max_rank ({evaluate.max_rank})"))
+    report = _typed_table(ReportConfig, data.get("report"), "report", problems)
+    estimate = data.get("estimate", {})
+    if not isinstance(estimate, dict) or not all(isinstance(v, (int, float)) for v in estimate.values()):
+        problems.append(("estimate", "expected a table of numbers (see headless/experiments/plan.py: CostModel)"))
+        estimate = {}
+
+    if problems:
+        raise ExperimentError(problems, source or None)
+    return ExperimentConfig(name=name, seed=seed, renderer=renderer, workers=workers, datasets=datasets, real=real,
+                            refine=refine, reid=reid, evaluate=evaluate, report=report, device=device,
+                            source=source, estimate={k: float(v) for k, v in estimate.items()})
+
+
+def _parse_real(raw: Any, base_dir: Path, common: dict, problems: list) -> RealData:
+    if not isinstance(raw, dict):
+        problems.append(("real", f"expected a table, got {raw!r}"))
+        return RealData()
+    unknown = set(raw) - {"path", "layout", "name", "standin"}
+    if unknown:
+        problems.append(("real", f"unknown key(s) {', '.join(sorted(unknown))} (known: path, layout, name, standin)"))
+    path = str(raw.get("path", ""))
+    layout = str(raw.get("layout", "auto"))
+    if layout not in REAL_LAYOUTS:
+        problems.append(("real.layout", f"must be one of {', '.join(REAL_LAYOUTS)}, got {layout!r}"))
+    standin = None
+    if "standin" in raw:
+        if path:
+            problems.append(("real", "give either `path` (real data on disk) or `standin` (a generated stand-in)"))
+        # The stand-in is its own style: the common [generate.overrides] (meant for the
+        # artificial datasets) are not applied to it, except what it inherits explicitly.
+        standin = _dataset_entry(raw["standin"], "real.standin", base_dir, {}, None, problems)
+    if path:
+        p = Path(path).expanduser()
+        path = str(p if p.is_absolute() else (base_dir / p).resolve())
+    name = str(raw.get("name", standin.name if standin else (Path(path).name if path else "real")))
+    return RealData(path=path, layout=layout, name=name, standin=standin)
+
+
+def load_experiment(path: str | Path) -> ExperimentConfig:
+    """Read an experiment TOML file; relative paths inside it resolve against its folder."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ExperimentError([("file", f"cannot read {path}: {exc.strerror}")], str(path)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ExperimentError([("file", f"not valid TOML: {exc}")], str(path)) from None
+    return parse_experiment(data, path.resolve().parent, str(path))

@@ -1,0 +1,253 @@
+"""The report folder: the study's tables, CMC plots per question, sample grids, specs, timings.
+
+Layout of ``OUT/report/``::
+
+    README.md            the summary: questions, tables, plots, grids, skipped steps, timings
+    report.json          the same numbers, machine-readable (what the tests check)
+    tables/<question>.md one table per question and test set (Rank-1/5/10/20 per model + chance)
+    plots/<question>.png CMC curves of the question's models, chance drawn for reference
+    samples/<dataset>.png sample grid of every dataset and refined dataset (same images side by side)
+    specs/<dataset>.toml the exact specs generated; experiment.toml: the experiment as run
+"""
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from synth_humans_addon.core.spec import dumps_toml
+
+from .plan import EVALUATE, GENERATE, REFINE_APPLY, Plan, estimate_plan
+from .runner import StageOutcome
+from .stages import DATASET_DIR, RESULTS_FILE, environment_versions
+
+
+@dataclass
+class Question:
+    key: str
+    title: str
+    groups: tuple[str, ...]  # which models answer it
+
+
+QUESTIONS = (
+    Question("attributes", "How do dataset attributes change re-id accuracy? (I → IV)", ("synthetic",)),
+    Question("refinement", "Does refinement help? (X vs R-X)", ("synthetic", "refined")),
+    Question("synthetic_vs_real", "How does artificial data compare with real data?", ("synthetic", "refined", "real")),
+    Question("finetuning", "Does artificial pre-training plus real finetuning beat real data alone?",
+             ("real", "finetuned")),
+)
+
+
+def _results(outcomes: list[StageOutcome]) -> list[dict[str, Any]]:
+    """Every finished evaluation: its label, group, test set and results."""
+    rows = []
+    for o in outcomes:
+        if o.stage.kind != EVALUATE or o.state not in ("cached", "ran"):
+            continue
+        res = json.loads((o.folder.final / RESULTS_FILE).read_text())
+        rows.append({"label": o.stage.label, "group": o.stage.group, "test": o.stage.params["test"],
+                     "stage": o.stage.id, "results": res})
+    return rows
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}"
+
+
+def rank_table(rows: list[dict[str, Any]], protocol: str, ranks: list[int]) -> tuple[str, dict[str, Any]] | None:
+    """Markdown table (Rank-k in % per model, chance last) and its data; None if no row has `protocol`."""
+    usable = [r for r in rows if protocol in r["results"]["protocols"]]
+    if not usable:
+        return None
+    with_map = protocol == "market1501"
+    head = "| model | " + " | ".join(f"Rank {k}" for k in ranks) + (" | mAP |" if with_map else " |")
+    sep = "|---|" + "---:|" * (len(ranks) + with_map)
+    lines, data = [head, sep], {}
+    for r in usable:
+        p = r["results"]["protocols"][protocol]
+        vals = {k: p["cmc"][k - 1] for k in ranks if k <= len(p["cmc"])}
+        data[r["label"]] = {"ranks": vals, "mAP": p.get("mAP"), "cmc_area": p.get("cmc_area")}
+        cells = [_pct(vals[k]) if k in vals else "–" for k in ranks]
+        lines.append(f"| {r['label']} | " + " | ".join(cells) + (f" | {_pct(p['mAP'])} |" if with_map else " |"))
+    chance = usable[0]["results"]["protocols"][protocol]["chance"]
+    data["chance"] = {"ranks": {k: chance[k - 1] for k in ranks if k <= len(chance)}}
+    lines.append("| *chance* | " + " | ".join(_pct(chance[k - 1]) if k <= len(chance) else "–" for k in ranks)
+                 + (" | – |" if with_map else " |"))
+    return "\n".join(lines), data
+
+
+def plot_cmc(curves: dict[str, list[float]], chance: list[float], title: str, out: Path) -> Path:
+    """CMC curves of several models on one chart with chance for reference (the study's figures)."""
+    try:  # the re-id package's plot keeps every figure of the project in one style
+        from reid.plots import plot_cmc as reid_plot_cmc  # type: ignore
+
+        return reid_plot_cmc(curves, out, title=title, chance=chance)
+    except Exception:  # not there yet, or another signature: draw it here
+        pass
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4.2), dpi=110)
+    for label, c in curves.items():
+        ax.plot(range(1, len(c) + 1), [100 * v for v in c], label=label, lw=1.6)
+    ax.plot(range(1, len(chance) + 1), [100 * v for v in chance], "k--", lw=1, label="chance")
+    ax.set_xlabel("rank")
+    ax.set_ylabel("matching rate (%)")
+    ax.set_title(title, fontsize=10)
+    ax.set_ylim(0, 100)
+    ax.set_xlim(1, len(chance))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
+def sample_grids(plan: Plan, outcomes: list[StageOutcome], out: Path, count: int, columns: int,
+                 seed: int) -> dict[str, str]:
+    """One grid per dataset; refined datasets show the same images as their source."""
+    from headless.contact_sheet import make_contact_sheet
+    from PIL import Image
+
+    from synth_humans_addon.core.dataset import read_dataset
+
+    picks: dict[str, list[str]] = {}
+    grids = {}
+    done = {o.stage.id: o for o in outcomes if o.state in ("cached", "ran")}
+    for st in plan.stages:
+        if st.kind not in (GENERATE, REFINE_APPLY) or st.id not in done:
+            continue
+        root = done[st.id].folder.final / DATASET_DIR
+        ds = read_dataset(root)
+        rels = sorted(r.path.relative_to(root).as_posix() for r in ds.images)
+        source = st.inputs.get("dataset")
+        if source in picks:
+            chosen = [r for r in picks[source] if (root / r).is_file()]
+        else:
+            rng = random.Random(f"{seed}/{st.id}")
+            chosen = sorted(rng.sample(rels, min(count, len(rels))))
+        picks[st.id] = chosen
+        if not chosen:
+            continue
+        images = [Image.open(root / r) for r in chosen]
+        sheet = make_contact_sheet(images, [Path(r).stem[:9] for r in chosen], columns=columns, cell_height=128)
+        path = out / "samples" / f"{st.label}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sheet.save(path)
+        grids[st.label] = path.relative_to(out).as_posix()
+    return grids
+
+
+def write_report(plan: Plan, outcomes: list[StageOutcome], out_dir: Path, experiment_file: Path | None = None) -> Path:
+    """Write OUT/report/ and return the path of its README.md."""
+    cfg = plan.config
+    out = Path(out_dir) / "report"
+    if out.exists():
+        shutil.rmtree(out)  # the report is cheap and always rebuilt from the stage folders
+    out.mkdir(parents=True)
+    rows = _results(outcomes)
+    ranks = cfg.evaluate.ranks
+    real_test = cfg.real.name if cfg.real.present else None
+
+    report: dict[str, Any] = {"experiment": cfg.name, "seed": cfg.seed, "real": cfg.real.name if cfg.real.present else None,
+                              "questions": {}, "appendix": {}, "skipped": [vars(s) for s in plan.skipped],
+                              "stages": [], "versions": environment_versions(), "datasets": {}}
+    md = [f"# Experiment report: {cfg.name}", ""]
+    if cfg.real.standin is not None:
+        md.append(f"Real domain: a **stand-in** rendered by the project ({cfg.real.standin.source}, named "
+                  f"`{cfg.real.name}`) in a different style — not real camera images.")
+    elif cfg.real.path:
+        md.append(f"Real domain: `{cfg.real.path}` (layout `{cfg.real.layout}`, named `{cfg.real.name}`).")
+    else:
+        md.append("Real domain: **none** — only the synthetic-only questions were answered (see *Skipped*).")
+    md += ["", f"Seed {cfg.seed}; protocols: {', '.join(cfg.evaluate.protocols)}; single-shot draws "
+               f"{cfg.evaluate.identities} identities × {cfg.evaluate.repeats} repeats. Values in %.", ""]
+
+    # The study's questions, on the real test set (or, without one, the last artificial test split).
+    test_name = real_test or cfg.datasets[-1].name
+    main_rows = [r for r in rows if r["test"] == ("real" if real_test else cfg.datasets[-1].name)
+                 or (not real_test and r["test"] == "own" and r["label"] == cfg.datasets[-1].name)]
+    for q in QUESTIONS:
+        q_rows = [r for r in main_rows if r["group"] in q.groups]
+        if not q_rows or (q.key != "attributes" and not real_test):
+            continue
+        md += [f"## {q.title}", "", f"Test set: **{test_name}**.", ""]
+        report["questions"][q.key] = {}
+        for protocol in cfg.evaluate.protocols:
+            made = rank_table(q_rows, protocol, ranks)
+            if made is None:
+                continue
+            table, data = made
+            report["questions"][q.key][protocol] = data
+            md += [f"**{protocol}**", "", table, ""]
+            (out / "tables").mkdir(exist_ok=True)
+            (out / "tables" / f"{q.key}_{protocol}.md").write_text(table + "\n")
+            curves = {r["label"]: r["results"]["protocols"][protocol]["cmc"] for r in q_rows
+                      if protocol in r["results"]["protocols"]}
+            chance = next(r["results"]["protocols"][protocol]["chance"] for r in q_rows
+                          if protocol in r["results"]["protocols"])
+            plot = plot_cmc(curves, chance, f"{q.title} — {protocol} on {test_name}",
+                            out / "plots" / f"{q.key}_{protocol}.png")
+            md += [f"![CMC: {q.key}, {protocol}]({Path(plot).relative_to(out).as_posix()})", ""]
+
+    own = [r for r in rows if r["test"] == "own"]
+    if own:
+        md += ["## Appendix: each model on its own dataset's test split", ""]
+        for protocol in cfg.evaluate.protocols:
+            made = rank_table(own, protocol, ranks)
+            if made is None:
+                continue
+            table, data = made
+            report["appendix"][protocol] = data
+            md += [f"**{protocol}** (chance shown for the first dataset's test split)", "", table, ""]
+
+    skipped_evals = {r["stage"]: r["results"]["skipped"] for r in rows if r["results"].get("skipped")}
+    if plan.skipped or skipped_evals:
+        md += ["## Skipped", ""]
+        md += [f"- **{s.what}**: {s.why}" for s in plan.skipped]
+        md += [f"- `{sid}` protocol **{p}**: {why}" for sid, d in skipped_evals.items() for p, why in d.items()]
+        md.append("")
+
+    grids = sample_grids(plan, outcomes, out, cfg.report.grid_images, cfg.report.grid_columns, cfg.seed)
+    if grids:
+        md += ["## Samples", ""]
+        for label, rel in grids.items():
+            md += [f"**{label}**", "", f"![{label}]({rel})", ""]
+
+    specs = out / "specs"
+    specs.mkdir()
+    for st in plan.stages:
+        if st.kind == GENERATE:
+            (specs / f"{st.label}.toml").write_text(dumps_toml(st.params["spec"]))
+            report["datasets"][st.label] = {"seed": st.params["spec"]["dataset"]["seed"], "source": st.params["source"]}
+    if experiment_file is not None and Path(experiment_file).is_file():
+        shutil.copyfile(experiment_file, specs / "experiment.toml")
+
+    md += ["## Stages, seeds and timings", "", "| stage | state | seconds | key |", "|---|---|---:|---|"]
+    total = 0.0
+    for o in outcomes:
+        secs = float(o.record.get("seconds", o.seconds) or 0)
+        total += secs
+        md.append(f"| `{o.stage.id}` | {o.state}{' (' + o.error + ')' if o.error else ''} | {secs:.1f} | "
+                  f"`{o.folder.key[:12]}` |")
+        report["stages"].append({"id": o.stage.id, "state": o.state, "seconds": secs, "key": o.folder.key,
+                                 "error": o.error, "resumed": o.record.get("resumed", False)})
+    md += ["", f"Total stage time: {total / 60:.1f} min. Dataset seeds: " +
+           ", ".join(f"{k} {v['seed']}" for k, v in report["datasets"].items()) +
+           f". Experiment seed (training, draws): {cfg.seed}.", ""]
+    md += ["Versions: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()), ""]
+    est = estimate_plan(plan)
+    report["estimate"] = est.to_dict()
+    md += [f"Specs as generated: `specs/`. Estimated before the run: {est.images_generated:,} images generated, "
+           f"{est.images_refined:,} refined, {est.gpu_hours:.1f} GPU h, {est.cpu_hours:.1f} CPU h.", ""]
+    (out / "report.json").write_text(json.dumps(report, indent=1, default=str))
+    readme = out / "README.md"
+    readme.write_text("\n".join(md))
+    return readme

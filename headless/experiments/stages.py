@@ -1,0 +1,321 @@
+"""What each stage kind does: thin calls into the farm, the refiner and the re-id package.
+
+The calls go through a `Backend` (four operations: generate, refine, train/finetune, embed)
+so the orchestration — caching, resuming, evaluation protocols, the report — is the same
+whichever implementation does the heavy work. `PackageBackend` is the real one; tests may
+pass a lighter one. The evaluation itself (protocols, chance levels) lives here, on top of
+`reid.metrics`, so every model is scored by exactly the same code.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from synth_humans_addon.core.spec import Spec, dumps_toml, spec_to_dict
+
+from .plan import EVALUATE, FINETUNE, GENERATE, REAL_INPUT, REFINE_APPLY, REFINE_TRAIN, REID_TRAIN, Stage
+
+DATASET_DIR = "dataset"  # a dataset stage's dataset lives in <stage folder>/dataset
+RESULTS_FILE = "results.json"
+
+
+@dataclass
+class DataRef:
+    """A dataset a stage reads: our format (generated/refined) or a real one in any layout."""
+
+    path: Path
+    layout: str = "generated"  # or the real data's layout (auto, cuhk03, market1501, ...: reid.data.layouts)
+    name: str = ""
+    real: bool = False
+
+
+@dataclass
+class ModelRef:
+    path: Path  # the stage folder of a reid-train or finetune stage
+    checkpoint: Path | None = None
+
+
+@dataclass
+class TestSplit:
+    """Query and gallery images of a test set with their identities and cameras."""
+
+    query: list[Path]
+    q_pids: np.ndarray
+    q_camids: np.ndarray
+    gallery: list[Path]
+    g_pids: np.ndarray
+    g_camids: np.ndarray
+    market_layout: bool = True  # query/gallery folders as Market-1501 has them (its protocol applies)
+
+
+class Backend(Protocol):
+    """The heavy operations, each writing into the folder it is given (resuming if it can)."""
+
+    def generate(self, spec: Spec, out: Path, *, renderer: str, workers: int) -> None: ...
+
+    def refine_train(self, source: DataRef, target: DataRef, options: dict[str, Any], out: Path, *,
+                     device: str) -> Path: ...
+
+    def refine_apply(self, checkpoint: Path, source: DataRef, out: Path, *, device: str) -> None: ...
+
+    def reid_train(self, data: DataRef, options: dict[str, Any], out: Path, *, seed: int, device: str,
+                   init: ModelRef | None = None) -> ModelRef: ...
+
+    def test_split(self, data: DataRef, *, seed: int) -> TestSplit: ...
+
+    def embed(self, model: ModelRef, images: list[Path], *, device: str) -> np.ndarray: ...
+
+
+# ---------------------------------------------------------------------------------------
+# The real backend
+
+
+def _write_spec_file(spec: Spec, path: Path) -> Path:
+    # base_dir stays in the file (load_spec keeps an explicit one), so relative cubemap and
+    # BVH paths of the original spec file still resolve from the stage folder.
+    data = spec_to_dict(spec)
+    path.write_text(dumps_toml(data), encoding="utf-8")
+    return path
+
+
+class PackageBackend:
+    """Generation through the farm's command, refinement and re-id through their Python APIs."""
+
+    def __init__(self, python: str = sys.executable, quiet: bool = False):
+        self.python = python
+        self.quiet = quiet
+
+    # -- farm
+    def generate(self, spec: Spec, out: Path, *, renderer: str, workers: int) -> None:
+        """`python -m headless generate` in a child process: it runs its own broker and workers,
+        resumes from its job table when the folder already holds a partial dataset, and keeps
+        bpy out of this process."""
+        spec_file = _write_spec_file(spec, out.parent / f"{out.name}.spec.toml")
+        cmd = [self.python, "-m", "headless", "generate", str(spec_file), "--out", str(out),
+               "--workers", str(workers), "--renderer", renderer]
+        proc = subprocess.run(cmd, cwd=str(Path(__file__).resolve().parents[2]),
+                              stdout=subprocess.DEVNULL if self.quiet else None)
+        if proc.returncode != 0:
+            raise RuntimeError(f"generation failed (exit {proc.returncode}): {' '.join(cmd)}")
+
+    # -- refiner
+    def refine_train(self, source: DataRef, target: DataRef, options: dict[str, Any], out: Path, *,
+                     device: str) -> Path:
+        from refiner.options import RefinerOptions
+        from refiner.train import train
+
+        opts = RefinerOptions.from_dict({**options, "device": device}) if device else RefinerOptions.from_dict(options)
+        latest = out / "checkpoints" / "latest.pt"
+        resume = latest.is_file()
+        if resume:  # the interrupted run continues from its checkpoint with its own options
+            result = train(None, source.path, target.path, out, resume=True, progress=not self.quiet)
+        else:
+            result = train(opts, source.path, target.path, out, progress=not self.quiet)
+        return Path(result.latest_checkpoint)
+
+    def refine_apply(self, checkpoint: Path, source: DataRef, out: Path, *, device: str) -> None:
+        from refiner.apply import apply
+
+        apply(checkpoint, source.path, out, device=None if device == "auto" else device, overwrite=True,
+              progress=not self.quiet)
+
+    # -- re-id
+    def reid_train(self, data: DataRef, options: dict[str, Any], out: Path, *, seed: int, device: str,
+                   init: ModelRef | None = None) -> ModelRef:
+        from . import reid_adapter
+
+        return reid_adapter.train(data, options, out, seed=seed, device=device, init=init, progress=not self.quiet)
+
+    def test_split(self, data: DataRef, *, seed: int) -> TestSplit:
+        from . import reid_adapter
+
+        return reid_adapter.test_split(data, seed=seed)
+
+    def embed(self, model: ModelRef, images: list[Path], *, device: str) -> np.ndarray:
+        from . import reid_adapter
+
+        return reid_adapter.embed(model, images, device=device)
+
+
+# ---------------------------------------------------------------------------------------
+# Running one stage
+
+
+@dataclass
+class StageInput:
+    """What a stage reads: the finished folder of an upstream stage, or the real data."""
+
+    stage_id: str
+    path: Path
+    record: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class StageContext:
+    backend: Backend
+    renderer: str
+    workers: int
+    real_layout: str = "auto"
+    real_name: str = "real"
+
+
+def data_ref(inp: StageInput, ctx: StageContext) -> DataRef:
+    """The dataset an upstream stage produced (or the real data on disk)."""
+    if inp.stage_id == REAL_INPUT:
+        return DataRef(inp.path, layout=ctx.real_layout, name=ctx.real_name, real=True)
+    kind = inp.stage_id.split("/", 1)[0]
+    if kind not in (GENERATE, REFINE_APPLY):
+        raise ValueError(f"{inp.stage_id} does not produce a dataset")
+    return DataRef(inp.path / DATASET_DIR, name=inp.stage_id.split("/", 1)[1],
+                   real=bool(inp.record.get("real")))
+
+
+def model_ref(inp: StageInput) -> ModelRef:
+    ckpt = inp.record.get("checkpoint")
+    return ModelRef(inp.path, inp.path / ckpt if ckpt else None)
+
+
+def run_stage(stage: Stage, work: Path, inputs: dict[str, StageInput], ctx: StageContext) -> dict[str, Any]:
+    """Run one stage into `work` (its partial folder); returns facts for its stage.json.
+
+    Paths in the returned record are relative to the stage folder, which is renamed when done.
+    """
+    b = ctx.backend
+    p = stage.params
+    device = p.get("device", "auto")
+    if stage.kind == GENERATE:
+        from synth_humans_addon.core.spec import spec_from_dict
+
+        spec = spec_from_dict(p["spec"])
+        ctx.backend.generate(spec, work / DATASET_DIR, renderer=p["renderer"], workers=ctx.workers)
+        return _dataset_facts(work / DATASET_DIR, real=stage.group == "real")
+    if stage.kind == REFINE_TRAIN:
+        src, tgt = data_ref(inputs["source"], ctx), data_ref(inputs["target"], ctx)
+        if tgt.real and (tgt.layout == "cuhk03" or Path(tgt.path).suffix == ".mat" or
+                         (Path(tgt.path) / "cuhk-03.mat").is_file()):
+            # The refiner reads image folders: CUHK03's .mat release is unpacked by the re-id loader.
+            from reid.data.cuhk03 import extract_images
+
+            mat = Path(tgt.path) if Path(tgt.path).suffix == ".mat" else Path(tgt.path) / "cuhk-03.mat"
+            tgt = DataRef(extract_images(mat)[0], layout="folder", name=tgt.name, real=True)
+        ckpt = b.refine_train(src, tgt, p["options"], work, device=device)
+        return {"checkpoint": Path(ckpt).relative_to(work).as_posix()}
+    if stage.kind == REFINE_APPLY:
+        ck = inputs["checkpoint"]
+        b.refine_apply(ck.path / ck.record["checkpoint"], data_ref(inputs["dataset"], ctx), work / DATASET_DIR,
+                       device=device)
+        return _dataset_facts(work / DATASET_DIR, real=False)
+    if stage.kind in (REID_TRAIN, FINETUNE):
+        init = model_ref(inputs["model"]) if stage.kind == FINETUNE else None
+        model = b.reid_train(data_ref(inputs["dataset"], ctx), p["options"], work, seed=p["seed"], device=device,
+                             init=init)
+        facts: dict[str, Any] = {}
+        if model.checkpoint is not None:
+            facts["checkpoint"] = Path(model.checkpoint).relative_to(work).as_posix()
+        summary = work / "summary.json"
+        if summary.is_file():
+            facts["training"] = json.loads(summary.read_text())
+        return facts
+    if stage.kind == EVALUATE:
+        results = evaluate_model(model_ref(inputs["model"]), data_ref(inputs["dataset"], ctx), p, b, device=device)
+        (work / RESULTS_FILE).write_text(json.dumps(results, indent=1))
+        return {"results": RESULTS_FILE, "summary": {k: v.get("ranks") for k, v in results["protocols"].items()}}
+    raise ValueError(f"unknown stage kind {stage.kind!r}")
+
+
+def _dataset_facts(root: Path, real: bool) -> dict[str, Any]:
+    from synth_humans_addon.core.dataset import read_dataset
+
+    ds = read_dataset(root)
+    counts: dict[str, int] = {}
+    for r in ds.images:
+        counts[r.subset] = counts.get(r.subset, 0) + 1
+    return {"dataset": DATASET_DIR, "images": len(ds.images), "characters": len(ds.characters), "subsets": counts,
+            "real": real}
+
+
+# ---------------------------------------------------------------------------------------
+# Evaluation: the same code scores every model
+
+
+def evaluate_model(model: ModelRef, data: DataRef, params: dict[str, Any], backend: Backend, *,
+                   device: str = "auto") -> dict[str, Any]:
+    """CMC curves (and mAP) of `model` on `data`'s test split under each requested protocol.
+
+    Protocols that the test set's layout does not allow (Market-1501's needs query and gallery
+    folders; CUHK03's needs camera pairs) are reported as skipped with the reason.
+    """
+    from reid import metrics
+
+    t0 = time.perf_counter()
+    split = backend.test_split(data, seed=params["seed"])
+    if len(split.query) == 0 or len(split.gallery) == 0:
+        raise ValueError(f"{data.path}: empty test split ({len(split.query)} query, {len(split.gallery)} gallery)")
+    feats = backend.embed(model, list(split.query) + list(split.gallery), device=device)
+    qf, gf = feats[: len(split.query)], feats[len(split.query):]
+    dist = np.asarray(metrics.pairwise_distance(qf, gf).cpu().numpy(), dtype=np.float64)
+    max_rank = int(params["max_rank"])
+    out: dict[str, Any] = {"test": str(data.path), "queries": len(split.query), "gallery": len(split.gallery),
+                           "gallery_identities": int(len(np.unique(split.g_pids[split.g_pids >= 0]))),
+                           "protocols": {}, "skipped": {}}
+    for protocol in params["protocols"]:
+        if protocol == "market1501" and not split.market_layout:
+            out["skipped"][protocol] = "the test set has no Market-1501 query/gallery folders"
+            continue
+        try:
+            if protocol == "single-shot":
+                draws = metrics.single_shot_draws(dist, split.q_pids, split.g_pids, split.q_camids, split.g_camids,
+                                                  num_identities=int(params["identities"]),
+                                                  repeats=int(params["repeats"]), max_rank=max_rank,
+                                                  rng=int(params["seed"]))
+                curve = draws.mean(0)
+                n_ids = min(int(params["identities"]),
+                            len(set(split.q_pids.tolist()) & set(split.g_pids.tolist()) - {-1}))
+                entry = {"cmc": curve.tolist(), "cmc_std": draws.std(0).tolist(), "identities": n_ids,
+                         "chance": metrics.chance_cmc(n_ids, max_rank).tolist()}
+            elif protocol == "cuhk03":
+                # Open-ReID's CUHK03 evaluation: every test image is a query against all the
+                # others; same-camera gallery items are removed by the protocol itself.
+                pids = np.concatenate([split.q_pids, split.g_pids])
+                cams = np.concatenate([split.q_camids, split.g_camids])
+                all_d = np.asarray(metrics.pairwise_distance(feats, feats).cpu().numpy(), dtype=np.float64)
+                curve = metrics.cmc(all_d, pids, pids, cams, cams, protocol="cuhk03", max_rank=max_rank,
+                                    rng=int(params["seed"]))
+                entry = {"cmc": np.asarray(curve).tolist(),
+                         "chance": metrics.chance_cmc(max(1, len(np.unique(pids[pids >= 0]))), max_rank).tolist()}
+            else:
+                curve = metrics.cmc(dist, split.q_pids, split.g_pids, split.q_camids, split.g_camids,
+                                    protocol=protocol, max_rank=max_rank)
+                entry = {"cmc": np.asarray(curve).tolist(), "mAP": float(metrics.mean_ap(
+                    dist, split.q_pids, split.g_pids, split.q_camids, split.g_camids)),
+                         "chance": metrics.chance_cmc(max(1, out["gallery_identities"]), max_rank).tolist()}
+        except ValueError as exc:  # e.g. too few identities with both query and gallery images
+            out["skipped"][protocol] = str(exc)
+            continue
+        entry["ranks"] = {str(r): float(entry["cmc"][r - 1]) for r in (1, 5, 10, 20) if r <= max_rank}
+        entry["cmc_area"] = metrics.cmc_area(np.asarray(entry["cmc"]))
+        out["protocols"][protocol] = entry
+    out["seconds"] = round(time.perf_counter() - t0, 3)
+    return out
+
+
+def environment_versions() -> dict[str, str]:
+    """Versions that matter for reproducing a result (recorded in every stage.json and the report)."""
+    from importlib import metadata
+
+    out = {"python": sys.version.split()[0], "platform": sys.platform}
+    for dist in ("synth-humans", "numpy", "torch", "torchvision", "bpy", "anny", "pillow", "pyzmq"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    out["host"] = os.uname().nodename if hasattr(os, "uname") else ""
+    return out

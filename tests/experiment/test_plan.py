@@ -1,0 +1,113 @@
+"""The experiment file, the plan and the dry run (no rendering, no training)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from headless.experiment import main
+from headless.experiments.config import ExperimentError, load_experiment, parse_experiment
+from headless.experiments.plan import (EVALUATE, FINETUNE, GENERATE, REAL_INPUT, REFINE_APPLY, REFINE_TRAIN,
+                                       REID_TRAIN, build_plan, estimate_plan)
+
+ROOT = Path(__file__).resolve().parents[2]
+STUDY = ROOT / "examples" / "experiments" / "study.toml"
+TINY = ROOT / "examples" / "experiments" / "tiny.toml"
+
+
+def _kinds(plan):
+    out = {}
+    for s in plan.stages:
+        out[s.kind] = out.get(s.kind, 0) + 1
+    return out
+
+
+def test_study_without_real_data_plans_the_synthetic_questions_and_says_what_is_skipped():
+    plan = build_plan(load_experiment(STUDY))
+    est = estimate_plan(plan)
+    assert est.images_generated == 4 * 1500 * 10 == 60_000
+    assert est.per_dataset == {"I": 15_000, "II": 15_000, "III": 15_000, "IV": 15_000}
+    assert est.images_refined == 0
+    kinds = _kinds(plan)
+    assert kinds[GENERATE] == 4 and kinds[REID_TRAIN] == 4
+    assert REFINE_TRAIN not in kinds and FINETUNE not in kinds
+    # own test split for all four, plus I–III on IV's test split
+    assert kinds[EVALUATE] == 4 + 3
+    skipped = " ".join(s.what for s in plan.skipped)
+    for what in ("refinement", "real data", "finetuning", "real test"):
+        assert what in skipped
+    assert all("no real dataset" in s.why for s in plan.skipped)
+
+
+def test_study_with_real_data_plans_every_stage(tmp_path):
+    real = tmp_path / "cuhk03"
+    real.mkdir()
+    cfg = load_experiment(STUDY)
+    cfg.real.path = str(real)
+    plan = build_plan(cfg)
+    est = estimate_plan(plan)
+    kinds = _kinds(plan)
+    assert kinds == {GENERATE: 4, REFINE_TRAIN: 4, REFINE_APPLY: 4, REID_TRAIN: 9, FINETUNE: 8, EVALUATE: 17 + 8}
+    assert est.images_generated == 60_000 and est.images_refined == 60_000
+    assert plan.skipped == []
+    labels = [s.label for s in plan.of_kind(REID_TRAIN)]
+    assert labels == ["I", "II", "III", "IV", "R-I", "R-II", "R-III", "R-IV", "CUHK03"]
+    assert plan.by_id("refine-train/R-II").inputs == {"source": "generate/II", "target": REAL_INPUT}
+    assert plan.by_id("finetune/R-IV+CUHK03").inputs == {"model": "reid-train/R-IV", "dataset": REAL_INPUT}
+    # inputs always come before the stages that read them
+    seen = set()
+    for s in plan.stages:
+        assert all(src == REAL_INPUT or src in seen for src in s.inputs.values()), s.id
+        seen.add(s.id)
+    assert est.gpu_hours > 0 and est.cpu_hours > 0 and est.disk_gb > 0
+
+
+def test_ptgan_adds_a_second_refiner_per_dataset(tmp_path):
+    cfg = load_experiment(STUDY)
+    cfg.real.path = str(tmp_path)
+    cfg.refine.models = ["cyclegan", "ptgan"]
+    plan = build_plan(cfg)
+    assert [s.label for s in plan.of_kind(REFINE_TRAIN)][:2] == ["R-I-cyclegan", "R-I-ptgan"]
+    assert plan.by_id("refine-train/R-I-ptgan").params["options"]["model"] == "ptgan"
+
+
+def test_dry_run_prints_the_plan_and_estimate(capsys, tmp_path):
+    assert main([str(STUDY), "--out", str(tmp_path / "out"), "--dry-run"]) == 0
+    text = capsys.readouterr().out
+    assert "60,000" in text and "1500 characters × 10 images = 15,000 images at 256 px" in text
+    assert "skipped:" in text and "CPU hours" in text and "GPU hours" in text and "disk" in text
+    assert not (tmp_path / "out").exists()  # a dry run writes nothing
+
+
+def test_tiny_uses_a_differently_styled_standin_real_domain():
+    cfg = load_experiment(TINY)
+    assert cfg.real.standin is not None and cfg.real.present
+    real, art = cfg.real.standin.spec, cfg.datasets[-1].spec
+    assert real.camera.theta1_deg < art.camera.theta1_deg  # seen from higher
+    assert real.lighting.color_temperature_k.low > art.lighting.color_temperature_k.high  # bluish
+    assert real.postprocess.blur_sigma.low > art.postprocess.blur_sigma.high  # blurrier
+    assert art.render.crop_height == 64 and art.dataset.characters < 50
+    # overrides merge section by section: fields not overridden keep the preset's values
+    assert art.background.kind == "cubemap" and art.render.engine == "cycles"
+
+
+@pytest.mark.parametrize("text, field", [
+    ("[experiment]\nrenderer = 'povray'\n", "experiment.renderer"),
+    ("[[datasets]]\nname = 'x'\npreset = 'V'\n", "datasets[0].preset"),
+    ("[[datasets]]\npreset = 'I'\noverrides = { render = { crop_height = -3 } }\n", "render.crop_height"),
+    ("[refine]\nmodels = ['pix2pix']\n", "refine.models"),
+    ("[evaluate]\nprotocols = ['viper']\n", "evaluate.protocols"),
+    ("[evaluat]\n", "evaluat"),
+    ("[reid]\nepochs = 3\n", "reid"),
+])
+def test_invalid_experiments_name_the_bad_field(tmp_path, text, field):
+    with pytest.raises(ExperimentError) as err:
+        parse_experiment(__import__("tomllib").loads(text), tmp_path, "x.toml")
+    assert field in str(err.value)
+
+
+def test_missing_real_path_is_refused_with_a_pointer_to_the_docs(tmp_path, capsys):
+    f = tmp_path / "e.toml"
+    f.write_text("[real]\npath = 'nowhere'\n[[datasets]]\npreset = 'tiny'\n")
+    assert main([str(f), "--out", str(tmp_path / "o")]) == 2
+    assert "docs/experiment.md" in capsys.readouterr().err
