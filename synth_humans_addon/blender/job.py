@@ -64,8 +64,7 @@ class RenderSession:
 
     def __init__(self, spec: Any, workdir: Path | None = None):
         self.spec = spec
-        self.scene = scene_mod.get_scene()
-        scene_mod.clear_scene(self.scene)
+        self.scene = scene_mod.new_scene()
         self._own_workdir = workdir is None
         self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="synth_humans_render_"))
         self.engine = scene_mod.configure_render(self.scene, spec.render)
@@ -102,7 +101,7 @@ class RenderSession:
 
     def close(self) -> None:
         self.unload_character()
-        scene = scene_mod.get_scene(create=False)
+        scene, self.scene = self.scene, None
         if scene is not None:
             scene_mod.clear_scene(scene)
             ng = scene.compositing_node_group

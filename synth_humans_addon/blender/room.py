@@ -48,7 +48,7 @@ def build_room(scene: bpy.types.Scene, background: Any, spec: Any = None) -> Roo
     kind = background.kind
     room = Room(kind=kind)
     room.world = bpy.data.worlds.new("sh_room_world")
-    room.world.use_nodes = True
+    _ensure_nodes(room.world)
     scene.world = room.world
     if kind in ("fixed", "varied"):
         if len(background.colors) != 6:
@@ -84,6 +84,12 @@ def remove_room(room: Room) -> None:
 
 
 # ---------------------------------------------------------------------------------------
+
+
+def _ensure_nodes(idblock) -> None:
+    """Blender 5 gives new materials and worlds a node tree already (`use_nodes` is deprecated)."""
+    if idblock.node_tree is None:
+        idblock.use_nodes = True
 
 
 def _box_faces(half: float, z0: float, z1: float) -> list[list[tuple[float, float, float]]]:
@@ -125,7 +131,7 @@ def _rotate(obj, degrees: float) -> None:
 
 def _diffuse_material(name: str, color_hex: str) -> Any:
     mat = bpy.data.materials.new(name)
-    mat.use_nodes = True
+    _ensure_nodes(mat)
     bsdf = mat.node_tree.nodes.get("Principled BSDF")
     bsdf.inputs["Base Color"].default_value = (*hex_to_linear(color_hex), 1.0)
     bsdf.inputs["Roughness"].default_value = 0.9
@@ -161,7 +167,7 @@ def _load_image(path: Path, room: Room) -> Any:
 
 def _emission_image_material(name: str, img, strength: float = 1.0) -> Any:
     mat = bpy.data.materials.new(name)
-    mat.use_nodes = True
+    _ensure_nodes(mat)
     nt = mat.node_tree
     nt.nodes.clear()
     tex = nt.nodes.new("ShaderNodeTexImage")

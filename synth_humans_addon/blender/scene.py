@@ -1,7 +1,7 @@
 """The render scene: creation, engine settings from `spec.render`, outputs, clean-up.
 
-One dedicated scene ("synth_humans") holds everything the generator builds, so the add-on
-never touches the user's own scenes. `DatablockTracker` records which datablocks exist
+Each render session makes its own scene ("synth_humans", "synth_humans.001", ...) holding
+everything the generator builds, so the add-on never touches the user's own scenes. `DatablockTracker` records which datablocks exist
 before a character is built and removes every new one afterwards: a worker can render
 characters for days without its memory growing.
 
@@ -65,12 +65,10 @@ def datablock_counts() -> dict[str, int]:
     return {name: len(getattr(bpy.data, name)) for name in _TRACKED if hasattr(bpy.data, name)}
 
 
-def get_scene(create: bool = True) -> bpy.types.Scene:
-    """The generator's own scene, created empty on first use."""
-    scene = bpy.data.scenes.get(SCENE_NAME)
-    if scene is None and create:
-        scene = bpy.data.scenes.new(SCENE_NAME)
-    return scene
+def new_scene() -> bpy.types.Scene:
+    """A new, empty scene for one render session (Blender suffixes the name if it is taken),
+    so sessions never disturb each other or the user's scenes."""
+    return bpy.data.scenes.new(SCENE_NAME)
 
 
 def clear_scene(scene: bpy.types.Scene) -> None:
@@ -186,8 +184,8 @@ def setup_outputs(scene: bpy.types.Scene, directory: Path, prefix: str = "r_") -
     object index pass, saved without the view transform (255 = person).
     """
     ng = scene.compositing_node_group
-    if ng is None or ng.name != f"{SCENE_NAME}_outputs":
-        ng = bpy.data.node_groups.new(f"{SCENE_NAME}_outputs", "CompositorNodeTree")
+    if ng is None:
+        ng = bpy.data.node_groups.new(f"{scene.name}_outputs", "CompositorNodeTree")
         scene.compositing_node_group = ng
     ng.nodes.clear()
     layers = ng.nodes.new("CompositorNodeRLayers")
