@@ -83,7 +83,7 @@ class LightBackend:
         bins = json.loads(Path(model.checkpoint).read_text())["bins"]
         feats = []
         for p in images:
-            a = np.asarray(Image.open(p).convert("RGB")).reshape(-1, 3) // (256 // bins)
+            a = np.asarray(Image.open(p).convert("RGB"), np.int64).reshape(-1, 3) * bins // 256
             idx = a[:, 0] * bins * bins + a[:, 1] * bins + a[:, 2]
             h = np.bincount(idx, minlength=bins ** 3).astype(np.float64)
             feats.append(h / np.linalg.norm(h))
