@@ -148,7 +148,8 @@ def _mesh_from_template(groups: tuple[str, ...], rig: mpfb.Rig, verts: np.ndarra
 # ---------------------------------------------------------------------------------------
 
 def _principled(mat: bpy.types.Material) -> bpy.types.Node:
-    mat.use_nodes = True
+    if mat.node_tree is None:  # Blender 5 gives new materials a node tree already
+        mat.use_nodes = True
     nodes = mat.node_tree.nodes
     bsdf = next((n for n in nodes if n.type == "BSDF_PRINCIPLED"), None)
     if bsdf is None:

@@ -152,7 +152,7 @@ def _procedural_gait(build: BodyBuild, phase: float, stride: float, arm_swing: f
     if torso:
         _rotate(_bone(build, "root"), Y, 2.5 * stride * math.sin(s))  # hip sway
         _rotate(_bone(build, "spine_mid"), Z, -4.0 * stride * math.sin(s))  # shoulders counter-twist
-        _rotate(_bone(build, "chest"), X, -3.0)  # slight forward lean
+        _rotate(_bone(build, "chest"), X, 3.0)  # slight forward lean
 
 
 def _standing(build: BodyBuild, variant: int) -> None:
@@ -182,8 +182,8 @@ def _standing(build: BodyBuild, variant: int) -> None:
         for side in "LR":
             _flex(build, "upperarm", side, 8.0)
             _elbow(build, side, 80.0)
-        _rotate(_bone(build, "head"), X, -14.0)
-        _rotate(_bone(build, "neck"), X, -6.0)
+        _rotate(_bone(build, "head"), X, 14.0)  # +X tips upward bones forward
+        _rotate(_bone(build, "neck"), X, 6.0)
 
 
 # ---------------------------------------------------------------------------------------
@@ -302,12 +302,26 @@ def _rotation_between(a: Vector, b: Vector) -> Quaternion:
     return a.normalized().rotation_difference(b.normalized())
 
 
+def _segment_direction(bone: bpy.types.Bone, mapping: dict[str, str]) -> Vector:
+    """Rest direction of the limb segment a mapped bone drives: from its head to the head
+    of the next mapped bone down an unbranched chain (our upper arm and thigh are two bones
+    each, a source bone is one), else the bone's own axis."""
+    child = bone
+    while len(child.children) == 1:
+        child = child.children[0]
+        if child.name in mapping:
+            return (child.head_local - bone.head_local).normalized()
+    return (bone.matrix_local.to_3x3() @ Y).normalized()
+
+
 def _retarget(build: BodyBuild, src: bpy.types.Object, mapping: dict[str, str]) -> None:
     """Copy each mapped source bone's world-space rotation change onto our bone.
 
     For a source bone with rest orientation S_r and posed S_p, and our bone with rest D_r,
-    we set D_p = (S_p·S_r⁻¹)·C⁻¹·D_r where C turns the source rest direction onto ours, so
-    our bone points where the source bone points (T-pose sources drive A-pose targets).
+    we set D_p = (S_p·S_r⁻¹)·C⁻¹·D_r where C turns the source rest direction onto the rest
+    direction of the segment our bone drives (`_segment_direction`), so our segment points
+    where the source bone points (T-pose sources drive A-pose targets). Unmapped bones keep
+    their rest orientation relative to their parent.
     A yaw turn first aligns the source's left (its left minus right hip) with our +X.
     """
     sw = src.matrix_world.to_3x3()
@@ -329,6 +343,7 @@ def _retarget(build: BodyBuild, src: bpy.types.Object, mapping: dict[str, str]) 
         return align.to_matrix() @ sw @ m.to_3x3() @ Y
 
     arm = build.armature
+    segment = {name: _segment_direction(arm.data.bones[name], mapping) for name in mapping if name in arm.data.bones}
     posed: dict[str, Matrix] = {}
     for pb in arm.pose.bones:  # parents first: Blender orders pose bones hierarchically
         rest = pb.bone.matrix_local
@@ -344,7 +359,7 @@ def _retarget(build: BodyBuild, src: bpy.types.Object, mapping: dict[str, str]) 
             if pb.parent is None:
                 rot = delta @ rest.to_quaternion()
             else:
-                c = _rotation_between(src_dir(src_name, False), rest.to_3x3() @ Y)
+                c = _rotation_between(src_dir(src_name, False), segment[pb.name])
                 rot = delta @ c.inverted() @ rest.to_quaternion()
             target = Matrix.Translation(base.translation) @ rot.to_matrix().to_4x4()
         basis = parent_part.inverted() @ target

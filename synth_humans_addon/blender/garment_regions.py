@@ -1,0 +1,235 @@
+"""Which faces of the base mesh's helper geometry each garment covers (numpy only, no bpy).
+
+Garments are cut out of two MakeHuman helpers that every macro target morphs along with the
+body: ``helper-tights`` (a skin-tight suit over the whole body, ~5 mm above the skin) and
+``helper-skirt``. Because the cut is defined on *base-mesh indices* by body region and by a
+position along each limb measured between joint cubes, the same rule fits every body shape
+without manual work.
+
+Every tights vertex gets
+
+* a `region` — torso, left/right arm, left/right leg — from the MakeHuman default rig's skin
+  weights (the weights, not geometry, decide the armpit and groin borders, where a
+  nearest-bone rule is ambiguous);
+* a limb coordinate `s` for arm and leg vertices: 0 at the shoulder / hip joint, 1 at the
+  elbow / knee, 2 at the wrist / ankle, 3 at the fingertips / toes (projection onto the
+  polyline of joint cubes, so it scales with limb length);
+* its height `z` (torso cuts such as the waist and the hem are heights between joints).
+
+A `GarmentCut` is then a few numbers (sleeve end, hem height, leg end …) and `garment_faces`
+turns it into face indices. The module is imported by the bpy side (`clothes.py`) but has
+no bpy dependency, so it is testable on its own.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..core import mpfb
+
+TORSO, ARM_L, ARM_R, LEG_L, LEG_R = 0, 1, 2, 3, 4
+REGION_NAMES = ("torso", "arm_l", "arm_r", "leg_l", "leg_r")
+
+# Bone-name stems of the MakeHuman default rig, by limb.
+_ARM_STEMS = ("upperarm", "lowerarm", "wrist", "finger", "metacarpal")
+_LEG_STEMS = ("upperleg", "lowerleg", "foot", "toe")
+
+# Joint cubes along each limb: s = 0, 1, 2, 3 at these.
+_ARM_CHAIN = ("shoulder", "elbow", "hand", "finger-3-4")
+_LEG_CHAIN = ("upper-leg", "knee", "ankle", "foot-2")
+
+
+@dataclass(frozen=True)
+class BodyLandmarks:
+    """Heights (z, metres) of torso landmarks on one morphed body, from its joint cubes."""
+
+    ground: float
+    knee: float
+    crotch: float  # the hip joints' height: a T-shirt hem sits a little above
+    pelvis: float
+    waist: float  # where trousers and skirts start
+    chest: float
+    neck: float  # the collar's height
+    head: float
+    head_top: float
+    height_scale: float  # body height / neutral body height (≈ 1)
+
+
+@dataclass(frozen=True)
+class TightsLayout:
+    """Per-vertex region and limb coordinate of the tights helper (base-mesh indices)."""
+
+    vertices: np.ndarray  # (V,) base-mesh vertex indices of helper-tights
+    region: np.ndarray  # (V,) one of TORSO … LEG_R
+    limb_s: np.ndarray  # (V,) limb coordinate (0 … 3) for arm/leg vertices, nan on the torso
+
+
+@dataclass(frozen=True)
+class GarmentCut:
+    """The part of the tights a garment covers.
+
+    Arms: vertices with ``s <= sleeve_end`` (< 0 means no sleeve at all). Legs: vertices with
+    ``leg_start <= s <= leg_end``. Torso: vertices with ``torso_low <= z <= torso_high``
+    (heights in metres on the morphed body); leg vertices above `torso_low` are included
+    too, so a top's hem runs around the hips even where the rig weights the buttocks to the
+    thigh bones.
+    """
+
+    sleeve_end: float = -1.0
+    leg_start: float = 0.0
+    leg_end: float = -1.0
+    torso_low: float = np.inf
+    torso_high: float = -np.inf
+
+
+def _group_faces(group: str) -> np.ndarray:
+    base = mpfb.load_base_mesh()
+    return base.faces[base.group_faces(group)]
+
+
+@functools.lru_cache(maxsize=1)
+def _region_of_tights() -> tuple[np.ndarray, np.ndarray]:
+    """(vertex indices, region) of helper-tights, from the default rig's skin weights."""
+    base = mpfb.load_base_mesh()
+    verts = base.vertex_groups["helper-tights"]
+    weights = mpfb._cached_skin_weights("default")
+    n = len(base.vertices)
+    score = np.zeros((5, n))
+    for bone, (idx, w) in weights.items():
+        stem = bone.split(".")[0].rstrip("0123456789-")
+        side = bone.rsplit(".", 1)[-1] if "." in bone else ""
+        if stem.startswith(_ARM_STEMS):
+            row = ARM_L if side == "L" else ARM_R
+        elif stem.startswith(_LEG_STEMS):
+            row = LEG_L if side == "L" else LEG_R
+        else:
+            row = TORSO
+        score[row, idx] += w
+    region = np.argmax(score[:, verts], axis=0)
+    return verts, region
+
+
+def _chain_coordinate(points: np.ndarray, chain: list[np.ndarray]) -> np.ndarray:
+    """Position of each point along a polyline of joints: k + t on segment k (nearest segment)."""
+    best_d = np.full(len(points), np.inf)
+    best_s = np.zeros(len(points))
+    for k in range(len(chain) - 1):
+        a, b = chain[k], chain[k + 1]
+        ab = b - a
+        t = np.clip((points - a) @ ab / float(ab @ ab), 0.0, 1.0)
+        d = np.linalg.norm(points - (a + t[:, None] * ab), axis=1)
+        closer = d < best_d
+        best_d[closer] = d[closer]
+        best_s[closer] = k + t[closer]
+    return best_s
+
+
+def tights_layout(verts: np.ndarray) -> TightsLayout:
+    """Region and limb coordinate of every tights vertex on a morphed body (all base-mesh verts)."""
+    idx, region = _region_of_tights()
+    joints = mpfb.joint_positions(verts)
+    limb_s = np.full(len(idx), np.nan)
+    for reg, side, chain in ((ARM_L, "l", _ARM_CHAIN), (ARM_R, "r", _ARM_CHAIN),
+                             (LEG_L, "l", _LEG_CHAIN), (LEG_R, "r", _LEG_CHAIN)):
+        sel = region == reg
+        pts = [joints[f"joint-{side}-{j}"] for j in chain]
+        limb_s[sel] = _chain_coordinate(verts[idx[sel]], pts)
+    return TightsLayout(vertices=idx, region=region, limb_s=limb_s)
+
+
+def landmarks(verts: np.ndarray) -> BodyLandmarks:
+    """Torso heights of a morphed body (all base-mesh vertices, Blender frame)."""
+    j = mpfb.joint_positions(verts)
+    crotch = 0.5 * (j["joint-l-upper-leg"][2] + j["joint-r-upper-leg"][2])
+    pelvis = j["joint-pelvis"][2]
+    chest = j["joint-spine-1"][2]
+    neck = j["joint-neck"][2]
+    body = verts[mpfb.load_base_mesh().vertex_groups["body"]]
+    ground = float(body[:, 2].min())
+    head_top = float(body[:, 2].max())
+    # The neutral hm08 body is 1.66 m tall from sole to crown.
+    return BodyLandmarks(
+        ground=ground, knee=float(0.5 * (j["joint-l-knee"][2] + j["joint-r-knee"][2])), crotch=float(crotch), pelvis=float(pelvis),
+        waist=float(pelvis + 0.45 * (j["joint-spine-3"][2] - pelvis)), chest=float(chest), neck=float(neck),
+        head=float(j["joint-head"][2]), head_top=head_top, height_scale=(head_top - ground) / 1.66,
+    )
+
+
+def select_tights_vertices(layout: TightsLayout, verts: np.ndarray, cut: GarmentCut) -> np.ndarray:
+    """Boolean mask over `layout.vertices`: the tights vertices a garment covers."""
+    z = verts[layout.vertices, 2]
+    s = layout.limb_s
+    arm = (layout.region == ARM_L) | (layout.region == ARM_R)
+    leg = (layout.region == LEG_L) | (layout.region == LEG_R)
+    torso = layout.region == TORSO
+    keep = torso & (z >= cut.torso_low) & (z <= cut.torso_high)
+    keep |= arm & (s <= cut.sleeve_end)
+    keep |= leg & (s >= cut.leg_start) & (s <= cut.leg_end)
+    # Hips and buttocks weighted to the thighs belong to a top or trousers by height.
+    keep |= leg & (s < 0.5) & (z >= cut.torso_low) & (z <= cut.torso_high)
+    return keep
+
+
+def faces_from_vertex_mask(faces: np.ndarray, vertex_ids: np.ndarray, mask: np.ndarray,
+                           min_corners: int = 3) -> np.ndarray:
+    """Faces (rows of `faces`, base-mesh vertex ids) with at least `min_corners` selected corners.
+
+    Three of four corners gives a hem that follows the cut closely without ragged single
+    faces; two would widen the garment by a ring.
+    """
+    selected = np.zeros(int(faces.max()) + 1, dtype=bool)
+    selected[vertex_ids[mask]] = True
+    return faces[selected[faces].sum(axis=1) >= min_corners]
+
+
+def tights_faces(verts: np.ndarray, cut: GarmentCut, layout: TightsLayout | None = None) -> np.ndarray:
+    """Quads (base-mesh vertex ids) of the tights helper covered by `cut` on this body."""
+    layout = layout or tights_layout(verts)
+    mask = select_tights_vertices(layout, verts, cut)
+    return faces_from_vertex_mask(_group_faces("helper-tights"), layout.vertices, mask)
+
+
+def skirt_faces(verts: np.ndarray, top_z: float, hem_z: float) -> np.ndarray:
+    """Quads of the skirt helper between the hem height and the waist (metres)."""
+    faces = _group_faces("helper-skirt")
+    idx = mpfb.load_base_mesh().vertex_groups["helper-skirt"]
+    z = verts[idx, 2]
+    mask = (z >= hem_z) & (z <= top_z)
+    return faces_from_vertex_mask(faces, idx, mask)
+
+
+def vertex_normals(verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Area-weighted vertex normals of a quad mesh (rows of `faces` index `verts`)."""
+    v = verts
+    # The cross product of the diagonals is twice the (planar) quad's area along its normal.
+    n = np.cross(v[faces[:, 2]] - v[faces[:, 0]], v[faces[:, 3]] - v[faces[:, 1]])
+    out = np.zeros_like(v)
+    for c in range(faces.shape[1]):
+        np.add.at(out, faces[:, c], n)
+    length = np.linalg.norm(out, axis=1, keepdims=True)
+    return np.divide(out, length, out=np.zeros_like(out), where=length > 0)
+
+
+@dataclass(frozen=True)
+class SubMesh:
+    """A compact mesh cut out of the base mesh: `vertices[i]` is base vertex `source[i]`."""
+
+    vertices: np.ndarray  # (n, 3)
+    faces: np.ndarray  # (m, 4) indices into `vertices`
+    source: np.ndarray  # (n,) base-mesh vertex ids
+
+
+def submesh(verts: np.ndarray, faces: np.ndarray, offset: float | np.ndarray = 0.0) -> SubMesh:
+    """Compact the quads `faces` (base ids) into a mesh, pushed `offset` metres along normals.
+
+    `offset` may be per base-mesh vertex (an array over all of `verts`), so a garment can be
+    looser in some places (a jacket's torso) than others.
+    """
+    source, inverse = np.unique(faces, return_inverse=True)
+    local_faces = inverse.reshape(faces.shape)
+    v = verts[source]
+    normals = vertex_normals(v, local_faces)
+    off = offset[source] if np.ndim(offset) else np.full(len(source), float(offset))
+    return SubMesh(vertices=v + normals * off[:, None], faces=local_faces, source=source)
