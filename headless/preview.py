@@ -1,0 +1,114 @@
+"""`synth-humans preview SPEC.toml --characters 40 --out DIR`: render in-process, no farm.
+
+Renders the first N characters of a spec (or a built-in preset: `--preset IV`) in this
+process with the same render job the farm's workers run, saves every crop and mask under
+DIR, and a labelled `contact_sheet.png` (crops; `contact_sheet_masks.png` for the masks).
+Characters whose render fails are reported and skipped, so one bad sample does not hide
+the other 39. Only this command's render step imports bpy.
+
+    python -m headless preview examples/preset_iv.toml --characters 40 --out preview/
+    python -m headless.preview --preset IV --characters 40 --out preview/ --crop-height 128
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="synth-humans preview", description=__doc__.split("\n\n")[0])
+    p.add_argument("spec", nargs="?", type=Path, help="dataset spec (TOML)")
+    p.add_argument("--preset", help="a built-in spec instead of a file (I, II, III, IV, default, tiny)")
+    p.add_argument("--characters", type=int, default=40, help="how many characters (the first N of the spec)")
+    p.add_argument("--images-per-character", type=int, default=1, help="images of each character to render")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--start", type=int, default=0, help="index of the first character")
+    p.add_argument("--crop-height", type=int, help="override render.crop_height")
+    p.add_argument("--samples", type=int, help="override render.samples")
+    p.add_argument("--columns", type=int, default=10, help="contact sheet columns")
+    return p
+
+
+def load(args) -> "object":
+    from synth_humans_addon.core import presets
+    from synth_humans_addon.core.spec import load_spec
+
+    if (args.spec is None) == (args.preset is None):
+        raise SystemExit("give either a SPEC.toml or --preset NAME")
+    spec = presets.preset(args.preset) if args.preset else load_spec(args.spec)
+    if args.crop_height:
+        spec.render.crop_height = args.crop_height
+    if args.samples:
+        spec.render.samples = args.samples
+    return spec
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    spec = load(args)
+    from PIL import Image
+    from tqdm import tqdm
+
+    from headless.contact_sheet import make_contact_sheet
+    from synth_humans_addon.core.dataset import image_stem
+    from synth_humans_addon.core.sampling import assign_splits, expand_character
+
+    n_total = spec.dataset.characters
+    count = max(0, min(args.characters, n_total - args.start))
+    if count == 0:
+        raise SystemExit(f"--start {args.start} leaves no characters (the spec has {n_total})")
+    spec.dataset.images_per_character = max(1, min(args.images_per_character, spec.dataset.images_per_character))
+    splits = assign_splits(spec)
+    out = Path(args.out)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    (out / "masks").mkdir(parents=True, exist_ok=True)
+
+    from synth_humans_addon.blender.job import RenderSession  # the render step: imports bpy
+
+    crops, masks, labels, failures, timings = [], [], [], [], []
+    t_start = time.perf_counter()
+    with RenderSession(spec) as session:
+        for index in tqdm(range(args.start, args.start + count), desc="preview", unit="character"):
+            character = expand_character(spec, index, splits[index])
+            try:
+                t0 = time.perf_counter()
+                rendered = session.render_character(character)
+                timings.append(time.perf_counter() - t0)
+            except Exception as exc:  # keep going: report the failure with the character's index
+                failures.append({"index": index, "pid": character.pid, "error": f"{type(exc).__name__}: {exc}"})
+                print(f"character {index}: {type(exc).__name__}: {exc}", file=sys.stderr)
+                continue
+            for r, im in zip(rendered, character.images):
+                stem = image_stem(character.pid, im)
+                (out / "images" / f"{stem}.jpg").write_bytes(r.image)
+                (out / "masks" / f"{stem}.png").write_bytes(r.mask)
+                crops.append(out / "images" / f"{stem}.jpg")
+                masks.append(out / "masks" / f"{stem}.png")
+                labels.append(_label(character))
+    if crops:
+        make_contact_sheet([Image.open(p) for p in crops], labels, columns=args.columns).save(out / "contact_sheet.png")
+        make_contact_sheet([Image.open(p) for p in masks], labels, columns=args.columns).save(
+            out / "contact_sheet_masks.png")
+    summary = {"characters": count, "rendered_images": len(crops), "failures": failures,
+               "seconds": round(time.perf_counter() - t_start, 2),
+               "seconds_per_character": round(sum(timings) / len(timings), 3) if timings else None}
+    (out / "preview.json").write_text(json.dumps(summary, indent=1))
+    print(f"{len(crops)} images of {count - len(failures)} characters in {summary['seconds']} s → "
+          f"{out / 'contact_sheet.png'}" + (f"; {len(failures)} failed (see preview.json)" if failures else ""))
+    return 1 if failures and not crops else 0
+
+
+def _label(character) -> str:
+    parts = [f"{character.pid:04d}"]
+    if character.top:
+        parts.append(character.top.kind[:4])
+    if character.bottom:
+        parts.append(character.bottom.kind[:4])
+    return " ".join(parts)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
