@@ -105,7 +105,7 @@ class FolderMasks:
         return load_mask(path, image.size)
 
     def __repr__(self) -> str:
-        return f"folder:{self.folder}"
+        return f"folder:{self.folder.resolve()}"
 
 
 class ModelMasks:

@@ -67,14 +67,15 @@ def _read_history(path: Path, up_to_step: int) -> list[dict]:
 
 
 def train(options: RefinerOptions | None, source: str | Path, target: str | Path, output_dir: str | Path, *,
-          source_masks: str = "auto", target_masks: str = "auto", resume: bool = False,
+          source_masks: str | None = None, target_masks: str | None = None, resume: bool = False,
           overrides: dict[str, Any] | None = None, max_steps: int | None = None, progress: bool = True) -> TrainResult:
     """Train a refiner from `source` (generated, domain A) toward `target` (real, domain B).
 
     `options` is required for a new run; when resuming, the checkpoint's options are used,
     with `overrides` for the few that may change (RESUMABLE_OVERRIDES). `max_steps` stops
     after that many steps in all (saving `latest`), e.g. for smoke tests.
-    Mask sources: see `refiner.data.parse_mask_source`.
+    Mask sources: see `refiner.data.parse_mask_source`; None = `auto`, or when resuming,
+    the sources the run was started with.
     """
     out = Path(output_dir)
     latest = out / "checkpoints" / "latest.pt"
@@ -88,6 +89,9 @@ def train(options: RefinerOptions | None, source: str | Path, target: str | Path
             raise OptionsError(f"cannot change {', '.join(bad)} when resuming (they define the model or its data); "
                                f"changeable: {', '.join(sorted(RESUMABLE_OVERRIDES))}")
         options = RefinerOptions.from_dict({**checkpoint["options"], **(overrides or {})})
+        run_info = json.loads((out / "run.json").read_text()) if (out / "run.json").is_file() else {}
+        source_masks = source_masks or run_info.get("source_masks")
+        target_masks = target_masks or run_info.get("target_masks")
     elif options is None:
         raise OptionsError("options are required for a new training run")
     elif latest.is_file():
@@ -101,6 +105,7 @@ def train(options: RefinerOptions | None, source: str | Path, target: str | Path
     if options.batch_size == 0:
         options = options.replace(batch_size=auto_batch_size(options, device))
 
+    source_masks, target_masks = source_masks or "auto", target_masks or "auto"
     domain_a = load_domain(source, options.source_subsets)
     domain_b = load_domain(target, options.target_subsets)
     masks_a = parse_mask_source(source_masks, domain_a.layout)

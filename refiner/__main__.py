@@ -1,0 +1,6 @@
+"""`python -m refiner ...`: see refiner.cli."""
+import sys
+
+from .cli import main
+
+sys.exit(main())

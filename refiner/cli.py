@@ -1,0 +1,151 @@
+"""`python -m refiner` / `synth-refiner`: train, apply, masks, options.
+
+Every field of RefinerOptions is a `train` flag (`lambda_person` → `--lambda-person`), so
+the options object stays the one place that defines them.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .options import OptionsError, RefinerOptions
+
+OPTION_HELP = {
+    "model": "cyclegan or ptgan (CycleGAN + person identity loss on the foreground)",
+    "height": "training frame height (multiple of 4)", "width": "training frame width (multiple of 4)",
+    "load_scale": "fit into a frame this much larger, then random-crop (1 = no crop)",
+    "flip": "random horizontal flips", "pad_mode": "letterbox fill: edge, reflect or constant",
+    "ngf": "generator width", "ndf": "discriminator width", "n_blocks": "residual blocks (6 or 9)",
+    "n_layers_d": "PatchGAN layers (3 = 70×70)", "norm": "instance, batch or none",
+    "lambda_a": "cycle loss weight A→B→A", "lambda_b": "cycle loss weight B→A→B",
+    "lambda_identity": "identity-mapping loss, relative to lambda_a/b (0 = off)",
+    "lambda_person": "PTGAN person identity loss weight", "person_loss_norm": "l1 or l2",
+    "pool_size": "image pool size (0 = none)", "n_epochs": "epochs at the initial learning rate",
+    "n_epochs_decay": "epochs of linear decay to 0", "batch_size": "batch size (0 = fit the device)",
+    "device": "auto, cpu, cuda or cuda:N", "amp": "auto, off, bf16 or fp16",
+    "channels_last": "auto, on or off", "source_subsets": "subsets of a dataset source ('all' for every one)",
+    "target_subsets": "subsets of a Market-1501 / synth-humans target ('all' for every one)",
+}
+
+
+def _add_option_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("refiner options (defaults: `python -m refiner options`)")
+    for f in dataclasses.fields(RefinerOptions):
+        flag = "--" + f.name.replace("_", "-")
+        kw: dict[str, Any] = {"dest": f"opt_{f.name}", "default": None, "help": OPTION_HELP.get(f.name)}
+        if f.type != "bool":
+            kw["metavar"] = f.name.upper()
+        if f.type == "bool":
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
+        elif f.type.startswith("list"):
+            group.add_argument(flag, nargs="+", **kw)
+        else:
+            group.add_argument(flag, type={"int": int, "float": float}.get(f.type, str), **kw)
+
+
+def _passed_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {k[4:]: v for k, v in vars(args).items() if k.startswith("opt_") and v is not None}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m refiner",
+                                description="CycleGAN / PTGAN refiners: make generated people look like a real camera's.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a refiner (generated → real)")
+    t.add_argument("--source", required=True, help="generated dataset (domain A)")
+    t.add_argument("--target", required=True, help="real images: a folder, a Market-1501 folder or a dataset (domain B)")
+    t.add_argument("--output", "-o", required=True, help="run folder (checkpoints, samples, losses)")
+    t.add_argument("--source-masks", help="auto (default; on --resume: as started) | none | dataset | folder:PATH | "
+                   "python:mod:func")
+    t.add_argument("--target-masks", help="auto (default; on --resume: as started) | none | dataset | folder:PATH | "
+                   "python:mod:func")
+    t.add_argument("--options", type=Path, help="JSON file of options (e.g. a run's options.json); flags override it")
+    t.add_argument("--resume", action="store_true", help="continue the run in --output from checkpoints/latest.pt")
+    t.add_argument("--max-steps", type=int, help="stop after this many steps in all (smoke tests)")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_option_flags(t)
+
+    a = sub.add_parser("apply", help="write a refined copy of a dataset")
+    a.add_argument("--checkpoint", required=True, type=Path)
+    a.add_argument("--input", required=True, type=Path, help="dataset or image folder to refine")
+    a.add_argument("--output", "-o", required=True, type=Path)
+    a.add_argument("--direction", default="AtoB", choices=("AtoB", "BtoA"),
+                   help="AtoB: generated → real look (G_A, the refiner)")
+    a.add_argument("--batch-size", type=int, default=0, help="0 = 16 on a GPU, 4 on the CPU")
+    a.add_argument("--device", default=None, help="default: the checkpoint's (auto)")
+    a.add_argument("--name", default=None, help="name of the refined dataset (default <name>-refined)")
+    a.add_argument("--jpeg-quality", type=int, default=95)
+    a.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
+    a.add_argument("--quiet", action="store_true")
+
+    m = sub.add_parser("masks", help="person masks for a real dataset (DeepLabV3, or your function)")
+    m.add_argument("--input", required=True, type=Path)
+    m.add_argument("--output", "-o", required=True, type=Path)
+    m.add_argument("--segmenter", default="deeplabv3",
+                   help="deeplabv3 (torchvision, downloads weights) or python:module:function")
+    m.add_argument("--device", default="auto")
+    m.add_argument("--quiet", action="store_true")
+
+    sub.add_parser("options", help="print the default options as JSON")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "options":
+            print(json.dumps(RefinerOptions().to_dict(), indent=1))
+        elif args.command == "train":
+            return _train(args)
+        elif args.command == "apply":
+            from .apply import apply
+
+            r = apply(args.checkpoint, args.input, args.output, direction=args.direction, batch_size=args.batch_size,
+                      device=args.device, name=args.name, jpeg_quality=args.jpeg_quality, overwrite=args.overwrite,
+                      progress=not args.quiet)
+            print(f"refined {r.images} images ({r.layout}) into {r.output}")
+        elif args.command == "masks":
+            from .masks import deeplab_person_segmenter, segment_folder
+
+            if args.segmenter == "deeplabv3":
+                seg = deeplab_person_segmenter(args.device)
+            elif args.segmenter.startswith("python:"):
+                from .data import parse_mask_source
+
+                source = parse_mask_source(args.segmenter, "folder")
+                seg = source.fn
+            else:
+                raise OptionsError(f"--segmenter {args.segmenter!r}: use deeplabv3 or python:module:function")
+            n = segment_folder(args.input, args.output, seg, progress=not args.quiet)
+            print(f"wrote {n} masks into {args.output}; train with --target-masks folder:{args.output}")
+    except (OptionsError, FileNotFoundError, FileExistsError, ValueError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .train import train
+
+    passed = _passed_options(args)
+    if args.resume:
+        options, overrides = None, passed
+    else:
+        base = json.loads(args.options.read_text()) if args.options else {}
+        options, overrides = RefinerOptions.from_dict({**base, **passed}), None
+    r = train(options, args.source, args.target, args.output, source_masks=args.source_masks,
+              target_masks=args.target_masks, resume=args.resume, overrides=overrides, max_steps=args.max_steps,
+              progress=not args.quiet)
+    print(f"trained to epoch {r.epoch}, step {r.step}; latest checkpoint {r.latest_checkpoint}")
+    if r.samples:
+        print(f"sample grid: {r.samples[-1]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""Person masks for a real dataset, for PTGAN's person identity loss.
+
+`segment_folder` runs a segmentation network over every image of a folder (any layout) and
+writes `<output>/<same relative path>.png` (8-bit L, 255 = person), which `FolderMasks` /
+`--target-masks folder:<output>` then reads. The built-in network is torchvision's
+DeepLabV3-ResNet50 (Pascal VOC classes, person = 15); its weights are downloaded by
+torchvision on first use (~160 MB) into the torch hub cache. Any other model can be plugged
+in as a function `f(PIL RGB image) -> H × W mask`.
+"""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm.auto import tqdm
+
+from synth_humans_addon.core.dataset import atomic_write
+
+from .data import load_domain, load_image, mask_to_image
+from .model import resolve_device
+
+VOC_PERSON = 15
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def deeplab_person_segmenter(device: str = "auto", weights: str | None = "DEFAULT", min_height: int = 256
+                             ) -> Callable[[Image.Image], np.ndarray]:
+    """A function image → uint8 mask from torchvision's DeepLabV3-ResNet50 (person class).
+
+    Small re-id crops (Market-1501 is 128×64) are upscaled to `min_height` first: the network
+    was trained on much larger images. `weights=None` builds an untrained network (tests).
+    """
+    from torchvision.models.segmentation import deeplabv3_resnet50
+
+    dev = resolve_device(device)
+    net = deeplabv3_resnet50(weights=weights, weights_backbone=None, aux_loss=None if weights else False)
+    net.eval().to(dev)
+    mean = torch.tensor(IMAGENET_MEAN, device=dev)[:, None, None]
+    std = torch.tensor(IMAGENET_STD, device=dev)[:, None, None]
+
+    @torch.no_grad()
+    def segment(image: Image.Image) -> np.ndarray:
+        w0, h0 = image.size
+        work = image
+        if h0 < min_height:
+            work = image.resize((max(1, round(w0 * min_height / h0)), min_height), Image.BICUBIC)
+        x = torch.from_numpy(np.asarray(work, dtype=np.float32) / 255.0).permute(2, 0, 1).to(dev)
+        logits = net(((x - mean) / std)[None])["out"][0]
+        person = (logits.argmax(0) == VOC_PERSON).to(torch.uint8).mul_(255).cpu().numpy()
+        mask = Image.fromarray(person, "L")
+        if mask.size != (w0, h0):
+            mask = mask.resize((w0, h0), Image.NEAREST)
+        return np.asarray(mask)
+
+    return segment
+
+
+def segment_folder(input: str | Path, output: str | Path, segmenter: Callable[[Image.Image], object],
+                   progress: bool = True) -> int:
+    """Write a mask PNG for every image below `input` (same relative paths); returns the count."""
+    src, out = Path(input), Path(output)
+    items = load_domain(src, ["all"]).items
+    for item in tqdm(items, desc="masks", unit="img", disable=not progress, dynamic_ncols=True):
+        image = load_image(item.image)
+        mask = mask_to_image(segmenter(image), image.size, f"segmenter on {item.image}")
+        buf = io.BytesIO()
+        mask.save(buf, "PNG")
+        atomic_write(out / Path(item.key).with_suffix(".png"), buf.getvalue())
+    return len(items)
