@@ -2,18 +2,33 @@
 
 Outside Blender this package is plain Python: `synth_humans_addon.core` (spec, sampling,
 geometry, dataset format) never imports `bpy`, so the farm and the trainers use it too.
-Inside Blender, `register()` loads the panels and operators (imported lazily, so that
-importing the package never requires Blender).
+Inside Blender, `register()` loads the panels, operators and preferences (imported lazily,
+so that importing the package never requires Blender). Installed from the extension zip
+(`scripts/build_extension.py`) the package is loaded as ``bl_ext.<repo>.synth_humans``:
+every import inside it is relative.
 """
 
 
 def register():
-    from .ui import register as _register
+    import bpy
 
-    _register()
+    from . import preferences
+    from .ui import register as register_ui
+
+    for cls in preferences.CLASSES:
+        bpy.utils.register_class(cls)
+    prefs = preferences.preferences()
+    if prefs is not None and prefs.asset_python_path:
+        preferences.apply_asset_path(prefs.asset_python_path)
+    register_ui()
 
 
 def unregister():
-    from .ui import unregister as _unregister
+    import bpy
 
-    _unregister()
+    from . import preferences
+    from .ui import unregister as unregister_ui
+
+    unregister_ui()
+    for cls in reversed(preferences.CLASSES):
+        bpy.utils.unregister_class(cls)

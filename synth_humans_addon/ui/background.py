@@ -1,0 +1,123 @@
+"""Background panel: kind (fixed colours, varied colours, cubemap, equirectangular), a
+cubemap folder picker that checks the six faces, and the lighting ranges."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import bpy
+from bpy.props import IntProperty, StringProperty
+
+from ..core import spec as S
+from ..core.cubemaps import BUILTIN_CUBEMAPS
+from .camera import SynthHumansPanel
+from .state import ensure_initialized, on_spec_edited, settings
+from .tables import draw_error, draw_range, draw_strings, draw_weights
+
+
+def cubemap_problems(spec_group, entry: str, base_dir: str) -> list[str]:
+    """What is wrong with one cubemap entry (a folder or builtin:<name>); empty = fine."""
+    if entry.startswith("builtin:"):
+        name = entry.split(":", 1)[1]
+        if name == "all" or name in BUILTIN_CUBEMAPS:
+            return []
+        return [f"unknown built-in cubemap {name!r} (known: all, {', '.join(BUILTIN_CUBEMAPS)})"]
+    path = Path(bpy.path.abspath(entry)).expanduser()
+    if not path.is_absolute() and base_dir:
+        path = Path(base_dir) / path
+    return S.check_cubemap_folder(path)
+
+
+class SYNTHHUMANS_OT_add_cubemap(bpy.types.Operator):
+    """Pick a cubemap folder; it is added only if all six faces (posx … negz) are there"""
+
+    bl_idname = "synth_humans.add_cubemap"
+    bl_label = "Add Cubemap Folder"
+    bl_options = {"REGISTER", "UNDO"}
+
+    directory: StringProperty(name="Folder", description="Folder with posx/negx/posy/negy/posz/negz images",
+                              subtype="DIR_PATH")
+
+    def invoke(self, context, event):
+        context.window_manager.fileselect_add(self)
+        return {"RUNNING_MODAL"}
+
+    def execute(self, context):
+        ensure_initialized(context)
+        s = settings(context)
+        folder = str(Path(bpy.path.abspath(self.directory)))
+        problems = cubemap_problems(s.spec, folder, s.spec.base_dir)
+        if problems:
+            s.cubemap_report = "; ".join(problems)
+            self.report({"ERROR"}, "\n".join(problems))
+            return {"CANCELLED"}
+        s.loading = True
+        try:
+            s.spec.background.cubemaps.add().value = folder
+        finally:
+            s.loading = False
+        on_spec_edited(context)
+        s.cubemap_report = f"{folder}: all six faces found"
+        self.report({"INFO"}, s.cubemap_report)
+        return {"FINISHED"}
+
+
+class SYNTHHUMANS_OT_check_cubemaps(bpy.types.Operator):
+    """Check every cubemap entry: each folder must hold the six faces posx … negz"""
+
+    bl_idname = "synth_humans.check_cubemaps"
+    bl_label = "Check Cubemaps"
+
+    index: IntProperty(name="Entry", description="Check only this entry (-1 = all)", default=-1, min=-1)
+
+    def execute(self, context):
+        ensure_initialized(context)
+        s = settings(context)
+        entries = list(enumerate(r.value for r in s.spec.background.cubemaps))
+        if self.index >= 0:
+            entries = [e for e in entries if e[0] == self.index]
+        problems = [f"background.cubemaps[{i}]: {m}" for i, e in entries
+                    for m in cubemap_problems(s.spec, e, s.spec.base_dir)]
+        s.cubemap_report = "\n".join(problems) if problems else f"{len(entries)} cubemap(s) complete"
+        self.report({"ERROR"} if problems else {"INFO"}, s.cubemap_report)
+        return {"CANCELLED"} if problems else {"FINISHED"}
+
+
+class SYNTHHUMANS_PT_background(SynthHumansPanel, bpy.types.Panel):
+    bl_label = "Background & Light"
+    bl_order = 3
+    bl_options = {"DEFAULT_CLOSED"}
+
+    def draw(self, context):
+        layout = self.layout
+        s = settings(context)
+        if not s.initialized:
+            layout.label(text="Load a preset in the Dataset panel first")
+            return
+        b = s.spec.background
+        layout.prop(b, "kind")
+        if b.kind == "fixed":
+            draw_strings(layout, b, "colors", "background.colors")
+        elif b.kind == "varied":
+            draw_range(layout, b, "value")
+            draw_range(layout, b, "saturation")
+        elif b.kind == "cubemap":
+            draw_strings(layout, b, "cubemaps", "background.cubemaps")
+            row = layout.row(align=True)
+            row.operator(SYNTHHUMANS_OT_add_cubemap.bl_idname, icon="FILE_FOLDER")
+            row.operator(SYNTHHUMANS_OT_check_cubemaps.bl_idname, icon="CHECKMARK")
+            if s.cubemap_report:
+                for line in s.cubemap_report.splitlines():
+                    layout.label(text=line)
+        else:
+            draw_strings(layout, b, "equirectangular", "background.equirectangular")
+        draw_range(layout, b, "room_size")
+        layout.separator()
+        li = s.spec.lighting
+        layout.label(text="Lighting", icon="LIGHT_SUN")
+        draw_weights(layout, li, "kinds", "lighting.kinds")
+        for name in ("strength", "color_temperature_k", "elevation_deg", "world_strength"):
+            draw_range(layout, li, name)
+        draw_error(layout, context)
+
+
+CLASSES = (SYNTHHUMANS_OT_add_cubemap, SYNTHHUMANS_OT_check_cubemaps, SYNTHHUMANS_PT_background)

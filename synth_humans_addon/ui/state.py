@@ -1,0 +1,136 @@
+"""The spec held by a scene: fill it, read it back, and accept or refuse each edit.
+
+Every edit of a spec property lands in `on_spec_edited`. The whole spec is re-validated
+with `core.spec.validate_spec` (files are checked later, when saving or generating: a
+half-typed path must not be refused); if the edit introduces a problem in a field that was
+fine before, the panels go back to the last accepted spec and `settings.error` shows the
+validation's own messages ("camera.theta1_deg: θ1 (88.0) must be smaller than θ2 …").
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import bpy
+
+from ..core import presets
+from ..core import spec as S
+from .props import props_to_dict, props_to_spec, spec_to_props
+
+PANEL_SOURCE = "the Synth Humans panels"
+# The generator's own scene (blender/scene.py); the preview shows it in the window.
+GENERATOR_SCENE = "synth_humans"
+
+
+def home_scene(context):
+    """The scene that holds the spec: the current one, or, while the window shows the
+    generator's preview scene, the scene the preview was started from."""
+    scene = context.scene
+    if scene.name == GENERATOR_SCENE:
+        home = bpy.data.scenes.get(context.window_manager.synth_humans_home)
+        if home is not None:
+            return home
+    return scene
+
+
+def settings(context):
+    """The `SYNTHHUMANS_PG_settings` of the spec's scene."""
+    return home_scene(context).synth_humans
+
+
+def format_problems(problems: list[tuple[str, str]]) -> str:
+    """The lines `SpecError` prints: one ``field: message`` per problem."""
+    return "\n".join(f"{field}: {message}" for field, message in problems)
+
+
+def load_into_scene(context, spec: S.Spec, path: str = "") -> None:
+    """Show `spec` in the panels (and remember it as the accepted one)."""
+    s = settings(context)
+    s.loading = True
+    try:
+        spec_to_props(spec, s.spec)
+    finally:
+        s.loading = False
+    s.accepted_spec = json.dumps(S.spec_to_dict(spec))
+    s.initialized = True
+    s.error = ""
+    if path:
+        s.spec_path = path
+    _spec_changed(context)
+
+
+def ensure_initialized(context) -> None:
+    """A scene that never had a spec starts from the `default` preset."""
+    if not settings(context).initialized:
+        load_into_scene(context, presets.preset("default"))
+
+
+def current_spec(context, check_files: bool = True) -> S.Spec:
+    """The spec in the panels, fully validated (raises `SpecError` naming every bad field)."""
+    ensure_initialized(context)
+    spec = props_to_spec(settings(context).spec) if check_files else _unchecked(context)
+    return spec
+
+
+def _unchecked(context) -> S.Spec:
+    data, problems = props_to_dict(settings(context).spec)
+    if problems:
+        raise S.SpecError(problems, PANEL_SOURCE)
+    spec = S.spec_from_dict(data, source=PANEL_SOURCE, validate=False)
+    problems = S.validate_spec(spec, check_files=False)
+    if problems:
+        raise S.SpecError(problems, PANEL_SOURCE)
+    return spec
+
+
+def spec_problems(data: dict) -> list[tuple[str, str]]:
+    """Problems of a spec dict, file checks left out."""
+    try:
+        spec = S.spec_from_dict(data, source=PANEL_SOURCE, validate=False)
+    except S.SpecError as exc:
+        return exc.problems
+    return S.validate_spec(spec, check_files=False)
+
+
+def on_spec_edited(context) -> None:
+    """Accept the edit, or refuse it with the validation's messages and restore the spec."""
+    s = settings(context)
+    if s.loading or not s.initialized:
+        return
+    data, problems = props_to_dict(s.spec)
+    problems = problems + spec_problems(data)
+    accepted = json.loads(s.accepted_spec) if s.accepted_spec else None
+    known = {f for f, _ in spec_problems(accepted)} if accepted else set()
+    new = [p for p in problems if p[0] not in known]
+    if new and accepted is not None:
+        s.loading = True
+        try:
+            spec_to_props(S.spec_from_dict(accepted, validate=False), s.spec)
+        finally:
+            s.loading = False
+        s.error = format_problems(new)
+        print(f"Synth Humans: edit refused:\n{s.error}")
+        return
+    s.accepted_spec = json.dumps(data)
+    s.error = ""
+    _spec_changed(context)
+
+
+def _spec_changed(context) -> None:
+    """Keep what the viewport shows in step with the spec."""
+    from .camera import update_hemisphere
+
+    update_hemisphere(context)
+
+
+def load_file(context, path: str) -> S.Spec:
+    spec = S.load_spec(path)
+    load_into_scene(context, spec, str(Path(path)))
+    return spec
+
+
+def save_file(context, path: str) -> S.Spec:
+    spec = current_spec(context)
+    S.save_spec(spec, path)
+    settings(context).spec_path = str(Path(path))
+    return spec
