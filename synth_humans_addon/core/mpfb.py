@@ -202,6 +202,18 @@ def load_target(target: str) -> Target:
     return t
 
 
+def preload_macro_targets() -> int:
+    """Parse every macro and breast target now (a few seconds, ~100 MB), so that later
+    bodies never wait for a file; workers call it once at start. Returns the count."""
+    root = asset_root() / "targets"
+    names = [str(p.relative_to(root))[: -len(".target.gz")]
+             for folder in ("macrodetails", "breast") for p in sorted((root / folder).rglob("*.target.gz"))
+             if folder == "macrodetails" or p.name.startswith(("female-", "male-"))]
+    for n in names:
+        load_target(n)
+    return len(names)
+
+
 def clear_target_cache() -> None:
     """Forget parsed targets (tests and memory-constrained tools)."""
     with _LOCK:
