@@ -61,7 +61,7 @@ def _check(distmat, q_pids, g_pids, q_camids, g_camids):
     return d, q_pids, g_pids, q_camids, g_camids
 
 
-def _pad(curve: np.ndarray, max_rank: int) -> np.ndarray:
+def pad_cmc(curve: np.ndarray, max_rank: int) -> np.ndarray:
     """Cut or extend a CMC curve to `max_rank` ranks (beyond the gallery it stays at its last value)."""
     if len(curve) >= max_rank:
         return curve[:max_rank]
@@ -113,13 +113,18 @@ def market1501_ranks(distmat, q_pids, g_pids, q_camids, g_camids, chunk: int = 2
     return first, ap, valid
 
 
-def _market1501_cmc(distmat, q_pids, g_pids, q_camids, g_camids, max_rank: int, **kw) -> np.ndarray:
-    first, _, valid = market1501_ranks(distmat, q_pids, g_pids, q_camids, g_camids, **kw)
+def market1501_cmc_map(distmat, q_pids, g_pids, q_camids, g_camids, max_rank: int = 100, **kw
+                       ) -> tuple[np.ndarray, float, int]:
+    """(CMC, mAP, number of valid queries) under the Market-1501 rules, from one sort."""
+    first, ap, valid = market1501_ranks(distmat, q_pids, g_pids, q_camids, g_camids, **kw)
     if not valid.any():
         raise ValueError("no query has a correct match in the gallery (market1501 protocol)")
-    n = distmat.shape[1]
-    counts = np.bincount(first[valid], minlength=n)
-    return _pad(np.cumsum(counts) / valid.sum(), max_rank)
+    counts = np.bincount(first[valid], minlength=distmat.shape[1])
+    return pad_cmc(np.cumsum(counts) / valid.sum(), max_rank), float(ap[valid].mean()), int(valid.sum())
+
+
+def _market1501_cmc(distmat, q_pids, g_pids, q_camids, g_camids, max_rank: int, **kw) -> np.ndarray:
+    return market1501_cmc_map(distmat, q_pids, g_pids, q_camids, g_camids, max_rank, **kw)[0]
 
 
 def mean_ap(distmat, q_pids, g_pids, q_camids, g_camids, **kw) -> float:
@@ -224,7 +229,7 @@ def single_shot_draws(distmat, q_pids, g_pids, q_camids, g_camids, num_identitie
         true = np.diag(sub)[:, None]
         ranks = (sub < true).sum(1) + ((sub == true).sum(1) - 1)  # ties ranked before the match
         counts = np.bincount(ranks, minlength=n)
-        curves[r] = _pad(np.cumsum(counts) / n, max_rank)
+        curves[r] = pad_cmc(np.cumsum(counts) / n, max_rank)
     return curves
 
 
@@ -257,7 +262,7 @@ def cmc_area(curve: np.ndarray, max_rank: int | None = None) -> float:
     protocol with N = R identities, chance scores (R + 1) / (2R) ≈ 0.5."""
     c = np.asarray(curve, float)
     if max_rank is not None:
-        c = _pad(c, max_rank)
+        c = pad_cmc(c, max_rank)
     return float(c.mean()) if len(c) else 0.0
 
 

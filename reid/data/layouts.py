@@ -1,0 +1,224 @@
+"""Loaders for every supported dataset layout, all returning a :class:`ReidData`.
+
+=============  ===========================================================================
+layout         what the folder holds
+=============  ===========================================================================
+generated      this project's format (``dataset.json``; train / validation / query /
+               bounding_box_test), read with ``synth_humans_addon.core.dataset``
+market1501     ``bounding_box_train``, ``bounding_box_test``, ``query`` with
+               ``<pid>_c<cam>s<seq>_<frame>_<k>.jpg``; pid −1 = junk (dropped), 0000 =
+               distractor (kept in the gallery, never a query or a training identity)
+dukemtmc       DukeMTMC-reID: the same layout as Market-1501
+msmt17         MSMT17 (V1 ``train``/``test`` or V2 ``mask_train_v2``/``mask_test_v2``) with
+               ``list_train.txt``, ``list_val.txt``, ``list_query.txt``, ``list_gallery.txt``
+cuhk03         ``cuhk-03.mat`` (see :mod:`reid.data.cuhk03`)
+folder         a plain folder (searched recursively) of ``<pid>_<cam>_*.jpg`` (``c`` before
+               the camera number optional): split by identity into train / validation / test
+=============  ===========================================================================
+
+Datasets without a validation set (all but ``generated``) get ``num_validation`` training
+identities moved to validation, as Open-ReID does. Files that cannot be opened are
+reported by path (``ReidData.skipped`` and a warning) and skipped.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .records import ImageItem, ReidData
+from .splits import query_gallery_split, split_by_identity
+
+log = logging.getLogger(__name__)
+
+LAYOUTS = ("generated", "market1501", "dukemtmc", "msmt17", "cuhk03", "folder")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
+MARKET_NAME_RE = re.compile(r"^(-?\d+)_c(\d+)")
+FOLDER_NAME_RE = re.compile(r"^(-?\d+)_c?(\d+)_")
+
+
+@dataclass
+class LoadOptions:
+    """How to load a dataset (the matching fields of the training/evaluation options)."""
+
+    layout: str = "auto"
+    num_validation: int = 100  # identities moved from train to validation where a dataset has none
+    num_test: int = 100  # `folder` layout: identities held out for testing
+    split_seed: int = 0
+    check_images: bool = True  # open every file's header once and skip unreadable ones
+    cuhk03_images: str = "labeled"  # labeled | detected
+    cuhk03_protocol: str = "classic"  # classic (20 splits of 100 test ids) | new (767/700)
+    cuhk03_split: int = 0  # classic protocol: which of the 20 test splits
+
+
+class DatasetLayoutError(ValueError):
+    """A folder that does not match the requested or any known layout; names the path."""
+
+
+def detect_layout(root: Path) -> str:
+    root = Path(root)
+    if root.is_file() and root.suffix == ".mat":
+        return "cuhk03"
+    if not root.is_dir():
+        raise DatasetLayoutError(f"{root}: no such dataset folder")
+    if (root / "dataset.json").is_file():
+        return "generated"
+    if (root / "cuhk-03.mat").is_file():
+        return "cuhk03"
+    if (root / "list_train.txt").is_file():
+        return "msmt17"
+    if (root / "bounding_box_train").is_dir() or (root / "bounding_box_test").is_dir():
+        return "dukemtmc" if "duke" in root.name.lower() else "market1501"
+    return "folder"
+
+
+def check_readable(items: list[ImageItem]) -> tuple[list[ImageItem], list[str]]:
+    """Split items into readable ones and the paths of files PIL cannot identify."""
+    from PIL import Image, UnidentifiedImageError
+    from tqdm import tqdm
+
+    good, bad = [], []
+    for it in tqdm(items, desc="checking images", unit="img", disable=len(items) < 5000, leave=False):
+        try:
+            with Image.open(it.path) as im:
+                w, h = im.size
+            if w <= 0 or h <= 0:
+                raise OSError("empty image")
+            good.append(it)
+        except (OSError, UnidentifiedImageError, ValueError) as exc:
+            log.warning("skipping unreadable image %s (%s)", it.path, exc)
+            bad.append(it.path)
+    return good, bad
+
+
+def _images(folder: Path, recursive: bool = False) -> list[Path]:
+    it = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(p for p in it if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith("."))
+
+
+def _parse_folder(folder: Path, pattern: re.Pattern, skipped: list[str], recursive: bool = False) -> list[ImageItem]:
+    if not folder.is_dir():
+        raise DatasetLayoutError(f"{folder}: missing folder")
+    items = []
+    for p in _images(folder, recursive):
+        m = pattern.match(p.name)
+        if not m:
+            log.warning("skipping %s: name does not start with <pid>_<cam>", p)
+            skipped.append(str(p))
+            continue
+        items.append(ImageItem(str(p), int(m[1]), int(m[2])))
+    return items
+
+
+def _with_validation(name, layout, train, query, gallery, opt: LoadOptions, protocols, skipped) -> ReidData:
+    val: list[ImageItem] = []
+    n_ids = len({it.pid for it in train})
+    n_val = min(opt.num_validation, max(0, n_ids - 1))
+    if n_val > 0:
+        train, val, _ = split_by_identity(train, n_val, 0, opt.split_seed)
+    return ReidData(name, layout, train, query, gallery, val, protocols, skipped)
+
+
+def load_market_like(root: Path, opt: LoadOptions, layout: str = "market1501") -> ReidData:
+    """Market-1501 and DukeMTMC-reID: junk (−1) dropped everywhere, distractors (0) only in the gallery."""
+    skipped: list[str] = []
+    train = _parse_folder(root / "bounding_box_train", MARKET_NAME_RE, skipped)
+    query = _parse_folder(root / "query", MARKET_NAME_RE, skipped)
+    gallery = _parse_folder(root / "bounding_box_test", MARKET_NAME_RE, skipped)
+    train = [it for it in train if it.pid > 0]
+    query = [it for it in query if it.pid > 0]
+    gallery = [it for it in gallery if it.pid >= 0]
+    return _with_validation(root.name, layout, train, query, gallery, opt, ("market1501", "single-shot"), skipped)
+
+
+def _msmt_list(root: Path, list_name: str, image_dir: Path) -> list[ImageItem]:
+    path = root / list_name
+    if not path.is_file():
+        raise DatasetLayoutError(f"{path}: missing MSMT17 list file")
+    items = []
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rel, pid = line.split()[:2]
+            camid = int(Path(rel).name.split("_")[2])  # 0000_000_01_0303morning_0015_0.jpg → camera 01
+        except (ValueError, IndexError):
+            raise DatasetLayoutError(f"{path}:{n}: expected '<relative path> <pid>', got {line!r}") from None
+        items.append(ImageItem(str(image_dir / rel), int(pid), camid))
+    return items
+
+
+def load_msmt17(root: Path, opt: LoadOptions) -> ReidData:
+    """MSMT17: the official train + val lists form train (the usual protocol); validation
+    identities are then drawn from train like for Market-1501."""
+    train_dir = next((root / d for d in ("train", "mask_train_v2") if (root / d).is_dir()), root / "train")
+    test_dir = next((root / d for d in ("test", "mask_test_v2") if (root / d).is_dir()), root / "test")
+    train = _msmt_list(root, "list_train.txt", train_dir)
+    if (root / "list_val.txt").is_file():
+        train += _msmt_list(root, "list_val.txt", train_dir)
+    # MSMT17 pids start at 0: shift by one so 0 never reads as a Market-1501 distractor.
+    def shift(items):
+        return [ImageItem(it.path, it.pid + 1, it.camid) for it in items]
+
+    query = shift(_msmt_list(root, "list_query.txt", test_dir))
+    gallery = shift(_msmt_list(root, "list_gallery.txt", test_dir))
+    return _with_validation(root.name, "msmt17", shift(train), query, gallery, opt, ("market1501", "single-shot"), [])
+
+
+def load_folder(root: Path, opt: LoadOptions) -> ReidData:
+    skipped: list[str] = []
+    items = _parse_folder(root, FOLDER_NAME_RE, skipped, recursive=True)
+    if not items:
+        raise DatasetLayoutError(f"{root}: no images named <pid>_<cam>_*.jpg")
+    train, val, test = split_by_identity(items, opt.num_validation, opt.num_test, opt.split_seed)
+    query, gallery = query_gallery_split(test)
+    return ReidData(root.name, "folder", train, query, gallery, val, ("market1501", "single-shot", "cuhk03"), skipped)
+
+
+def load_generated(root: Path, opt: LoadOptions) -> ReidData:
+    """This project's format. Characters keep the split they were generated with; if the
+    dataset has no validation characters, `num_validation` training characters become them."""
+    from synth_humans_addon.core.dataset import read_dataset
+
+    ds = read_dataset(root)
+
+    def items(records):
+        return [ImageItem(str(r.path), r.pid, r.camera_id) for r in records]
+
+    train, val = items(ds.train), items(ds.validation)
+    query, gallery = items(ds.query), items(ds.gallery)
+    name = ds.manifest.get("name") or root.name
+    if not val:
+        return _with_validation(name, "generated", train, query, gallery, opt,
+                                ("market1501", "single-shot", "cuhk03"), [])
+    return ReidData(name, "generated", train, query, gallery, val, ("market1501", "single-shot", "cuhk03"), [])
+
+
+def load_dataset(root: str | Path, options: LoadOptions | None = None) -> ReidData:
+    """Load `root` in its layout (detected unless `options.layout` names one)."""
+    opt = options or LoadOptions()
+    root = Path(root).expanduser()
+    layout = detect_layout(root) if opt.layout == "auto" else opt.layout
+    if layout not in LAYOUTS:
+        raise DatasetLayoutError(f"layout {layout!r}: expected one of auto, {', '.join(LAYOUTS)}")
+    if layout == "generated":
+        data = load_generated(root, opt)
+    elif layout in ("market1501", "dukemtmc"):
+        data = load_market_like(root, opt, layout)
+    elif layout == "msmt17":
+        data = load_msmt17(root, opt)
+    elif layout == "cuhk03":
+        from .cuhk03 import load_cuhk03
+
+        data = load_cuhk03(root, opt)
+    else:
+        data = load_folder(root, opt)
+    if opt.check_images:
+        for subset in ("train", "validation", "query", "gallery"):
+            good, bad = check_readable(getattr(data, subset))
+            setattr(data, subset, good)
+            data.skipped.extend(bad)
+    if not data.train and not data.query:
+        raise DatasetLayoutError(f"{root}: no usable images in layout {layout}")
+    return data

@@ -1,0 +1,53 @@
+"""Splitting labelled images by identity (a generated character is one identity)."""
+from __future__ import annotations
+
+import numpy as np
+
+from .records import ImageItem
+
+
+def split_by_identity(items: list[ImageItem], num_validation: int = 100, num_test: int = 100, seed: int = 0
+                      ) -> tuple[list[ImageItem], list[ImageItem], list[ImageItem]]:
+    """(train, validation, test): whole identities, no overlap, drawn by a seeded permutation.
+
+    Identities ≤ 0 (junk and distractors) are dropped: they cannot be learnt or matched. Raises ValueError when there are too few identities
+    (at least one must remain for training).
+    """
+    pids = sorted({it.pid for it in items if it.pid > 0})
+    if num_validation < 0 or num_test < 0:
+        raise ValueError("num_validation and num_test must be ≥ 0")
+    if len(pids) <= num_validation + num_test:
+        raise ValueError(f"{len(pids)} identities cannot be split into {num_validation} validation + "
+                         f"{num_test} test identities and a non-empty train set")
+    order = np.random.default_rng(seed).permutation(len(pids))
+    test_ids = {pids[i] for i in order[:num_test]}
+    val_ids = {pids[i] for i in order[num_test:num_test + num_validation]}
+    train = [it for it in items if it.pid > 0 and it.pid not in test_ids and it.pid not in val_ids]
+    val = [it for it in items if it.pid in val_ids]
+    test = [it for it in items if it.pid in test_ids]
+    return train, val, test
+
+
+def query_gallery_split(items: list[ImageItem]) -> tuple[list[ImageItem], list[ImageItem]]:
+    """Per identity, the first image of each camera is a query and the rest gallery (as the
+    generator does); an identity with one image only is a gallery distractor; if every image
+    of an identity is a query, its last one moves to the gallery."""
+    by_pid: dict[int, list[ImageItem]] = {}
+    for it in items:
+        by_pid.setdefault(it.pid, []).append(it)
+    query, gallery = [], []
+    for pid in sorted(by_pid):
+        ims = sorted(by_pid[pid], key=lambda it: it.path)
+        if len(ims) < 2:
+            gallery.extend(ims)
+            continue
+        seen: set[int] = set()
+        q, g = [], []
+        for it in ims:
+            (g if it.camid in seen else q).append(it)
+            seen.add(it.camid)
+        if not g:
+            g.append(q.pop())
+        query.extend(q)
+        gallery.extend(g)
+    return query, gallery

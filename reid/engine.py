@@ -1,0 +1,318 @@
+"""Training, validation, finetuning, checkpoints and resume.
+
+Every epoch: one pass over the training identities (softmax/cross-entropy on the classifier
+g, plus the batch-hard triplet loss when `triplet_weight` > 0), then the study's validation
+score — the normalised area under the single-shot CMC curve on the validation identities
+(:func:`validation_score`) — and a checkpoint: ``last.pt`` always, ``best.pt`` when the
+score improved. ``history.json`` and ``log.csv`` hold the per-epoch figures.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from . import metrics
+from .data.layouts import load_dataset
+from .data.records import ImageItem, ReidData
+from .data.samplers import PKBatchSampler
+from .data.splits import query_gallery_split
+from .data.torch_dataset import EvalImages, TrainImages
+from .data.transforms import build_transforms
+from .losses import BatchHardTripletLoss, CrossEntropyLabelSmooth
+from .models import ReidNet, build_model
+from .options import TrainOptions
+
+log = logging.getLogger(__name__)
+CHECKPOINT_FORMAT = "synth-humans-reid-checkpoint"
+
+
+@dataclass
+class TrainResult:
+    output: Path
+    best_checkpoint: Path
+    last_checkpoint: Path
+    best_score: float | None
+    best_epoch: int | None
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r}: CUDA is not available on this machine")
+    return dev
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+# ---------------------------------------------------------------------------------------
+# Features and validation
+
+
+@torch.no_grad()
+def extract_features(model: ReidNet, items: list[ImageItem], height: int, width: int, device: torch.device,
+                     batch_size: int = 128, workers: int = 0, progress: bool = False, desc: str = "features"
+                     ) -> torch.Tensor:
+    """Embeddings of `items` (N × D, on `device`), in order, with the model in eval mode."""
+    was_training = model.training
+    model.eval()
+    ds = EvalImages(items, build_transforms(height, width, train=False), height, width)
+    loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=workers,
+                                         pin_memory=device.type == "cuda")
+    out = torch.empty(len(items), model.embedding_dim, device=device)
+    for images, idx in tqdm(loader, desc=desc, unit="batch", disable=not progress, leave=False):
+        out[idx.to(device)] = model(images.to(device, non_blocking=True)).embedding.float()
+    model.train(was_training)
+    return out
+
+
+def validation_sets(items: list[ImageItem]) -> tuple[list[ImageItem], list[ImageItem]]:
+    """Per validation identity: its first image is the query, the others the gallery."""
+    by_pid: dict[int, list[ImageItem]] = {}
+    for it in sorted(items, key=lambda it: (it.pid, it.path)):
+        by_pid.setdefault(it.pid, []).append(it)
+    query = [ims[0] for ims in by_pid.values() if len(ims) > 1]
+    gallery = [im for ims in by_pid.values() if len(ims) > 1 for im in ims[1:]]
+    return query, gallery
+
+
+def validation_score(model: ReidNet, items: list[ImageItem], height: int, width: int, device: torch.device,
+                     identities: int = 100, repeats: int = 10, seed: int = 0, batch_size: int = 128,
+                     workers: int = 0) -> dict[str, float]:
+    """The study's model-selection score on validation identities.
+
+    Single-shot CMC (``metrics.single_shot_draws``: `identities` identities, one query and
+    one gallery image each, another camera preferred) averaged over `repeats` draws with a
+    fixed seed, so every epoch sees the same draws; the score is the area under that curve
+    over ranks 1…N (N = identities drawn) divided by N (``metrics.cmc_area``).
+    """
+    query, gallery = validation_sets(items)
+    if len({it.pid for it in query}) < 2:
+        raise ValueError("validation needs at least 2 identities with 2 or more images each")
+    feats = extract_features(model, query + gallery, height, width, device, batch_size, workers)
+    dist = metrics.pairwise_distance(feats[:len(query)], feats[len(query):])
+    n = min(identities, len({it.pid for it in query}))
+    draws = metrics.single_shot_draws(dist.cpu().numpy(), [it.pid for it in query], [it.pid for it in gallery],
+                                      [it.camid for it in query], [it.camid for it in gallery],
+                                      num_identities=n, repeats=repeats, max_rank=n, rng=seed)
+    curve = draws.mean(0)
+    return {"score": metrics.cmc_area(curve), "val_rank1": float(curve[0]),
+            "val_rank5": float(curve[min(4, n - 1)]), "val_identities": n}
+
+
+# ---------------------------------------------------------------------------------------
+# Checkpoints
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".part")
+    torch.save(state, tmp)
+    tmp.replace(path)  # never a half-written checkpoint
+
+
+def load_checkpoint(path: str | Path, map_location="cpu") -> dict[str, Any]:
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path}: not found")
+    state = torch.load(path, map_location=map_location, weights_only=True)
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path}: not a synth-humans re-id checkpoint")
+    return state
+
+
+def model_from_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tuple[ReidNet, TrainOptions]:
+    """The trained network (eval mode) and the options it was trained with."""
+    state = load_checkpoint(path)
+    opt = TrainOptions.from_dict(state["options"])
+    model = build_model(opt.arch, state["num_classes"], opt.features, opt.dropout, "", opt.last_stride)
+    model.load_state_dict(state["model"])
+    return model.to(device).eval(), opt
+
+
+# ---------------------------------------------------------------------------------------
+# Training
+
+
+def _lr_factor(opt: TrainOptions):
+    def factor(epoch: int) -> float:
+        f = opt.gamma ** (epoch // opt.step_size) if opt.step_size > 0 else 1.0
+        if opt.warmup_epochs > 0 and epoch < opt.warmup_epochs:
+            f *= 0.1 + 0.9 * epoch / opt.warmup_epochs
+        return f
+
+    return factor
+
+
+def _optimizer(model: ReidNet, opt: TrainOptions) -> torch.optim.Optimizer:
+    groups = [{"params": [p for p in model.embedding_parameters() if p.requires_grad],
+               "lr": opt.lr * opt.embedding_lr_mult},
+              {"params": list(model.classifier.parameters()), "lr": opt.lr}]
+    if opt.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=opt.lr, momentum=opt.momentum, nesterov=opt.nesterov and opt.momentum > 0,
+                               weight_decay=opt.weight_decay)
+    if opt.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=opt.lr, weight_decay=opt.weight_decay)
+    raise ValueError(f"optimizer {opt.optimizer!r}: expected 'sgd' or 'adam'")
+
+
+def _train_loader(ds: TrainImages, opt: TrainOptions):
+    use_pk = opt.sampler == "pk" or opt.triplet_weight > 0
+    if opt.sampler not in ("random", "pk"):
+        raise ValueError(f"sampler {opt.sampler!r}: expected 'random' or 'pk'")
+    if use_pk:
+        sampler = PKBatchSampler(ds.labels, opt.batch_size, opt.num_instances, opt.seed)
+        return torch.utils.data.DataLoader(ds, batch_sampler=sampler, num_workers=opt.workers), sampler
+    gen = torch.Generator().manual_seed(opt.seed)
+    loader = torch.utils.data.DataLoader(ds, batch_size=opt.batch_size, shuffle=True, generator=gen,
+                                         drop_last=len(ds) > opt.batch_size, num_workers=opt.workers)
+    return loader, None
+
+
+def _write_logs(out: Path, history: list[dict[str, Any]]) -> None:
+    (out / "history.json").write_text(json.dumps(history, indent=1))
+    keys = list(dict.fromkeys(k for h in history for k in h))
+    with open(out / "log.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=keys)
+        w.writeheader()
+        w.writerows(history)
+
+
+def train(opt: TrainOptions, data: ReidData | None = None) -> TrainResult:
+    """Train (or finetune, with `opt.finetune_from`) a re-id model; returns where it went.
+
+    `data` can be passed pre-loaded (tests, notebooks); otherwise `opt.data` is loaded.
+    """
+    if opt.threads > 0:
+        torch.set_num_threads(opt.threads)
+    seed_everything(opt.seed)
+    device = resolve_device(opt.device)
+    out = Path(opt.output).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    if data is None:
+        if not opt.data:
+            raise ValueError("data: no dataset folder given")
+        data = load_dataset(opt.data, opt.load_options())
+    if not data.train:
+        raise ValueError(f"{opt.data or data.name}: no training images")
+    height, width = opt.input_size()
+    train_ds = TrainImages(data.train, build_transforms(height, width, True, opt.flip, opt.random_erasing, opt.pad))
+    loader, pk = _train_loader(train_ds, opt)
+    log.info("dataset %s", json.dumps(data.summary()))
+    if data.skipped:
+        log.warning("%d unreadable files skipped (first: %s)", len(data.skipped), data.skipped[0])
+
+    model = build_model(opt.arch, train_ds.num_classes, opt.features, opt.dropout, opt.weights_file, opt.last_stride)
+    if opt.finetune_from:
+        src = load_checkpoint(opt.finetune_from)
+        src_opt = TrainOptions.from_dict(src["options"])
+        if (src_opt.arch, src_opt.features) != (opt.arch, opt.features):
+            raise ValueError(f"finetune_from {opt.finetune_from}: a {src_opt.arch}/{src_opt.features} model, "
+                             f"but arch/features are {opt.arch}/{opt.features}")
+        model = build_model(opt.arch, src["num_classes"], opt.features, opt.dropout, "", opt.last_stride)
+        model.load_state_dict(src["model"])
+        model.reset_classifier(train_ds.num_classes)
+        log.info("finetuning %s: classifier g reset from %d to %d identities, embedding lr × %g",
+                 opt.finetune_from, src["num_classes"], train_ds.num_classes, opt.embedding_lr_mult)
+    model.to(device)
+    optimizer = _optimizer(model, opt)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(opt))
+    ce = CrossEntropyLabelSmooth(opt.label_smoothing)
+    triplet = BatchHardTripletLoss(opt.triplet_margin)
+
+    start_epoch, best_score, best_epoch, history = 0, -math.inf, None, []
+    last_path, best_path = out / "last.pt", out / "best.pt"
+    if opt.resume and last_path.is_file():
+        st = load_checkpoint(last_path)
+        model.load_state_dict(st["model"])
+        optimizer.load_state_dict(st["optimizer"])
+        scheduler.load_state_dict(st["scheduler"])
+        torch.set_rng_state(st["torch_rng"])
+        start_epoch, history = st["epoch"], st["history"]
+        best_score = st["best_score"] if st["best_score"] is not None else -math.inf
+        best_epoch = st["best_epoch"]
+        log.info("resuming %s after epoch %d", last_path, start_epoch)
+
+    def state(epoch: int) -> dict[str, Any]:
+        return {"format": CHECKPOINT_FORMAT, "version": 1, "options": opt.to_dict(), "arch": opt.arch,
+                "num_classes": train_ds.num_classes, "train_pids": train_ds.pids, "epoch": epoch,
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "torch_rng": torch.get_rng_state(),
+                "best_score": None if best_score == -math.inf else best_score, "best_epoch": best_epoch,
+                "history": history, "dataset": data.summary()}
+
+    has_val = len({it.pid for it in validation_sets(data.validation)[0]}) >= 2
+    if not has_val:
+        log.warning("no usable validation identities: best.pt is the last epoch")
+    for epoch in range(start_epoch, opt.epochs):
+        t0 = time.perf_counter()
+        model.train()
+        if pk is not None:
+            pk.set_epoch(epoch)
+        elif hasattr(loader, "generator") and loader.generator is not None:
+            loader.generator.manual_seed(opt.seed * 1000 + epoch)  # resume-stable shuffling
+        tot_loss = tot_correct = tot_n = 0.0
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{opt.epochs}", unit="batch", disable=not opt.progress,
+                   leave=False)
+        for images, labels in bar:
+            images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+            o = model(images)
+            loss = ce(o.logits, labels)
+            if opt.triplet_weight > 0:
+                loss = loss + opt.triplet_weight * triplet(o.triplet_features, labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            n = labels.numel()
+            tot_loss += loss.item() * n
+            tot_correct += float((o.logits.argmax(1) == labels).sum())
+            tot_n += n
+            bar.set_postfix(loss=f"{tot_loss / tot_n:.3f}", acc=f"{tot_correct / tot_n:.3f}")
+        seconds = time.perf_counter() - t0
+        row: dict[str, Any] = {"epoch": epoch + 1, "lr": optimizer.param_groups[-1]["lr"],
+                               "loss": tot_loss / max(tot_n, 1), "accuracy": tot_correct / max(tot_n, 1),
+                               "images_per_second": tot_n / max(seconds, 1e-9), "seconds": seconds}
+        scheduler.step()
+        last = epoch + 1 == opt.epochs
+        if has_val and ((epoch + 1) % max(opt.eval_every, 1) == 0 or last):
+            row.update(validation_score(model, data.validation, height, width, device, opt.val_identities,
+                                        opt.val_repeats, opt.seed, opt.batch_size, opt.workers))
+        improved = "score" in row and row["score"] > best_score
+        if improved:
+            best_score, best_epoch = row["score"], epoch + 1
+        history.append(row)
+        st = state(epoch + 1)
+        if improved or (not has_val):
+            save_checkpoint(best_path, st)
+        save_checkpoint(last_path, st)
+        _write_logs(out, history)
+        score = f" score {row['score']:.4f} (rank-1 {row['val_rank1']:.3f})" if "score" in row else ""
+        log.info("epoch %d/%d loss %.4f acc %.3f%s%s [%.0f img/s]", epoch + 1, opt.epochs, row["loss"],
+                 row["accuracy"], score, " *best*" if improved else "", row["images_per_second"])
+    if not best_path.is_file() and last_path.is_file():
+        save_checkpoint(best_path, load_checkpoint(last_path))
+    return TrainResult(out, best_path, last_path, None if best_score == -math.inf else best_score, best_epoch,
+                       history)
+
+
+def finetune(opt: TrainOptions, data: ReidData | None = None) -> TrainResult:
+    """Train starting from `opt.finetune_from`: its embedding network, a new classifier g."""
+    if not opt.finetune_from:
+        raise ValueError("finetune_from: no checkpoint to finetune")
+    return train(opt, data)
