@@ -9,6 +9,7 @@ so they follow whatever pose is applied: walk cycle, procedural walk, standing o
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,7 @@ from . import body as body_mod
 from . import clothes as clothes_mod
 
 PERSON_PASS_INDEX = 1
+log = logging.getLogger(__name__)
 
 # Keypoint name → (semantic bone, where on the bone): the main joints of COCO-like skeletons.
 KEYPOINTS: dict[str, tuple[str, str]] = {
@@ -105,6 +107,7 @@ def pose_character(build: CharacterBuild, spec: Any, phase: float) -> None:
             raise
         motion.apply_pose(build.body, "standing", float(phase), variant=pose.variant)
         build.pose_source, build.pose_error = "standing", f"{pose.source} failed: {exc}"
+        log.warning("character %04d: %s; rendering the standing pose instead", build.character.pid, build.pose_error)
 
 
 def keypoints_world(build: CharacterBuild) -> dict[str, np.ndarray]:

@@ -227,3 +227,44 @@ def test_varied_room_and_colour_rooms_render(cache):
     images = render_character(spec, character)
     rgb, mask = _decode(images[0])
     assert rgb.std() > 5 and (mask > 127).any()
+
+
+BAD_BVH = """HIERARCHY
+ROOT Gizmo
+{
+  OFFSET 0.0 0.0 0.0
+  CHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation
+  JOINT Widget
+  {
+    OFFSET 0.0 10.0 0.0
+    CHANNELS 3 Zrotation Xrotation Yrotation
+    End Site
+    {
+      OFFSET 0.0 5.0 0.0
+    }
+  }
+}
+MOTION
+Frames: 2
+Frame Time: 0.033333
+0 0 0 0 0 0 0 0 0
+0 0 0 10 0 0 5 0 0
+"""
+
+
+def test_bvh_that_does_not_map_to_the_rig_falls_back_to_standing_and_says_so(session, tmp_path):
+    """Documented fallback: a BVH whose bones match no rig bone renders standing, and the
+    image metadata names the problem (`pose_fallback`) instead of failing the worker."""
+    bvh = tmp_path / "gizmo.bvh"
+    bvh.write_text(BAD_BVH)
+    character = copy.deepcopy(session.loaded.character)
+    character.pose = dataclasses.replace(character.pose, source="bvh", bvh_file=str(bvh))
+    try:
+        session.load_character(character)
+        rendered = session.render_image(character.images[0])
+    finally:
+        session.load_character(sampling.expand_character(session.spec, 0))
+    assert rendered.info["pose_source"] == "standing"
+    assert rendered.info["pose_fallback"].startswith("bvh failed:")
+    _, mask = _decode(rendered)
+    assert (mask > 127).mean() > 0.15  # still a person, not an empty image
