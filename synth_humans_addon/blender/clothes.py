@@ -140,11 +140,15 @@ def garment_mesh(kind: str, verts: np.ndarray, seed: int = 0,
         # Knee-length ± a hand: from mid-thigh to mid-calf.
         hem = lm.knee + (lm.crotch - lm.knee) * (0.6 - 1.0 * _unit(seed, 1))
         faces = gr.skirt_faces(verts, top_z=lm.waist, hem_z=hem)
+        shaped = verts
     else:
-        faces = gr.tights_faces(verts, garment_cut(kind, lm, seed), layout)
+        layout = layout or gr.tights_layout(verts)
+        cut = garment_cut(kind, lm, seed)
+        faces = gr.tights_faces(verts, cut, layout)
+        shaped = gr.snap_hems(verts, faces, layout, cut) if len(faces) else verts
     if len(faces) == 0:
         raise ValueError(f"garment {kind!r} selects no faces on this body")
-    sub = gr.submesh(verts, faces, _offsets(kind, verts, lm))
+    sub = gr.submesh(shaped, faces, _offsets(kind, shaped, lm))
     if kind in ("shoes", "boots"):
         # A flat sole a little below the foot, so the shoe reads as a shoe, not a sock.
         v = sub.vertices.copy()

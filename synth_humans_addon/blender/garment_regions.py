@@ -64,6 +64,7 @@ class TightsLayout:
     vertices: np.ndarray  # (V,) base-mesh vertex indices of helper-tights
     region: np.ndarray  # (V,) one of TORSO … LEG_R
     limb_s: np.ndarray  # (V,) limb coordinate (0 … 3) for arm/leg vertices, nan on the torso
+    limb_axis: np.ndarray  # (V, 3) the limb segment (joint to next joint) each vertex projects on
 
 
 @dataclass(frozen=True)
@@ -111,10 +112,12 @@ def _region_of_tights() -> tuple[np.ndarray, np.ndarray]:
     return verts, region
 
 
-def _chain_coordinate(points: np.ndarray, chain: list[np.ndarray]) -> np.ndarray:
-    """Position of each point along a polyline of joints: k + t on segment k (nearest segment)."""
+def _chain_coordinate(points: np.ndarray, chain: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Position of each point along a polyline of joints: k + t on segment k (nearest segment),
+    and that segment's vector."""
     best_d = np.full(len(points), np.inf)
     best_s = np.zeros(len(points))
+    axis = np.zeros((len(points), 3))
     for k in range(len(chain) - 1):
         a, b = chain[k], chain[k + 1]
         ab = b - a
@@ -123,20 +126,28 @@ def _chain_coordinate(points: np.ndarray, chain: list[np.ndarray]) -> np.ndarray
         closer = d < best_d
         best_d[closer] = d[closer]
         best_s[closer] = k + t[closer]
-    return best_s
+        axis[closer] = ab
+    return best_s, axis
 
 
 def tights_layout(verts: np.ndarray) -> TightsLayout:
     """Region and limb coordinate of every tights vertex on a morphed body (all base-mesh verts)."""
     idx, region = _region_of_tights()
+    region = region.copy()
     joints = mpfb.joint_positions(verts)
+    # The rig weights the buttocks and the top of the thighs to the pelvis bones; below the
+    # hip joints those are leg for the purpose of cutting (shorts must not keep a torso flap).
+    crotch = 0.5 * (joints["joint-l-upper-leg"][2] + joints["joint-r-upper-leg"][2])
+    low_torso = (region == TORSO) & (verts[idx, 2] < crotch)
+    region[low_torso] = np.where(verts[idx[low_torso], 0] >= 0, LEG_L, LEG_R)
     limb_s = np.full(len(idx), np.nan)
+    axis = np.zeros((len(idx), 3))
     for reg, side, chain in ((ARM_L, "l", _ARM_CHAIN), (ARM_R, "r", _ARM_CHAIN),
                              (LEG_L, "l", _LEG_CHAIN), (LEG_R, "r", _LEG_CHAIN)):
         sel = region == reg
         pts = [joints[f"joint-{side}-{j}"] for j in chain]
-        limb_s[sel] = _chain_coordinate(verts[idx[sel]], pts)
-    return TightsLayout(vertices=idx, region=region, limb_s=limb_s)
+        limb_s[sel], axis[sel] = _chain_coordinate(verts[idx[sel]], pts)
+    return TightsLayout(vertices=idx, region=region, limb_s=limb_s, limb_axis=axis)
 
 
 def landmarks(verts: np.ndarray) -> BodyLandmarks:
@@ -182,6 +193,46 @@ def faces_from_vertex_mask(faces: np.ndarray, vertex_ids: np.ndarray, mask: np.n
     selected = np.zeros(int(faces.max()) + 1, dtype=bool)
     selected[vertex_ids[mask]] = True
     return faces[selected[faces].sum(axis=1) >= min_corners]
+
+
+def boundary_vertices(faces: np.ndarray) -> np.ndarray:
+    """Vertex ids on the open border of a quad mesh (edges used by exactly one face)."""
+    edges = np.stack([faces, np.roll(faces, -1, axis=1)], axis=-1).reshape(-1, 2)
+    edges = np.sort(edges, axis=1)
+    uniq, count = np.unique(edges, axis=0, return_counts=True)
+    return np.unique(uniq[count == 1])
+
+
+def snap_hems(verts: np.ndarray, faces: np.ndarray, layout: TightsLayout, cut: GarmentCut,
+              reach: float = 0.2, reach_z: float = 0.05) -> np.ndarray:
+    """A copy of `verts` whose garment-border vertices are moved onto the cut exactly.
+
+    Faces are kept or dropped whole, so a raw hem zig-zags along the mesh's edges; sliding
+    each border vertex along its limb to ``s = cut`` (or vertically to a torso cut height)
+    makes sleeve ends, trouser legs and hems straight rings. Borders farther than `reach`
+    (limb units) / `reach_z` (metres) from every cut are left alone.
+    """
+    out = verts.copy()
+    border = boundary_vertices(faces)
+    pos = np.searchsorted(layout.vertices, border)
+    ok = (pos < len(layout.vertices)) & (layout.vertices[np.minimum(pos, len(layout.vertices) - 1)] == border)
+    border, pos = border[ok], pos[ok]
+    region, s, axis = layout.region[pos], layout.limb_s[pos], layout.limb_axis[pos]
+    arm = (region == ARM_L) | (region == ARM_R)
+    leg = (region == LEG_L) | (region == LEG_R)
+    target = np.full(len(border), np.nan)
+    for mask, value in ((arm, cut.sleeve_end), (leg, cut.leg_end), (leg, cut.leg_start)):
+        near = mask & (np.abs(s - value) < reach) & np.isnan(target)
+        target[near] = value
+    limb = ~np.isnan(target)
+    out[border[limb]] += (target[limb] - s[limb])[:, None] * axis[limb]
+    z = verts[border, 2]
+    for value in (cut.torso_low, cut.torso_high):
+        if not np.isfinite(value):
+            continue
+        near = ~limb & (np.abs(z - value) < reach_z) & ~(arm)
+        out[border[near], 2] = value
+    return out
 
 
 def tights_faces(verts: np.ndarray, cut: GarmentCut, layout: TightsLayout | None = None) -> np.ndarray:

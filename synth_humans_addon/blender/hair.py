@@ -136,14 +136,16 @@ def curtain(verts: np.ndarray, frame: HeadFrame, length_z: float, side_z: float,
     r = np.empty_like(z)
     for k in range(columns):
         r[:, k] = np.interp(-z[:, k], -zs, radius_table[:, k])
-    # The sheet spreads a little towards its ends, as real hair does.
+    # The sheet spreads a little towards its ends, as real hair does, and closes onto the
+    # head at its side edges (no visible gap between hair and temple).
     r += 0.012 * frame.scale * t[:, None] ** 1.5
+    r -= (gap + 0.006 * frame.scale) * side_weight[None, :] ** 2
     x = c[0] + r * np.sin(phis)[None, :]
     y = c[1] - r * np.cos(phis)[None, :]
     v = np.stack([x, y, z], axis=-1).reshape(-1, 3)
     idx = np.arange(rows * columns).reshape(rows, columns)
     # Winding so normals face outwards (away from the head axis).
-    faces = np.stack([idx[:-1, :-1], idx[:-1, 1:], idx[1:, 1:], idx[1:, :-1]], axis=-1).reshape(-1, 4)
+    faces = np.stack([idx[:-1, :-1], idx[1:, :-1], idx[1:, 1:], idx[:-1, 1:]], axis=-1).reshape(-1, 4)
     return v, faces
 
 
