@@ -92,7 +92,7 @@ class CharacterSection:
     gender_strength: Range = field(default_factory=lambda: Range(0.8, 1.0))  # 1 = fully male/female
     weight: Range = field(default_factory=lambda: Range(0.3, 0.8, "normal"))
     muscle: Range = field(default_factory=lambda: Range(0.3, 0.7, "normal"))
-    height: Range = field(default_factory=lambda: Range(0.25, 0.75, "normal"))
+    height: Range = field(default_factory=lambda: Range(0.3, 0.7, "normal"))  # 0.5 ≈ 1.73 m men, 1.59 m women
     proportions: Range = field(default_factory=lambda: Range(0.3, 0.7))
     # Dirichlet concentrations of the ethnicity mix (drives skin tone and face shape).
     ethnicity: dict[str, float] = field(default_factory=lambda: {"african": 1.0, "asian": 1.0, "caucasian": 1.0})
