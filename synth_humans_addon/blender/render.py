@@ -16,6 +16,7 @@
 """
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ from ..core.geometry import CharacterOutOfFrame, CropPlan
 from . import camera as camera_mod
 from . import scene as scene_mod
 
+log = logging.getLogger(__name__)
 FRAME_ASPECT = 1.0  # full frame width/height; square keeps Blender's AUTO sensor fit unambiguous
 KEYPOINT_OCCLUSION_TOLERANCE = 0.12  # metres: joints lie inside the body, about this deep
 
@@ -60,6 +62,13 @@ def person_box(objects: list[Any], depsgraph: Any) -> tuple[np.ndarray, np.ndarr
             co = np.empty(n * 3, np.float32)
             mesh.vertices.foreach_get("co", co)
             co = co.reshape(-1, 3).astype(np.float64)
+            finite = np.isfinite(co).all(axis=1)
+            if not finite.all():  # a builder bug must not throw the whole crop away: skip and say so
+                log.warning("%s: %d of %d vertices are not finite; left out of the person's box",
+                            obj.name, int((~finite).sum()), n)
+                co = co[finite]
+                if len(co) == 0:
+                    continue
             mw = np.array(ev.matrix_world)
             world = co @ mw[:3, :3].T + mw[:3, 3]
             lo, hi = np.minimum(lo, world.min(axis=0)), np.maximum(hi, world.max(axis=0))
