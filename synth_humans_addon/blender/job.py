@@ -62,13 +62,14 @@ class LoadedCharacter:
 class RenderSession:
     """Renders characters of one spec in this Blender process (see module docstring)."""
 
-    def __init__(self, spec: Any, workdir: Path | None = None):
+    def __init__(self, spec: Any, workdir: Path | None = None, mask_source: str | None = None):
         self.spec = spec
         self.scene = scene_mod.new_scene()
         self._own_workdir = workdir is None
         self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="synth_humans_render_"))
         self.engine = scene_mod.configure_render(self.scene, spec.render)
-        self.outputs = scene_mod.setup_outputs(self.scene, self.workdir)
+        self.mask_source = mask_source or scene_mod.default_mask_source(self.engine.engine)
+        self.outputs = scene_mod.setup_outputs(self.scene, self.workdir, mask_source=self.mask_source)
         self.camera = camera_mod.build_camera(self.scene)
         self.lights = lights_mod.build_lights(self.scene)
         self.loaded: LoadedCharacter | None = None
@@ -86,6 +87,8 @@ class RenderSession:
         except BaseException:
             _remove_tracked(tracker)
             raise
+        if self.mask_source == "cryptomatte":
+            scene_mod.set_mask_objects(self.scene, [o.name for o in build.person_objects()])
         self.loaded = LoadedCharacter(character, build, room, tracker, time.perf_counter() - t0)
         return self.loaded
 

@@ -177,12 +177,25 @@ def _cycles_device(requested: str) -> str:
     return "CPU"
 
 
-def setup_outputs(scene: bpy.types.Scene, directory: Path, prefix: str = "r_") -> dict[str, Path]:
+MASK_SOURCES = ("index", "cryptomatte")
+CRYPTOMATTE_NODE = "person_cryptomatte"
+
+
+def default_mask_source(engine: str) -> str:
+    """Cycles has the object index pass; EEVEE has no index pass but renders Cryptomatte."""
+    return "index" if engine == "CYCLES" else "cryptomatte"
+
+
+def setup_outputs(scene: bpy.types.Scene, directory: Path, prefix: str = "r_", mask_source: str = "index") -> dict[str, Path]:
     """Compositor writing the image and the person mask as PNG into `directory` on each render.
 
-    Returns the paths the two files will have. The mask is an anti-aliased ID Mask of the
-    object index pass, saved without the view transform (255 = person).
+    Returns the paths the two files will have. The mask (255 = person, soft edges) is saved
+    without the view transform. `mask_source` "index": an anti-aliased ID Mask of the object
+    index pass (pass_index 1). "cryptomatte": the Cryptomatte object matte of the objects
+    named with `set_mask_objects` (for EEVEE).
     """
+    if mask_source not in MASK_SOURCES:
+        raise ValueError(f"mask_source must be one of {MASK_SOURCES}, got {mask_source!r}")
     ng = scene.compositing_node_group
     if ng is None:
         ng = bpy.data.node_groups.new(f"{scene.name}_outputs", "CompositorNodeTree")
@@ -190,9 +203,6 @@ def setup_outputs(scene: bpy.types.Scene, directory: Path, prefix: str = "r_") -
     ng.nodes.clear()
     layers = ng.nodes.new("CompositorNodeRLayers")
     layers.scene = scene
-    idmask = ng.nodes.new("CompositorNodeIDMask")
-    idmask.inputs["Index"].default_value = PERSON_PASS_INDEX
-    idmask.inputs["Anti-Alias"].default_value = True
     out = ng.nodes.new("CompositorNodeOutputFile")
     out.directory = str(directory) + "/"
     out.file_name = prefix
@@ -213,8 +223,23 @@ def setup_outputs(scene: bpy.types.Scene, directory: Path, prefix: str = "r_") -
     mask_item.format.color_depth = "8"
     mask_item.format.compression = 15
     ng.links.new(layers.outputs["Image"], out.inputs[IMAGE_SLOT])
-    ng.links.new(layers.outputs["Object Index"], idmask.inputs["ID value"])
-    ng.links.new(idmask.outputs[0], out.inputs[MASK_SLOT])
+    if mask_source == "index":
+        idmask = ng.nodes.new("CompositorNodeIDMask")
+        idmask.inputs["Index"].default_value = PERSON_PASS_INDEX
+        idmask.inputs["Anti-Alias"].default_value = True
+        ng.links.new(layers.outputs["Object Index"], idmask.inputs["ID value"])
+        ng.links.new(idmask.outputs[0], out.inputs[MASK_SLOT])
+    else:
+        view_layer = scene.view_layers[0]
+        view_layer.use_pass_cryptomatte_object = True
+        view_layer.pass_cryptomatte_depth = 4
+        crypto = ng.nodes.new("CompositorNodeCryptomatteV2")
+        crypto.name = CRYPTOMATTE_NODE
+        crypto.source = "RENDER"
+        crypto.scene = scene
+        crypto.layer_name = f"{view_layer.name}.CryptoObject"
+        ng.links.new(layers.outputs["Image"], crypto.inputs["Image"])
+        ng.links.new(crypto.outputs["Matte"], out.inputs[MASK_SLOT])
     # A group output keeps Blender's own render result (previews in the UI) meaningful.
     if not any(s.in_out == "OUTPUT" for s in ng.interface.items_tree):
         ng.interface.new_socket("Image", in_out="OUTPUT", socket_type="NodeSocketColor")
@@ -222,3 +247,11 @@ def setup_outputs(scene: bpy.types.Scene, directory: Path, prefix: str = "r_") -
     ng.links.new(layers.outputs["Image"], group_out.inputs[0])
     scene.render.use_compositing = True
     return {IMAGE_SLOT: Path(directory) / f"{prefix}{IMAGE_SLOT}.png", MASK_SLOT: Path(directory) / f"{prefix}{MASK_SLOT}.png"}
+
+
+def set_mask_objects(scene: bpy.types.Scene, names: list[str]) -> None:
+    """With a Cryptomatte mask: the objects that make up the person (call after building it)."""
+    ng = scene.compositing_node_group
+    node = ng.nodes.get(CRYPTOMATTE_NODE) if ng is not None else None
+    if node is not None:
+        node.matte_id = ",".join(names)

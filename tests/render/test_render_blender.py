@@ -268,3 +268,17 @@ def test_bvh_that_does_not_map_to_the_rig_falls_back_to_standing_and_says_so(ses
     assert rendered.info["pose_fallback"].startswith("bvh failed:")
     _, mask = _decode(rendered)
     assert (mask > 127).mean() > 0.15  # still a person, not an empty image
+
+
+def test_cryptomatte_mask_agrees_with_index_mask(session):
+    """The Cryptomatte mask (used with EEVEE, which has no index pass) matches the index mask."""
+    from synth_humans_addon.blender.job import RenderSession
+
+    image = session.loaded.character.images[0]
+    _, index_mask = _decode(session.render_image(image))
+    with RenderSession(session.spec, mask_source="cryptomatte") as other:
+        other.load_character(session.loaded.character)
+        _, crypto_mask = _decode(other.render_image(image))
+    a, b = index_mask > 127, crypto_mask > 127
+    assert a.shape == b.shape
+    assert (a & b).sum() / (a | b).sum() > 0.95
