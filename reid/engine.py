@@ -74,8 +74,10 @@ def extract_features(model: ReidNet, items: list[ImageItem], height: int, width:
     was_training = model.training
     model.eval()
     ds = EvalImages(items, build_transforms(height, width, train=False), height, width)
+    # Own generator: evaluating must not consume the global RNG (training stays reproducible
+    # whether or not an epoch was validated, and a resumed run continues identically).
     loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=workers,
-                                         pin_memory=device.type == "cuda")
+                                         pin_memory=device.type == "cuda", generator=torch.Generator())
     out = torch.empty(len(items), model.embedding_dim, device=device)
     for images, idx in tqdm(loader, desc=desc, unit="batch", disable=not progress, leave=False):
         out[idx.to(device)] = model(images.to(device, non_blocking=True)).embedding.float()

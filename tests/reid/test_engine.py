@@ -1,0 +1,125 @@
+"""Training, validation, finetuning, resume and evaluation on a small procedural dataset."""
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import reid  # noqa: E402
+from reid.data.synthetic import make_procedural_dataset, small_spec  # noqa: E402
+
+pytestmark = pytest.mark.torch
+
+
+def tiny_options(data, output, **kw):
+    base = dict(data=str(data), output=str(output), height=32, width=16, batch_size=24, lr=0.1, step_size=3,
+                workers=0, threads=1, progress=False, val_identities=6, val_repeats=5)
+    base.update(kw)
+    return reid.TrainOptions(**base)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    torch.set_num_threads(1)
+    spec = small_spec(characters=46, images_per_character=6, validation=6, test=10, crop_height=32, seed=3)
+    return make_procedural_dataset(tmp_path_factory.mktemp("reid") / "procedural", spec)
+
+
+@pytest.fixture(scope="module")
+def trained(dataset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    return reid.train(tiny_options(dataset, out, epochs=4))
+
+
+@pytest.mark.slow
+def test_short_training_beats_chance_on_held_out_characters(dataset, trained, tmp_path):
+    assert trained.best_checkpoint.is_file() and trained.last_checkpoint.is_file()
+    hist = trained.history
+    assert [h["epoch"] for h in hist] == [1, 2, 3, 4]
+    assert hist[-1]["loss"] < hist[0]["loss"]
+    assert all("score" in h and 0 <= h["score"] <= 1 for h in hist)
+    assert trained.best_score == max(h["score"] for h in hist)
+    log_csv = (trained.output / "log.csv").read_text().splitlines()
+    assert log_csv[0].startswith("epoch,lr,loss,accuracy") and len(log_csv) == 5
+
+    report = reid.evaluate(reid.EvalOptions(checkpoints=[str(trained.best_checkpoint)], data=str(dataset),
+                                            output=str(tmp_path / "eval"), workers=0, progress=False,
+                                            max_rank=10, single_shot_identities=10, repeats=10))
+    model = next(iter(report["models"].values()))
+    chance = report["chance"]
+    # 10 held-out characters: chance rank-1 is 10 %.
+    assert chance["single-shot"]["rank1"] == pytest.approx(0.1)
+    assert model["single-shot"]["rank1"] >= 0.4
+    assert model["single-shot"]["area"] > chance["single-shot"]["area"] + 0.15
+    assert model["market1501"]["mAP"] > chance["market1501"]["mAP"] + 0.2
+    assert model["cuhk03"]["rank1"] > chance["cuhk03"]["rank1"] + 0.2
+    for key in ("json", "csv", "cmc_csv", "plot_single-shot", "plot_market1501", "plot_cuhk03"):
+        assert (tmp_path / "eval" / report["files"][key].split("/")[-1]).is_file()
+    saved = json.loads((tmp_path / "eval" / "results.json").read_text())
+    assert len(saved["models"][next(iter(saved["models"]))]["single-shot"]["cmc"]) == 10
+
+
+@pytest.mark.slow
+def test_finetune_resets_and_resizes_classifier(dataset, trained, tmp_path):
+    from reid.engine import load_checkpoint
+    from reid.data import LoadOptions, load_dataset
+    from reid_fixtures import make_market_like
+
+    src = load_checkpoint(trained.best_checkpoint)
+    market = make_market_like(tmp_path / "Market-1501")
+    data = load_dataset(market, LoadOptions(num_validation=2))
+    opt = tiny_options(market, tmp_path / "ft", epochs=1, finetune_from=str(trained.best_checkpoint),
+                       embedding_lr_mult=0.0, batch_size=8, num_validation=2, val_identities=2)
+    result = reid.finetune(opt, data)
+    ft = load_checkpoint(result.last_checkpoint)
+    assert src["num_classes"] == 30 and ft["num_classes"] == 4  # 6 train ids − 2 moved to validation
+    assert ft["model"]["classifier.weight"].shape == (4, 128)
+    # embedding lr × 0: the embedding network's weights are the source's (BN statistics still adapt)
+    for name, w in src["model"].items():
+        if name.endswith("weight") and not name.startswith("classifier") and w.dim() > 1:
+            assert torch.equal(w, ft["model"][name]), name
+    assert ft["optimizer"]["param_groups"][0]["lr"] == 0.0
+
+
+def test_finetune_requires_checkpoint(tmp_path):
+    with pytest.raises(ValueError, match="finetune_from"):
+        reid.finetune(reid.TrainOptions(data=str(tmp_path)))
+
+
+@pytest.mark.slow
+def test_resume_continues_identically(dataset, tmp_path):
+    straight = reid.train(tiny_options(dataset, tmp_path / "a", epochs=2, eval_every=5))
+    reid.train(tiny_options(dataset, tmp_path / "b", epochs=1, eval_every=5))
+    resumed = reid.train(tiny_options(dataset, tmp_path / "b", epochs=2, eval_every=5, resume=True))
+    assert [h["epoch"] for h in resumed.history] == [1, 2]
+    assert resumed.history[1]["loss"] == pytest.approx(straight.history[1]["loss"], rel=1e-5)
+    assert resumed.history[1]["score"] == pytest.approx(straight.history[1]["score"], abs=1e-9)
+
+
+@pytest.mark.slow
+def test_resnet50_bnneck_triplet_pk(dataset, tmp_path):
+    from torchvision.models import resnet50
+
+    weights = tmp_path / "r50.pth"
+    ref = resnet50(weights=None)
+    torch.save(ref.state_dict(), weights)
+    opt = tiny_options(dataset, tmp_path / "r50", arch="resnet50", epochs=1, batch_size=8, num_instances=2,
+                       triplet_weight=1.0, label_smoothing=0.1, random_erasing=0.5, warmup_epochs=2, lr=0.01,
+                       weights_file=str(weights), optimizer="adam", weight_decay=0.0)
+    data = reid.load_dataset(dataset)
+    data.train = [it for it in data.train if it.pid <= 12]  # keep the CPU test short
+    result = reid.train(opt, data)
+    model, topt = reid.model_from_checkpoint(result.last_checkpoint)
+    assert topt.arch == "resnet50" and model.embedding_dim == 2048
+    assert np.isfinite(result.history[0]["loss"])
+    with torch.no_grad():
+        out = model(torch.zeros(2, 3, 32, 16))
+    assert out.logits is None and out.embedding.shape == (2, 2048)
+
+
+def test_cli_errors_are_clean(tmp_path, capsys):
+    from reid.cli import main
+
+    assert main(["evaluate", "--checkpoints", str(tmp_path / "missing.pt"), "--data", str(tmp_path)]) == 2
+    assert "error" in capsys.readouterr().err
