@@ -111,3 +111,31 @@ def test_missing_real_path_is_refused_with_a_pointer_to_the_docs(tmp_path, capsy
     f.write_text("[real]\npath = 'nowhere'\n[[datasets]]\npreset = 'tiny'\n")
     assert main([str(f), "--out", str(tmp_path / "o")]) == 2
     assert "docs/experiment.md" in capsys.readouterr().err
+
+
+def test_stage_keys_follow_params_inputs_real_data_and_code(tmp_path, monkeypatch):
+    from headless.experiments import cache
+    from headless.experiments.cache import StageCache
+    from headless.experiments.runner import real_fingerprint, stage_folders
+
+    real = tmp_path / "real"
+    (real / "bounding_box_train").mkdir(parents=True)
+    (real / "bounding_box_train" / "0001_c1s1_000001_00.jpg").write_bytes(b"x" * 10)
+    cfg = load_experiment(STUDY)
+    cfg.real.path = str(real)
+    plan = build_plan(cfg)
+    store = StageCache(tmp_path / "out")
+    keys = {k: f.key for k, f in stage_folders(plan, store, real_fingerprint(plan)).items()}
+    assert len(set(keys.values())) == len(keys)  # every stage has its own key
+    # new real data: everything reading it (directly or not) changes, generation does not
+    (real / "bounding_box_train" / "0002_c1s1_000001_00.jpg").write_bytes(b"y" * 10)
+    keys2 = {k: f.key for k, f in stage_folders(plan, store, real_fingerprint(plan)).items()}
+    assert keys2["generate/I"] == keys["generate/I"] and keys2["reid-train/I"] == keys["reid-train/I"]
+    assert keys2["refine-train/R-I"] != keys["refine-train/R-I"]
+    assert keys2["reid-train/R-I"] != keys["reid-train/R-I"]  # downstream of the refiner
+    assert keys2["evaluate/I@CUHK03"] != keys["evaluate/I@CUHK03"]
+    # an edited re-id package invalidates models and evaluations, never the renders
+    monkeypatch.setitem(cache._code_versions, "reid", "edited")
+    keys3 = {k: f.key for k, f in stage_folders(plan, store, real_fingerprint(plan)).items()}
+    assert keys3["generate/IV"] == keys2["generate/IV"] and keys3["refine-apply/R-IV"] == keys2["refine-apply/R-IV"]
+    assert keys3["reid-train/IV"] != keys2["reid-train/IV"] and keys3["evaluate/IV@own"] != keys2["evaluate/IV@own"]
