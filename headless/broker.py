@@ -130,6 +130,7 @@ class Broker:
         self._curve = None
         self._last_warn = 0.0
         self._refused: set[tuple[int, int]] = set()
+        self._waiting: dict[tuple[int, int], list[bytes]] = {}  # repeated DONEs awaiting the verdict
         self._open_table()
 
     # ------------------------------------------------------------------------ set-up
@@ -147,6 +148,7 @@ class Broker:
                 raise ValueError(f"{self.table.path}: this folder holds a run of a different spec; "
                                  "use another --out folder (or resume without a spec)")
         self.spec_dict = self.table.spec_dict()
+        self.n_jobs = sum(self.table.counts().values())
         self.spec = spec_from_dict(self.spec_dict, validate=False)
         self.spec_bytes = json.dumps(self.spec_dict).encode()
         create_dataset(self.root, self.spec.dataset.name, self.spec_dict)
@@ -320,6 +322,8 @@ class Broker:
     def _handle(self, ident: bytes, msg: P.Message, now: float) -> None:
         cmd, h = msg.command, msg.header
         w = self.workers.get(ident)
+        if log.isEnabledFor(logging.DEBUG) and cmd != P.CHUNK:
+            log.debug("from %s: %s %s", ident[-8:], cmd.decode(), str(h)[:100])
         if cmd == P.READY:
             self._on_ready(ident, h, now)
             return
@@ -379,6 +383,8 @@ class Broker:
         lease = self.leases.get(job)
         if lease is None or lease.attempt != attempt:
             return None
+        if lease.finalizing:  # its result is in; the worker only waits for the verdict
+            return None
         if lease.ident is not None and lease.ident != w.ident and lease.ident in self.workers:
             self.workers[lease.ident].jobs.discard(job)
         lease.ident = w.ident
@@ -387,6 +393,7 @@ class Broker:
         return job
 
     def _set_idle(self, w: WorkerState) -> None:
+        log.debug("idle %s (was %s), pending %d", w.name, w.idle, len(self.pending))
         if not w.idle:
             w.idle = True
             self.idle.append(w.ident)
@@ -397,8 +404,8 @@ class Broker:
             self._set_idle(w)
 
     def _lease_for(self, w: WorkerState, h: dict, now: float) -> tuple[int, int, Lease | None]:
-        job = P.get_int(h, "job")
-        attempt = P.get_int(h, "attempt")
+        job = P.get_int(h, "job", 0, self.n_jobs - 1)
+        attempt = P.get_int(h, "attempt", 1)
         lease = self.leases.get(job)
         if lease is not None and lease.attempt == attempt:
             lease.expires = max(lease.expires, now + self.cfg.dead_after_s)
@@ -446,8 +453,9 @@ class Broker:
                                               "reason": "superseded"})
             self._after_result(w, job, h)
             return
-        if lease.finalizing:
+        if lease.finalizing:  # a repeated DONE: answer it too once the verdict is known
             self.stats.duplicates += 1
+            self._waiting.setdefault((job, attempt), []).append(w.ident)
             return
         files_raw = h.get("files")
         infos_raw = h.get("infos") or {}
@@ -480,6 +488,7 @@ class Broker:
     def _after_result(self, w: WorkerState, job: int, h: dict) -> None:
         """The worker has finished with this job; pipelining: it may take the next at once."""
         w.jobs.discard(job)
+        log.debug("after result of %d: %s holds %s, wants %s", job, w.name, w.jobs, h.get("want_job"))
         if h.get("want_job", True) and not w.jobs:
             self._set_idle(w)
 
@@ -501,6 +510,8 @@ class Broker:
             now = time.time()
             w = self.workers.get(ident)
             exc = fut.exception()
+            if w is not None:
+                w.jobs.discard(job)
             if exc is None and self.table.complete(job, attempt, now, render_s):
                 self.leases.pop(job, None)
                 self.stats.completed += 1
@@ -511,6 +522,8 @@ class Broker:
                 if self._bar is not None:
                     self._bar.update(n_images)
                 self.send(ident, P.RESULT, {"job": job, "attempt": attempt, "accepted": True})
+                for other in self._waiting.pop((job, attempt), []):
+                    self.send(other, P.RESULT, {"job": job, "attempt": attempt, "accepted": True, "duplicate": True})
                 continue
             reason = f"{type(exc).__name__}: {exc}" if exc else "lease lost while storing"
             if not isinstance(exc, (VerificationError, OSError)) and exc is not None:
@@ -521,7 +534,9 @@ class Broker:
                 lease.finalizing = False
             self._end_lease(job, attempt, f"result rejected: {reason}", failure=True, now=now)
             self._discard_staging(job, attempt)
-            self.send(ident, P.RESULT, {"job": job, "attempt": attempt, "accepted": False, "reason": reason[:500]})
+            for target in [ident] + self._waiting.pop((job, attempt), []):
+                self.send(target, P.RESULT, {"job": job, "attempt": attempt, "accepted": False,
+                                             "reason": reason[:500]})
 
     def _discard_staging(self, job: int, attempt: int) -> None:
         import shutil

@@ -47,12 +47,18 @@ def _add_broker_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-lost", type=int, default=10, help="leases lost to dead workers before a job is parked")
     p.add_argument("--job-timeout", type=float, default=6 * 3600.0, help="longest one attempt may take (s)")
     p.add_argument("--retry-failed", action="store_true", help="put parked (failed) jobs back in the queue")
+    p.add_argument("--chunk-size", type=int, default=256 * 1024, help="upload chunk size in bytes")
+    p.add_argument("--window", type=int, default=8, help="upload chunks in flight per worker (flow control)")
+    p.add_argument("--store-threads", type=int, default=4, help="threads verifying and storing results")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
 
 def _broker_options(a: argparse.Namespace) -> dict:
     return dict(heartbeat_s=a.heartbeat, liveness=a.liveness, max_failures=a.max_failures, max_lost=a.max_lost,
-                job_timeout_s=a.job_timeout, retry_failed=a.retry_failed)
+                job_timeout_s=a.job_timeout, retry_failed=a.retry_failed,
+                chunk_size=max(1024, min(a.chunk_size, 1024 * 1024)), window=max(1, a.window),
+                store_threads=max(1, a.store_threads))
 
 
 def _finish_report(out: Path, stats, sheet: bool) -> int:
@@ -96,6 +102,8 @@ def cmd_broker(a: argparse.Namespace) -> int:
     from .security import SecurityError
 
     spec = _load_spec(a.spec) if a.spec else None
+    if a.verbose:
+        logging.getLogger().setLevel(logging.DEBUG)
     if (a.curve_secret is None) != (a.curve_authorized is None):
         print("broker: --curve-secret and --curve-authorized go together", file=sys.stderr)
         return 2

@@ -229,6 +229,7 @@ class Link(threading.Thread):
                     except P.ProtocolError as exc:
                         log.warning("dropped a malformed message from the broker: %s", exc)
                         continue
+                    log.debug("got %s %s", msg.command.decode(), str(msg.header)[:120])
                     if msg.command == P.RESET:
                         log.info("broker does not know us (%s): registering again", msg.header.get("reason"))
                         self._connect()

@@ -1,0 +1,210 @@
+"""Helpers for the farm tests: real broker and worker processes on loopback, a real SQLite file."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+PY = sys.executable
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_spec(path: Path, characters: int, images: int = 2, crop_height: int = 48, name: str = "farmtest",
+               test: int = 10, validation: int = 10) -> Path:
+    path.write_text(f"""
+[dataset]
+name = "{name}"
+seed = 7
+characters = {characters}
+images_per_character = {images}
+test_characters = {min(test, characters // 3)}
+validation_characters = {min(validation, characters // 3)}
+[render]
+crop_height = {crop_height}
+""")
+    return path
+
+
+def env() -> dict:
+    e = dict(os.environ)
+    e["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), e.get("PYTHONPATH")]))
+    e["PYTHONUNBUFFERED"] = "1"
+    return e
+
+
+class Proc:
+    """A child process with its output in a log file."""
+
+    def __init__(self, args: list[str], log: Path):
+        self.args = args
+        self.log = log
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "ab") as f:
+            self.p = subprocess.Popen([PY, "-m", "headless", *args], stdout=f, stderr=subprocess.STDOUT, env=env(),
+                                      cwd=str(REPO))
+
+    @property
+    def pid(self) -> int:
+        return self.p.pid
+
+    def alive(self) -> bool:
+        return self.p.poll() is None
+
+    def signal(self, sig: int) -> None:
+        if self.alive():
+            os.kill(self.p.pid, sig)
+
+    def kill9(self) -> None:
+        self.signal(signal.SIGKILL)
+        self.p.wait(10)
+
+    def wait(self, timeout: float) -> int:
+        return self.p.wait(timeout)
+
+    def stop(self) -> None:
+        if self.alive():
+            self.p.terminate()
+            try:
+                self.p.wait(5)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait(5)
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+def broker_args(spec: Path | None, out: Path, port: int, *extra: str, heartbeat: float = 0.3) -> list[str]:
+    args = ["broker"] + ([str(spec)] if spec else []) + ["--out", str(out), "--bind", f"tcp://127.0.0.1:{port}",
+                                                         "--no-progress", "--heartbeat", str(heartbeat)]
+    return args + list(extra)
+
+
+def worker_args(port: int, name: str, sleep: float = 0.0, *extra: str) -> list[str]:
+    return ["worker", "--connect", f"tcp://127.0.0.1:{port}", "--renderer", "standin", "--name", name,
+            "--standin-sleep", str(sleep), "--give-up", "20", *extra]
+
+
+def job_counts(out: Path) -> dict[str, int]:
+    db = out / ".farm" / "jobs.sqlite"
+    if not db.exists():
+        return {}
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+        try:
+            return dict(con.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall())
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return {}
+
+
+def events(out: Path, kind: str | None = None) -> list[tuple]:
+    con = sqlite3.connect(f"file:{out / '.farm' / 'jobs.sqlite'}?mode=ro", uri=True, timeout=5)
+    try:
+        rows = con.execute("SELECT kind, detail FROM events ORDER BY t").fetchall()
+    finally:
+        con.close()
+    return [r for r in rows if kind is None or r[0] == kind]
+
+
+def wait_until(cond, timeout: float, interval: float = 0.05, what: str = "condition") -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if cond():
+            return
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+# ---------------------------------------------------------------------------------------
+# A scripted worker in the test process: speaks the protocol directly, to misbehave on purpose.
+
+
+class ScriptedWorker:
+    def __init__(self, port: int, name: str = "scripted", identity: bytes | None = None, curve=None):
+        import zmq
+
+        from headless import protocol as P
+
+        self.P = P
+        self.zmq = zmq
+        self.ctx = zmq.Context.instance()
+        self.sock = self.ctx.socket(zmq.DEALER)
+        self.sock.linger = 0
+        self.sock.identity = identity or f"{name}/{os.getpid()}-{time.time_ns() % 10**9}".encode()
+        if curve:
+            curve(self.sock)
+        self.sock.connect(f"tcp://127.0.0.1:{port}")
+        self.name = name
+
+    def send(self, command: bytes, header: dict | None = None, *payload: bytes) -> None:
+        self.sock.send_multipart(self.P.encode(command, header, *payload))
+
+    def send_raw(self, frames: list[bytes]) -> None:
+        self.sock.send_multipart(frames)
+
+    def recv(self, timeout: float = 5.0, want: bytes | None = None):
+        """Next message (of command `want`), skipping heartbeats; None on timeout."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.sock.poll(max(1, int((deadline - time.time()) * 1000))):
+                msg = self.P.decode(self.sock.recv_multipart(), self.P.BROKER_COMMANDS)
+                if msg.command == self.P.HB:
+                    self.send(self.P.HB, {"held": getattr(self, "held", [])})
+                    continue
+                if want is None or msg.command == want:
+                    return msg
+        return None
+
+    def register(self, want_job: bool = True):
+        self.send(self.P.READY, {"worker": self.name, "host": "test", "pid": os.getpid(), "renderer": "scripted",
+                                 "want_job": want_job})
+        return self.recv(want=self.P.WELCOME)
+
+    def render(self, spec_dict: dict, job_msg) -> tuple[dict, list]:
+        """Stand-in render of the job; returns ({(k, kind): bytes}, declared files)."""
+        import hashlib
+
+        from headless.standin import render_character
+        from synth_humans_addon.core.sampling import CharacterSample
+        from synth_humans_addon.core.spec import spec_from_dict
+        import json
+
+        spec = spec_from_dict(spec_dict, validate=False)
+        ch = CharacterSample.from_dict(json.loads(job_msg.payload[0]))
+        files, declared, infos = {}, [], {}
+        for r in render_character(spec, ch):
+            infos[str(r.k)] = r.info
+            for kind, data in (("image", r.image), ("mask", r.mask)):
+                files[(r.k, kind)] = data
+                declared.append({"k": r.k, "kind": kind, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()})
+        return files, declared, infos
+
+    def upload(self, job: int, attempt: int, files: dict, declared: list, times: int = 1) -> list:
+        acks = []
+        sha = {(d["k"], d["kind"]): d["sha256"] for d in declared}
+        for (k, kind), data in files.items():
+            for _ in range(times):
+                self.send(self.P.CHUNK, {"job": job, "attempt": attempt, "k": k, "kind": kind, "offset": 0,
+                                         "size": len(data), "sha256": sha[(k, kind)]}, data)
+                acks.append(self.recv(want=self.P.ACK))
+        return acks
+
+    def close(self) -> None:
+        try:
+            self.send(self.P.BYE)
+        except Exception:
+            pass
+        self.sock.close(linger=0)
