@@ -56,7 +56,8 @@ def build_room(scene: bpy.types.Scene, background: Any, spec: Any = None) -> Roo
         _colour_room(scene, room, background)
     elif kind == "cubemap":
         folder = cubemaps.cubemap_folder(background.source, spec)
-        _cubemap_room(scene, room, background, cubemaps.face_paths(folder))
+        # cubemap_folder already decoded user faces once (built-in ones are ours): no second check.
+        _cubemap_room(scene, room, background, cubemaps.face_paths(folder, verify=False))
     elif kind == "equirectangular":
         path = spec.resolve_path(background.source) if spec is not None else Path(background.source)
         _panorama_world(room, path, background.rotation_deg)
