@@ -89,9 +89,11 @@ def test_finetune_requires_checkpoint(tmp_path):
 
 @pytest.mark.slow
 def test_resume_continues_identically(dataset, tmp_path):
-    straight = reid.train(tiny_options(dataset, tmp_path / "a", epochs=2, eval_every=5))
-    reid.train(tiny_options(dataset, tmp_path / "b", epochs=1, eval_every=5))
-    resumed = reid.train(tiny_options(dataset, tmp_path / "b", epochs=2, eval_every=5, resume=True))
+    data = reid.load_dataset(dataset)
+    data.train = [it for it in data.train if it.pid <= 20]  # keep the CPU test short
+    straight = reid.train(tiny_options(dataset, tmp_path / "a", epochs=2, eval_every=5), data)
+    reid.train(tiny_options(dataset, tmp_path / "b", epochs=1, eval_every=5), data)
+    resumed = reid.train(tiny_options(dataset, tmp_path / "b", epochs=2, eval_every=5, resume=True), data)
     assert [h["epoch"] for h in resumed.history] == [1, 2]
     assert resumed.history[1]["loss"] == pytest.approx(straight.history[1]["loss"], rel=1e-5)
     assert resumed.history[1]["score"] == pytest.approx(straight.history[1]["score"], abs=1e-9)
@@ -123,3 +125,24 @@ def test_cli_errors_are_clean(tmp_path, capsys):
 
     assert main(["evaluate", "--checkpoints", str(tmp_path / "missing.pt"), "--data", str(tmp_path)]) == 2
     assert "error" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_cli_train_evaluate_plot(dataset, trained, tmp_path, capsys):
+    from reid.cli import main
+
+    common = ["--height", "32", "--width", "16", "--workers", "0", "--threads", "1", "--no-progress"]
+    assert main(["train", "--data", str(dataset), "--output", str(tmp_path / "cli"), "--epochs", "1",
+                 "--batch-size", "32", "--val-identities", "6", *common]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["best_epoch"] == 1 and (tmp_path / "cli" / "best.pt").is_file()
+    assert main(["evaluate", "--checkpoints", str(tmp_path / "cli" / "best.pt"), str(trained.best_checkpoint),
+                 "--names", "one-epoch", "four-epochs", "--data", str(dataset), "--output", str(tmp_path / "ev"),
+                 "--protocols", "single-shot", "market1501", "--max-rank", "10", "--single-shot-identities", "10",
+                 "--workers", "0", "--no-progress"]) == 0
+    rows = (tmp_path / "ev" / "results.csv").read_text().splitlines()
+    assert rows[0].startswith("model,protocol,rank1") and len(rows) == 1 + 3 * 2  # 2 models + chance, 2 protocols
+    assert (tmp_path / "ev" / "cmc_single-shot.png").stat().st_size > 1000
+    assert main(["plot", str(tmp_path / "ev" / "results.json"), "--protocol", "market1501",
+                 "--output", str(tmp_path / "p.png")]) == 0
+    assert (tmp_path / "p.png").is_file()
