@@ -95,21 +95,25 @@ class SYNTHHUMANS_PT_background(SynthHumansPanel, bpy.types.Panel):
             return
         b = s.spec.background
         layout.prop(b, "kind")
-        if b.kind == "fixed":
-            draw_strings(layout, b, "colors", "background.colors")
-        elif b.kind == "varied":
-            draw_range(layout, b, "value")
-            draw_range(layout, b, "saturation")
-        elif b.kind == "cubemap":
-            draw_strings(layout, b, "cubemaps", "background.cubemaps")
-            row = layout.row(align=True)
-            row.operator(SYNTHHUMANS_OT_add_cubemap.bl_idname, icon="FILE_FOLDER")
-            row.operator(SYNTHHUMANS_OT_check_cubemaps.bl_idname, icon="CHECKMARK")
-            if s.cubemap_report:
+        # Every kind's settings are shown (the unused ones greyed): a kind can only be chosen
+        # once its list is filled (e.g. 'equirectangular' needs an image file first).
+        for kind in ("fixed", "varied", "cubemap", "equirectangular"):
+            col = layout.column()
+            col.active = b.kind == kind
+            if kind == "fixed":
+                draw_strings(col, b, "colors", "background.colors")
+            elif kind == "varied":
+                draw_range(col, b, "value")
+                draw_range(col, b, "saturation")
+            elif kind == "cubemap":
+                draw_strings(col, b, "cubemaps", "background.cubemaps")
+                row = col.row(align=True)
+                row.operator(SYNTHHUMANS_OT_add_cubemap.bl_idname, icon="FILE_FOLDER")
+                row.operator(SYNTHHUMANS_OT_check_cubemaps.bl_idname, icon="CHECKMARK")
                 for line in s.cubemap_report.splitlines():
-                    layout.label(text=line)
-        else:
-            draw_strings(layout, b, "equirectangular", "background.equirectangular")
+                    col.label(text=line)
+            else:
+                draw_strings(col, b, "equirectangular", "background.equirectangular")
         draw_range(layout, b, "room_size")
         layout.separator()
         li = s.spec.lighting

@@ -90,7 +90,10 @@ class SYNTHHUMANS_PT_dataset(SynthHumansPanel, bpy.types.Panel):
         row.operator(SYNTHHUMANS_OT_load_spec.bl_idname, text="", icon="FILEBROWSER")
         row.operator(SYNTHHUMANS_OT_save_spec.bl_idname, text="", icon="FILE_TICK")
         if not s.initialized:
-            layout.label(text="Choose a preset or load a spec TOML")
+            start = layout.operator(SYNTHHUMANS_OT_load_preset.bl_idname, text="Start from the Default Preset",
+                                    icon="PLAY")
+            start.preset = "default"
+            layout.label(text="or choose a preset / load a spec TOML above")
             return
         d = s.spec.dataset
         layout.use_property_split = True

@@ -134,6 +134,104 @@ def every_property_has_a_tooltip():
     assert not missing, missing
 
 
+class FakeLayout:
+    """Stands in for `UILayout` (which only exists while Blender draws a window): every
+    `prop` must name a real property, every `operator` a registered operator, and every
+    operator property set by a panel must exist on that operator."""
+
+    def __init__(self, log):
+        self.log = log
+        self.use_property_split = self.alert = False
+        self.active = True
+        self.operator_context = "INVOKE_DEFAULT"
+
+    def _child(self, *args, **kwargs):
+        return FakeLayout(self.log)
+
+    row = column = box = split = _child
+
+    def label(self, text="", icon="NONE", **kwargs):
+        self.log.append(("label", text))
+
+    def separator(self, **kwargs):
+        pass
+
+    def progress(self, factor=0.0, type="BAR", text=""):
+        assert 0.0 <= factor <= 1.0
+        self.log.append(("progress", text))
+
+    def prop(self, data, name, **kwargs):
+        assert name in data.bl_rna.properties, f"{data.bl_rna.identifier} has no property {name!r}"
+        getattr(data, name)
+        self.log.append(("prop", f"{data.bl_rna.identifier}.{name}"))
+
+    def operator(self, idname, **kwargs):
+        cat, name = idname.split(".")
+        rna = getattr(getattr(bpy.ops, cat), name).get_rna_type()
+        self.log.append(("operator", idname))
+
+        log = self.log
+
+        class FakeOperatorProperties:
+            def __setattr__(self, key, value):
+                assert key in rna.properties, f"{idname} has no property {key!r}"
+                if key == "path":
+                    log.append(("table", value))
+
+        return FakeOperatorProperties()
+
+    def operator_menu_enum(self, idname, prop, **kwargs):
+        cat, name = idname.split(".")
+        assert prop in getattr(getattr(bpy.ops, cat), name).get_rna_type().properties
+        self.log.append(("operator", idname))
+
+
+def draw_all_panels() -> list:
+    import types
+
+    log = []
+    for name in dir(bpy.types):
+        if name.startswith("SYNTHHUMANS_PT_"):
+            panel = getattr(bpy.types, name)
+            if panel.poll(bpy.context):
+                panel.draw(types.SimpleNamespace(layout=FakeLayout(log)), bpy.context)
+    return log
+
+
+@check
+def panels_draw_every_field():
+    bpy.ops.synth_humans.load_preset(preset="IV")
+    assert bpy.ops.synth_humans.table_add(path="clothing.custom_palettes") == {"FINISHED"}
+    log = draw_all_panels()
+    drawn = {entry[1] for entry in log if entry[0] == "prop"}
+    S = mod("core.spec")
+    # Every spec field has its widget: scalars and ranges a property, tables a "+" button.
+    import dataclasses
+    import typing
+
+    tables = {entry[1] for entry in log if entry[0] == "table"}
+    missing = []
+    for section in dataclasses.fields(S.Spec):
+        typ = typing.get_type_hints(S.Spec)[section.name]
+        if not dataclasses.is_dataclass(typ):
+            continue  # version, base_dir: kept for the round trip, not shown
+        for f in dataclasses.fields(typ):
+            hint = typing.get_type_hints(typ)[f.name]
+            path = f"{section.name}.{f.name}"
+            if hint is S.Range:
+                ok = f"SYNTHHUMANS_PG_{section.name}_{f.name}.low" in drawn and \
+                     f"SYNTHHUMANS_PG_{section.name}_{f.name}.distribution" in drawn
+            elif typing.get_origin(hint) in (dict, list):
+                ok = path in tables
+            else:
+                ok = f"SYNTHHUMANS_PG_{section.name}.{f.name}" in drawn
+            if not ok:
+                missing.append(path)
+    assert not missing, f"fields without a widget: {missing}"
+    bpy.ops.synth_humans.load_preset(preset="IV")
+    assert draw_all_panels()
+
+
 def _spec_dict_without_base(path):
     spec = mod("core.spec").load_spec(path)
     d = mod("core.spec").spec_to_dict(spec)

@@ -23,6 +23,7 @@ CHECKS = [
     "bundled_wheels_installed",
     "panels_and_operators_registered",
     "every_property_has_a_tooltip",
+    "panels_draw_every_field",
     "preset_tomls_round_trip_unchanged",
     "edited_spec_round_trips",
     "invalid_values_refused_with_spec_messages",
