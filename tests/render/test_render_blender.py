@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import importlib.util
 
 import numpy as np
 import pytest
 
 pytestmark = [pytest.mark.blender, pytest.mark.slow]
-bpy = pytest.importorskip("bpy")
+# bpy is imported inside the tests only: collecting this file in the Blender-free session
+# (`-m "not blender"`) must not import it.
+if importlib.util.find_spec("bpy") is None:
+    pytest.skip("needs the bpy module", allow_module_level=True)
 
 from synth_humans_addon.core import geometry, postprocess, presets, sampling  # noqa: E402
 from synth_humans_addon.core.spec import Range  # noqa: E402
@@ -96,6 +100,8 @@ def test_crop_has_spec_height_and_contains_whole_projected_body(session):
 def test_mask_matches_rendered_alpha(session, tmp_path):
     """Render the same image once more with a transparent film and the room hidden: the alpha
     is exactly the person's coverage, and the index-pass mask must agree with it."""
+    import bpy
+
     image = session.loaded.character.images[0]
     rendered = session.render_image(image)
     _, mask = _decode(rendered)
