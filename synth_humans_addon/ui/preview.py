@@ -40,8 +40,21 @@ _PREVIEWS: dict[str, PreviewState] = {}
 
 def close_all() -> None:
     for state in _PREVIEWS.values():
-        state.navigator.close()
+        _close(state)
     _PREVIEWS.clear()
+
+
+def _alive(state: PreviewState) -> bool:
+    """False once the generator's scene was deleted by hand (or by another session)."""
+    try:
+        return state.navigator.session.scene.name in bpy.data.scenes
+    except ReferenceError:
+        return False
+
+
+def _close(state: PreviewState) -> None:
+    if _alive(state):
+        state.navigator.close()
 
 
 def _navigator(context, create: bool = True) -> PreviewState:
@@ -51,10 +64,10 @@ def _navigator(context, create: bool = True) -> PreviewState:
     key = home_scene(context).name
     spec_json = json.dumps(S.spec_to_dict(spec), sort_keys=True)
     state = _PREVIEWS.get(key)
-    if state is not None and state.spec_json == spec_json and state.navigator.session.scene.name in bpy.data.scenes:
+    if state is not None and state.spec_json == spec_json and _alive(state):
         return state
     if state is not None:
-        state.navigator.close()
+        _close(state)
         del _PREVIEWS[key]
     if not create:
         raise LookupError("no preview yet: press 'New Character' first")

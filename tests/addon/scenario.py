@@ -230,6 +230,14 @@ def panels_draw_every_field():
     assert not missing, f"fields without a widget: {missing}"
     bpy.ops.synth_humans.load_preset(preset="IV")
     assert draw_all_panels()
+    # A scene that never had a spec offers to start from the default preset.
+    scene, window = bpy.data.scenes.new("fresh"), bpy.context.window
+    previous, window.scene = window.scene, scene
+    try:
+        assert ("operator", "synth_humans.load_preset") in draw_all_panels()
+    finally:
+        window.scene = previous
+        bpy.data.scenes.remove(scene)
 
 
 def _spec_dict_without_base(path):
