@@ -29,13 +29,13 @@ from typing import Any
 import zmq
 
 from synth_humans_addon.core.dataset import create_dataset
-from synth_humans_addon.core.sampling import CharacterSample, expand_dataset
+from synth_humans_addon.core.sampling import expand_dataset
 from synth_humans_addon.core.spec import Spec, spec_from_dict, spec_to_dict
 
 from . import jobs as J
 from . import protocol as P
 from .security import SecurityError, is_loopback_endpoint, secure_broker_socket
-from .storage import (DeclaredFile, Upload, VerificationError, character_intact, clean_temporaries, db_path,
+from .storage import (CharacterView, DeclaredFile, Upload, VerificationError, character_intact, clean_temporaries, db_path, sync_dataset_dirs,
                       remove_character_files, staging_relpath, store_character)
 
 log = logging.getLogger("headless.broker")
@@ -79,6 +79,9 @@ class WorkerState:
     last_seen: float = 0.0
     jobs: set[int] = field(default_factory=set)  # jobs it holds a lease on
     idle: bool = False  # waiting for a job
+    done_jobs: int = 0  # not yet written to the table
+    done_images: int = 0
+    done_render_s: float = 0.0
 
 
 @dataclass
@@ -89,6 +92,7 @@ class Lease:
     expires: float
     started: float
     finalizing: bool = False
+    sample: str = ""  # the character sample (JSON), cached from the table for the lease's life
 
 
 @dataclass
@@ -166,8 +170,11 @@ class Broker:
             log.info("removed %d temporary files of an interrupted run", removed)
         now = time.time()
         leased = set(self.table.ids_in_state(J.LEASED))
-        for job_id in leased | set(self.table.ids_in_state(J.PENDING)):
-            ch = CharacterSample.from_dict(json.loads(self.table.sample_json(job_id)))
+        # Only jobs that were ever handed out can have files on disk.
+        touched = [r[0] for r in self.table.db.execute(
+            "SELECT id FROM jobs WHERE state IN ('pending', 'leased') AND attempt > 0")]
+        for job_id in touched:
+            ch = CharacterView.from_json(self.table.sample_json(job_id))
             if character_intact(self.root, ch.pid):
                 self.table.mark_recovered(job_id, now)
                 self.stats.recovered += 1
@@ -256,6 +263,7 @@ class Broker:
         finally:
             self._store_pool().shutdown(wait=True)
             self._collect_stored()
+            self._flush_worker_stats(time.time())
             self.table.commit()
             self.stats.wall_s = time.time() - t0
             if bar is not None:
@@ -431,8 +439,7 @@ class Broker:
             return
         up = self.uploads.get((job, attempt))
         if up is None:
-            row_images = self.table.row(job).images
-            up = Upload(self.root / staging_relpath(job, attempt), frozenset(range(row_images)))
+            up = Upload(frozenset(range(len(self._view(lease).images))))
             self.uploads[(job, attempt)] = up
         up.write_chunk(k, kind, offset, size, sha, payload[0])
         self.send(w.ident, P.ACK, reply | {"ok": True})
@@ -470,15 +477,23 @@ class Broker:
         render_s = h.get("render_s") if isinstance(h.get("render_s"), (int, float)) else None
         lease.finalizing = True
         self.in_store += 1
-        self.uploads.pop((job, attempt), None)
-        character = CharacterSample.from_dict(json.loads(self.table.sample_json(job)))
+        up = self.uploads.pop((job, attempt), None)
+        character = self._view(lease)
         extra = {"farm": {"attempt": attempt, "worker": w.name, "render_s": render_s}}
-        staging = self.root / staging_relpath(job, attempt)
+        if self.cfg.shared:
+            uploaded, staging = None, self.root / staging_relpath(job, attempt)
+        else:
+            uploaded, staging = (up.files() if up is not None else {}), None
         pool = self._store_pool()
-        fut = pool.submit(store_character, self.root, staging, character, files, infos, extra)
+        fut = pool.submit(store_character, self.root, character, files, infos, extra, uploaded, staging)
         fut.add_done_callback(lambda f, a=(job, attempt, w.ident, render_s, len(character.images)):
                               self.finished.put((a, f)))
         self._after_result(w, job, h)
+
+    def _view(self, lease: Lease) -> CharacterView:
+        if not lease.sample:
+            lease.sample = self.table.sample_json(lease.job)
+        return CharacterView.from_json(lease.sample)
 
     def _store_pool(self) -> ThreadPoolExecutor:
         if self._pool is None:
@@ -501,11 +516,17 @@ class Broker:
         self._after_result(w, job, h)
 
     def _collect_stored(self) -> None:
+        batch = []
         while True:
             try:
-                (job, attempt, ident, render_s, n_images), fut = self.finished.get_nowait()
+                batch.append(self.finished.get_nowait())
             except queue.Empty:
-                return
+                break
+        if not batch:
+            return
+        if any(fut.exception() is None for _, fut in batch):
+            sync_dataset_dirs(self.root)  # the renames are durable before the table says done
+        for (job, attempt, ident, render_s, n_images), fut in batch:
             self.in_store -= 1
             now = time.time()
             w = self.workers.get(ident)
@@ -518,7 +539,9 @@ class Broker:
                 self.stats.images += n_images
                 self.stats.render_s += render_s or 0.0
                 if w is not None:
-                    self.table.worker_done(w.name, n_images, render_s or 0.0, now)
+                    w.done_jobs += 1
+                    w.done_images += n_images
+                    w.done_render_s += render_s or 0.0
                 if self._bar is not None:
                     self._bar.update(n_images)
                 self.send(ident, P.RESULT, {"job": job, "attempt": attempt, "accepted": True})
@@ -538,11 +561,21 @@ class Broker:
                 self.send(target, P.RESULT, {"job": job, "attempt": attempt, "accepted": False,
                                              "reason": reason[:500]})
 
+    def _flush_worker_stats(self, now: float) -> None:
+        """Per-worker counters go to the table once per heartbeat, not once per job."""
+        for w in self.workers.values():
+            if w.done_jobs:
+                self.table.worker_done(w.name, w.done_jobs, w.done_images, w.done_render_s, now,
+                                       "busy" if w.jobs else "idle")
+                w.done_jobs = w.done_images = 0
+                w.done_render_s = 0.0
+
     def _discard_staging(self, job: int, attempt: int) -> None:
         import shutil
 
         self.uploads.pop((job, attempt), None)
-        shutil.rmtree(self.root / staging_relpath(job, attempt), ignore_errors=True)
+        if self.cfg.shared:
+            shutil.rmtree(self.root / staging_relpath(job, attempt), ignore_errors=True)
 
     # ------------------------------------------------------------------------ leases
     def _end_lease(self, job: int, attempt: int, error: str, failure: bool, now: float) -> None:
@@ -560,15 +593,17 @@ class Broker:
                 self.stats.lost_leases += 1
         elif state == J.FAILED:
             self.stats.failed_jobs += 1
-            ch = CharacterSample.from_dict(json.loads(self.table.sample_json(job)))
+            ch = CharacterView.from_json(self.table.sample_json(job))
             remove_character_files(self.root, ch)
             self.table.event("parked", f"job {job}: {error}", now)
             log.error("job %d parked as failed: %s", job, error[:300])
 
     def _forget_worker(self, ident: bytes, why: str, now: float) -> None:
-        w = self.workers.pop(ident, None)
+        w = self.workers.get(ident)
         if w is None:
             return
+        self._flush_worker_stats(now)
+        del self.workers[ident]
         if why == "dead":
             self.stats.dead_workers += 1
             self.table.event("dead", f"{w.name} silent for {now - w.last_seen:.1f} s", now)
@@ -580,6 +615,7 @@ class Broker:
 
     def _beat(self, now: float) -> None:
         """Heartbeat every worker, bury the silent ones, expire leases nobody renews."""
+        self._flush_worker_stats(now)
         for ident, w in list(self.workers.items()):
             if now - w.last_seen > self.cfg.dead_after_s:
                 log.warning("worker %s silent for %.1f s: dead; its jobs go back to the queue", w.name,
@@ -605,12 +641,13 @@ class Broker:
             w.idle = False
             job = self.pending.popleft()
             attempt = self.table.lease(job, w.name, now)
-            self.leases[job] = Lease(job, attempt, ident, now + self.cfg.dead_after_s, now)
+            sample = self.table.sample_json(job)
+            self.leases[job] = Lease(job, attempt, ident, now + self.cfg.dead_after_s, now, sample=sample)
             w.jobs.add(job)
             header = {"job": job, "attempt": attempt, "lease_s": self.cfg.dead_after_s}
             if self.cfg.shared:
                 header["staging"] = staging_relpath(job, attempt)
-            self.send(ident, P.JOB, header, self.table.sample_json(job).encode())
+            self.send(ident, P.JOB, header, sample.encode())
 
     def _farewell(self) -> None:
         for ident in list(self.workers):

@@ -170,9 +170,8 @@ class JobTable:
     def lease(self, job_id: int, worker: str, now: float) -> int:
         """Give the job to `worker`; returns the new attempt number (the fencing token)."""
         self.begin()
-        self.db.execute("UPDATE jobs SET state='leased', attempt=attempt+1, worker=?, leased_at=? WHERE id=?",
-                        (worker, now, job_id))
-        attempt = self.db.execute("SELECT attempt FROM jobs WHERE id=?", (job_id,)).fetchone()[0]
+        attempt = self.db.execute("UPDATE jobs SET state='leased', attempt=attempt+1, worker=?, leased_at=? "
+                                  "WHERE id=? RETURNING attempt", (worker, now, job_id)).fetchone()[0]
         self.db.execute("INSERT OR REPLACE INTO attempts(job, attempt, worker, started) VALUES (?, ?, ?, ?)",
                         (job_id, attempt, worker, now))
         return attempt
@@ -235,8 +234,8 @@ class JobTable:
         self.db.execute("UPDATE workers SET state=?, last_seen=?, current_job=? WHERE name=?",
                         (state, now, current_job, name))
 
-    def worker_done(self, name: str, images: int, render_s: float, now: float) -> None:
+    def worker_done(self, name: str, jobs: int, images: int, render_s: float, now: float, state: str) -> None:
         self.begin()
-        self.db.execute("UPDATE workers SET jobs_done=jobs_done+1, images_done=images_done+?, "
-                        "render_s=render_s+?, last_seen=?, current_job=NULL, state='idle' WHERE name=?",
-                        (images, render_s or 0.0, now, name))
+        self.db.execute("UPDATE workers SET jobs_done=jobs_done+?, images_done=images_done+?, "
+                        "render_s=render_s+?, last_seen=?, state=? WHERE name=?",
+                        (jobs, images, render_s or 0.0, now, state, name))

@@ -69,12 +69,15 @@ class DeclaredFile:
 
 @dataclass
 class Upload:
-    """Chunks of one attempt arriving at the broker (written in place, verified at DONE)."""
+    """Chunks of one attempt arriving at the broker, assembled in memory until DONE.
 
-    folder: Path
+    Files are crops of a few tens of kilobytes, so an upload costs no disk I/O until the
+    result is verified; the storage threads then write each file once under its final name."""
+
     valid_k: frozenset[int]
     declared: dict[tuple[int, str], tuple[int, str]] = field(default_factory=dict)  # (k, kind) → (size, sha)
-    received: dict[tuple[int, str], int] = field(default_factory=dict)  # bytes written
+    buffers: dict[tuple[int, str], bytearray] = field(default_factory=dict)
+    nbytes: int = 0
 
     def write_chunk(self, k: int, kind: str, offset: int, size: int, sha: str, data: bytes) -> None:
         if k not in self.valid_k or kind not in FILE_KINDS:
@@ -83,17 +86,45 @@ class Upload:
             raise ProtocolError(f"chunk outside its file: offset={offset} len={len(data)} size={size}")
         key = (k, kind)
         if self.declared.get(key) != (size, sha):  # a new file, or the worker restarted it
+            old = self.buffers.get(key)
+            self.nbytes += size - (len(old) if old is not None else 0)
             self.declared[key] = (size, sha)
-            self.received[key] = 0
-            self.folder.mkdir(parents=True, exist_ok=True)
-            with open(self.folder / staged_name(k, kind), "wb") as f:
-                f.truncate(size)
-        fd = os.open(self.folder / staged_name(k, kind), os.O_WRONLY)
-        try:
-            os.pwrite(fd, data, offset)
-        finally:
-            os.close(fd)
-        self.received[key] += len(data)
+            self.buffers[key] = bytearray(size)
+        self.buffers[key][offset:offset + len(data)] = data
+
+    def files(self) -> dict[tuple[int, str], bytes]:
+        return {key: bytes(buf) for key, buf in self.buffers.items()}
+
+
+@dataclass
+class ImageView:
+    k: int
+    subset: str
+    camera_id: int
+    pose_phase: float
+
+
+class CharacterView:
+    """The few fields of a stored character sample that naming and metadata need.
+
+    Duck-types `CharacterSample` for `image_relpath`, `mask_relpath` and `character_record`;
+    the broker handles thousands of jobs a second and rebuilding the full dataclass tree
+    (`CharacterSample.from_dict`) costs milliseconds it does not need to spend."""
+
+    __slots__ = ("_d", "index", "pid", "split", "images")
+
+    def __init__(self, d: dict[str, Any]):
+        self._d = d
+        self.index, self.pid, self.split = int(d["index"]), int(d["pid"]), d["split"]
+        self.images = [ImageView(int(i["k"]), i["subset"], int(i["camera_id"]), float(i["pose_phase"]))
+                       for i in d["images"]]
+
+    @classmethod
+    def from_json(cls, text: str) -> "CharacterView":
+        return cls(json.loads(text))
+
+    def to_dict(self) -> dict[str, Any]:
+        return self._d
 
 
 @dataclass
@@ -116,12 +147,15 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def store_character(root: Path, staging: Path, character: CharacterSample, files: list[DeclaredFile],
-                    infos: dict[int, dict[str, Any]], extra: dict[str, Any]) -> StoredCharacter:
-    """Verify every staged file of a character, move it into the dataset, write metadata last.
+def store_character(root: Path, character: CharacterSample | CharacterView, files: list[DeclaredFile],
+                    infos: dict[int, dict[str, Any]], extra: dict[str, Any],
+                    uploaded: dict[tuple[int, str], bytes] | None = None, staging: Path | None = None) -> StoredCharacter:
+    """Verify every file of a character, store it under its dataset name, write metadata last.
 
-    Raises VerificationError (and stores nothing of the metadata) if any file is missing or
-    differs from its declaration. Safe to repeat: names are deterministic, renames atomic."""
+    The bytes come from an upload (`uploaded`) or, in shared-filesystem mode, from the files a
+    worker wrote into `staging`. Raises VerificationError (and writes no metadata) if any file
+    is missing or differs from its declaration. Safe to repeat: names are deterministic and
+    every write is atomic (temporary name, fsync, rename)."""
     root = Path(root)
     expected = {(im.k, kind) for im in character.images for kind in FILE_KINDS}
     declared = {(f.k, f.kind): f for f in files}
@@ -130,41 +164,47 @@ def store_character(root: Path, staging: Path, character: CharacterSample, files
         extra_files = sorted(set(declared) - expected)[:5]
         raise VerificationError(f"character {character.pid:04d}: declared files do not match its images "
                                 f"(missing {missing}, unexpected {extra_files})")
-    total = 0
-    checksums: dict[tuple[int, str], str] = {}
-    for (k, kind), f in sorted(declared.items()):
-        path = staging / staged_name(k, kind)
-        try:
-            size = path.stat().st_size
-        except FileNotFoundError:
-            raise VerificationError(f"character {character.pid:04d}: {kind} k={k} never arrived") from None
-        if size != f.size:
-            raise VerificationError(f"character {character.pid:04d}: {kind} k={k} has {size} bytes, "
+    blobs: dict[tuple[int, str], bytes] = {}
+    for key, f in sorted(declared.items()):
+        if uploaded is not None:
+            data = uploaded.get(key)
+        else:
+            try:
+                data = (Path(staging) / staged_name(*key)).read_bytes()
+            except (FileNotFoundError, TypeError):
+                data = None
+        if data is None:
+            raise VerificationError(f"character {character.pid:04d}: {key[1]} k={key[0]} never arrived")
+        if len(data) != f.size:
+            raise VerificationError(f"character {character.pid:04d}: {key[1]} k={key[0]} has {len(data)} bytes, "
                                     f"declared {f.size}")
-        with open(path, "rb+") as fh:
-            h = hashlib.sha256(fh.read()).hexdigest()
-            os.fsync(fh.fileno())  # durable before it gets its final name
-        if h != f.sha256:
-            raise VerificationError(f"character {character.pid:04d}: {kind} k={k} SHA-256 mismatch")
-        checksums[(k, kind)] = h
-        total += size
+        if hashlib.sha256(data).hexdigest() != f.sha256:
+            raise VerificationError(f"character {character.pid:04d}: {key[1]} k={key[0]} SHA-256 mismatch")
+        blobs[key] = data
+    total = 0
     for im in character.images:
-        for kind, rel in (("image", image_relpath(character.pid, im)), ("mask", mask_relpath(character.pid, im))):
-            dest = root / rel
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staging / staged_name(im.k, kind), dest)
-    for sub in SUBSETS + (MASKS_DIR,):
-        _fsync_dir(root / sub)
+        atomic_write(root / image_relpath(character.pid, im), blobs[(im.k, "image")])
+        atomic_write(root / mask_relpath(character.pid, im), blobs[(im.k, "mask")])
+        total += len(blobs[(im.k, "image")]) + len(blobs[(im.k, "mask")])
     rendered = []
     for im in character.images:
         info = dict(infos.get(im.k) or {})
-        info["sha256"] = checksums[(im.k, "image")]
-        info["mask_sha256"] = checksums[(im.k, "mask")]
+        info["sha256"] = declared[(im.k, "image")].sha256
+        info["mask_sha256"] = declared[(im.k, "mask")].sha256
         rendered.append(RenderedImage(k=im.k, image=b"", mask=b"", info=info))
     record = character_record(character, rendered, extra)
     atomic_write(metadata_path(root, character.pid), json.dumps(record, indent=1).encode())
-    shutil.rmtree(staging, ignore_errors=True)
+    if staging is not None:
+        shutil.rmtree(staging, ignore_errors=True)
     return StoredCharacter(character.pid, len(character.images), total)
+
+
+def sync_dataset_dirs(root: Path) -> None:
+    """fsync the dataset's folders so the renames of stored files survive a power cut.
+
+    Called once per broker loop turn that completed jobs, before the job table commits them."""
+    for sub in SUBSETS + (MASKS_DIR, METADATA_DIR):
+        _fsync_dir(Path(root) / sub)
 
 
 def character_intact(root: Path, pid: int) -> bool:
@@ -182,7 +222,7 @@ def character_intact(root: Path, pid: int) -> bool:
         return False
 
 
-def remove_character_files(root: Path, character: CharacterSample) -> None:
+def remove_character_files(root: Path, character: CharacterSample | CharacterView) -> None:
     """Delete whatever a never-finished character left (images, masks, metadata)."""
     for im in character.images:
         for rel in (image_relpath(character.pid, im), mask_relpath(character.pid, im)):

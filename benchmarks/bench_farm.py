@@ -1,0 +1,235 @@
+"""Farm benchmark: broker throughput with many simulated workers, and the farm's overhead.
+
+1. Broker throughput: a real broker process (`python -m headless broker`, real SQLite, real
+   storage with fsync) and one process simulating many workers on loopback. Each simulated
+   worker answers a JOB at once: it uploads one tiny image and mask (2 CHUNKs), reports DONE and
+   waits for the verdict; so the figure is job completions per second through the whole path
+   (lease → upload → SHA-256 check → fsync → rename → metadata → commit → verdict).
+   Target ≥ 2,000/s: the broker is never the bottleneck of a 1,000-worker farm.
+2. Farm overhead on a render run: `generate` with local workers; overhead = 1 − (time the
+   workers spent rendering) / (time the workers held the farm, first lease to last verdict).
+   With the real Blender renderer when `synth_humans_addon.blender.job` imports, otherwise
+   with the stand-in renderer sleeping a fixed time per image (labelled as such). Target ≤ 5 %.
+
+Run: `python benchmarks/bench_farm.py [--jobs 4000] [--sim-workers 200] [--render-jobs 8]`.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _spec_text(characters: int, images: int, crop: int, name: str) -> str:
+    return (f'[dataset]\nname = "{name}"\ncharacters = {characters}\nimages_per_character = {images}\n'
+            f"test_characters = {characters // 10}\nvalidation_characters = {characters // 10}\n"
+            f"[render]\ncrop_height = {crop}\nsamples = 4\n")
+
+
+def _tiny_files() -> tuple[bytes, bytes]:
+    from PIL import Image
+
+    jpg, png = io.BytesIO(), io.BytesIO()
+    Image.new("RGB", (16, 32), (120, 60, 30)).save(jpg, "JPEG", quality=80)
+    Image.new("L", (16, 32), 255).save(png, "PNG")
+    return jpg.getvalue(), png.getvalue()
+
+
+def simulate_workers(endpoint: str, n: int, timeout_s: float) -> dict:
+    """`n` DEALER sockets in one process that answer every JOB at once. Returns timings."""
+    import zmq
+
+    from headless import protocol as P
+
+    image, mask = _tiny_files()
+    files = [{"k": 0, "kind": "image", "size": len(image), "sha256": hashlib.sha256(image).hexdigest()},
+             {"k": 0, "kind": "mask", "size": len(mask), "sha256": hashlib.sha256(mask).hexdigest()}]
+    ctx = zmq.Context()
+    poller = zmq.Poller()
+    socks = []
+    for i in range(n):
+        s = ctx.socket(zmq.DEALER)
+        s.linger = 0
+        s.identity = f"sim-{i}".encode()
+        s.connect(endpoint)
+        s.send_multipart(P.encode(P.READY, {"worker": f"sim-{i}", "host": "bench", "pid": os.getpid(),
+                                            "renderer": "none", "want_job": True}))
+        poller.register(s, zmq.POLLIN)
+        socks.append(s)
+    acks: dict[tuple, int] = {}
+    first = last = None
+    results = 0
+    deadline = time.time() + timeout_s
+    next_beat = time.time() + 0.5
+    done = False
+    while not done and time.time() < deadline:
+        for s, _ in poller.poll(100):
+            while True:
+                try:
+                    frames = s.recv_multipart(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                m = P.decode(frames, P.BROKER_COMMANDS)
+                h = m.header
+                if m.command == P.JOB:
+                    first = first or time.perf_counter()
+                    key = (h["job"], h["attempt"])
+                    acks[key] = 0
+                    for f, data in zip(files, (image, mask)):
+                        s.send_multipart(P.encode(P.CHUNK, {"job": key[0], "attempt": key[1], "k": 0,
+                                                            "kind": f["kind"], "offset": 0, "size": len(data),
+                                                            "sha256": f["sha256"]}, data))
+                elif m.command == P.ACK:
+                    key = (h["job"], h["attempt"])
+                    acks[key] = acks.get(key, 0) + 1
+                    if acks[key] == 2:
+                        s.send_multipart(P.encode(P.DONE, {"job": key[0], "attempt": key[1], "files": files,
+                                                           "infos": {"0": {"bbox": [0, 0, 16, 32]}},
+                                                           "render_s": 0.0, "want_job": True}))
+                        del acks[key]
+                elif m.command == P.RESULT:
+                    results += 1
+                    last = time.perf_counter()
+                elif m.command == P.BYE:
+                    done = True
+        if time.time() > next_beat:
+            for s in socks:
+                s.send_multipart(P.encode(P.HB, {"held": [], "want_job": False}))
+            next_beat = time.time() + 0.5
+    for s in socks:
+        s.close(0)
+    ctx.term()
+    return {"results": results, "seconds": (last - first) if first and last else float("nan")}
+
+
+def bench_broker_throughput(jobs: int, sim_workers: int, work: Path, store_threads: int = 4) -> dict:
+    spec = work / "throughput.toml"
+    spec.write_text(_spec_text(jobs, 1, 32, "bench-throughput"))
+    out = work / "throughput"
+    port = _free_port()
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    # Expanding thousands of characters takes a while: build the job table before timing.
+    from headless.broker import Broker, BrokerConfig
+    from synth_humans_addon.core.spec import load_spec
+
+    t0 = time.perf_counter()
+    Broker(BrokerConfig(out=out, spec=load_spec(spec), progress=False)).table.close()
+    setup_s = time.perf_counter() - t0
+    log = open(work / "broker.log", "wb")
+    broker = subprocess.Popen([sys.executable, "-m", "headless", "broker", "--out", str(out), "--bind",
+                               f"tcp://127.0.0.1:{port}", "--no-progress", "--store-threads", str(store_threads)],
+                              env=env, cwd=str(REPO), stdout=log, stderr=subprocess.STDOUT)
+    try:
+        time.sleep(0.5)
+        sim = simulate_workers(f"tcp://127.0.0.1:{port}", sim_workers, timeout_s=max(60.0, jobs / 50))
+        broker.wait(60)
+    finally:
+        if broker.poll() is None:
+            broker.kill()
+        log.close()
+    con = sqlite3.connect(out / ".farm" / "jobs.sqlite")
+    done = con.execute("SELECT COUNT(*) FROM jobs WHERE state='done'").fetchone()[0]
+    con.close()
+    rate = sim["results"] / sim["seconds"] if sim["seconds"] == sim["seconds"] and sim["seconds"] > 0 else 0.0
+    return {"jobs": jobs, "done": done, "sim_workers": sim_workers, "seconds": sim["seconds"],
+            "completions_per_s": rate, "table_setup_s": setup_s}
+
+
+def _renderer_for_overhead() -> str:
+    from headless.generate import renderer_available
+
+    return "bpy" if renderer_available("bpy") is None else "standin"
+
+
+def bench_overhead(render_jobs: int, work: Path, workers: int, standin_sleep_s: float) -> dict:
+    renderer = _renderer_for_overhead()
+    images = 2 if renderer == "bpy" else 4
+    crop = 128 if renderer == "bpy" else 128
+    spec = work / "overhead.toml"
+    spec.write_text(_spec_text(render_jobs, images, crop, "bench-overhead"))
+    out = work / "overhead"
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    cmd = [sys.executable, "-m", "headless", "generate", str(spec), "--out", str(out), "--workers", str(workers),
+           "--renderer", renderer, "--no-progress", "--standin-sleep", str(standin_sleep_s)]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, cwd=str(REPO), capture_output=True, text=True, timeout=1800)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        return {"renderer": renderer, "error": (proc.stderr or proc.stdout)[-800:]}
+    con = sqlite3.connect(out / ".farm" / "jobs.sqlite")
+    rows = con.execute("SELECT a.worker, a.started, a.ended, j.render_s FROM attempts a JOIN jobs j "
+                       "ON j.id=a.job AND j.attempt=a.attempt WHERE a.outcome='done'").fetchall()
+    con.close()
+    spans: dict[str, list[float]] = {}
+    render_s = 0.0
+    for worker, started, ended, r in rows:
+        s = spans.setdefault(worker, [started, ended])
+        s[0], s[1] = min(s[0], started), max(s[1], ended)
+        render_s += r or 0.0
+    held = sum(e - s for s, e in spans.values())
+    return {"renderer": renderer if renderer == "bpy" else f"standin ({standin_sleep_s} s/image)",
+            "jobs": len(rows), "images": len(rows) * images, "workers": workers, "wall_s": wall,
+            "held_s": held, "render_s": render_s, "overhead": 1.0 - render_s / held if held else float("nan")}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--jobs", type=int, default=4000)
+    p.add_argument("--sim-workers", type=int, default=200)
+    p.add_argument("--render-jobs", type=int, default=6)
+    p.add_argument("--render-workers", type=int, default=2)
+    p.add_argument("--standin-sleep", type=float, default=0.25)
+    p.add_argument("--keep", action="store_true", help="keep the benchmark folders")
+    a = p.parse_args(argv if argv is not None else [])
+    work = Path(tempfile.mkdtemp(prefix="bench_farm_"))
+    try:
+        thr = bench_broker_throughput(a.jobs, a.sim_workers, work)
+        ovh = bench_overhead(a.render_jobs, work, a.render_workers, a.standin_sleep)
+    finally:
+        if not a.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    figures = {
+        "broker_completions_per_s": thr["completions_per_s"],
+        "broker_target_ratio": thr["completions_per_s"] / 2000.0,
+        "broker_jobs_done": thr["done"],
+        "broker_sim_workers": thr["sim_workers"],
+        "farm_overhead": ovh.get("overhead"),
+        "farm_overhead_target_ratio": (ovh["overhead"] / 0.05) if ovh.get("overhead") is not None else None,
+        "overhead_renderer": ovh.get("renderer"),
+        "overhead_detail": ovh,
+    }
+    print("farm benchmark")
+    print(f"  broker throughput   {thr['completions_per_s']:8.0f} job completions/s  ({thr['done']} jobs, "
+          f"{thr['sim_workers']} simulated workers, {thr['seconds']:.2f} s; target 2000/s → ratio "
+          f"{figures['broker_target_ratio']:.2f})")
+    if "error" in ovh:
+        print(f"  farm overhead       failed: {ovh['error']}")
+    else:
+        print(f"  farm overhead       {100 * ovh['overhead']:8.2f} % of worker time not rendering  "
+              f"({ovh['renderer']}, {ovh['jobs']} jobs, {ovh['images']} images, {ovh['workers']} workers; "
+              f"target ≤ 5 % → ratio {figures['farm_overhead_target_ratio']:.2f})")
+    return figures
+
+
+if __name__ == "__main__":
+    res = main(sys.argv[1:])
+    print(json.dumps({k: v for k, v in res.items() if k != "overhead_detail"}, indent=1, default=str))
