@@ -32,7 +32,11 @@ from . import scene as scene_mod
 
 log = logging.getLogger(__name__)
 FRAME_ASPECT = 1.0  # full frame width/height; square keeps Blender's AUTO sensor fit unambiguous
-KEYPOINT_OCCLUSION_TOLERANCE = 0.12  # metres: joints lie inside the body, about this deep
+# Metres: how deep each joint lies under the surface facing the camera (hip joints sit deep
+# in the pelvis, elbows and wrists just under the skin). A surface closer than this in
+# front of a joint is its own flesh; farther in front, something else hides it.
+KEYPOINT_DEPTH = {"head": 0.15, "neck": 0.12, "shoulder": 0.14, "hip": 0.18, "knee": 0.1, "ankle": 0.1,
+                  "elbow": 0.09, "wrist": 0.08}
 
 
 class BlankRenderError(RuntimeError):
@@ -148,7 +152,7 @@ def project_keypoints(scene: bpy.types.Scene, depsgraph: Any, joints: dict[str, 
     """Joints in crop pixels: {name: [x, y, visible]}; visible = 1 if inside the crop and unoccluded.
 
     A joint counts as visible when the first surface on the ray from the camera lies no more
-    than `KEYPOINT_OCCLUSION_TOLERANCE` in front of it (joints are inside the body, so the
+    than the joint's `KEYPOINT_DEPTH` in front of it (joints are inside the body, so the
     person's own skin over the joint does not hide it, but the torso in front of a far arm does).
     """
     from mathutils import Vector
@@ -171,7 +175,8 @@ def project_keypoints(scene: bpy.types.Scene, depsgraph: Any, joints: dict[str, 
             dist = float(np.linalg.norm(d))
             hit, loc, _n, _i, _obj, _m = scene.ray_cast(depsgraph, Vector(eye.tolist()), Vector((d / dist).tolist()),
                                                        distance=dist)
-            visible = (not hit) or float(np.linalg.norm(np.array(loc) - eye)) >= dist - KEYPOINT_OCCLUSION_TOLERANCE
+            depth_below_surface = KEYPOINT_DEPTH.get(name.split("_")[-1], 0.12)
+            visible = (not hit) or float(np.linalg.norm(np.array(loc) - eye)) >= dist - depth_below_surface
         out[name] = [round(cx, 2), round(cy, 2), 1 if visible else 0]
     return out
 
