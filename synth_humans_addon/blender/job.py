@@ -217,6 +217,34 @@ def render_character(spec: Any, character: Any, session: RenderSession | None = 
         return own.render_character(character, progress)
 
 
+class CharacterRenderer:
+    """A `render_character`-compatible callable that keeps one RenderSession between calls.
+
+    For long-running workers: `render = CharacterRenderer(); render(spec, character)` pays
+    the session start once and starts a new session only when the spec changes.
+    """
+
+    def __init__(self) -> None:
+        self._session: RenderSession | None = None
+        self._spec_key: str | None = None
+
+    def __call__(self, spec: Any, character: Any) -> list[RenderedImage]:
+        import json
+
+        from ..core.spec import spec_to_dict
+
+        key = json.dumps(spec_to_dict(spec), sort_keys=True, default=str)
+        if self._session is None or key != self._spec_key:
+            self.close()
+            self._session, self._spec_key = RenderSession(spec), key
+        return self._session.render_character(character)
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+
 class PreviewNavigator:
     """State for the add-on's preview operators: current character/image, next/previous."""
 
@@ -273,4 +301,4 @@ class PreviewNavigator:
         self.session.close()
 
 
-__all__ = ["RenderSession", "render_character", "PreviewNavigator", "CharacterOutOfFrame"]
+__all__ = ["RenderSession", "render_character", "CharacterRenderer", "PreviewNavigator", "CharacterOutOfFrame"]

@@ -330,3 +330,19 @@ def test_preview_navigator_steps_through_images_and_characters(cache):
         assert (nav.character_index, nav.image_index) == (0, len(nav.character.images) - 1)
     finally:
         nav.close()
+
+
+def test_character_renderer_reuses_its_session_and_matches_render_character(cache):
+    from synth_humans_addon.blender.job import CharacterRenderer, render_character
+
+    spec = _spec("varied")
+    renderer = CharacterRenderer()
+    try:
+        a = renderer(spec, sampling.expand_character(spec, 1))
+        session = renderer._session
+        renderer(spec, sampling.expand_character(spec, 2))
+        assert renderer._session is session  # same spec: same session
+    finally:
+        renderer.close()
+    b = render_character(spec, sampling.expand_character(spec, 1))
+    assert [r.image for r in a] == [r.image for r in b]  # a fresh session gives the same bytes
