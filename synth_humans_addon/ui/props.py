@@ -225,8 +225,27 @@ SpecGroup = _section_group("spec", S.Spec, S.Spec())
 
 
 def spec_to_props(spec: S.Spec, group) -> None:
-    """Write every field of `spec` into the generated property group (collections replaced)."""
+    """Write every field of `spec` into the generated property group (collections replaced).
+
+    Raises `SpecError` before writing anything if a value cannot be held by a Blender
+    property (a whole number beyond 32 bits).
+    """
+    problems = unrepresentable(spec)
+    if problems:
+        raise S.SpecError(problems)
     _fill(group, spec, type(spec))
+
+
+def unrepresentable(obj, cls=S.Spec, prefix: str = "") -> list[tuple[str, str]]:
+    """Fields whose values Blender's properties cannot hold (integers beyond ±2³¹−1)."""
+    problems = []
+    for fname, typ in spec_fields(cls):
+        value, kind = getattr(obj, fname), field_kind(typ)
+        if kind == "section":
+            problems += unrepresentable(value, typ, f"{prefix}{fname}.")
+        elif kind == "int" and not -INT32 <= value <= INT32:
+            problems.append((f"{prefix}{fname}", f"must lie within ±{INT32} to be edited in Blender, got {value}"))
+    return problems
 
 
 def _fill(group, obj, cls) -> None:

@@ -339,7 +339,11 @@ def invalid_values_refused_with_spec_messages():
     bad.write_text((REPO_ROOT / "examples/presets/tiny.toml").read_text().replace("radius = 6.0", "radius = -1.0"))
     assert "camera.radius: R must be > 0 metres, got -1.0" in refused(bpy.ops.synth_humans.load_spec,
                                                                       filepath=str(bad))
-    assert "camera.radius: R must be > 0 metres, got -1.0" in s.error
+    big = TMP / "big_seed.toml"
+    big.write_text((REPO_ROOT / "examples/presets/tiny.toml").read_text().replace("seed = 7", "seed = 3000000000"))
+    assert "dataset.seed: must lie within ±2147483647" in refused(bpy.ops.synth_humans.load_spec, filepath=str(big))
+    assert s.spec.dataset.seed == 7 and s.spec.dataset.name == "default"  # nothing half-loaded
+    assert "dataset.seed: must lie within" in s.error
 
 
 @check
