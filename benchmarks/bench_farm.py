@@ -121,10 +121,11 @@ def simulate_workers(endpoint: str, n: int, timeout_s: float) -> dict:
     return {"results": results, "seconds": (last - first) if first and last else float("nan")}
 
 
-def bench_broker_throughput(jobs: int, sim_workers: int, work: Path, store_threads: int = 4) -> dict:
+def bench_broker_throughput(jobs: int, sim_workers: int, work: Path, store_threads: int = 4,
+                            extra: tuple[str, ...] = (), tag: str = "durable") -> dict:
     spec = work / "throughput.toml"
     spec.write_text(_spec_text(jobs, 1, 32, "bench-throughput"))
-    out = work / "throughput"
+    out = work / f"throughput-{tag}"
     port = _free_port()
     env = dict(os.environ, PYTHONPATH=str(REPO))
     # Expanding thousands of characters takes a while: build the job table before timing.
@@ -136,12 +137,15 @@ def bench_broker_throughput(jobs: int, sim_workers: int, work: Path, store_threa
     setup_s = time.perf_counter() - t0
     log = open(work / "broker.log", "wb")
     broker = subprocess.Popen([sys.executable, "-m", "headless", "broker", "--out", str(out), "--bind",
-                               f"tcp://127.0.0.1:{port}", "--no-progress", "--store-threads", str(store_threads)],
-                              env=env, cwd=str(REPO), stdout=log, stderr=subprocess.STDOUT)
+                               f"tcp://127.0.0.1:{port}", "--no-progress", "--store-threads", str(store_threads),
+                               *extra], env=env, cwd=str(REPO), stdout=log, stderr=subprocess.STDOUT)
+    cpu_s = float("nan")
     try:
         time.sleep(0.5)
         sim = simulate_workers(f"tcp://127.0.0.1:{port}", sim_workers, timeout_s=max(60.0, jobs / 50))
-        broker.wait(60)
+        _, _, usage = os.wait4(broker.pid, 0)  # the broker's own CPU time: a load-independent cost
+        broker.returncode = 0
+        cpu_s = usage.ru_utime + usage.ru_stime
     finally:
         if broker.poll() is None:
             broker.kill()
@@ -151,7 +155,8 @@ def bench_broker_throughput(jobs: int, sim_workers: int, work: Path, store_threa
     con.close()
     rate = sim["results"] / sim["seconds"] if sim["seconds"] == sim["seconds"] and sim["seconds"] > 0 else 0.0
     return {"jobs": jobs, "done": done, "sim_workers": sim_workers, "seconds": sim["seconds"],
-            "completions_per_s": rate, "table_setup_s": setup_s}
+            "completions_per_s": rate, "table_setup_s": setup_s, "broker_cpu_s": cpu_s,
+            "completions_per_cpu_s": done / cpu_s if cpu_s == cpu_s and cpu_s > 0 else float("nan")}
 
 
 def _renderer_for_overhead() -> str:
@@ -203,6 +208,7 @@ def main(argv: list[str] | None = None) -> dict:
     work = Path(tempfile.mkdtemp(prefix="bench_farm_"))
     try:
         thr = bench_broker_throughput(a.jobs, a.sim_workers, work)
+        fast = bench_broker_throughput(a.jobs, a.sim_workers, work, extra=("--no-fsync",), tag="nofsync")
         ovh = bench_overhead(a.render_jobs, work, a.render_workers, a.standin_sleep)
     finally:
         if not a.keep:
@@ -210,6 +216,9 @@ def main(argv: list[str] | None = None) -> dict:
     figures = {
         "broker_completions_per_s": thr["completions_per_s"],
         "broker_target_ratio": thr["completions_per_s"] / 2000.0,
+        "broker_completions_per_cpu_s": thr["completions_per_cpu_s"],
+        "broker_nofsync_completions_per_s": fast["completions_per_s"],
+        "broker_nofsync_completions_per_cpu_s": fast["completions_per_cpu_s"],
         "broker_jobs_done": thr["done"],
         "broker_sim_workers": thr["sim_workers"],
         "farm_overhead": ovh.get("overhead"),
@@ -221,6 +230,14 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"  broker throughput   {thr['completions_per_s']:8.0f} job completions/s  ({thr['done']} jobs, "
           f"{thr['sim_workers']} simulated workers, {thr['seconds']:.2f} s; target 2000/s → ratio "
           f"{figures['broker_target_ratio']:.2f})")
+    print(f"  broker CPU cost     {thr['completions_per_cpu_s']:8.0f} completions per broker CPU-second "
+          f"(load-independent; {thr['broker_cpu_s']:.2f} s CPU for {thr['done']} jobs)")
+    print(f"  without fsync       {fast['completions_per_s']:8.0f} job completions/s, "
+          f"{fast['completions_per_cpu_s']:.0f} per broker CPU-second (--no-fsync)")
+    try:
+        print(f"  machine load        {os.getloadavg()[0]:.1f} (1-min load average) on {os.cpu_count()} cores")
+    except OSError:
+        pass
     if "error" in ovh:
         print(f"  farm overhead       failed: {ovh['error']}")
     else:

@@ -20,6 +20,7 @@ import os
 import queue
 import signal
 import socket as pysocket
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from typing import Any
 
 import zmq
 
-from synth_humans_addon.core.dataset import create_dataset
+from synth_humans_addon.core.dataset import create_dataset, metadata_path
 from synth_humans_addon.core.sampling import expand_dataset
 from synth_humans_addon.core.spec import Spec, spec_from_dict, spec_to_dict
 
@@ -60,6 +61,7 @@ class BrokerConfig:
     curve_authorized: Path | None = None  # folder of authorised worker public keys
     insecure: bool = False  # allow a non-loopback bind without CURVE
     store_threads: int = 4
+    durable: bool = True  # fsync every stored file (False: a power cut may lose the last seconds)
     progress: bool = True
     exit_when_done: bool = True
     retry_failed: bool = False
@@ -135,6 +137,7 @@ class Broker:
         self._last_warn = 0.0
         self._refused: set[tuple[int, int]] = set()
         self._waiting: dict[tuple[int, int], list[bytes]] = {}  # repeated DONEs awaiting the verdict
+        self._dirs_dirty = False
         self._open_table()
 
     # ------------------------------------------------------------------------ set-up
@@ -169,6 +172,13 @@ class Broker:
         if removed:
             log.info("removed %d temporary files of an interrupted run", removed)
         now = time.time()
+        # After a power cut the table may say done for a character whose files did not reach
+        # the disk: a done job without its metadata file goes back to the queue.
+        for job_id, pid in self.table.db.execute("SELECT id, pid FROM jobs WHERE state='done'").fetchall():
+            if not metadata_path(self.root, pid).is_file():
+                log.warning("job %d is done in the table but %s is missing: rendering it again", job_id,
+                            metadata_path(self.root, pid))
+                self.table.undo_done(job_id)
         leased = set(self.table.ids_in_state(J.LEASED))
         # Only jobs that were ever handed out can have files on disk.
         touched = [r[0] for r in self.table.db.execute(
@@ -227,6 +237,9 @@ class Broker:
             ready_callback(self.endpoint)
         log.info("broker on %s, dataset %s", self.endpoint, self.root)
         self._store_pool()
+        # The loop makes many short GIL-releasing calls (socket, SQLite); with the default 5 ms
+        # switch interval every one can wait behind a storage thread's Python work.
+        sys.setswitchinterval(0.0005)
         done_images, total_images = self.table.image_counts()
         bar = None
         if self.cfg.progress:
@@ -264,6 +277,7 @@ class Broker:
             self._store_pool().shutdown(wait=True)
             self._collect_stored()
             self._flush_worker_stats(time.time())
+            sync_dataset_dirs(self.root)
             self.table.commit()
             self.stats.wall_s = time.time() - t0
             if bar is not None:
@@ -485,7 +499,8 @@ class Broker:
         else:
             uploaded, staging = (up.files() if up is not None else {}), None
         pool = self._store_pool()
-        fut = pool.submit(store_character, self.root, character, files, infos, extra, uploaded, staging)
+        fut = pool.submit(store_character, self.root, character, files, infos, extra, uploaded, staging,
+                          self.cfg.durable)
         fut.add_done_callback(lambda f, a=(job, attempt, w.ident, render_s, len(character.images)):
                               self.finished.put((a, f)))
         self._after_result(w, job, h)
@@ -524,8 +539,7 @@ class Broker:
                 break
         if not batch:
             return
-        if any(fut.exception() is None for _, fut in batch):
-            sync_dataset_dirs(self.root)  # the renames are durable before the table says done
+        self._dirs_dirty = self._dirs_dirty or any(fut.exception() is None for _, fut in batch)
         for (job, attempt, ident, render_s, n_images), fut in batch:
             self.in_store -= 1
             now = time.time()
@@ -603,6 +617,9 @@ class Broker:
         if w is None:
             return
         self._flush_worker_stats(now)
+        if self._dirs_dirty and self.cfg.durable:  # make the renames of stored files durable, once per heartbeat
+            sync_dataset_dirs(self.root)
+            self._dirs_dirty = False
         del self.workers[ident]
         if why == "dead":
             self.stats.dead_workers += 1

@@ -50,6 +50,8 @@ def _add_broker_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chunk-size", type=int, default=256 * 1024, help="upload chunk size in bytes")
     p.add_argument("--window", type=int, default=8, help="upload chunks in flight per worker (flow control)")
     p.add_argument("--store-threads", type=int, default=4, help="threads verifying and storing results")
+    p.add_argument("--no-fsync", action="store_true",
+                   help="do not fsync stored files (faster; a power cut, not a crash, may lose recent images)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
@@ -58,7 +60,7 @@ def _broker_options(a: argparse.Namespace) -> dict:
     return dict(heartbeat_s=a.heartbeat, liveness=a.liveness, max_failures=a.max_failures, max_lost=a.max_lost,
                 job_timeout_s=a.job_timeout, retry_failed=a.retry_failed,
                 chunk_size=max(1024, min(a.chunk_size, 1024 * 1024)), window=max(1, a.window),
-                store_threads=max(1, a.store_threads))
+                store_threads=max(1, a.store_threads), durable=not a.no_fsync)
 
 
 def _finish_report(out: Path, stats, sheet: bool) -> int:

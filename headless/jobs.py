@@ -210,6 +210,12 @@ class JobTable:
             return FAILED
         return PENDING
 
+    def undo_done(self, job_id: int) -> None:
+        """A done job whose files are gone (power cut): pending again, its completion withdrawn."""
+        self.begin()
+        self.db.execute("UPDATE jobs SET state='pending', worker=NULL, completions=MAX(0, completions-1) "
+                        "WHERE id=? AND state='done'", (job_id,))
+
     def retry_failed(self) -> int:
         """Give parked jobs another chance (`broker --retry-failed`)."""
         self.begin()

@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -149,14 +150,17 @@ def _fsync_dir(path: Path) -> None:
 
 def store_character(root: Path, character: CharacterSample | CharacterView, files: list[DeclaredFile],
                     infos: dict[int, dict[str, Any]], extra: dict[str, Any],
-                    uploaded: dict[tuple[int, str], bytes] | None = None, staging: Path | None = None) -> StoredCharacter:
+                    uploaded: dict[tuple[int, str], bytes] | None = None, staging: Path | None = None,
+                    durable: bool = True) -> StoredCharacter:
     """Verify every file of a character, store it under its dataset name, write metadata last.
 
     The bytes come from an upload (`uploaded`) or, in shared-filesystem mode, from the files a
     worker wrote into `staging`. Raises VerificationError (and writes no metadata) if any file
     is missing or differs from its declaration. Safe to repeat: names are deterministic and
-    every write is atomic (temporary name, fsync, rename)."""
+    every write is atomic (temporary name, fsync, rename). `durable=False` skips the fsync:
+    a process crash still loses nothing, a power cut may lose the last seconds of images."""
     root = Path(root)
+    write = atomic_write if durable else write_unsynced
     expected = {(im.k, kind) for im in character.images for kind in FILE_KINDS}
     declared = {(f.k, f.kind): f for f in files}
     if set(declared) != expected:
@@ -183,8 +187,8 @@ def store_character(root: Path, character: CharacterSample | CharacterView, file
         blobs[key] = data
     total = 0
     for im in character.images:
-        atomic_write(root / image_relpath(character.pid, im), blobs[(im.k, "image")])
-        atomic_write(root / mask_relpath(character.pid, im), blobs[(im.k, "mask")])
+        write(root / image_relpath(character.pid, im), blobs[(im.k, "image")])
+        write(root / mask_relpath(character.pid, im), blobs[(im.k, "mask")])
         total += len(blobs[(im.k, "image")]) + len(blobs[(im.k, "mask")])
     rendered = []
     for im in character.images:
@@ -193,10 +197,24 @@ def store_character(root: Path, character: CharacterSample | CharacterView, file
         info["mask_sha256"] = declared[(im.k, "mask")].sha256
         rendered.append(RenderedImage(k=im.k, image=b"", mask=b"", info=info))
     record = character_record(character, rendered, extra)
-    atomic_write(metadata_path(root, character.pid), json.dumps(record, indent=1).encode())
+    write(metadata_path(root, character.pid), json.dumps(record, indent=1).encode())
     if staging is not None:
         shutil.rmtree(staging, ignore_errors=True)
     return StoredCharacter(character.pid, len(character.images), total)
+
+
+def write_unsynced(path: Path, data: bytes) -> None:
+    """Like `atomic_write` (temporary name, then rename) without the fsync."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.part")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
 
 
 def sync_dataset_dirs(root: Path) -> None:
