@@ -28,48 +28,59 @@ STAGE_FILE = "stage.json"
 PARTIAL_SUFFIX = ".partial"
 KEY_LENGTH = 12  # characters of the key in folder names (48 bits: collisions are not a concern here)
 
-# Which packages' sources make up the "code version" of each stage kind.
-CODE_PACKAGES = {
-    "generate": ("synth_humans_addon", "headless"),
+# The code each stage kind's result depends on: packages or single modules (dotted names).
+# Only code that changes the *content* of a result counts: the farm's broker and transport
+# do not change a rendered image, so editing them must not re-render 60,000 images.
+CODE_SOURCES = {
+    "generate": ("synth_humans_addon", "headless.standin"),
     "refine-train": ("refiner",),
     "refine-apply": ("refiner",),
     "reid-train": ("reid",),
     "finetune": ("reid",),
-    "evaluate": ("reid",),
+    "evaluate": ("reid", "headless.experiments.stages"),
 }
+# Folders inside those packages that never affect a result.
+IGNORED_PARTS = {"__pycache__", "ui", "tests"}
 
 _code_versions: dict[str, str] = {}
 
 
-def package_source_hash(package: str) -> str:
-    """SHA-256 over a package's .py files (path and content), without importing it.
+def source_hash(name: str) -> str:
+    """SHA-256 over a package's .py files (relative path and content) or one module's file,
+    found without importing it. A missing one hashes to "missing".
 
-    Hashing sources instead of a version string means an edited trainer invalidates the
-    models it trained, even between releases. A missing package hashes to "missing".
+    Hashing sources rather than a version string means an edited trainer invalidates the
+    models it trained, even between releases.
     """
-    if package in _code_versions:
-        return _code_versions[package]
+    if name in _code_versions:
+        return _code_versions[name]
     import importlib.util
 
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
+    try:
+        spec = importlib.util.find_spec(name)
+    except ModuleNotFoundError:
+        spec = None
+    h = hashlib.sha256()
+    if spec is None:
         digest = "missing"
-    else:
-        h = hashlib.sha256()
+    elif spec.submodule_search_locations:
         for root in spec.submodule_search_locations:
             for path in sorted(Path(root).rglob("*.py")):
-                if "__pycache__" in path.parts:
+                if IGNORED_PARTS & set(path.relative_to(root).parts):
                     continue
                 h.update(path.relative_to(root).as_posix().encode())
                 h.update(b"\0")
                 h.update(path.read_bytes())
         digest = h.hexdigest()
-    _code_versions[package] = digest
+    else:
+        h.update(Path(spec.origin).read_bytes())
+        digest = h.hexdigest()
+    _code_versions[name] = digest
     return digest
 
 
 def code_version(kind: str) -> dict[str, str]:
-    return {p: package_source_hash(p)[:16] for p in CODE_PACKAGES.get(kind, ())}
+    return {p: source_hash(p)[:16] for p in CODE_SOURCES.get(kind, ())}
 
 
 def folder_fingerprint(root: Path) -> dict[str, Any]:
