@@ -130,8 +130,8 @@ def cmd_worker(a: argparse.Namespace) -> int:
     from .worker import config_from_args, run_worker
 
     logging.getLogger().setLevel(logging.DEBUG if a.verbose else logging.INFO)
-    run_worker(config_from_args(a))
-    return 0
+    _, gave_up = run_worker(config_from_args(a))
+    return 1 if gave_up else 0
 
 
 def cmd_status(a: argparse.Namespace) -> int:

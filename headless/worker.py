@@ -107,6 +107,7 @@ class Link(threading.Thread):
         self.stopping = threading.Event()
         self.accepted = 0
         self.refused = 0
+        self.gave_up = False
         self._wake_rx = ctx.socket(zmq.PAIR)
         self._wake_rx.linger = 0
         endpoint = f"inproc://wake-{id(self)}"
@@ -247,6 +248,7 @@ class Link(threading.Thread):
                 unreachable_since = unreachable_since or last_heard
                 if self.cfg.give_up_s is not None and now - unreachable_since > self.cfg.give_up_s:
                     log.error("broker unreachable for %.0f s: giving up", now - unreachable_since)
+                    self.gave_up = True
                     return
                 delay = backoff * random.uniform(0.5, 1.5)  # jitter: a farm must not reconnect in lockstep
                 log.warning("broker silent for %.1f s: reconnecting in %.2f s", now - last_heard, delay)
@@ -382,8 +384,10 @@ def package_result(order: JobOrder, rendered: list, render_s: float, shared_root
     return Result(order.job, order.attempt, files, declared, infos, render_s)
 
 
-def run_worker(cfg: WorkerConfig) -> int:
-    """Serve jobs until the broker says BYE (or gives up). Returns the number of jobs rendered."""
+def run_worker(cfg: WorkerConfig) -> tuple[int, bool]:
+    """Serve jobs until the broker says BYE (or it gives up waiting for one).
+
+    Returns (jobs rendered, gave up: the broker was unreachable for `give_up_s`)."""
     from synth_humans_addon.core.sampling import CharacterSample
     from synth_humans_addon.core.spec import spec_from_dict
 
@@ -424,7 +428,7 @@ def run_worker(cfg: WorkerConfig) -> int:
         link.join(timeout=5)
         link.close_render_side()
         ctx.term()
-    return rendered_jobs
+    return rendered_jobs, link.gave_up
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
@@ -457,9 +461,9 @@ def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if a.verbose else logging.INFO,
                         format="%(asctime)s worker %(levelname)s %(message)s")
-    n = run_worker(config_from_args(a))
+    n, gave_up = run_worker(config_from_args(a))
     log.info("worker finished after %d jobs", n)
-    return 0
+    return 1 if gave_up else 0
 
 
 if __name__ == "__main__":
