@@ -10,7 +10,8 @@
    the camera is re-aimed at the box centre without jitter (documented fallback); if that
    fails too (camera inside the box), `CharacterOutOfFrame` is raised.
 3. `render_crop` renders; the compositor (see `scene.setup_outputs`) writes the colour
-   image and the person mask (object index pass, anti-aliased ID mask), both the crop's size.
+   image and the person mask (Cryptomatte matte of the person's objects, or the ID mask of
+   the object index pass), both the crop's size.
 4. `project_keypoints` projects joints into crop pixels, with visibility from a ray cast.
 5. `encode_outputs` applies the camera-model post-processing and encodes JPEG + PNG.
 """
