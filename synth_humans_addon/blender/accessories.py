@@ -96,7 +96,10 @@ def _strap(verts: np.ndarray, x: float, z_low_back: float, z_low_front: float, y
            width: float) -> tuple[np.ndarray, np.ndarray]:
     """A strap in the plane at `x`: from the back at `z_low_back` over the shoulder to the front."""
     body = verts[mpfb.load_base_mesh().vertex_groups["body"]]
-    slab = body[(np.abs(body[:, 0] - x) < 0.012) & (body[:, 2] > min(z_low_back, z_low_front) - 0.05)]
+    j = mpfb.joint_positions(verts)
+    # The slice of the torso under the strap, up to the base of the neck (not the head or ears).
+    slab = body[(np.abs(body[:, 0] - x) < 0.012) & (body[:, 2] > min(z_low_back, z_low_front) - 0.05)
+                & (body[:, 2] < j["joint-neck"][2])]
     center = np.array([float(np.median(slab[:, 1])), float(min(z_low_back, z_low_front))])
     angles = np.linspace(np.radians(10), np.radians(172), 16)
     yz = wrap_over(slab[:, 1:], center, angles, gap)

@@ -101,7 +101,7 @@ def _unit(seed: int, salt: int) -> float:
 def garment_cut(kind: str, lm: gr.BodyLandmarks, seed: int = 0) -> gr.GarmentCut:
     """The tights region of a top, bottom or shoe kind on a body with landmarks `lm`."""
     hs = lm.height_scale
-    collar = lm.neck - 0.035 * hs
+    collar = lm.neck - 0.008 * hs  # a crew neck at the base of the neck
     if kind == "tshirt":
         return gr.GarmentCut(sleeve_end=0.35 + 0.2 * _unit(seed, 1), torso_low=lm.crotch - 0.03 * hs,
                              torso_high=collar)
@@ -109,7 +109,7 @@ def garment_cut(kind: str, lm: gr.BodyLandmarks, seed: int = 0) -> gr.GarmentCut
         return gr.GarmentCut(sleeve_end=1.96, torso_low=lm.crotch - 0.03 * hs, torso_high=collar)
     if kind == "jacket":
         return gr.GarmentCut(sleeve_end=1.98, torso_low=lm.crotch - (0.06 + 0.06 * _unit(seed, 1)) * hs,
-                             torso_high=lm.neck - 0.01 * hs)
+                             torso_high=lm.neck + 0.012 * hs)
     if kind == "trousers":
         return gr.GarmentCut(leg_start=-1.0, leg_end=1.96, torso_low=-np.inf, torso_high=lm.waist)
     if kind == "shorts":
@@ -133,13 +133,21 @@ def _offsets(kind: str, verts: np.ndarray, lm: gr.BodyLandmarks) -> np.ndarray |
 
 
 def garment_mesh(kind: str, verts: np.ndarray, seed: int = 0,
-                 layout: gr.TightsLayout | None = None) -> gr.SubMesh:
-    """The rest-pose mesh of one garment on a body (`verts`: all morphed base-mesh vertices)."""
+                 layout: gr.TightsLayout | None = None, under_top: str | None = None) -> gr.SubMesh:
+    """The rest-pose mesh of one garment on a body (`verts`: all morphed base-mesh vertices).
+
+    `under_top`: the kind of top worn over a skirt; the skirt then starts just above the
+    top's hem (tucked in), because the skirt helper flares far out from the hips and would
+    otherwise poke through the top.
+    """
     lm = gr.landmarks(verts)
     if kind == "skirt":
         # Knee-length ± a hand: from mid-thigh to mid-calf.
         hem = lm.knee + (lm.crotch - lm.knee) * (0.6 - 1.0 * _unit(seed, 1))
-        faces = gr.skirt_faces(verts, top_z=lm.waist, hem_z=hem)
+        top_z = lm.waist
+        if under_top is not None:
+            top_z = min(top_z, garment_cut(under_top, lm).torso_low + 0.02 * lm.height_scale)
+        faces = gr.skirt_faces(verts, top_z=top_z, hem_z=hem)
         shaped = verts
     else:
         layout = layout or gr.tights_layout(verts)
@@ -173,9 +181,9 @@ def _skin(obj, ctx: BodyContext, source: np.ndarray) -> None:
 
 
 def add_garment(outfit: Outfit, ctx: BodyContext, role: str, garment, layout: gr.TightsLayout | None = None,
-                name_prefix: str = "") -> bpy.types.Object:
+                name_prefix: str = "", under_top: str | None = None) -> bpy.types.Object:
     """Build one garment (`sampling.GarmentSample`) and register it in `outfit` under `role`."""
-    sub = garment_mesh(garment.kind, ctx.vertices, garment.seed, layout)
+    sub = garment_mesh(garment.kind, ctx.vertices, garment.seed, layout, under_top)
     mat = materials.garment_material(garment, name=f"{name_prefix}{garment.kind}")
     outfit.materials.append(mat)
     obj = mesh_object(f"{name_prefix}{garment.kind}", sub.vertices, sub.faces, ctx.collection, mat)
@@ -203,7 +211,8 @@ def dress(build, character, hide_skin: bool = True) -> Outfit:
         for role in ("bottom", "top", "shoes"):
             garment = getattr(character, role)
             if garment is not None:
-                add_garment(outfit, ctx, role, garment, layout, prefix)
+                top = character.top.kind if role == "bottom" and character.top is not None else None
+                add_garment(outfit, ctx, role, garment, layout, prefix, under_top=top)
         if character.hair is not None:
             hair_mod.add_hair(outfit, ctx, character.hair, prefix)
         for a in character.accessories:

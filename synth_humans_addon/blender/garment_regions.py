@@ -203,35 +203,78 @@ def boundary_vertices(faces: np.ndarray) -> np.ndarray:
     return np.unique(uniq[count == 1])
 
 
-def snap_hems(verts: np.ndarray, faces: np.ndarray, layout: TightsLayout, cut: GarmentCut,
-              reach: float = 0.2, reach_z: float = 0.05) -> np.ndarray:
-    """A copy of `verts` whose garment-border vertices are moved onto the cut exactly.
+@functools.lru_cache(maxsize=1)
+def _tights_edges() -> np.ndarray:
+    """Unique edges (pairs of base-mesh ids, both directions) of the tights helper."""
+    faces = _group_faces("helper-tights")
+    edges = np.stack([faces, np.roll(faces, -1, axis=1)], axis=-1).reshape(-1, 2)
+    edges = np.unique(np.sort(edges, axis=1), axis=0)
+    return np.concatenate([edges, edges[:, ::-1]])
 
-    Faces are kept or dropped whole, so a raw hem zig-zags along the mesh's edges; sliding
-    each border vertex along its limb to ``s = cut`` (or vertically to a torso cut height)
-    makes sleeve ends, trouser legs and hems straight rings. Borders farther than `reach`
-    (limb units) / `reach_z` (metres) from every cut are left alone.
+
+def snap_hems(verts: np.ndarray, faces: np.ndarray, layout: TightsLayout, cut: GarmentCut,
+              reach: float = 0.25, reach_z: float = 0.04) -> np.ndarray:
+    """A copy of `verts` whose garment-border vertices are slid onto the cut.
+
+    Faces are kept or dropped whole, so a raw hem zig-zags along the mesh's edges. Each
+    border vertex is moved along one of its tights edges to the point where that edge
+    crosses the cut (``s = cut`` on a limb, ``z = cut`` on the torso), so hems become
+    straight rings while every vertex stays *on* the tights surface — moving vertices
+    off the surface would let an inner layer (trousers under a top) poke through.
+    Borders farther than `reach` (limb units) / `reach_z` (metres) from a cut stay put.
     """
     out = verts.copy()
     border = boundary_vertices(faces)
     pos = np.searchsorted(layout.vertices, border)
     ok = (pos < len(layout.vertices)) & (layout.vertices[np.minimum(pos, len(layout.vertices) - 1)] == border)
     border, pos = border[ok], pos[ok]
-    region, s, axis = layout.region[pos], layout.limb_s[pos], layout.limb_axis[pos]
+    region = layout.region[pos]
+    # Corners outside the cut (faces with ≥ 2 corners inside are kept) always move in onto
+    # the cut; corners inside move out only when the cut is near.
+    outside = ~select_tights_vertices(layout, verts, cut)[pos]
+    reach_limb = np.where(outside, np.inf, reach)
+    reach_height = np.where(outside, np.inf, reach_z)
     arm = (region == ARM_L) | (region == ARM_R)
     leg = (region == LEG_L) | (region == LEG_R)
+    # The cut value each border vertex snaps to, and which field (limb s or height z) it is in.
     target = np.full(len(border), np.nan)
-    for mask, value in ((arm, cut.sleeve_end), (leg, cut.leg_end), (leg, cut.leg_start)):
-        near = mask & (np.abs(s - value) < reach) & np.isnan(target)
+    on_limb = np.zeros(len(border), dtype=bool)
+    active = [(arm, cut.sleeve_end, cut.sleeve_end >= 0), (leg, cut.leg_end, 0 <= cut.leg_end < 2.9),
+              (leg, cut.leg_start, cut.leg_start > 0 and cut.leg_end >= cut.leg_start)]
+    s_border = layout.limb_s[pos]
+    for mask, value, used in active:
+        near = mask & (np.abs(s_border - value) < reach_limb) & np.isnan(target) if used else np.zeros_like(mask)
         target[near] = value
-    limb = ~np.isnan(target)
-    out[border[limb]] += (target[limb] - s[limb])[:, None] * axis[limb]
-    z = verts[border, 2]
-    for value in (cut.torso_low, cut.torso_high):
-        if not np.isfinite(value):
-            continue
-        near = ~limb & (np.abs(z - value) < reach_z) & ~(arm)
-        out[border[near], 2] = value
+        on_limb |= near
+    z_border = verts[border, 2]
+    heights = np.array([cut.torso_low, cut.torso_high])
+    heights = heights[np.isfinite(heights)]
+    if len(heights):
+        nearest = heights[np.argmin(np.abs(z_border[:, None] - heights[None, :]), axis=1)]
+        near = np.isnan(target) & ~arm & (np.abs(z_border - nearest) < reach_height)
+        target[near] = nearest[near]
+    # Field values on every base vertex of the tights (nan elsewhere).
+    s_all = np.full(len(verts), np.nan)
+    s_all[layout.vertices] = layout.limb_s
+    edges = _tights_edges()
+    sel = np.isin(edges[:, 0], border)
+    edges = edges[sel]
+    order = np.searchsorted(border, edges[:, 0])  # border is sorted (np.unique)
+    for use_limb in (True, False):
+        f_all = s_all if use_limb else verts[:, 2]
+        e_ok = (on_limb[order] == use_limb) & ~np.isnan(target[order])
+        a, b, t = edges[e_ok, 0], edges[e_ok, 1], target[order[e_ok]]
+        fa, fb = f_all[a], f_all[b]
+        crossing = ((fa - t) * (fb - t) <= 0) & (fa != fb) & ~np.isnan(fb)
+        a, b, t, fa, fb = a[crossing], b[crossing], t[crossing], fa[crossing], fb[crossing]
+        w = (t - fa) / (fb - fa)
+        # Several crossing edges per vertex: keep the shortest move.
+        move = np.linalg.norm(verts[b] - verts[a], axis=1) * w
+        best = np.lexsort((move, a))
+        first = np.ones(len(best), dtype=bool)
+        first[1:] = a[best][1:] != a[best][:-1]
+        pick = best[first]
+        out[a[pick]] = verts[a[pick]] + w[pick, None] * (verts[b[pick]] - verts[a[pick]])
     return out
 
 
@@ -239,7 +282,8 @@ def tights_faces(verts: np.ndarray, cut: GarmentCut, layout: TightsLayout | None
     """Quads (base-mesh vertex ids) of the tights helper covered by `cut` on this body."""
     layout = layout or tights_layout(verts)
     mask = select_tights_vertices(layout, verts, cut)
-    return faces_from_vertex_mask(_group_faces("helper-tights"), layout.vertices, mask)
+    # Two corners inside suffice: `snap_hems` then pulls the outside corners onto the cut.
+    return faces_from_vertex_mask(_group_faces("helper-tights"), layout.vertices, mask, min_corners=2)
 
 
 def skirt_faces(verts: np.ndarray, top_z: float, hem_z: float) -> np.ndarray:

@@ -116,11 +116,12 @@ def _outline(verts: np.ndarray, frame: HeadFrame, phis: np.ndarray, zs: np.ndarr
 
 
 def curtain(verts: np.ndarray, frame: HeadFrame, length_z: float, side_z: float, gap: float,
-            half_angle_deg: float = 115.0, columns: int = 25, rows: int = 14) -> tuple[np.ndarray, np.ndarray]:
-    """Vertices (rows·columns, 3) and quads of a hair sheet around the back of the head.
+            half_angle_deg: float = 115.0, columns: int = 25, rows: int = 14,
+            slab: float = 0.015) -> tuple[np.ndarray, np.ndarray]:
+    """Vertices and quads of a mass of hair around the back of the head.
 
     It spans azimuths ±`half_angle_deg` around the back, from near the crown down to
-    `length_z` behind and `side_z` at its side edges.
+    `length_z` behind and `side_z` at its side edges, `slab` metres thick at its ends.
     """
     c = frame.center
     half = np.radians(half_angle_deg)
@@ -138,15 +139,27 @@ def curtain(verts: np.ndarray, frame: HeadFrame, length_z: float, side_z: float,
         r[:, k] = np.interp(-z[:, k], -zs, radius_table[:, k])
     # The sheet spreads a little towards its ends, as real hair does, and closes onto the
     # head at its side edges (no visible gap between hair and temple).
-    r += 0.012 * frame.scale * t[:, None] ** 1.5
+    r += 0.008 * frame.scale * t[:, None] ** 1.5
     r -= (gap + 0.006 * frame.scale) * side_weight[None, :] ** 2
-    x = c[0] + r * np.sin(phis)[None, :]
-    y = c[1] - r * np.cos(phis)[None, :]
-    v = np.stack([x, y, z], axis=-1).reshape(-1, 3)
-    idx = np.arange(rows * columns).reshape(rows, columns)
-    # Winding so normals face outwards (away from the head axis).
-    faces = np.stack([idx[:-1, :-1], idx[1:, :-1], idx[1:, 1:], idx[:-1, 1:]], axis=-1).reshape(-1, 4)
-    return v, faces
+    # A closed slab, not a sheet: an outer and an inner surface joined at the rims, so the
+    # hair has a visible thickness at its edges instead of showing a paper-thin plate.
+    inner_r = np.maximum(r - slab * (0.4 + 0.6 * t[:, None]), 0.5 * r)
+    layers = [np.stack([c[0] + rr * np.sin(phis)[None, :], c[1] - rr * np.cos(phis)[None, :], z], axis=-1)
+              for rr in (r, inner_r)]
+    v = np.concatenate([layer.reshape(-1, 3) for layer in layers])
+    n = rows * columns
+    out_idx = np.arange(n).reshape(rows, columns)
+    in_idx = out_idx + n
+    # Winding so normals face outwards (away from the head axis) on the outer layer.
+    outer = np.stack([out_idx[:-1, :-1], out_idx[1:, :-1], out_idx[1:, 1:], out_idx[:-1, 1:]], axis=-1).reshape(-1, 4)
+    inner = np.stack([in_idx[:-1, :-1], in_idx[:-1, 1:], in_idx[1:, 1:], in_idx[1:, :-1]], axis=-1).reshape(-1, 4)
+
+    def rim(a: np.ndarray, b: np.ndarray) -> np.ndarray:  # quads joining two matching vertex rows
+        return np.stack([a[:-1], a[1:], b[1:], b[:-1]], axis=-1)
+
+    rims = [rim(out_idx[-1], in_idx[-1]), rim(in_idx[0], out_idx[0]),
+            rim(out_idx[:, 0], in_idx[:, 0])[:, ::-1], rim(in_idx[:, -1], out_idx[:, -1])[:, ::-1]]
+    return v, np.concatenate([outer, inner, *rims])
 
 
 def tube(path: np.ndarray, radii: np.ndarray, sides: int = 8) -> tuple[np.ndarray, np.ndarray]:
@@ -227,7 +240,7 @@ def hair_geometry(verts: np.ndarray, style: str, variation: float = 0.5) -> list
             # From the shoulder blades to the middle of the back.
             length = f.shoulder_z - (0.06 + 0.2 * variation) * s
             side = f.neck_z + 0.01 * s  # the side locks end above the shoulders
-        v, faces = curtain(verts, f, length_z=length, side_z=side, gap=thickness + 0.004 * s,
+        v, faces = curtain(verts, f, length_z=length, side_z=side, gap=0.6 * thickness + 0.002 * s,
                            half_angle_deg=112.0 if style == "medium" else 105.0)
         parts.append(HairPart("curtain", v, faces, blend(v)))
     elif style == "ponytail":

@@ -288,7 +288,7 @@ def hair_material(color: str, name: str = "hair") -> bpy.types.Material:
     g.link(attr.outputs["Vector"], mapping.inputs["Vector"])
     streak = _noise_factor(g, mapping.outputs["Vector"], 2.0, 0.6)
     color = g.mix(streak, _scaled_tuple(base, 0.55), _scaled_tuple(base, 1.5))
-    _output(g, color, roughness=0.42, specular=0.45)
+    _output(g, color, roughness=0.5, specular=0.3)
     return mat
 
 
