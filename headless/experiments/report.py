@@ -20,7 +20,7 @@ from typing import Any
 
 from synth_humans_addon.core.spec import dumps_toml
 
-from .plan import EVALUATE, GENERATE, REFINE_APPLY, Plan, estimate_plan
+from .plan import EVALUATE, FINETUNE, GENERATE, REFINE_APPLY, REID_TRAIN, Plan, estimate_plan
 from .runner import StageOutcome
 from .stages import DATASET_DIR, RESULTS_FILE, environment_versions
 
@@ -33,7 +33,7 @@ class Question:
 
 
 QUESTIONS = (
-    Question("attributes", "How do dataset attributes change re-id accuracy? (I → IV)", ("synthetic",)),
+    Question("attributes", "How do dataset attributes change re-id accuracy?", ("synthetic",)),
     Question("refinement", "Does refinement help? (X vs R-X)", ("synthetic", "refined")),
     Question("synthetic_vs_real", "How does artificial data compare with real data?", ("synthetic", "refined", "real")),
     Question("finetuning", "Does artificial pre-training plus real finetuning beat real data alone?",
@@ -152,7 +152,9 @@ def write_report(plan: Plan, outcomes: list[StageOutcome], out_dir: Path, experi
     if out.exists():
         shutil.rmtree(out)  # the report is cheap and always rebuilt from the stage folders
     out.mkdir(parents=True)
-    rows = _results(outcomes)
+    # rows in the plan's model order (I, II, …, R-I, …, real, finetuned), whatever ran first
+    order = {st.label: i for i, st in enumerate(s for s in plan.stages if s.kind in (REID_TRAIN, FINETUNE))}
+    rows = sorted(_results(outcomes), key=lambda r: (order.get(r["label"], len(order)), r["stage"]))
     ranks = cfg.evaluate.ranks
     real_test = cfg.real.name if cfg.real.present else None
 
@@ -178,7 +180,9 @@ def write_report(plan: Plan, outcomes: list[StageOutcome], out_dir: Path, experi
         q_rows = [r for r in main_rows if r["group"] in q.groups]
         if not q_rows or (q.key != "attributes" and not real_test):
             continue
-        md += [f"## {q.title}", "", f"Test set: **{test_name}**.", ""]
+        where = f"**{test_name}**" + ("" if real_test else " (the last artificial dataset's test characters: "
+                                                         "no real data)")
+        md += [f"## {q.title}", "", f"Test set: {where}.", ""]
         report["questions"][q.key] = {}
         for protocol in cfg.evaluate.protocols:
             made = rank_table(q_rows, protocol, ranks)
