@@ -133,8 +133,10 @@ def save_samples_sheet(out: Path, max_images: int = 40) -> Path | None:
     picked = [r for r in picked if r.path.is_file()]
     if not picked:
         return None
+    short = {"bounding_box_train": "train", "bounding_box_test": "gallery", "query": "query",
+             "validation": "val"}
     return save_contact_sheet([r.path for r in picked], Path(out) / "contact_sheet.png",
-                              [f"{r.pid:04d} c{r.camera_id} {r.subset[:5]}" for r in picked])
+                              [f"{r.pid:04d} c{r.camera_id} {short.get(r.subset, r.subset)}" for r in picked])
 
 
 def generate(spec: Spec | None, out: Path, workers: int | None = None, renderer: str = "bpy",
