@@ -167,9 +167,10 @@ def tube(path: np.ndarray, radii: np.ndarray, sides: int = 8) -> tuple[np.ndarra
     n = len(path)
     tangents = np.gradient(path, axis=0)
     tangents /= np.linalg.norm(tangents, axis=1, keepdims=True)
-    ref = np.array([1.0, 0.0, 0.0])
     ring = []
     for i in range(n):
+        # A reference axis not parallel to the tangent (a tube may run along x, like a bridge).
+        ref = np.eye(3)[int(np.argmin(np.abs(tangents[i])))]
         u = np.cross(tangents[i], ref)
         u /= np.linalg.norm(u)
         w = np.cross(tangents[i], u)
