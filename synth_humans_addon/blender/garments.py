@@ -132,15 +132,26 @@ def _body_to_tights(max_distance: float = 0.03) -> tuple[np.ndarray, np.ndarray]
     out: they are never hidden.
     """
     base = mpfb.load_base_mesh()
-    verts = mpfb.body_vertices(mpfb.Phenotype())
-    tights = verts[gr.tights_layout(verts).vertices]
+    verts = mpfb.to_blender_frame(base.vertices)  # the unmorphed base mesh is a fine neutral body
+    tights = verts[base.vertex_groups["helper-tights"]]  # the order of `TightsLayout.vertices`
     body_ids = base.vertex_groups["body"]
-    nearest = np.empty(len(body_ids), dtype=np.int64)
-    dist = np.empty(len(body_ids))
-    for chunk in np.array_split(np.arange(len(body_ids)), 32):
-        d = ((verts[body_ids[chunk]][:, None, :] - tights[None]) ** 2).sum(-1)
-        nearest[chunk] = np.argmin(d, axis=1)
-        dist[chunk] = np.sqrt(d[np.arange(len(chunk)), nearest[chunk]])
+    body = verts[body_ids]
+    nearest = np.zeros(len(body_ids), dtype=np.int64)
+    dist = np.full(len(body_ids), np.inf)
+    # Brute force within horizontal slabs (sorted by height): only tights vertices within
+    # `max_distance` in z can be near enough, so each slab compares a few hundred points.
+    order_b = np.argsort(body[:, 2])
+    order_t = np.argsort(tights[:, 2])
+    zt = tights[order_t, 2]
+    for chunk in np.array_split(order_b, 120):
+        z0, z1 = body[chunk, 2].min() - max_distance, body[chunk, 2].max() + max_distance
+        cand = order_t[np.searchsorted(zt, z0):np.searchsorted(zt, z1, side="right")]
+        if len(cand) == 0:
+            continue
+        d = ((body[chunk][:, None, :] - tights[cand][None]) ** 2).sum(-1)
+        best = np.argmin(d, axis=1)
+        nearest[chunk] = cand[best]
+        dist[chunk] = np.sqrt(d[np.arange(len(chunk)), best])
     keep = dist <= max_distance
     return body_ids[keep], nearest[keep]
 

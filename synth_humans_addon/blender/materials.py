@@ -95,7 +95,8 @@ class _Graph:
 
 def _new_material(name: str) -> tuple[bpy.types.Material, _Graph]:
     mat = bpy.data.materials.new(name)
-    mat.use_nodes = True
+    if mat.node_tree is None:  # Blender < 5 creates materials without nodes
+        mat.use_nodes = True
     return mat, _Graph(mat)
 
 
