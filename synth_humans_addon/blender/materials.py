@@ -268,8 +268,39 @@ def garment_material(garment, name: str | None = None) -> bpy.types.Material:
     else:
         p = _pattern_space(g, _PERIOD[kind] * garment.texture_scale, garment.texture_rotation_deg, garment.seed)
         color = _PATTERNS[kind](g, p, c1, c2, int(garment.seed))
+    if garment.kind in ("shoes", "boots"):
+        color = _with_sole(g, color, garment.seed, 0.022 if garment.kind == "shoes" else 0.03)
+    elif garment.kind == "jacket":
+        color = _with_placket(g, color, c1)
     _output(g, color, roughness=_FABRIC_ROUGHNESS.get(kind, 0.85), sheen=0.3, specular=0.2)
     return mat
+
+
+# Shoe soles seen on the street: white trainers, black rubber, tan gum.
+_SOLE_COLORS = ("#e9e7e2", "#e9e7e2", "#d8d4cc", "#1e1e1e", "#2a2622", "#8a6a48")
+
+
+def _rest_component(g: _Graph, axis: str):
+    attr = g.node("ShaderNodeAttribute")
+    attr.attribute_type = "GEOMETRY"
+    attr.attribute_name = REST_ATTRIBUTE
+    sep = g.node("ShaderNodeSeparateXYZ")
+    g.link(attr.outputs["Vector"], sep.inputs[0])
+    return sep.outputs[axis]
+
+
+def _with_sole(g: _Graph, color, seed: int, height: float):
+    """Shoes get a sole band of their own colour (the rest position's z is 0 at the ground)."""
+    sole = rgba(_SOLE_COLORS[(int(seed) >> 7) % len(_SOLE_COLORS)])
+    return g.mix(g.math("LESS_THAN", _rest_component(g, "Z"), height), color, sole)
+
+
+def _with_placket(g: _Graph, color, c1):
+    """A jacket's zip line: a dark 1 cm band down the front centre (rest x ≈ 0, y < 0)."""
+    x = g.math("ABSOLUTE", _rest_component(g, "X"))
+    front = g.math("LESS_THAN", _rest_component(g, "Y"), 0.0)
+    band = g.math("MULTIPLY", g.math("LESS_THAN", x, 0.005), front)
+    return g.mix(band, color, _scaled_tuple(c1, 0.35))
 
 
 def hair_material(color: str, name: str = "hair") -> bpy.types.Material:
