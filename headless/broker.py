@@ -21,6 +21,7 @@ import queue
 import signal
 import socket as pysocket
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -37,7 +38,8 @@ from . import jobs as J
 from . import protocol as P
 from .security import SecurityError, is_loopback_endpoint, secure_broker_socket
 from .storage import (CharacterView, DeclaredFile, Upload, VerificationError, character_intact, clean_temporaries, db_path, sync_dataset_dirs,
-                      remove_character_files, staging_relpath, store_character)
+                      remove_character_files, staging_relpath, store_character, syncfs,
+                      syncfs_available)
 
 log = logging.getLogger("headless.broker")
 
@@ -117,6 +119,47 @@ class BrokerStats:
         return dict(self.__dict__)
 
 
+class GroupSync(threading.Thread):
+    """Makes stored characters durable in batches: one `syncfs` covers every character stored
+    since the last one (group commit), instead of an fsync per file. Results come back on
+    `durable` in arrival order; the broker commits them to the job table only then."""
+
+    def __init__(self, root: Path):
+        super().__init__(name="group-sync", daemon=True)
+        self.root = root
+        self.inbox: queue.Queue = queue.Queue()
+        self.durable: queue.Queue = queue.Queue()
+        self.syncs = 0
+
+    def run(self) -> None:
+        while True:
+            item = self.inbox.get()
+            if item is None:
+                return
+            batch = [item]
+            while True:
+                try:
+                    more = self.inbox.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self.inbox.put(None)
+                    break
+                batch.append(more)
+            error = None
+            try:
+                syncfs(self.root)
+                self.syncs += 1
+            except OSError as exc:
+                error = exc
+            for key, fut in batch:
+                self.durable.put((key, fut, error))
+
+    def stop(self) -> None:
+        self.inbox.put(None)
+        self.join(timeout=30)
+
+
 class Broker:
     def __init__(self, config: BrokerConfig, ctx: zmq.Context | None = None):
         self.cfg = config
@@ -138,6 +181,10 @@ class Broker:
         self._refused: set[tuple[int, int]] = set()
         self._waiting: dict[tuple[int, int], list[bytes]] = {}  # repeated DONEs awaiting the verdict
         self._dirs_dirty = False
+        # Durable mode: one syncfs per batch when the system has it, else an fsync per file.
+        self._group_sync: GroupSync | None = None
+        if config.durable and syncfs_available():
+            self._group_sync = GroupSync(self.root)
         self._open_table()
 
     # ------------------------------------------------------------------------ set-up
@@ -237,6 +284,8 @@ class Broker:
             ready_callback(self.endpoint)
         log.info("broker on %s, dataset %s", self.endpoint, self.root)
         self._store_pool()
+        if self._group_sync is not None:
+            self._group_sync.start()
         # The loop makes many short GIL-releasing calls (socket, SQLite); with the default 5 ms
         # switch interval every one can wait behind a storage thread's Python work.
         sys.setswitchinterval(0.0005)
@@ -276,6 +325,9 @@ class Broker:
         finally:
             self._store_pool().shutdown(wait=True)
             self._collect_stored()
+            if self._group_sync is not None:
+                self._group_sync.stop()
+                self._collect_stored()
             self._flush_worker_stats(time.time())
             sync_dataset_dirs(self.root)
             self.table.commit()
@@ -500,7 +552,7 @@ class Broker:
             uploaded, staging = (up.files() if up is not None else {}), None
         pool = self._store_pool()
         fut = pool.submit(store_character, self.root, character, files, infos, extra, uploaded, staging,
-                          self.cfg.durable)
+                          self.cfg.durable and self._group_sync is None)
         fut.add_done_callback(lambda f, a=(job, attempt, w.ident, render_s, len(character.images)):
                               self.finished.put((a, f)))
         self._after_result(w, job, h)
@@ -534,17 +586,27 @@ class Broker:
         batch = []
         while True:
             try:
-                batch.append(self.finished.get_nowait())
+                key, fut = self.finished.get_nowait()
             except queue.Empty:
                 break
+            if self._group_sync is not None and fut.exception() is None:
+                self._group_sync.inbox.put((key, fut))  # stored; durable after the next syncfs
+            else:
+                batch.append((key, fut, None))
+        if self._group_sync is not None:
+            while True:
+                try:
+                    batch.append(self._group_sync.durable.get_nowait())
+                except queue.Empty:
+                    break
         if not batch:
             return
-        self._dirs_dirty = self._dirs_dirty or any(fut.exception() is None for _, fut in batch)
-        for (job, attempt, ident, render_s, n_images), fut in batch:
+        self._dirs_dirty = self._dirs_dirty or any(fut.exception() is None for _, fut, _ in batch)
+        for (job, attempt, ident, render_s, n_images), fut, sync_error in batch:
             self.in_store -= 1
             now = time.time()
             w = self.workers.get(ident)
-            exc = fut.exception()
+            exc = fut.exception() or sync_error
             if w is not None:
                 w.jobs.discard(job)
             if exc is None and self.table.complete(job, attempt, now, render_s):
@@ -617,9 +679,6 @@ class Broker:
         if w is None:
             return
         self._flush_worker_stats(now)
-        if self._dirs_dirty and self.cfg.durable:  # make the renames of stored files durable, once per heartbeat
-            sync_dataset_dirs(self.root)
-            self._dirs_dirty = False
         del self.workers[ident]
         if why == "dead":
             self.stats.dead_workers += 1
@@ -633,6 +692,9 @@ class Broker:
     def _beat(self, now: float) -> None:
         """Heartbeat every worker, bury the silent ones, expire leases nobody renews."""
         self._flush_worker_stats(now)
+        if self._dirs_dirty and self.cfg.durable and self._group_sync is None:
+            sync_dataset_dirs(self.root)  # per-file fsync mode: make the renames durable once per beat
+            self._dirs_dirty = False
         for ident, w in list(self.workers.items()):
             if now - w.last_seen > self.cfg.dead_after_s:
                 log.warning("worker %s silent for %.1f s: dead; its jobs go back to the queue", w.name,

@@ -12,6 +12,7 @@ A superseded attempt only ever touches its own staging folder, which is deleted.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -21,11 +22,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import synth_humans_addon.core.dataset as _dataset
 from synth_humans_addon.core.dataset import (MASKS_DIR, METADATA_DIR, SUBSETS, RenderedImage, atomic_write,
                                              character_record, image_relpath, mask_relpath, metadata_path)
 from synth_humans_addon.core.sampling import CharacterSample
 
 from .protocol import FILE_KINDS, MAX_FILE_SIZE, ProtocolError
+
+# Workaround until core.dataset caches it: `generator_version()` asks importlib.metadata on every
+# call (~1 ms, scanning sys.path) and `character_record` calls it once per character, which
+# would be the broker's largest per-job cost. The version cannot change within a process.
+if not hasattr(_dataset.generator_version, "cache_info"):
+    _dataset.generator_version = functools.lru_cache(maxsize=1)(_dataset.generator_version)
 
 FARM_DIR = ".farm"
 STAGING_DIR = "staging"
@@ -215,6 +223,40 @@ def write_unsynced(path: Path, data: bytes) -> None:
         with open(tmp, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
+
+
+_libc = None
+
+
+def syncfs_available() -> bool:
+    """Linux `syncfs(2)`: flush one filesystem (found through ctypes; absent elsewhere)."""
+    global _libc
+    if _libc is None:
+        try:
+            import ctypes
+            import ctypes.util
+
+            lib = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+            _libc = lib if hasattr(lib, "syncfs") else False
+        except OSError:
+            _libc = False
+    return bool(_libc)
+
+
+def syncfs(path: Path) -> None:
+    """Make everything written to `path`'s filesystem durable: one call for a whole batch of
+    stored characters (group commit) instead of one fsync per file."""
+    if not syncfs_available():
+        raise OSError("syncfs is not available on this system")
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if _libc.syncfs(fd) != 0:  # ctypes releases the GIL for the call
+            import ctypes
+
+            err = ctypes.get_errno()
+            raise OSError(err, f"syncfs({path}) failed: {os.strerror(err)}")
+    finally:
+        os.close(fd)
 
 
 def sync_dataset_dirs(root: Path) -> None:
