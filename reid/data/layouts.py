@@ -177,8 +177,10 @@ def load_folder(root: Path, opt: LoadOptions) -> ReidData:
 
 
 def load_generated(root: Path, opt: LoadOptions) -> ReidData:
-    """This project's format. Characters keep the split they were generated with; if the
-    dataset has no validation characters, `num_validation` training characters become them."""
+    """This project's format. Characters keep the split they were generated with. A dataset
+    generated without test characters gets `num_test` training characters as its test set
+    (query = first image per camera); one without validation characters gets
+    `num_validation` of them as validation; never overlapping."""
     from synth_humans_addon.core.dataset import read_dataset
 
     ds = read_dataset(root)
@@ -189,10 +191,16 @@ def load_generated(root: Path, opt: LoadOptions) -> ReidData:
     train, val = items(ds.train), items(ds.validation)
     query, gallery = items(ds.query), items(ds.gallery)
     name = ds.manifest.get("name") or root.name
-    if not val:
-        return _with_validation(name, "generated", train, query, gallery, opt,
-                                ("market1501", "single-shot", "cuhk03"), [])
-    return ReidData(name, "generated", train, query, gallery, val, ("market1501", "single-shot", "cuhk03"), [])
+    protocols = ("market1501", "single-shot", "cuhk03")
+    n_ids = len({it.pid for it in train})
+    n_val = 0 if val else min(opt.num_validation, max(0, n_ids - 1))
+    n_test = 0 if (query or gallery) else min(opt.num_test, max(0, n_ids - n_val - 1))
+    if n_val or n_test:
+        train, new_val, test = split_by_identity(train, n_val, n_test, opt.split_seed)
+        val = val or new_val
+        if n_test:
+            query, gallery = query_gallery_split(test)
+    return ReidData(name, "generated", train, query, gallery, val, protocols, [])
 
 
 def load_dataset(root: str | Path, options: LoadOptions | None = None) -> ReidData:

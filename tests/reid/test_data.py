@@ -141,6 +141,18 @@ def test_generated_format(tmp_path):
     assert "cuhk03" in d.protocols
 
 
+def test_generated_without_test_and_validation_characters_is_split(tmp_path):
+    from reid.data.synthetic import make_procedural_dataset, small_spec
+
+    root = make_procedural_dataset(tmp_path / "gen", small_spec(characters=10, images_per_character=3,
+                                                                  validation=0, test=0, crop_height=24))
+    d = load_dataset(root, LoadOptions(num_validation=2, num_test=3))
+    train, val = set(pids(d.train)), set(pids(d.validation))
+    test = set(pids(d.query)) | set(pids(d.gallery))
+    assert (len(train), len(val), len(test)) == (5, 2, 3)
+    assert not (train & val or train & test or val & test)
+
+
 def test_unknown_layout_and_missing_folder(tmp_path):
     with pytest.raises(DatasetLayoutError, match="no such dataset folder"):
         load_dataset(tmp_path / "nope")
