@@ -80,7 +80,7 @@ class _Torso:
 
 
 def _torso(verts: np.ndarray) -> _Torso:
-    j = mpfb.joint_positions(verts)
+    j = gr.joint_positions(verts)
     lm = gr.landmarks(verts)
     body = verts[mpfb.load_base_mesh().vertex_groups["body"]]
     shoulder_z = float(0.5 * (j["joint-l-shoulder"][2] + j["joint-r-shoulder"][2]))
@@ -96,7 +96,7 @@ def _strap(verts: np.ndarray, x: float, z_low_back: float, z_low_front: float, y
            width: float) -> tuple[np.ndarray, np.ndarray]:
     """A strap in the plane at `x`: from the back at `z_low_back` over the shoulder to the front."""
     body = verts[mpfb.load_base_mesh().vertex_groups["body"]]
-    j = mpfb.joint_positions(verts)
+    j = gr.joint_positions(verts)
     # The slice of the torso under the strap, up to the base of the neck (not the head or ears).
     slab = body[(np.abs(body[:, 0] - x) < 0.012) & (body[:, 2] > min(z_low_back, z_low_front) - 0.05)
                 & (body[:, 2] < j["joint-neck"][2])]
@@ -187,7 +187,7 @@ def accessory_geometry(verts: np.ndarray, kind: str, hair_clearance: float = 0.0
     fr = head_frame(verts)
     s = fr.scale
     if kind == "glasses":
-        j = mpfb.joint_positions(verts)
+        j = gr.joint_positions(verts)
         parts = []
         eye_front = float(min(j["joint-l-eye"][1], j["joint-r-eye"][1]))
         lens_y = eye_front - 0.022 * s

@@ -24,7 +24,7 @@ from ..core import mpfb
 from . import garment_regions as gr
 from . import materials
 from .garments import covered_base_vertices, garment_mesh
-from .skinned_mesh import mesh_object, remove_objects
+from .skinned_mesh import mesh_object, remove_objects, skin_from_rig
 
 HIDDEN_SKIN_GROUP = "hidden-under-clothes"
 
@@ -90,10 +90,7 @@ def _first_attr(obj, names):
 def _skin(obj, ctx: BodyContext, source: np.ndarray) -> None:
     if ctx.armature is None:
         return
-    from . import rig  # the body side's skinning helpers
-
-    rig.add_skin_weights(obj, ctx.rig, source)
-    rig.bind_to_armature(obj, ctx.armature)
+    skin_from_rig(obj, ctx.rig, source, ctx.armature)
 
 
 def add_garment(outfit: Outfit, ctx: BodyContext, role: str, garment, layout: gr.TightsLayout | None = None,

@@ -85,6 +85,24 @@ class GarmentCut:
     torso_high: float = -np.inf
 
 
+@functools.lru_cache(maxsize=1)
+def _joint_cube_index() -> tuple[tuple[str, ...], np.ndarray]:
+    """Names and (J, 8) vertex ids of the joint cubes (every ``joint-*`` group has 8 vertices)."""
+    groups = mpfb.load_base_mesh().vertex_groups
+    names = tuple(sorted(n for n, idx in groups.items() if n.startswith("joint-") and len(idx) == 8))
+    return names, np.stack([groups[n] for n in names])
+
+
+def joint_positions(verts: np.ndarray) -> dict[str, np.ndarray]:
+    """`mpfb.joint_positions` in one vectorised gather (dressing asks for joints many times)."""
+    names, index = _joint_cube_index()
+    centres = verts[index].mean(axis=1)
+    out = dict(zip(names, centres))
+    if len(out) < sum(1 for n in mpfb.load_base_mesh().vertex_groups if n.startswith("joint-")):
+        out = {**mpfb.joint_positions(verts), **out}  # a cube of another size: the general path
+    return out
+
+
 def _group_faces(group: str) -> np.ndarray:
     base = mpfb.load_base_mesh()
     return base.faces[base.group_faces(group)]
@@ -134,7 +152,7 @@ def tights_layout(verts: np.ndarray) -> TightsLayout:
     """Region and limb coordinate of every tights vertex on a morphed body (all base-mesh verts)."""
     idx, region = _region_of_tights()
     region = region.copy()
-    joints = mpfb.joint_positions(verts)
+    joints = joint_positions(verts)
     # The rig weights the buttocks and the top of the thighs to the pelvis bones; below the
     # hip joints those are leg for the purpose of cutting (shorts must not keep a torso flap).
     crotch = 0.5 * (joints["joint-l-upper-leg"][2] + joints["joint-r-upper-leg"][2])
@@ -152,7 +170,7 @@ def tights_layout(verts: np.ndarray) -> TightsLayout:
 
 def landmarks(verts: np.ndarray) -> BodyLandmarks:
     """Torso heights of a morphed body (all base-mesh vertices, Blender frame)."""
-    j = mpfb.joint_positions(verts)
+    j = joint_positions(verts)
     crotch = 0.5 * (j["joint-l-upper-leg"][2] + j["joint-r-upper-leg"][2])
     pelvis = j["joint-pelvis"][2]
     chest = j["joint-spine-1"][2]

@@ -45,7 +45,7 @@ class HeadFrame:
 
 
 def head_frame(verts: np.ndarray) -> HeadFrame:
-    j = mpfb.joint_positions(verts)
+    j = gr.joint_positions(verts)
     body = verts[mpfb.load_base_mesh().vertex_groups["body"]]
     top = float(body[:, 2].max())
     center = j["joint-head"].copy()

@@ -93,3 +93,59 @@ def skin_by_weights(obj: bpy.types.Object, armature: bpy.types.Object, weights: 
             if level > 0:
                 group.add(np.flatnonzero(q == level).tolist(), float(level), "REPLACE")
     bind_to_armature(obj, armature)
+
+
+# Per rig name: (the skin_weights dict it was built from, the table). Rigs of one name share
+# one weights dict (`core.mpfb` caches it), so this holds one small entry per rig in use.
+_WEIGHT_TABLES: dict[str, tuple[dict, tuple]] = {}
+
+
+def _weight_table(rig) -> tuple[tuple[str, ...], np.ndarray, np.ndarray, np.ndarray]:
+    """A rig's skin weights by base vertex: (bone names, row pointers, bone index, weight)."""
+    cached = _WEIGHT_TABLES.get(rig.name)
+    if cached is not None and cached[0] is rig.skin_weights:
+        return cached[1]
+    bones = tuple(rig.skin_weights)
+    ids = np.concatenate([rig.skin_weights[b][0] for b in bones])
+    w = np.concatenate([rig.skin_weights[b][1] for b in bones])
+    bone = np.concatenate([np.full(len(rig.skin_weights[b][0]), k) for k, b in enumerate(bones)])
+    order = np.argsort(ids, kind="stable")
+    ids, w, bone = ids[order], w[order], bone[order]
+    ptr = np.searchsorted(ids, np.arange(int(ids.max()) + 2))
+    table = (bones, ptr, bone, w)
+    _WEIGHT_TABLES[rig.name] = (rig.skin_weights, table)
+    return table
+
+
+def skin_from_rig(obj: bpy.types.Object, rig, source: np.ndarray, armature: bpy.types.Object) -> None:
+    """Vertex groups of `obj` from the rig's weights of base vertices `source` (vertex i of
+    `obj` is base vertex `source[i]`), then bind it to the armature.
+
+    Same result as `rig.add_skin_weights` (weights rounded to 1/1000), but it only visits the
+    bones that weight these vertices, through a per-rig table built once: a garment is
+    skinned in a few milliseconds instead of a loop over all ~160 bones.
+    """
+    from .rig import bind_to_armature  # noqa: PLC0415
+
+    bones, ptr, bone_of, weight_of = _weight_table(rig)
+    source = np.asarray(source, dtype=np.int64)
+    inside = source < len(ptr) - 1
+    starts = np.where(inside, ptr[np.minimum(source, len(ptr) - 2)], 0)
+    ends = np.where(inside, ptr[np.minimum(source, len(ptr) - 2) + 1], 0)
+    counts = ends - starts
+    local = np.repeat(np.arange(len(source)), counts)
+    entry = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+    b, q = bone_of[entry], np.round(weight_of[entry] * 1000.0).astype(np.int64)
+    keep = q > 0
+    local, b, q = local[keep], b[keep], q[keep]
+    order = np.lexsort((q, b))
+    local, b, q = local[order], b[order], q[order]
+    bounds = np.concatenate([[0], np.flatnonzero((np.diff(b) != 0) | (np.diff(q) != 0)) + 1, [len(b)]]).tolist()
+    local_list, b_list, q_list = local.tolist(), b.tolist(), q.tolist()
+    groups: dict[int, bpy.types.VertexGroup] = {}
+    for start, end in zip(bounds[:-1], bounds[1:]):
+        k = b_list[start]
+        if k not in groups:
+            groups[k] = obj.vertex_groups.new(name=bones[k])
+        groups[k].add(local_list[start:end], q_list[start] / 1000.0, "REPLACE")
+    bind_to_armature(obj, armature)
