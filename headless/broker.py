@@ -97,6 +97,7 @@ class Lease:
     started: float
     finalizing: bool = False
     sample: str = ""  # the character sample (JSON), cached from the table for the lease's life
+    view: CharacterView | None = None  # its parsed form, once needed
 
 
 @dataclass
@@ -558,9 +559,9 @@ class Broker:
         self._after_result(w, job, h)
 
     def _view(self, lease: Lease) -> CharacterView:
-        if not lease.sample:
-            lease.sample = self.table.sample_json(lease.job)
-        return CharacterView.from_json(lease.sample)
+        if lease.view is None:
+            lease.view = CharacterView.from_json(lease.sample or self.table.sample_json(lease.job))
+        return lease.view
 
     def _store_pool(self) -> ThreadPoolExecutor:
         if self._pool is None:

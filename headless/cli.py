@@ -231,8 +231,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+LAZY_COMMANDS = {"preview": "headless.preview", "experiment": "headless.experiment"}
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in LAZY_COMMANDS:
+        # Everything after the command belongs to the module (its own --help included);
+        # argparse.REMAINDER would swallow options starting with "-" inconsistently.
+        return _lazy(LAZY_COMMANDS[argv[0]])(argparse.Namespace(rest=argv[1:]))
     args = build_parser().parse_args(argv)
     return int(args.func(args) or 0)
 

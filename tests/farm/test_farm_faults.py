@@ -307,3 +307,27 @@ def test_failing_job_is_parked_with_its_error(tmp_path):
     assert "out of GPU memory" in text and "failed 2" in text
     rep = audit(out)
     assert rep.failed == 2 and rep.orphaned == 0 and rep.lost == 0
+
+
+def test_worker_runs_as_a_script_and_validate_names_bad_fields(tmp_path):
+    """`blender -b -P headless/worker.py -- ...` runs the file as a script: it must find the repo itself."""
+    import os
+    import subprocess
+    import sys
+
+    from farmkit import PY, REPO
+
+    spec = write_spec(tmp_path / "spec.toml", characters=3, images=1)
+    out, logs, port = tmp_path / "ds", tmp_path / "logs", free_port()
+    broker = Proc(broker_args(spec, out, port), logs / "broker.log")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    w = subprocess.run([PY, str(REPO / "headless" / "worker.py"), "--", "--connect", f"tcp://127.0.0.1:{port}",
+                        "--renderer", "standin", "--name", "script", "--give-up", "20"],
+                       cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=60)
+    assert w.returncode == 0, w.stderr[-2000:]
+    _finish(broker, [], out)
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[dataset]\ncharacters = 0\n")
+    v = subprocess.run([sys.executable, "-m", "headless", "validate", str(bad)], cwd=str(REPO), capture_output=True,
+                       text=True, timeout=60)
+    assert v.returncode == 2 and "dataset.characters" in v.stderr
