@@ -203,10 +203,9 @@ class CostModel:
     render_cpu_s_per_image: float = 6.0  # Cycles on one CPU core at 256 px high, 4 samples (a worker per core)
     render_reference_pixels: float = 256 * 128
     render_reference_samples: float = 4
-    refiner_gpu_s_per_step: float = 0.12  # one CycleGAN step (batch 1) at 256 × 128
+    refiner_gpu_s_per_image: float = 0.06  # one CycleGAN step per image pair at 256 × 128 (batch 1)
     refiner_apply_gpu_s_per_image: float = 0.01
     refiner_epochs: float = 200  # default n_epochs + n_epochs_decay
-    refiner_steps_per_epoch_cap: float = 3000  # reference CycleGAN caps an epoch at max_dataset_size
     reid_gpu_s_per_image: float = 0.002  # Inception at 144 × 56, forward + backward
     reid_epochs: float = 50
     finetune_epochs: float = 20
@@ -214,8 +213,10 @@ class CostModel:
     real_train_images: float = 7365  # CUHK03 767/700 train (labeled); used when real data is not on disk
     real_test_images: float = 1400
     bytes_per_image_pixel: float = 0.35  # JPEG at quality ~90 plus a PNG mask
-    bytes_per_refiner_checkpoint: float = 4 * 11.4e6 * 4  # 2 generators + 2 discriminators, float32 (+ optim)
-    bytes_per_reid_checkpoint: float = 6.4e6 * 4 * 3
+    # 2 generators (11.4M parameters each at ngf 64) + 2 discriminators (2.8M), float32, with Adam's
+    # two moments: ~340 MB per checkpoint file at ngf 64.
+    bytes_per_refiner_checkpoint: float = 28.4e6 * 4 * 3
+    bytes_per_reid_checkpoint: float = 100e6  # best.pt + last.pt (model and SGD state), measured
 
 
 @dataclass
@@ -269,10 +270,15 @@ def estimate_plan(plan: Plan) -> Estimate:
             est.cpu_hours += n * cost.render_cpu_s_per_image * max(scale, 0.05) / 3600
             disk += n * px * cost.bytes_per_image_pixel
         elif st.kind == REFINE_TRAIN:
-            src = st.inputs["source"]
-            steps = min(images[src] * train_fraction[src], cost.refiner_steps_per_epoch_cap)
-            est.gpu_hours += refiner_epochs * steps * cost.refiner_gpu_s_per_step / 3600
-            disk += cost.bytes_per_refiner_checkpoint
+            src, tgt = st.inputs["source"], st.inputs["target"]
+            # an epoch pairs every image of the larger domain with one of the other (refiner.data)
+            pairs = max(images[src] * train_fraction[src], images[tgt] * train_fraction[tgt])
+            px_scale = (st.params["options"].get("height", 256) * st.params["options"].get("width", 128)) / (256 * 128)
+            est.gpu_hours += refiner_epochs * pairs * cost.refiner_gpu_s_per_image * px_scale / 3600
+            ngf = st.params["options"].get("ngf", 64)
+            every = max(1, int(st.params["options"].get("save_every_epochs", 1)))
+            files = 1 + int(refiner_epochs) // every  # `latest` plus the numbered ones it keeps
+            disk += cost.bytes_per_refiner_checkpoint * (ngf / 64) ** 2 * files
         elif st.kind == REFINE_APPLY:
             src = st.inputs["dataset"]
             images[st.id], pixels[st.id], train_fraction[st.id] = images[src], pixels[src], train_fraction[src]
