@@ -209,10 +209,11 @@ def accessory_geometry(verts: np.ndarray, kind: str, hair_clearance: float = 0.0
         return parts
 
     # Headwear: a shell over the scalp (the body's own head faces, pushed out over the hair).
-    band_z = fr.eye_z + (0.42 if kind == "cap" else 0.38) * (fr.top_z - fr.eye_z)
+    # The band sits low on the forehead (a third of the way from the eyes to the crown), so
+    # the crown hugs the skull instead of perching on top like a bowler.
+    band_z = fr.eye_z + (0.3 if kind == "cap" else 0.32) * (fr.top_z - fr.eye_z)
     clearance = hair_clearance + 0.007 * s
-    shell_faces = scalp_faces(verts, fr, front_height=0.45 if kind == "cap" else 0.4)
-    base = mpfb.load_base_mesh()
+    shell_faces = scalp_faces(verts, fr, front_height=0.26)
     ids = np.unique(shell_faces)
     keep = verts[ids, 2] >= band_z - 0.02 * s
     faces = gr.faces_from_vertex_mask(shell_faces, ids, keep, min_corners=4)
@@ -229,7 +230,6 @@ def accessory_geometry(verts: np.ndarray, kind: str, hair_clearance: float = 0.0
     lift = np.clip((crown[:, 2] - band_z) / max(fr.top_z - band_z, 1e-3), 0, 1)
     crown[:, 2] += 0.035 * s * lift
     v, f = _brim(center_xy, rx * 0.98, ry * 0.98, band_z, 0.06 * s, 0.05 * s, np.pi, 0.012 * s, 24)
-    del base
     return [AccessoryPart("crown", crown, shell.faces, "head"), AccessoryPart("brim", v, f, "head")]
 
 
@@ -244,12 +244,7 @@ def add_accessory(outfit, ctx, accessory, name_prefix: str = ""):
     from . import materials  # noqa: PLC0415
     from .skinned_mesh import mesh_object, parent_to_bone  # noqa: PLC0415
 
-    hair_obj = outfit.by_role.get("hair")
-    clearance = 0.0
-    if hair_obj is not None:
-        from .hair import _THICKNESS  # noqa: PLC0415
-
-        clearance = 1.3 * max(_THICKNESS.values())
+    clearance = getattr(outfit, "hair_clearance", 0.0)  # set by hair.add_hair (hair is added first)
     side = 1 if zlib.crc32(accessory.color.encode()) % 2 else -1
     parts = accessory_geometry(ctx.vertices, accessory.kind, clearance, side)
     mats: dict[float, object] = {}

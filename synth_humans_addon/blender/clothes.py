@@ -37,6 +37,7 @@ class Outfit:
     materials: list[bpy.types.Material] = field(default_factory=list)
     body_object: Any = None  # the body whose skin got a mask (restored by remove_outfit)
     by_role: dict[str, bpy.types.Object] = field(default_factory=dict)  # "top", "bottom", "shoes", "hair", "backpack" …
+    hair_clearance: float = 0.0  # how far the hair stands off the scalp (headwear sits over it)
 
 
 @dataclass(frozen=True)
@@ -184,3 +185,4 @@ def remove_outfit(outfit: Outfit) -> None:
     outfit.materials.clear()
     outfit.by_role.clear()
     outfit.body_object = None
+    outfit.hair_clearance = 0.0

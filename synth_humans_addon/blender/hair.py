@@ -214,6 +214,13 @@ class HairPart:
     head_weight: np.ndarray
 
 
+def hair_clearance(verts: np.ndarray, style: str, variation: float = 0.5) -> float:
+    """How far (metres) a hairstyle stands off the scalp on top: headwear goes over this."""
+    s = head_frame(verts).scale
+    thickness = _THICKNESS[style] * s * (0.8 + 0.5 * variation)
+    return thickness + (0.004 * s if style in ("medium", "long") else 0.0)
+
+
 def hair_geometry(verts: np.ndarray, style: str, variation: float = 0.5) -> list[HairPart]:
     """The meshes of a hairstyle on a body (`verts`: all morphed base-mesh vertices).
 
@@ -276,7 +283,9 @@ def add_hair(outfit, ctx, hair, name_prefix: str = ""):
     from . import materials  # noqa: PLC0415 (bpy imports stay out of the numpy part)
     from .skinned_mesh import mesh_object, skin_by_weights  # noqa: PLC0415
 
-    parts = hair_geometry(ctx.vertices, hair.style, style_variation(hair))
+    variation = style_variation(hair)
+    parts = hair_geometry(ctx.vertices, hair.style, variation)
+    outfit.hair_clearance = hair_clearance(ctx.vertices, hair.style, variation)
     mat = materials.hair_material(hair.color, name=f"{name_prefix}hair")
     outfit.materials.append(mat)
     objects = []

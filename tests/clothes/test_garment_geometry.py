@@ -265,3 +265,13 @@ def test_backpack_scales_with_the_body():
     big = accessory_geometry(mpfb.body_vertices(BODIES["heavy_tall_man"]), "backpack")[0].vertices
     assert np.ptp(big[:, 2]) > np.ptp(small[:, 2]) * 1.1
     assert np.ptp(big[:, 0]) > np.ptp(small[:, 0]) * 1.1
+
+
+@pytest.mark.parametrize("style", ["short", "medium", "long"])
+def test_headwear_sits_over_the_hair(body, style):
+    from synth_humans_addon.blender.hair import hair_clearance
+
+    hair_top = max(p.vertices[:, 2].max() for p in hair_geometry(body, style, 0.7))
+    for kind in ("cap", "hat"):
+        crown = accessory_geometry(body, kind, hair_clearance=hair_clearance(body, style, 0.7))[0].vertices
+        assert crown[:, 2].max() > hair_top + 0.003, (kind, crown[:, 2].max() - hair_top)
