@@ -208,6 +208,7 @@ def test_hair_styles_have_their_length(body, style):
         assert lowest < f.neck_z
     for p in parts:
         assert p.vertices.shape[1] == 3 and p.faces.max() < len(p.vertices)
+        assert np.isfinite(p.vertices).all(), p.name
         assert ((0 <= p.head_weight) & (p.head_weight <= 1)).all()
         if p.name == "curtain":
             assert _open_edges(p.faces) == 0  # a closed slab: no paper-thin edges
