@@ -43,10 +43,14 @@ def env() -> dict:
     return e
 
 
+LIVE: list["Proc"] = []  # every child started by a test; conftest stops leftovers after each test
+
+
 class Proc:
     """A child process with its output in a log file."""
 
     def __init__(self, args: list[str], log: Path):
+        LIVE.append(self)
         self.args = args
         self.log = log
         log.parent.mkdir(parents=True, exist_ok=True)
