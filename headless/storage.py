@@ -12,7 +12,6 @@ A superseded attempt only ever touches its own staging folder, which is deleted.
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
@@ -28,12 +27,6 @@ from synth_humans_addon.core.dataset import (MASKS_DIR, METADATA_DIR, SUBSETS, R
 from synth_humans_addon.core.sampling import CharacterSample
 
 from .protocol import FILE_KINDS, MAX_FILE_SIZE, ProtocolError
-
-# Workaround until core.dataset caches it: `generator_version()` asks importlib.metadata on every
-# call (~1 ms, scanning sys.path) and `character_record` calls it once per character, which
-# would be the broker's largest per-job cost. The version cannot change within a process.
-if not hasattr(_dataset.generator_version, "cache_info"):
-    _dataset.generator_version = functools.lru_cache(maxsize=1)(_dataset.generator_version)
 
 FARM_DIR = ".farm"
 STAGING_DIR = "staging"

@@ -354,9 +354,11 @@ def load_renderer(cfg: WorkerConfig) -> Callable:
 
         return partial(render_character, sleep_s=cfg.standin_sleep_s)
     if cfg.renderer == "bpy":
-        from synth_humans_addon.blender.job import render_character  # imports bpy
+        from synth_humans_addon.blender.job import CharacterRenderer  # imports bpy
 
-        return render_character
+        # One render session per worker process: the scene, templates and cubemaps are
+        # set up once, not once per character (same bytes, tested in tests/render).
+        return CharacterRenderer()
     raise ValueError(f"unknown renderer {cfg.renderer!r} (expected bpy or standin)")
 
 

@@ -10,6 +10,7 @@ farm stores them and any image can be re-rendered bit-for-bit later.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -159,17 +160,17 @@ class CharacterSample:
         return _build(cls, d)
 
 
-def _build(cls, d):
-    """Inverse of dataclasses.asdict for the sample types above."""
+@functools.lru_cache(maxsize=None)
+def _field_types(cls) -> tuple[tuple[str, Any], ...]:
     import typing
 
-    hints = typing.get_type_hints(cls)
-    kwargs = {}
-    for f in dataclasses.fields(cls):
-        v = d[f.name]
-        t = hints[f.name]
-        kwargs[f.name] = _build_value(t, v)
-    return cls(**kwargs)
+    hints = typing.get_type_hints(cls)  # slow (~ms): resolved once per class
+    return tuple((f.name, hints[f.name]) for f in dataclasses.fields(cls))
+
+
+def _build(cls, d):
+    """Inverse of dataclasses.asdict for the sample types above."""
+    return cls(**{name: _build_value(t, d[name]) for name, t in _field_types(cls)})
 
 
 def _build_value(t, v):
