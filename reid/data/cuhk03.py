@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .layouts import DatasetLayoutError, LoadOptions, _with_validation
+from .layouts import DatasetLayoutError, LoadOptions, with_validation
 from .records import ImageItem, ReidData
 
 MAT_NAME = "cuhk-03.mat"
@@ -139,4 +139,4 @@ def load_cuhk03(root: Path, opt: LoadOptions) -> ReidData:
     else:
         raise DatasetLayoutError(f"cuhk03_protocol {opt.cuhk03_protocol!r}: expected 'classic' or 'new'")
     name = f"cuhk03-{opt.cuhk03_images}-{opt.cuhk03_protocol}"
-    return _with_validation(name, "cuhk03", train, query, gallery, opt, ("cuhk03", "single-shot", "market1501"), [])
+    return with_validation(name, "cuhk03", train, query, gallery, opt, ("cuhk03", "single-shot", "market1501"), [])

@@ -111,7 +111,7 @@ def _parse_folder(folder: Path, pattern: re.Pattern, skipped: list[str], recursi
     return items
 
 
-def _with_validation(name, layout, train, query, gallery, opt: LoadOptions, protocols, skipped) -> ReidData:
+def with_validation(name, layout, train, query, gallery, opt: LoadOptions, protocols, skipped) -> ReidData:
     val: list[ImageItem] = []
     n_ids = len({it.pid for it in train})
     n_val = min(opt.num_validation, max(0, n_ids - 1))
@@ -129,7 +129,7 @@ def load_market_like(root: Path, opt: LoadOptions, layout: str = "market1501") -
     train = [it for it in train if it.pid > 0]
     query = [it for it in query if it.pid > 0]
     gallery = [it for it in gallery if it.pid >= 0]
-    return _with_validation(root.name, layout, train, query, gallery, opt, ("market1501", "single-shot"), skipped)
+    return with_validation(root.name, layout, train, query, gallery, opt, ("market1501", "single-shot"), skipped)
 
 
 def _msmt_list(root: Path, list_name: str, image_dir: Path) -> list[ImageItem]:
@@ -163,7 +163,7 @@ def load_msmt17(root: Path, opt: LoadOptions) -> ReidData:
 
     query = shift(_msmt_list(root, "list_query.txt", test_dir))
     gallery = shift(_msmt_list(root, "list_gallery.txt", test_dir))
-    return _with_validation(root.name, "msmt17", shift(train), query, gallery, opt, ("market1501", "single-shot"), [])
+    return with_validation(root.name, "msmt17", shift(train), query, gallery, opt, ("market1501", "single-shot"), [])
 
 
 def load_folder(root: Path, opt: LoadOptions) -> ReidData:
