@@ -10,6 +10,8 @@ from reid.data.records import ImageItem  # noqa: E402
 from reid_fixtures import (make_market_like, make_msmt17, make_plain_folder, write, write_fake_cuhk03_mat,  # noqa: E402
                            write_new_protocol_config)
 
+pytestmark = pytest.mark.torch
+
 NO_VAL = LoadOptions(num_validation=0)
 
 

@@ -8,6 +8,8 @@ from reid import metrics  # noqa: E402
 
 from reid_oracles import loop_market1501, openreid_cmc  # noqa: E402
 
+pytestmark = pytest.mark.torch
+
 
 def _random_case(seed, num_q=60, num_g=300, num_ids=40, num_cams=4, junk=0.0):
     rng = np.random.default_rng(seed)

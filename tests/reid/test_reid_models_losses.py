@@ -8,6 +8,8 @@ from reid.data.samplers import PKBatchSampler  # noqa: E402
 from reid.losses import BatchHardTripletLoss, CrossEntropyLabelSmooth  # noqa: E402
 from reid.models import build_model, count_parameters  # noqa: E402
 
+pytestmark = pytest.mark.torch
+
 
 def test_inception_matches_open_reid_shape():
     torch.manual_seed(0)
