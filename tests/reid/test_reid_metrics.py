@@ -124,3 +124,20 @@ def test_pairwise_distance_matches_cdist():
     d = metrics.pairwise_distance(a, b, chunk=5).numpy()
     ref = np.sqrt(((a[:, None] - b[None]) ** 2).sum(-1))
     np.testing.assert_allclose(d, ref, atol=1e-4)
+
+
+def test_single_shot_matches_straightforward_ranking_when_every_identity_is_drawn():
+    rng = np.random.default_rng(7)
+    n = 50
+    q_ids = rng.permutation(np.arange(1, n + 1))
+    g_ids = rng.permutation(np.arange(1, n + 1))
+    d = rng.random((n, n))
+    expected = np.zeros(n)
+    for i in range(n):  # one query, one gallery image per identity: rank its true match
+        true = d[i, np.flatnonzero(g_ids == q_ids[i])[0]]
+        expected[int(np.sum(d[i] < true)):] += 1
+    expected /= n
+    draws = metrics.single_shot_draws(d, q_ids, g_ids, np.ones(n), np.full(n, 2), num_identities=n, repeats=3,
+                                      max_rank=n, rng=11)
+    for curve in draws:
+        np.testing.assert_allclose(curve, expected, atol=1e-12)
