@@ -163,6 +163,11 @@ def hide_covered_skin(outfit: Outfit, ctx: BodyContext, character) -> None:
     mod = body.modifiers.new(HIDDEN_SKIN_GROUP, "MASK")
     mod.vertex_group = HIDDEN_SKIN_GROUP
     mod.invert_vertex_group = True
+    # Renders only: the viewport depsgraph (what `evaluated_depsgraph_get` returns, used by
+    # motion.ground to put the lowest skin vertex on the floor, and by the crop's person
+    # box) keeps the whole body, or a fully dressed person would be grounded by the hands.
+    mod.show_viewport = False
+    mod.show_render = True
     outfit.body_object = body
 
 

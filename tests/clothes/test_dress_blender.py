@@ -141,13 +141,26 @@ def test_accessories_follow_their_bone_and_garments_follow_the_body(dressed):
     motion.apply_pose(build, "procedural_walk", 0.25)
     trousers = _evaluated_world(outfit.by_role["bottom"])
     assert np.abs(trousers - trousers_rest).max() > 0.05  # the legs moved the trousers
-    # They stay on the legs: every trouser vertex is within 3 cm of the posed skin (with the
-    # skin under the clothes shown again for the comparison).
-    build.body.modifiers[C.HIDDEN_SKIN_GROUP].show_viewport = False
+    # They stay on the legs: every trouser vertex is within 3 cm of the posed skin (the skin
+    # mask acts in renders only, so the evaluated body here is whole).
     skin = _evaluated_world(build.body)
     sample = trousers[::7]
     d = np.sqrt(((sample[:, None, :] - skin[None]) ** 2).sum(-1)).min(axis=1)
     assert np.percentile(d, 99) < 0.03, np.percentile(d, 99)
+
+
+def test_fully_dressed_person_is_grounded_by_the_feet(dressed):
+    """The skin mask must not change what the viewport depsgraph sees: `motion.ground` puts
+    the lowest evaluated skin vertex on the floor, and with jacket, trousers and boots the
+    only visible skin left would be the hands."""
+    from synth_humans_addon.blender import motion
+
+    ch, build, outfit, _ = dressed
+    mod = build.body.modifiers[C.HIDDEN_SKIN_GROUP]
+    assert mod.show_render and not mod.show_viewport
+    motion.apply_pose(build, "procedural_walk", 0.3)
+    boots = _evaluated_world(outfit.by_role["shoes"])
+    assert abs(boots[:, 2].min()) < 0.03, boots[:, 2].min()
 
 
 def test_dress_failure_leaves_nothing_behind():
