@@ -79,12 +79,18 @@ def rank_table(rows: list[dict[str, Any]], protocol: str, ranks: list[int]) -> t
     return "\n".join(lines), data
 
 
-def plot_cmc(curves: dict[str, list[float]], chance: list[float], title: str, out: Path) -> Path:
-    """CMC curves of several models on one chart with chance for reference (the study's figures)."""
+def plot_cmc(curves: dict[str, list[float]], chance: list[float], title: str, out: Path,
+             spreads: dict[str, list[float]] | None = None) -> Path:
+    """CMC curves of several models on one chart with chance for reference (the study's figures);
+    `spreads`: the single-shot draws' standard deviation per model, drawn as a band."""
     try:  # the re-id package's plot keeps every figure of the project in one style
+        import numpy as np
         from reid.plots import plot_cmc as reid_plot_cmc  # type: ignore
 
-        return reid_plot_cmc(curves, out, title=title, chance=chance)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        return reid_plot_cmc({k: np.asarray(v) for k, v in curves.items()}, out, title=title,
+                             chance=np.asarray(chance),
+                             spreads={k: np.asarray(v) for k, v in spreads.items()} if spreads else None)
     except Exception:  # not there yet, or another signature: draw it here
         pass
     import matplotlib
@@ -197,8 +203,10 @@ def write_report(plan: Plan, outcomes: list[StageOutcome], out_dir: Path, experi
                       if protocol in r["results"]["protocols"]}
             chance = next(r["results"]["protocols"][protocol]["chance"] for r in q_rows
                           if protocol in r["results"]["protocols"])
-            plot = plot_cmc(curves, chance, f"{q.title} — {protocol} on {test_name}",
-                            out / "plots" / f"{q.key}_{protocol}.png")
+            spreads = {r["label"]: r["results"]["protocols"][protocol]["cmc_std"] for r in q_rows
+                       if "cmc_std" in r["results"]["protocols"].get(protocol, {})}
+            plot = plot_cmc(curves, chance, f"{q.key.replace('_', ' ')}: {protocol} on {test_name}",
+                            out / "plots" / f"{q.key}_{protocol}.png", spreads or None)
             md += [f"![CMC: {q.key}, {protocol}]({Path(plot).relative_to(out).as_posix()})", ""]
 
     own = [r for r in rows if r["test"] == "own"]
