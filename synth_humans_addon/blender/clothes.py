@@ -8,8 +8,8 @@ see `garment_regions`) and ``helper-skirt``, on the *morphed* vertices of this b
 a few millimetres out along the normals (more for outer layers, so a T-shirt lies over the
 trousers' waistband and a jacket over everything), and skinned with the rig's own weights
 of those base vertices: they follow every body shape and every pose with no manual fitting.
-Body skin under opaque garments is hidden with a Mask modifier so it cannot poke through
-at bent elbows and knees.
+Body skin under opaque garments is hidden in renders with a Mask modifier so it cannot poke
+through at bent elbows and knees.
 """
 from __future__ import annotations
 
@@ -21,7 +21,9 @@ import numpy as np
 import bpy
 
 from ..core import mpfb
+from . import accessories as acc_mod
 from . import garment_regions as gr
+from . import hair as hair_mod
 from . import materials
 from .garments import covered_base_vertices, garment_mesh
 from .skinned_mesh import mesh_object, remove_objects, skin_from_rig
@@ -114,9 +116,6 @@ def dress(build, character, hide_skin: bool = True) -> Outfit:
     `accessories` fields are read). Every object gets pass_index 1 (the person mask) and
     follows the armature. On error, whatever was already created is freed before re-raising.
     """
-    from . import accessories as acc_mod  # noqa: PLC0415 (sibling modules import this one's helpers)
-    from . import hair as hair_mod  # noqa: PLC0415
-
     ctx = body_context(build)
     outfit = Outfit()
     prefix = f"{getattr(character, 'pid', 0):04d}-"
