@@ -219,6 +219,8 @@ WALK_CYCLE_NAME = "crappy_experimental_female"
 WALK_TABLE_STEPS_PER_FRAME = 4  # the cycle is tabulated at quarter frames, then linearly interpolated
 WALK_LOOP_BLEND_FRAMES = 6.0  # non-looping channels are blended into their start over this many frames
 WALK_TRACK_WIDENING = 0.3  # fraction of the way from the cycle's foot track to the rest ankles' width
+WALK_STANCE_REACH = 0.035  # m (times the leg scale) the planted foot's target is lowered
+WALK_STANCE_LIFT = 0.08  # m above its rest height where a foot counts as lifted (no lowering)
 _WALK_FK_BONES = ("root", "spine01", "spine02", "spine03", "spine04", "spine05", "neck01", "head",
                   "clavicle.L", "clavicle.R")
 
@@ -439,7 +441,12 @@ def _shipped_walk(build: BodyBuild, phase: float, stride: float, arm_swing: floa
         target = foot_ik @ (values[(f"{prefix}_foot_ik", "location")] * leg_scale)
         target.y = hip.y + stride * (target.y - hip.y)
         # the cycle puts the feet nearly on one line (a catwalk); widen the track a little
-        target.x += WALK_TRACK_WIDENING * (bones[f"foot.{side}"].head_local.x - target.x)
+        ankle_rest = bones[f"foot.{side}"].head_local
+        target.x += WALK_TRACK_WIDENING * (ankle_rest.x - target.x)
+        # on our rigs the cycle's planted foot is 2-4 cm too close to the hip, which bends
+        # the stance knee 25-40°: lower the target while the foot is near the ground
+        lift = max(0.0, 1.0 - (target.z - ankle_rest.z) / (WALK_STANCE_LIFT * leg_scale))
+        target.z -= WALK_STANCE_REACH * leg_scale * lift
         pole = _ik_rest(bones, f"{prefix}_knee_ik") @ (values[(f"{prefix}_knee_ik", "location")] * leg_scale)
         foot_euler = Euler(values[(f"{prefix}_foot_ik", "rotation_euler")] * min(stride, 1.5), "XYZ")
         foot_rot = foot_ik.to_3x3() @ foot_euler.to_matrix()
