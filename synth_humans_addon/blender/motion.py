@@ -9,13 +9,14 @@ Sources
 * ``procedural_walk``: hip, knee, ankle, shoulder and elbow rotations as smooth periodic
   functions of the phase (`stride` scales the leg angles, `arm_swing` the arm angles),
   plus a little pelvis bob, hip sway and counter-twist of the spine.
-* ``walk``: the shipped MPFB2 cycle ``walkcycles/crappy_experimental_female.json``. Its
-  torso channels are FK (root, spine01-05, neck01, head, clavicles) and are applied as
-  keyed. Its limbs are driven by IK targets (``left_foot_ik``, ``left_knee_ik``,
-  ``left_hand_ik`` …) whose tracks are not cyclic in the file (the left foot target drifts
-  ~0.7 m between frames 0 and 40) and whose rest frames depend on MPFB's rig-helper
-  settings; solving that IK would give broken strides. So the limbs use the procedural gait
-  at the same phase, timed to the cycle's 40 frames. (Documented in docs/body.md.)
+* ``walk``: the shipped MPFB2 cycle ``walkcycles/crappy_experimental_female.json`` on the
+  whole body. Torso channels (root, spine01-05, neck01, head, clavicles) are FK as keyed;
+  the limbs follow the cycle's IK targets (``left_foot_ik``/``left_knee_ik``,
+  ``left_hand_ik``/``left_elbow_ik`` …) rebuilt the way MPFB's rig helpers define them and
+  solved by an analytic two-bone IK (target = pole for knees and elbows). The forward
+  travel is removed (the character walks on the spot) and the ends are blended so phase 0
+  and 1 meet. `stride` scales the feet's fore-aft reach, `arm_swing` the hands'. See the
+  section comment below and docs/body.md.
 * ``standing``: four procedural variants (`variant` % 4): 0 arms relaxed at the sides,
   1 hands-in-pockets-like (elbows bent, hands by the hips), 2 weight on one leg (hip
   shifted, other knee bent), 3 holding a phone (forearms forward, head down). The shipped ``poses/`` are only
@@ -248,17 +249,18 @@ def _bezier_on_frames(keys: list, frames: np.ndarray, samples: int = 48) -> np.n
     constant before the first and after the last key, like Blender's default extrapolation."""
     if len(keys) == 1:
         return np.full(len(frames), keys[0].value)
-    t = np.linspace(0.0, 1.0, samples)[:, None]
-    xs, ys = [], []
-    for a, b in zip(keys[:-1], keys[1:]):
-        p = np.array([(a.frame, a.value), a.handle_right, b.handle_left, (b.frame, b.value)])
-        # Blender clamps handles so x(t) stays monotonic within a segment
-        p[1, 0] = np.clip(p[1, 0], a.frame, b.frame)
-        p[2, 0] = np.clip(p[2, 0], a.frame, b.frame)
-        pts = (1 - t) ** 3 * p[0] + 3 * (1 - t) ** 2 * t * p[1] + 3 * (1 - t) * t ** 2 * p[2] + t ** 3 * p[3]
-        xs.append(pts[:, 0])
-        ys.append(pts[:, 1])
-    return np.interp(frames, np.concatenate(xs), np.concatenate(ys))
+    a, b = keys[:-1], keys[1:]
+    p0 = np.array([(k.frame, k.value) for k in a])
+    p1 = np.array([k.handle_right for k in a])
+    p2 = np.array([k.handle_left for k in b])
+    p3 = np.array([(k.frame, k.value) for k in b])
+    # Blender clamps handles inside their segment, which keeps x(t) monotonic
+    p1[:, 0] = np.clip(p1[:, 0], p0[:, 0], p3[:, 0])
+    p2[:, 0] = np.clip(p2[:, 0], p0[:, 0], p3[:, 0])
+    t = np.linspace(0.0, 1.0, samples)[None, :, None]
+    pts = ((1 - t) ** 3 * p0[:, None] + 3 * (1 - t) ** 2 * t * p1[:, None]
+           + 3 * (1 - t) * t ** 2 * p2[:, None] + t ** 3 * p3[:, None]).reshape(-1, 2)
+    return np.interp(frames, pts[:, 0], pts[:, 1])
 
 
 @functools.lru_cache(maxsize=4)
@@ -285,7 +287,7 @@ def walk_table(name: str = WALK_CYCLE_NAME) -> WalkTable:
     return WalkTable(phases=np.linspace(0.0, 1.0, steps), values=values, metadata=dict(cycle.metadata))
 
 
-def _chain_length(bones, names: tuple[str, ...]) -> float:
+def _chain_length(bones, names) -> float:
     return sum(bones[n].length for n in names)
 
 
@@ -405,6 +407,75 @@ def _arm_rest_bend(bones, side: str) -> Vector:
     return off.normalized() if off.length > 1e-4 else Y.copy()
 
 
+def _walk_torso(arm: bpy.types.Object, values: dict, leg_scale: float) -> dict[str, Matrix]:
+    """Keyed FK channels of the torso (root with its residual surge/bob, spine, neck, head,
+    clavicles); returns the posed armature-space matrices computed on the way."""
+    bones = arm.data.bones
+    posed: dict[str, Matrix] = {}
+    for bone in bones:  # parents first: Blender orders bones hierarchically
+        name = bone.name
+        if name not in _WALK_FK_BONES or (name, "rotation_euler") not in values:
+            continue
+        q = Euler(values[(name, "rotation_euler")], "XYZ").to_quaternion()
+        loc = values[(name, "location")] * leg_scale if name == "root" and (name, "location") in values else Vector()
+        pb = arm.pose.bones[name]
+        pb.rotation_mode = "QUATERNION"
+        pb.rotation_quaternion = q
+        pb.location = loc
+        _pose_fk(bones, posed, name, Matrix.Translation(loc) @ q.to_matrix().to_4x4())
+    return posed
+
+
+def _walk_leg(arm: bpy.types.Object, posed: dict[str, Matrix], values: dict, side: str, leg_scale: float,
+              stride: float) -> None:
+    """One leg from ``<side>_foot_ik`` (ankle target + foot rotation) and ``<side>_knee_ik`` (pole).
+
+    The foot target lives in the armature frame (MPFB leg parenting NONE). `stride` scales
+    its fore-aft distance from the hip and the foot/toe pitch."""
+    bones = arm.data.bones
+    prefix = "left" if side == "L" else "right"
+    _pose_fk(bones, posed, f"pelvis.{side}", Matrix.Identity(4))
+    hip = _carried(bones, posed, f"upperleg01.{side}").translation
+    foot_ik = _ik_rest(bones, f"{prefix}_foot_ik")
+    target = foot_ik @ (values[(f"{prefix}_foot_ik", "location")] * leg_scale)
+    target.y = hip.y + stride * (target.y - hip.y)
+    # the cycle puts the feet nearly on one line (a catwalk): widen the track a little
+    ankle_rest = bones[f"foot.{side}"].head_local
+    target.x += WALK_TRACK_WIDENING * (ankle_rest.x - target.x)
+    # on our rigs the cycle's planted foot is 2-4 cm too close to the hip, which bends the
+    # stance knee 25-40°: lower the target while the foot is near the ground
+    lifted = max(0.0, 1.0 - (target.z - ankle_rest.z) / (WALK_STANCE_LIFT * leg_scale))
+    target.z -= WALK_STANCE_REACH * leg_scale * lifted
+    pole = _ik_rest(bones, f"{prefix}_knee_ik") @ (values[(f"{prefix}_knee_ik", "location")] * leg_scale)
+    pitch = min(stride, 1.5)
+    foot_rot = foot_ik.to_3x3() @ Euler(values[(f"{prefix}_foot_ik", "rotation_euler")] * pitch, "XYZ").to_matrix()
+    _solve_limb(arm, posed, tuple(n.format(s=side) for n in _LEG_CHAIN), target, pole, -Y, foot_rot)
+    toe = f"toe1-1.{side}"
+    if (toe, "rotation_euler") in values and toe in bones:
+        pb = arm.pose.bones[toe]
+        pb.rotation_mode = "QUATERNION"
+        pb.rotation_quaternion = Euler(values[(toe, "rotation_euler")] * pitch, "XYZ").to_quaternion()
+
+
+def _walk_arm(arm: bpy.types.Object, posed: dict[str, Matrix], values: dict, side: str, arm_scale: float,
+              arm_swing: float) -> None:
+    """One arm from ``<side>_hand_ik`` (wrist target + hand rotation) and ``<side>_elbow_ik``
+    (pole), both children of spine01 (MPFB arm parenting SPINE) so they follow the torso.
+    `arm_swing` scales the hand's fore-aft distance from the shoulder."""
+    bones = arm.data.bones
+    prefix = "left" if side == "L" else "right"
+    spine = posed["spine01"] @ bones["spine01"].matrix_local.inverted()
+    hand_ik = spine @ _ik_rest(bones, f"{prefix}_hand_ik")
+    target = hand_ik @ (values[(f"{prefix}_hand_ik", "location")] * arm_scale)
+    _pose_fk(bones, posed, f"shoulder01.{side}", Matrix.Identity(4))
+    shoulder = _carried(bones, posed, f"upperarm01.{side}").translation
+    target.y = shoulder.y + arm_swing * (target.y - shoulder.y)
+    pole = spine @ _ik_rest(bones, f"{prefix}_elbow_ik") @ (values[(f"{prefix}_elbow_ik", "location")] * arm_scale)
+    hand_rot = hand_ik.to_3x3() @ Euler(values[(f"{prefix}_hand_ik", "rotation_euler")], "XYZ").to_matrix()
+    _solve_limb(arm, posed, tuple(n.format(s=side) for n in _ARM_CHAIN), target, pole,
+                _arm_rest_bend(bones, side), hand_rot)
+
+
 def _shipped_walk(build: BodyBuild, phase: float, stride: float, arm_swing: float) -> None:
     if not build.rig_name.startswith("default"):
         raise MotionError(f"the shipped walk cycle needs the default rig family, not {build.rig_name!r}")
@@ -412,62 +483,13 @@ def _shipped_walk(build: BodyBuild, phase: float, stride: float, arm_swing: floa
     values = table.at(phase)
     arm = build.armature
     bones = arm.data.bones
-    meta = table.metadata
-    leg_scale = _chain_length(bones, tuple(n.format(s="L") for n in _LEG_CHAIN[:4])) / float(meta.get("leg_length", 0.764))
-    arm_scale = _chain_length(bones, tuple(n.format(s="L") for n in _ARM_CHAIN[:4])) / float(meta.get("arm_length", 0.447))
-
-    def euler(bone: str) -> Matrix:
-        return Euler(values[(bone, "rotation_euler")], "XYZ").to_matrix()
-
-    posed: dict[str, Matrix] = {}
-    # torso FK, parents first (Blender orders bones hierarchically); bones not keyed stay at rest
-    for bone in bones:
-        name = bone.name
-        if name not in _WALK_FK_BONES or (name, "rotation_euler") not in values:
-            continue
-        q = euler(name).to_quaternion()
-        loc = values[(name, "location")] * leg_scale if name == "root" and (name, "location") in values else Vector()
-        pb = arm.pose.bones[name]
-        pb.rotation_mode = "QUATERNION"
-        pb.rotation_quaternion = q
-        pb.location = loc
-        _pose_fk(bones, posed, name, Matrix.Translation(loc) @ q.to_matrix().to_4x4())
-
-    for side, prefix in (("L", "left"), ("R", "right")):
-        # legs: targets in the armature frame (no parent), stride scales the fore-aft reach
-        _pose_fk(bones, posed, f"pelvis.{side}", Matrix.Identity(4))
-        hip = _carried(bones, posed, f"upperleg01.{side}").translation
-        foot_ik = _ik_rest(bones, f"{prefix}_foot_ik")
-        target = foot_ik @ (values[(f"{prefix}_foot_ik", "location")] * leg_scale)
-        target.y = hip.y + stride * (target.y - hip.y)
-        # the cycle puts the feet nearly on one line (a catwalk); widen the track a little
-        ankle_rest = bones[f"foot.{side}"].head_local
-        target.x += WALK_TRACK_WIDENING * (ankle_rest.x - target.x)
-        # on our rigs the cycle's planted foot is 2-4 cm too close to the hip, which bends
-        # the stance knee 25-40°: lower the target while the foot is near the ground
-        lift = max(0.0, 1.0 - (target.z - ankle_rest.z) / (WALK_STANCE_LIFT * leg_scale))
-        target.z -= WALK_STANCE_REACH * leg_scale * lift
-        pole = _ik_rest(bones, f"{prefix}_knee_ik") @ (values[(f"{prefix}_knee_ik", "location")] * leg_scale)
-        foot_euler = Euler(values[(f"{prefix}_foot_ik", "rotation_euler")] * min(stride, 1.5), "XYZ")
-        foot_rot = foot_ik.to_3x3() @ foot_euler.to_matrix()
-        _solve_limb(arm, posed, tuple(n.format(s=side) for n in _LEG_CHAIN), target, pole, -Y, foot_rot)
-        toe = f"toe1-1.{side}"
-        if (toe, "rotation_euler") in values and toe in bones:
-            pb = arm.pose.bones[toe]
-            pb.rotation_mode = "QUATERNION"
-            pb.rotation_quaternion = Euler(values[(toe, "rotation_euler")] * min(stride, 1.5), "XYZ").to_quaternion()
-
-        # arms: targets children of spine01, so they follow the torso; arm_swing scales fore-aft
-        spine = posed["spine01"] @ bones["spine01"].matrix_local.inverted()
-        hand_ik = spine @ _ik_rest(bones, f"{prefix}_hand_ik")
-        target = hand_ik @ (values[(f"{prefix}_hand_ik", "location")] * arm_scale)
-        _pose_fk(bones, posed, f"shoulder01.{side}", Matrix.Identity(4))
-        shoulder = _carried(bones, posed, f"upperarm01.{side}").translation
-        target.y = shoulder.y + arm_swing * (target.y - shoulder.y)
-        pole = (spine @ _ik_rest(bones, f"{prefix}_elbow_ik")) @ (values[(f"{prefix}_elbow_ik", "location")] * arm_scale)
-        hand_rot = hand_ik.to_3x3() @ euler(f"{prefix}_hand_ik")
-        _solve_limb(arm, posed, tuple(n.format(s=side) for n in _ARM_CHAIN), target, pole,
-                    _arm_rest_bend(bones, side), hand_rot)
+    # offsets are in metres for the cycle author's body: scale them to this one
+    leg_scale = _chain_length(bones, [n.format(s="L") for n in _LEG_CHAIN[:4]]) / float(table.metadata.get("leg_length", 0.764))
+    arm_scale = _chain_length(bones, [n.format(s="L") for n in _ARM_CHAIN[:4]]) / float(table.metadata.get("arm_length", 0.447))
+    posed = _walk_torso(arm, values, leg_scale)
+    for side in "LR":
+        _walk_leg(arm, posed, values, side, leg_scale, stride)
+        _walk_arm(arm, posed, values, side, arm_scale, arm_swing)
 
 
 # ---------------------------------------------------------------------------------------
