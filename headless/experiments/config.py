@@ -178,7 +178,7 @@ def _spec_base(entry: dict[str, Any], where: str, base_dir: Path, problems: list
     return spec_to_dict(spec), f"preset:{name}"
 
 
-def _dataset_entry(entry: Any, where: str, base_dir: Path, common: dict[str, Any], seed_offset: int | None,
+def _dataset_entry(entry: Any, where: str, base_dir: Path, common: dict[str, Any],
                    problems: list) -> DatasetEntry | None:
     if not isinstance(entry, dict):
         problems.append((where, f"expected a table, got {entry!r}"))
@@ -272,7 +272,7 @@ def parse_experiment(data: dict[str, Any], base_dir: Path, source: str = "") -> 
         raw_datasets = []
     datasets = []
     for i, entry in enumerate(raw_datasets):
-        ds = _dataset_entry(entry, f"datasets[{i}]", base_dir, common, None, problems)
+        ds = _dataset_entry(entry, f"datasets[{i}]", base_dir, common, problems)
         if ds is not None:
             datasets.append(ds)
     names = [d.name for d in datasets]
@@ -326,7 +326,7 @@ def _parse_real(raw: Any, base_dir: Path, common: dict, problems: list) -> RealD
             problems.append(("real", "give either `path` (real data on disk) or `standin` (a generated stand-in)"))
         # The stand-in is its own style: the common [generate.overrides] (meant for the
         # artificial datasets) are not applied to it, except what it inherits explicitly.
-        standin = _dataset_entry(raw["standin"], "real.standin", base_dir, {}, None, problems)
+        standin = _dataset_entry(raw["standin"], "real.standin", base_dir, {}, problems)
     if path:
         p = Path(path).expanduser()
         path = str(p if p.is_absolute() else (base_dir / p).resolve())

@@ -43,6 +43,9 @@ class Stage:
     inputs: dict[str, str] = field(default_factory=dict)
     label: str = ""  # the row name in tables: "I", "R-I", "I+real", "real"
     group: str = ""  # synthetic | refined | real | finetuned (for the report's questions)
+    # Facts a stage needs that do not change its result, so they stay out of its key: e.g. the
+    # folder a spec's relative cubemap/BVH paths resolve against (differs per machine).
+    local: dict[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -80,7 +83,8 @@ def spec_params(spec: Spec) -> dict[str, Any]:
 
 def _generate_stage(entry: DatasetEntry, config: ExperimentConfig, group: str) -> Stage:
     return Stage(id=f"{GENERATE}/{entry.name}", kind=GENERATE, label=entry.name, group=group,
-                 params={"spec": spec_params(entry.spec), "renderer": config.renderer, "source": entry.source})
+                 params={"spec": spec_params(entry.spec), "renderer": config.renderer, "source": entry.source},
+                 local={"base_dir": entry.spec.base_dir})
 
 
 def refined_label(dataset: str, model: str, models: list[str]) -> str:

@@ -194,7 +194,7 @@ def run_stage(stage: Stage, work: Path, inputs: dict[str, StageInput], ctx: Stag
     if stage.kind == GENERATE:
         from synth_humans_addon.core.spec import spec_from_dict
 
-        spec = spec_from_dict(p["spec"])
+        spec = spec_from_dict({**p["spec"], "base_dir": stage.local.get("base_dir", "")})
         ctx.backend.generate(spec, work / DATASET_DIR, renderer=p["renderer"], workers=ctx.workers)
         return _dataset_facts(work / DATASET_DIR, real=stage.group == "real")
     if stage.kind == REFINE_TRAIN:

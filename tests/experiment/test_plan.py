@@ -139,3 +139,24 @@ def test_stage_keys_follow_params_inputs_real_data_and_code(tmp_path, monkeypatc
     keys3 = {k: f.key for k, f in stage_folders(plan, store, real_fingerprint(plan)).items()}
     assert keys3["generate/IV"] == keys2["generate/IV"] and keys3["refine-apply/R-IV"] == keys2["refine-apply/R-IV"]
     assert keys3["reid-train/IV"] != keys2["reid-train/IV"] and keys3["evaluate/IV@own"] != keys2["evaluate/IV@own"]
+
+
+def test_a_spec_file_keeps_resolving_its_relative_paths(tmp_path):
+    from synth_humans_addon.core.presets import preset
+    from synth_humans_addon.core.spec import save_spec
+
+    from PIL import Image
+
+    site = tmp_path / "site"
+    (site / "cubemaps" / "street").mkdir(parents=True)
+    for face in ("posx", "negx", "posy", "negy", "posz", "negz"):
+        Image.new("RGB", (4, 4)).save(site / "cubemaps" / "street" / f"{face}.png")
+    spec = preset("tiny")
+    spec.background.cubemaps = ["cubemaps/street"]
+    save_spec(spec, site / "street.toml")
+    exp = tmp_path / "exp.toml"
+    exp.write_text("[[datasets]]\nname = 'street'\nspec = 'site/street.toml'\n")
+    plan = build_plan(load_experiment(exp))
+    st = plan.by_id("generate/street")
+    assert st.local["base_dir"] == str(site.resolve())  # where the spec's relative paths point
+    assert "base_dir" not in st.params["spec"]  # …but not part of the result's key
