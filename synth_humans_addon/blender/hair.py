@@ -58,10 +58,14 @@ def head_frame(verts: np.ndarray) -> HeadFrame:
 
 
 def style_variation(hair) -> float:
-    """A stable number in [0, 1) per hair sample (its style and colour), for length variation.
+    """Where this person's hair lies within its style's length range, in [0, 1].
 
-    `HairSample` has no seed of its own; hashing its fields keeps hair deterministic.
+    Sampled per person (`HairSample.length`); samples from before that field existed fall
+    back to a stable hash of style and colour.
     """
+    length = getattr(hair, "length", None)
+    if length is not None:
+        return min(1.0, max(0.0, float(length)))
     return (zlib.crc32(f"{hair.style}|{hair.color}|{hair.palette}".encode()) % 10007) / 10007.0
 
 

@@ -16,7 +16,7 @@ CLOTHING_PALETTES: dict[str, tuple[str, ...]] = {
         "#1c1c1e", "#2b2b2e", "#3a3a3c", "#55565a", "#7c7d80", "#a9a9a6", "#d9d7d0", "#f0eee8",
         "#1f2a44", "#2c3e5c", "#3e5377", "#4a5d6e", "#5b6b7f", "#3b4a3a", "#4f5a3c", "#6b6e4a",
         "#7d6b4f", "#a08c6a", "#c2b49a", "#5c3b2e", "#6e4630", "#7a2e2e", "#8c3b3b", "#4b3a5a",
-        "#2f4f4f", "#556b2f", "#8b7d6b", "#b5a58c",
+        "#2f4f4f", "#556b2f", "#8b7d6b", "#b5a58c", "#e6e4de", "#f5f4f0", "#c8c8c4", "#b9bcc0",
     ),
     # Winter crowds and office wear: near-black, charcoal, navy, brown.
     "dark": (
@@ -30,6 +30,9 @@ CLOTHING_PALETTES: dict[str, tuple[str, ...]] = {
         "#ff0000", "#00a000", "#0000ff", "#ffff00",
     ),
     "denim": ("#1b2a41", "#22324f", "#2d4263", "#3b5478", "#4d6a8f", "#6482a6", "#1f2733", "#2a3140"),
+    # Footwear: black, white, browns, greys, tan (bright sneakers come from `bright`).
+    "shoes": ("#111111", "#1c1a18", "#2a2522", "#3d2b1f", "#5a3c28", "#7a5a3a", "#a0805a", "#4a4a4a",
+              "#6e6e6e", "#d8d8d4", "#ecebe6", "#f4f4f0"),
     "pastel": ("#f4c2c2", "#c2e0f4", "#c2f4d3", "#f4ecc2", "#dcc2f4", "#f4d9c2", "#e8e8e8", "#c9d6df"),
 }
 

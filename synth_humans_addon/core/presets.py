@@ -38,6 +38,8 @@ def preset_I() -> Spec:
     s.clothing.shoes = {"shoes": 1.0}
     s.clothing.palettes = {"bright": 1.0}
     s.clothing.textures = {"solid": 1.0}
+    s.clothing.jeans = 0.0
+    s.clothing.shoe_palettes = {"bright": 1.0}
     s.hair.styles = {}
     s.accessories.backpack = s.accessories.shoulder_bag = s.accessories.cap = 0.0
     s.accessories.hat = s.accessories.glasses = 0.0
@@ -73,6 +75,8 @@ def preset_IV() -> Spec:
     s.clothing.bottoms = {"trousers": 0.65, "shorts": 0.15, "skirt": 0.2}
     s.clothing.shoes = {"shoes": 0.8, "boots": 0.2}
     s.clothing.palettes = {"realistic": 0.55, "dark": 0.35, "bright": 0.1}
+    s.clothing.jeans = 0.35
+    s.clothing.shoe_palettes = {"shoes": 0.9, "bright": 0.1}
     s.hair.palettes = {"natural": 0.6, "dark": 0.4}
     s.accessories.backpack, s.accessories.shoulder_bag = 0.25, 0.2
     s.accessories.cap, s.accessories.hat, s.accessories.glasses = 0.08, 0.04, 0.15

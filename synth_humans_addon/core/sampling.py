@@ -60,6 +60,7 @@ class HairSample:
     style: str
     palette: str
     color: str
+    length: float = 0.5  # 0 … 1: where this person's hair lies within its style's length range
 
 
 @dataclass
@@ -165,12 +166,15 @@ def _field_types(cls) -> tuple[tuple[str, Any], ...]:
     import typing
 
     hints = typing.get_type_hints(cls)  # slow (~ms): resolved once per class
-    return tuple((f.name, hints[f.name]) for f in dataclasses.fields(cls))
+    return tuple((f.name, hints[f.name], f.default is not dataclasses.MISSING) for f in dataclasses.fields(cls))
 
 
 def _build(cls, d):
-    """Inverse of dataclasses.asdict for the sample types above."""
-    return cls(**{name: _build_value(t, d[name]) for name, t in _field_types(cls)})
+    """Inverse of dataclasses.asdict for the sample types above.
+
+    Fields added later with a default may be missing from older stored samples."""
+    return cls(**{name: _build_value(t, d[name]) for name, t, has_default in _field_types(cls)
+                  if name in d or not has_default})
 
 
 def _build_value(t, v):
@@ -236,13 +240,17 @@ def _pick_color(rng, spec: Spec, palette_weights: dict[str, float], hair: bool =
     return name, jittered
 
 
-def _garment(rng, spec: Spec, kind: str | None) -> GarmentSample | None:
+def _garment(rng, spec: Spec, kind: str | None, palettes_: dict[str, float] | None = None,
+             jeans: bool = False) -> GarmentSample | None:
     if kind is None:
         return None
     cl = spec.clothing
-    palette, color = _pick_color(rng, spec, cl.palettes)
-    _, secondary = _pick_color(rng, spec, cl.palettes)
+    weights = {"denim": 1.0} if jeans else (palettes_ or cl.palettes)
+    palette, color = _pick_color(rng, spec, weights)
+    _, secondary = _pick_color(rng, spec, weights)
     texture = choose(rng, cl.textures)
+    if jeans:
+        texture = "denim"
     return GarmentSample(
         kind=kind, palette=palette, color=color, texture=texture, secondary_color=secondary,
         texture_scale=draw_range(rng, cl.texture_scale), texture_rotation_deg=float(rng.uniform(0, 180)),
@@ -372,13 +380,14 @@ def expand_character(spec: Spec, index: int, split: str | None = None) -> Charac
     cl = spec.clothing
     top = _garment(rng, spec, choose(rng, cl.tops, allow_none=True))
     bottom_kind = choose(rng, cl.bottoms, allow_none=True)
-    bottom = _garment(rng, spec, bottom_kind)
-    shoes = _garment(rng, spec, choose(rng, cl.shoes, allow_none=True))
+    jeans = rng.random() < cl.jeans and bottom_kind in ("trousers", "shorts")
+    bottom = _garment(rng, spec, bottom_kind, jeans=jeans)
+    shoes = _garment(rng, spec, choose(rng, cl.shoes, allow_none=True), palettes_=cl.shoe_palettes)
     style = choose(rng, spec.hair.styles, allow_none=True)
     hair = None
     if style is not None:
         hp, hc = _pick_color(rng, spec, spec.hair.palettes, hair=True)
-        hair = HairSample(style, hp, hc)
+        hair = HairSample(style, hp, hc, length=float(rng.random()))
     accessories = []
     acc = spec.accessories
     for kind in ("backpack", "shoulder_bag", "cap", "hat", "glasses"):

@@ -32,7 +32,7 @@ SHOE_KINDS = ("shoes", "boots")
 HAIR_STYLES = ("short", "medium", "long", "ponytail", "bun")
 ACCESSORY_KINDS = ("backpack", "shoulder_bag", "cap", "hat", "glasses")
 TEXTURE_KINDS = ("solid", "stripes", "checks", "plaid", "dots", "noise", "camouflage", "denim", "knit")
-BUILTIN_PALETTES = ("realistic", "dark", "bright", "denim", "pastel")
+BUILTIN_PALETTES = ("realistic", "dark", "bright", "denim", "pastel", "shoes")
 BUILTIN_HAIR_PALETTES = ("natural", "dark", "dyed")
 ETHNICITIES = ("african", "asian", "caucasian")
 POSE_SOURCES = ("walk", "procedural_walk", "standing", "bvh")
@@ -116,6 +116,9 @@ class ClothingSection:
     palettes: dict[str, float] = field(default_factory=lambda: {"realistic": 0.6, "dark": 0.3, "bright": 0.1})
     textures: dict[str, float] = field(default_factory=lambda: {"solid": 0.7, "stripes": 0.1, "checks": 0.1, "denim": 0.1})
     texture_scale: Range = field(default_factory=lambda: Range(0.5, 2.0))
+    # Probability that trousers/shorts are jeans (denim palette and texture): jeans dominate real crowds.
+    jeans: float = 0.3
+    shoe_palettes: dict[str, float] = field(default_factory=lambda: {"shoes": 1.0})
     # Extra palettes by name: {name = ["#rrggbb", ...]}; usable in `palettes` and `hair.palettes`.
     custom_palettes: dict[str, list[str]] = field(default_factory=dict)
 
@@ -503,6 +506,8 @@ def validate_spec(spec: Spec, check_files: bool = True) -> list[tuple[str, str]]
     _check_weights(p, "clothing.palettes", cl.palettes, tuple(sorted(palettes)), probabilities=False)
     _check_weights(p, "clothing.textures", cl.textures, TEXTURE_KINDS, probabilities=False)
     _check_range(p, "clothing.texture_scale", cl.texture_scale, 0.05, 20.0)
+    _check_probability(p, "clothing.jeans", cl.jeans)
+    _check_weights(p, "clothing.shoe_palettes", cl.shoe_palettes, tuple(sorted(palettes)), probabilities=False)
     for name, colors in cl.custom_palettes.items():
         if not colors:
             p.append((f"clothing.custom_palettes.{name}", "palette is empty: give at least one '#rrggbb' colour"))

@@ -83,6 +83,10 @@ FIELDS: dict[str, FieldInfo] = {
     "clothing.textures": FieldInfo("Texture Kinds", "Relative weight of each fabric pattern",
                                    catalogue=S.TEXTURE_KINDS, **_P),
     "clothing.texture_scale": FieldInfo("Texture Scale", "Scale of fabric patterns (1 = natural size)", 0.05, 20.0),
+    "clothing.jeans": FieldInfo("Jeans", "Probability that trousers and shorts are jeans (denim colour and texture)",
+                                **_P),
+    "clothing.shoe_palettes": FieldInfo("Shoe Palettes", "Relative weight of each colour palette for shoes",
+                                        catalogue=S.BUILTIN_PALETTES + ("*palettes",), **_P),
     "clothing.custom_palettes": FieldInfo("Custom Palettes",
                                           "Your own palettes: a name and its colours, usable in any palette table"),
     # ---- hair
