@@ -1,5 +1,7 @@
 """All benchmarks in one place: `python benchmarks/run.py [render|farm|refiner|reid|all]`.
 
+`all` also runs any other `bench_<name>.py` found here (e.g. body, clothes).
+
 Runs each `benchmarks/bench_<name>.py` module's `main()` (which returns a dict of measured
 figures: times, rates and the ratios measured within that one run) and writes one table,
 with the machine it ran on, to stdout and to `benchmarks/results/<timestamp>.{md,json}`
@@ -23,7 +25,13 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-BENCHMARKS = ("render", "farm", "refiner", "reid")
+BENCHMARKS = ("render", "farm", "refiner", "reid")  # the issue's four; always listed, even when missing
+
+
+def known_benchmarks() -> list[str]:
+    """The four named ones first, then any other bench_<name>.py found (body, clothes, …)."""
+    found = sorted(p.stem[len("bench_"):] for p in HERE.glob("bench_*.py"))
+    return list(BENCHMARKS) + [n for n in found if n not in BENCHMARKS]
 
 
 def machine_facts() -> dict[str, Any]:
@@ -78,8 +86,17 @@ def run_one(name: str) -> dict[str, Any]:
         spec.loader.exec_module(module)
         if not hasattr(module, "main"):
             return {"status": "error", "detail": f"{path.name} has no main()"}
-        with redirect_stdout(captured):
-            figures = module.main()
+        # main(argv) parses its own options: hand it an empty list (its defaults), never this
+        # script's argv; a main() without parameters may still read sys.argv, so clear that too.
+        import inspect
+
+        takes_argv = bool(inspect.signature(module.main).parameters)
+        saved_argv, sys.argv = sys.argv, [str(path)]
+        try:
+            with redirect_stdout(captured):
+                figures = module.main([]) if takes_argv else module.main()
+        finally:
+            sys.argv = saved_argv
     except SystemExit as exc:  # a benchmark that parses argv and exits
         return {"status": "error", "detail": f"exited with {exc.code}", "output": captured.getvalue()[-2000:]}
     except Exception as exc:
@@ -127,12 +144,13 @@ def markdown(results: dict[str, dict[str, Any]], facts: dict[str, Any], when: st
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("what", nargs="*", default=["all"], choices=(*BENCHMARKS, "all"),
-                    help="which benchmarks (default all)")
+    known = known_benchmarks()
+    ap.add_argument("what", nargs="*", default=["all"], choices=(*known, "all"),
+                    help=f"which benchmarks: {', '.join(known)} or all (default)")
     ap.add_argument("--out", type=Path, default=HERE / "results", help="folder for the table (default "
                                                                         "benchmarks/results)")
     a = ap.parse_args(argv)
-    names = list(BENCHMARKS) if "all" in a.what else list(dict.fromkeys(a.what))
+    names = known if "all" in a.what else list(dict.fromkeys(a.what))
     facts = machine_facts()
     results = {}
     for name in names:

@@ -40,3 +40,24 @@ def test_runner_selects_benchmarks_by_name(tmp_path, monkeypatch, capsys):
     assert run.main(["render", "--out", str(tmp_path / "r")]) == 0
     out = capsys.readouterr().out
     assert "s_per_image" in out and "farm" not in out
+
+
+def test_benchmarks_parse_their_own_defaults_not_the_runners_argv(tmp_path, monkeypatch, capsys):
+    (tmp_path / "bench_refiner.py").write_text(
+        "import argparse\n"
+        "def main(argv=None):\n"
+        "    p = argparse.ArgumentParser()\n"
+        "    p.add_argument('--steps', type=int, default=3)\n"
+        "    return {'steps': p.parse_args(argv).steps}\n")
+    (tmp_path / "bench_body.py").write_text(
+        "import argparse\n"
+        "def main():\n"
+        "    p = argparse.ArgumentParser()\n"
+        "    p.add_argument('--n', type=int, default=20)\n"
+        "    return {'n': p.parse_args().n}\n")
+    run = _runner(monkeypatch, tmp_path)
+    monkeypatch.setattr(run, "BENCHMARKS", ("refiner",))  # body is found as an extra bench_*.py
+    monkeypatch.setattr("sys.argv", ["run.py", "all"])
+    assert run.main(["all", "--out", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    assert "| refiner | steps | 3 |" in out and "| body | n | 20 |" in out
