@@ -116,6 +116,9 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
         key = f"{prefix}{k}"
         if isinstance(v, dict):
             rows += _flatten(v, key + ".")
+        elif isinstance(v, (list, tuple)) and v and all(isinstance(x, dict) for x in v):
+            for i, item in enumerate(v):  # e.g. one row per measured size or device
+                rows += _flatten(item, f"{key}[{i}].")
         else:
             rows.append((key, v))
     return rows
