@@ -17,13 +17,10 @@ import collections
 import json
 import logging
 import os
-import queue
 import signal
 import socket as pysocket
-import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,9 +34,9 @@ from synth_humans_addon.core.spec import Spec, spec_from_dict, spec_to_dict
 from . import jobs as J
 from . import protocol as P
 from .security import SecurityError, is_loopback_endpoint, secure_broker_socket
-from .storage import (CharacterView, DeclaredFile, Upload, VerificationError, character_intact, clean_temporaries, db_path, sync_dataset_dirs,
-                      remove_character_files, staging_relpath, store_character, syncfs,
-                      syncfs_available)
+from .storage import (CharacterView, DeclaredFile, StorePipeline, StoreTask, Upload, VerificationError,
+                      character_intact, clean_temporaries, db_path, remove_character_files, staging_relpath,
+                      sync_dataset_dirs, syncfs_available)
 
 log = logging.getLogger("headless.broker")
 
@@ -97,7 +94,6 @@ class Lease:
     started: float
     finalizing: bool = False
     sample: str = ""  # the character sample (JSON), cached from the table for the lease's life
-    view: CharacterView | None = None  # its parsed form, once needed
 
 
 @dataclass
@@ -120,47 +116,6 @@ class BrokerStats:
         return dict(self.__dict__)
 
 
-class GroupSync(threading.Thread):
-    """Makes stored characters durable in batches: one `syncfs` covers every character stored
-    since the last one (group commit), instead of an fsync per file. Results come back on
-    `durable` in arrival order; the broker commits them to the job table only then."""
-
-    def __init__(self, root: Path):
-        super().__init__(name="group-sync", daemon=True)
-        self.root = root
-        self.inbox: queue.Queue = queue.Queue()
-        self.durable: queue.Queue = queue.Queue()
-        self.syncs = 0
-
-    def run(self) -> None:
-        while True:
-            item = self.inbox.get()
-            if item is None:
-                return
-            batch = [item]
-            while True:
-                try:
-                    more = self.inbox.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    self.inbox.put(None)
-                    break
-                batch.append(more)
-            error = None
-            try:
-                syncfs(self.root)
-                self.syncs += 1
-            except OSError as exc:
-                error = exc
-            for key, fut in batch:
-                self.durable.put((key, fut, error))
-
-    def stop(self) -> None:
-        self.inbox.put(None)
-        self.join(timeout=30)
-
-
 class Broker:
     def __init__(self, config: BrokerConfig, ctx: zmq.Context | None = None):
         self.cfg = config
@@ -173,7 +128,6 @@ class Broker:
         self.pending: collections.deque[int] = collections.deque()
         self.idle: collections.deque[bytes] = collections.deque()
         self.outbox: list[tuple[bytes, list[bytes]]] = []
-        self.finished: queue.Queue = queue.Queue()
         self.in_store = 0
         self.stop_requested = False
         self.endpoint: str | None = None
@@ -183,9 +137,8 @@ class Broker:
         self._waiting: dict[tuple[int, int], list[bytes]] = {}  # repeated DONEs awaiting the verdict
         self._dirs_dirty = False
         # Durable mode: one syncfs per batch when the system has it, else an fsync per file.
-        self._group_sync: GroupSync | None = None
-        if config.durable and syncfs_available():
-            self._group_sync = GroupSync(self.root)
+        self._sync_mode = ("group" if syncfs_available() else "file") if config.durable else "none"
+        self._store: StorePipeline | None = None
         self._open_table()
 
     # ------------------------------------------------------------------------ set-up
@@ -203,7 +156,8 @@ class Broker:
                 raise ValueError(f"{self.table.path}: this folder holds a run of a different spec; "
                                  "use another --out folder (or resume without a spec)")
         self.spec_dict = self.table.spec_dict()
-        self.n_jobs = sum(self.table.counts().values())
+        self.job_images = self.table.image_count_per_job()  # index = job id
+        self.n_jobs = len(self.job_images)
         self.spec = spec_from_dict(self.spec_dict, validate=False)
         self.spec_bytes = json.dumps(self.spec_dict).encode()
         create_dataset(self.root, self.spec.dataset.name, self.spec_dict)
@@ -284,12 +238,7 @@ class Broker:
         if ready_callback:
             ready_callback(self.endpoint)
         log.info("broker on %s, dataset %s", self.endpoint, self.root)
-        self._store_pool()
-        if self._group_sync is not None:
-            self._group_sync.start()
-        # The loop makes many short GIL-releasing calls (socket, SQLite); with the default 5 ms
-        # switch interval every one can wait behind a storage thread's Python work.
-        sys.setswitchinterval(0.0005)
+        store = self._store = StorePipeline(self.root, self._sync_mode, self.cfg.store_threads)
         done_images, total_images = self.table.image_counts()
         bar = None
         if self.cfg.progress:
@@ -300,16 +249,14 @@ class Broker:
         self._bar = bar
         poller = zmq.Poller()
         poller.register(self.sock, zmq.POLLIN)
+        poller.register(store.wake_fd, zmq.POLLIN)  # stored results wake the loop: no busy polling
         t0 = time.time()
         next_beat = t0
         try:
             while not self.stop_requested:
-                now = time.time()
-                wait = max(0.0, next_beat - now)
-                if self.in_store:
-                    wait = min(wait, 0.002)
+                wait = max(0.0, next_beat - time.time())
                 if poller.poll(wait * 1000):
-                    self._drain_socket()
+                    self._drain_socket()  # cheap when empty (one EAGAIN)
                 self._collect_stored()
                 now = time.time()
                 if now >= next_beat:
@@ -324,11 +271,8 @@ class Broker:
                     break
             self._farewell()
         finally:
-            self._store_pool().shutdown(wait=True)
+            store.close()
             self._collect_stored()
-            if self._group_sync is not None:
-                self._group_sync.stop()
-                self._collect_stored()
             self._flush_worker_stats(time.time())
             sync_dataset_dirs(self.root)
             self.table.commit()
@@ -338,12 +282,11 @@ class Broker:
             if self._all_finished():
                 clean_temporaries(self.root)
             self.sock.close(linger=0)
+            os.close(store.wake_fd)
             if self._curve:
                 self._curve.stop()
             self.table.close()
         return self.stats
-
-    _pool: ThreadPoolExecutor | None = None
 
     def stop(self) -> None:
         self.stop_requested = True
@@ -506,7 +449,7 @@ class Broker:
             return
         up = self.uploads.get((job, attempt))
         if up is None:
-            up = Upload(frozenset(range(len(self._view(lease).images))))
+            up = Upload(range(self.job_images[job]))  # images are numbered k = 0..n-1
             self.uploads[(job, attempt)] = up
         up.write_chunk(k, kind, offset, size, sha, payload[0])
         self.send(w.ident, P.ACK, reply | {"ok": True})
@@ -545,28 +488,15 @@ class Broker:
         lease.finalizing = True
         self.in_store += 1
         up = self.uploads.pop((job, attempt), None)
-        character = self._view(lease)
-        extra = {"farm": {"attempt": attempt, "worker": w.name, "render_s": render_s}}
         if self.cfg.shared:
             uploaded, staging = None, self.root / staging_relpath(job, attempt)
         else:
             uploaded, staging = (up.files() if up is not None else {}), None
-        pool = self._store_pool()
-        fut = pool.submit(store_character, self.root, character, files, infos, extra, uploaded, staging,
-                          self.cfg.durable and self._group_sync is None)
-        fut.add_done_callback(lambda f, a=(job, attempt, w.ident, render_s, len(character.images)):
-                              self.finished.put((a, f)))
+        self._store.submit(StoreTask(job, attempt, w.ident, self.job_images[job],
+                                     lease.sample or self.table.sample_json(job), files, infos,
+                                     {"farm": {"attempt": attempt, "worker": w.name, "render_s": render_s}},
+                                     uploaded, staging, render_s))
         self._after_result(w, job, h)
-
-    def _view(self, lease: Lease) -> CharacterView:
-        if lease.view is None:
-            lease.view = CharacterView.from_json(lease.sample or self.table.sample_json(lease.job))
-        return lease.view
-
-    def _store_pool(self) -> ThreadPoolExecutor:
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=self.cfg.store_threads, thread_name_prefix="store")
-        return self._pool
 
     def _after_result(self, w: WorkerState, job: int, h: dict) -> None:
         """The worker has finished with this job; pipelining: it may take the next at once."""
@@ -584,33 +514,22 @@ class Broker:
         self._after_result(w, job, h)
 
     def _collect_stored(self) -> None:
-        batch = []
-        while True:
-            try:
-                key, fut = self.finished.get_nowait()
-            except queue.Empty:
-                break
-            if self._group_sync is not None and fut.exception() is None:
-                self._group_sync.inbox.put((key, fut))  # stored; durable after the next syncfs
-            else:
-                batch.append((key, fut, None))
-        if self._group_sync is not None:
-            while True:
-                try:
-                    batch.append(self._group_sync.durable.get_nowait())
-                except queue.Empty:
-                    break
-        if not batch:
+        """Commit the results the storage pipeline has finished (one batch of SQL statements)."""
+        tasks = self._store.finished() if self._store is not None else []
+        if not tasks:
             return
-        self._dirs_dirty = self._dirs_dirty or any(fut.exception() is None for _, fut, _ in batch)
-        for (job, attempt, ident, render_s, n_images), fut, sync_error in batch:
-            self.in_store -= 1
-            now = time.time()
+        self.in_store -= len(tasks)
+        now = time.time()
+        good = [t for t in tasks if t.error is None]
+        self._dirs_dirty = self._dirs_dirty or bool(good)
+        committed = self.table.complete_many([(t.job, t.attempt, t.render_s) for t in good], now)
+        verdict = dict(zip(((t.job, t.attempt) for t in good), committed))
+        for t in tasks:
+            job, attempt, ident, render_s, n_images, exc = t.job, t.attempt, t.ident, t.render_s, t.n_images, t.error
             w = self.workers.get(ident)
-            exc = fut.exception() or sync_error
             if w is not None:
                 w.jobs.discard(job)
-            if exc is None and self.table.complete(job, attempt, now, render_s):
+            if exc is None and verdict[(job, attempt)]:
                 self.leases.pop(job, None)
                 self.stats.completed += 1
                 self.stats.images += n_images
@@ -622,7 +541,7 @@ class Broker:
                 if self._bar is not None:
                     self._bar.update(n_images)
                 self.send(ident, P.RESULT, {"job": job, "attempt": attempt, "accepted": True})
-                for other in self._waiting.pop((job, attempt), []):
+                for other in self._waiting.pop((job, attempt), ()):
                     self.send(other, P.RESULT, {"job": job, "attempt": attempt, "accepted": True, "duplicate": True})
                 continue
             reason = f"{type(exc).__name__}: {exc}" if exc else "lease lost while storing"
@@ -693,7 +612,7 @@ class Broker:
     def _beat(self, now: float) -> None:
         """Heartbeat every worker, bury the silent ones, expire leases nobody renews."""
         self._flush_worker_stats(now)
-        if self._dirs_dirty and self.cfg.durable and self._group_sync is None:
+        if self._dirs_dirty and self._sync_mode == "file":
             sync_dataset_dirs(self.root)  # per-file fsync mode: make the renames durable once per beat
             self._dirs_dirty = False
         for ident, w in list(self.workers.items()):

@@ -163,6 +163,16 @@ class JobTable:
             raise KeyError(job_id)
         return JobRow(*r)
 
+    def image_count_per_job(self) -> list[int]:
+        """Images of every job, indexed by job id (ids are the character indices 0..n-1)."""
+        rows = self.db.execute("SELECT id, images FROM jobs ORDER BY id").fetchall()
+        counts = [0] * len(rows)
+        for job_id, n in rows:
+            if not 0 <= job_id < len(rows):
+                raise RuntimeError(f"{self.path}: job ids are not 0..{len(rows) - 1} (found {job_id})")
+            counts[job_id] = n
+        return counts
+
     def sample_json(self, job_id: int) -> str:
         return self.db.execute("SELECT sample FROM jobs WHERE id=?", (job_id,)).fetchone()[0]
 
@@ -185,6 +195,24 @@ class JobTable:
             return False
         self.db.execute("UPDATE attempts SET ended=?, outcome='done' WHERE job=? AND attempt=?", (now, job_id, attempt))
         return True
+
+    def complete_many(self, results: list[tuple[int, int, float | None]], now: float) -> list[bool]:
+        """`complete` for a batch of (job, attempt, render_s): two statements for the whole batch.
+        Returns, per result, whether it was committed (False: its attempt was superseded)."""
+        if not results:
+            return []
+        self.begin()
+        cur = self.db.executemany("UPDATE jobs SET state='done', finished_at=?, render_s=?, "
+                                  "completions=completions+1 WHERE id=? AND attempt=? AND state='leased'",
+                                  [(now, render_s, job, attempt) for job, attempt, render_s in results])
+        if cur.rowcount == len(results):
+            ok = [True] * len(results)
+        else:  # some were superseded (never expected: the broker fences first): find which
+            ok = [tuple(self.db.execute("SELECT state, attempt, finished_at FROM jobs WHERE id=?", (job,)).fetchone())
+                  == (DONE, attempt, now) for job, attempt, _ in results]
+        self.db.executemany("UPDATE attempts SET ended=?, outcome='done' WHERE job=? AND attempt=?",
+                            [(now, job, attempt) for (job, attempt, _), good in zip(results, ok) if good])
+        return ok
 
     def mark_recovered(self, job_id: int, now: float) -> None:
         """A job whose files were fully stored before a broker crash: done without re-rendering."""
