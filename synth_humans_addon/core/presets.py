@@ -35,12 +35,14 @@ def preset_I() -> Spec:
     s.background.colors = ["#808080"]
     s.clothing.tops = {"tshirt": 0.5, "longsleeve": 0.5}
     s.clothing.bottoms = {"trousers": 1.0}
+    s.clothing.male_bottoms = {}
     s.clothing.shoes = {"shoes": 1.0}
     s.clothing.palettes = {"bright": 1.0}
     s.clothing.textures = {"solid": 1.0}
     s.clothing.jeans = 0.0
     s.clothing.shoe_palettes = {"bright": 1.0}
     s.hair.styles = {}
+    s.hair.male_styles = {}
     s.accessories.backpack = s.accessories.shoulder_bag = s.accessories.cap = 0.0
     s.accessories.hat = s.accessories.glasses = 0.0
     s.pose.sources = {"walk": 0.5, "procedural_walk": 0.5}
@@ -59,7 +61,8 @@ def preset_II() -> Spec:
 def preset_III() -> Spec:
     s = preset_II()
     s.dataset.name = "preset-III"
-    s.hair.styles = {"short": 0.35, "medium": 0.2, "long": 0.3, "ponytail": 0.1, "bun": 0.05}
+    s.hair.styles = {"short": 0.2, "medium": 0.25, "long": 0.35, "ponytail": 0.13, "bun": 0.07}
+    s.hair.male_styles = {"short": 0.78, "medium": 0.1, "long": 0.04}
     s.clothing.textures = {"solid": 0.4, "stripes": 0.1, "checks": 0.1, "plaid": 0.1, "dots": 0.05, "noise": 0.05,
                            "camouflage": 0.05, "denim": 0.1, "knit": 0.05}
     s.pose.sources = {"walk": 0.4, "procedural_walk": 0.4, "standing": 0.2}
@@ -72,7 +75,8 @@ def preset_IV() -> Spec:
     s.background.kind = "cubemap"
     s.background.cubemaps = ["builtin:all"]
     s.clothing.tops = {"tshirt": 0.45, "longsleeve": 0.4, "jacket": 0.15}
-    s.clothing.bottoms = {"trousers": 0.65, "shorts": 0.15, "skirt": 0.2}
+    s.clothing.bottoms = {"trousers": 0.6, "shorts": 0.12, "skirt": 0.28}
+    s.clothing.male_bottoms = {"trousers": 0.82, "shorts": 0.18}
     s.clothing.shoes = {"shoes": 0.8, "boots": 0.2}
     s.clothing.palettes = {"realistic": 0.55, "dark": 0.35, "bright": 0.1}
     s.clothing.jeans = 0.35

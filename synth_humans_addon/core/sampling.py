@@ -379,11 +379,11 @@ def expand_character(spec: Spec, index: int, split: str | None = None) -> Charac
     )
     cl = spec.clothing
     top = _garment(rng, spec, choose(rng, cl.tops, allow_none=True))
-    bottom_kind = choose(rng, cl.bottoms, allow_none=True)
+    bottom_kind = choose(rng, (cl.male_bottoms or cl.bottoms) if male else cl.bottoms, allow_none=True)
     jeans = rng.random() < cl.jeans and bottom_kind in ("trousers", "shorts")
     bottom = _garment(rng, spec, bottom_kind, jeans=jeans)
     shoes = _garment(rng, spec, choose(rng, cl.shoes, allow_none=True), palettes_=cl.shoe_palettes)
-    style = choose(rng, spec.hair.styles, allow_none=True)
+    style = choose(rng, (spec.hair.male_styles or spec.hair.styles) if male else spec.hair.styles, allow_none=True)
     hair = None
     if style is not None:
         hp, hc = _pick_color(rng, spec, spec.hair.palettes, hair=True)

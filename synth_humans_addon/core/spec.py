@@ -112,6 +112,8 @@ class PoseSection:
 class ClothingSection:
     tops: dict[str, float] = field(default_factory=lambda: {"tshirt": 0.5, "longsleeve": 0.4, "jacket": 0.1})
     bottoms: dict[str, float] = field(default_factory=lambda: {"trousers": 0.7, "shorts": 0.15, "skirt": 0.15})
+    # Bottoms of men (gender > 0.5); empty = the same as `bottoms`.
+    male_bottoms: dict[str, float] = field(default_factory=lambda: {"trousers": 0.8, "shorts": 0.2})
     shoes: dict[str, float] = field(default_factory=lambda: {"shoes": 0.8, "boots": 0.2})
     palettes: dict[str, float] = field(default_factory=lambda: {"realistic": 0.6, "dark": 0.3, "bright": 0.1})
     textures: dict[str, float] = field(default_factory=lambda: {"solid": 0.7, "stripes": 0.1, "checks": 0.1, "denim": 0.1})
@@ -127,8 +129,10 @@ class ClothingSection:
 class HairSection:
     # Probabilities of each style; the remainder is "no visible hair" (bald or very short).
     styles: dict[str, float] = field(
-        default_factory=lambda: {"short": 0.35, "medium": 0.2, "long": 0.3, "ponytail": 0.1, "bun": 0.05}
+        default_factory=lambda: {"short": 0.2, "medium": 0.25, "long": 0.35, "ponytail": 0.13, "bun": 0.07}
     )
+    # Styles of men (gender > 0.5); empty = the same as `styles`. Mostly short, some bald.
+    male_styles: dict[str, float] = field(default_factory=lambda: {"short": 0.78, "medium": 0.1, "long": 0.04})
     palettes: dict[str, float] = field(default_factory=lambda: {"natural": 0.8, "dark": 0.2})
 
 
@@ -502,6 +506,7 @@ def validate_spec(spec: Spec, check_files: bool = True) -> list[tuple[str, str]]
     palettes = set(BUILTIN_PALETTES) | set(cl.custom_palettes)
     _check_weights(p, "clothing.tops", cl.tops, TOP_KINDS, probabilities=True)
     _check_weights(p, "clothing.bottoms", cl.bottoms, BOTTOM_KINDS, probabilities=True)
+    _check_weights(p, "clothing.male_bottoms", cl.male_bottoms, BOTTOM_KINDS, probabilities=True)
     _check_weights(p, "clothing.shoes", cl.shoes, SHOE_KINDS, probabilities=True)
     _check_weights(p, "clothing.palettes", cl.palettes, tuple(sorted(palettes)), probabilities=False)
     _check_weights(p, "clothing.textures", cl.textures, TEXTURE_KINDS, probabilities=False)
@@ -516,6 +521,7 @@ def validate_spec(spec: Spec, check_files: bool = True) -> list[tuple[str, str]]
 
     h = spec.hair
     _check_weights(p, "hair.styles", h.styles, HAIR_STYLES, probabilities=True)
+    _check_weights(p, "hair.male_styles", h.male_styles, HAIR_STYLES, probabilities=True)
     _check_weights(p, "hair.palettes", h.palettes, tuple(sorted(set(BUILTIN_HAIR_PALETTES) | set(cl.custom_palettes))),
                    probabilities=False)
 

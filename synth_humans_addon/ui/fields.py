@@ -76,6 +76,9 @@ FIELDS: dict[str, FieldInfo] = {
                                catalogue=S.TOP_KINDS, probabilities=True, **_P),
     "clothing.bottoms": FieldInfo("Bottoms", "Probability of each bottom; the remainder is no bottom",
                                   catalogue=S.BOTTOM_KINDS, probabilities=True, **_P),
+    "clothing.male_bottoms": FieldInfo("Men's Bottoms",
+                                       "Probability of each bottom for men (gender > 0.5); empty = as Bottoms",
+                                       catalogue=S.BOTTOM_KINDS, probabilities=True, **_P),
     "clothing.shoes": FieldInfo("Shoes", "Probability of each kind of shoe; the remainder is barefoot",
                                 catalogue=S.SHOE_KINDS, probabilities=True, **_P),
     "clothing.palettes": FieldInfo("Palettes", "Relative weight of each colour palette for garments",
@@ -92,6 +95,9 @@ FIELDS: dict[str, FieldInfo] = {
     # ---- hair
     "hair.styles": FieldInfo("Hair Styles", "Probability of each hair style; the remainder is bald/very short",
                              catalogue=S.HAIR_STYLES, probabilities=True, **_P),
+    "hair.male_styles": FieldInfo("Men's Hair Styles",
+                                  "Probability of each hair style for men (gender > 0.5); empty = as Hair Styles",
+                                  catalogue=S.HAIR_STYLES, probabilities=True, **_P),
     "hair.palettes": FieldInfo("Hair Palettes", "Relative weight of each hair colour palette",
                                catalogue=S.BUILTIN_HAIR_PALETTES + ("*palettes",), **_P),
     # ---- accessories
