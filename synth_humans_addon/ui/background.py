@@ -9,7 +9,7 @@ from bpy.props import IntProperty, StringProperty
 
 from ..core import spec as S
 from ..core.cubemaps import BUILTIN_CUBEMAPS
-from .camera import SynthHumansPanel
+from .camera import SynthHumansPanel, ready_settings
 from .state import ensure_initialized, on_spec_edited, settings
 from .tables import draw_error, draw_range, draw_strings, draw_weights
 
@@ -89,9 +89,8 @@ class SYNTHHUMANS_PT_background(SynthHumansPanel, bpy.types.Panel):
 
     def draw(self, context):
         layout = self.layout
-        s = settings(context)
-        if not s.initialized:
-            layout.label(text="Load a preset in the Dataset panel first")
+        s = ready_settings(layout, context)
+        if s is None:
             return
         b = s.spec.background
         layout.prop(b, "kind")

@@ -92,6 +92,15 @@ class SYNTHHUMANS_OT_update_segment(bpy.types.Operator):
         return {"FINISHED"}
 
 
+def ready_settings(layout, context):
+    """The add-on's settings, or None (with a hint drawn) before a preset was loaded."""
+    s = settings(context)
+    if not s.initialized:
+        layout.label(text="Load a preset in the Dataset panel first")
+        return None
+    return s
+
+
 class SynthHumansPanel:
     """Common placement: 3D viewport sidebar, tab "Synth Humans"."""
 
@@ -111,9 +120,8 @@ class SYNTHHUMANS_PT_camera(SynthHumansPanel, bpy.types.Panel):
 
     def draw(self, context):
         layout = self.layout
-        s = settings(context)
-        if not s.initialized:
-            layout.label(text="Load a preset in the Dataset panel first")
+        s = ready_settings(layout, context)
+        if s is None:
             return
         cam = s.spec.camera
         layout.use_property_split = True

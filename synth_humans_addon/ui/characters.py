@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bpy
 
-from .camera import SynthHumansPanel
+from .camera import SynthHumansPanel, ready_settings
 from .state import settings
 from .tables import draw_custom_palettes, draw_error, draw_range, draw_strings, draw_weights
 
@@ -23,9 +23,8 @@ class SYNTHHUMANS_PT_characters(SynthHumansPanel, bpy.types.Panel):
     bl_order = 1
 
     def draw(self, context):
-        s = settings(context)
-        if not s.initialized:
-            self.layout.label(text="Load a preset in the Dataset panel first")
+        s = ready_settings(self.layout, context)
+        if s is None:
             return
         draw_error(self.layout, context)
 
@@ -48,9 +47,11 @@ class SYNTHHUMANS_PT_characters_clothing(_CharacterSub, bpy.types.Panel):
     def draw(self, context):
         cl = settings(context).spec.clothing
         layout = self.layout
-        for name in ("tops", "bottoms", "shoes"):
+        for name in ("tops", "bottoms", "male_bottoms", "shoes"):
             draw_weights(layout, cl, name, f"clothing.{name}")
+        layout.prop(cl, "jeans", slider=True)
         draw_weights(layout, cl, "palettes", "clothing.palettes")
+        draw_weights(layout, cl, "shoe_palettes", "clothing.shoe_palettes")
         draw_weights(layout, cl, "textures", "clothing.textures")
         draw_range(layout, cl, "texture_scale")
         draw_custom_palettes(layout, cl)
@@ -63,6 +64,7 @@ class SYNTHHUMANS_PT_characters_hair(_CharacterSub, bpy.types.Panel):
         spec = settings(context).spec
         layout = self.layout
         draw_weights(layout, spec.hair, "styles", "hair.styles")
+        draw_weights(layout, spec.hair, "male_styles", "hair.male_styles")
         draw_weights(layout, spec.hair, "palettes", "hair.palettes")
         col = layout.column(align=True)
         for name in ("backpack", "shoulder_bag", "cap", "hat", "glasses"):

@@ -22,7 +22,7 @@ import bpy
 from bpy.props import EnumProperty
 
 from ..core import spec as S
-from .camera import SynthHumansPanel
+from .camera import SynthHumansPanel, ready_settings
 from .state import current_spec, home_scene, settings
 from .tables import draw_error
 
@@ -231,9 +231,8 @@ class SYNTHHUMANS_PT_generate(SynthHumansPanel, bpy.types.Panel):
 
     def draw(self, context):
         layout = self.layout
-        s = settings(context)
-        if not s.initialized:
-            layout.label(text="Load a preset in the Dataset panel first")
+        s = ready_settings(layout, context)
+        if s is None:
             return
         layout.prop(s, "generate_out")
         layout.prop(s, "generate_workers")

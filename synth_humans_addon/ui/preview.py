@@ -18,7 +18,7 @@ import bpy
 import numpy as np
 
 from ..core import spec as S
-from .camera import SynthHumansPanel, update_hemisphere
+from .camera import SynthHumansPanel, ready_settings, update_hemisphere
 from .state import current_spec, home_scene, settings
 from .tables import draw_error
 
@@ -293,9 +293,8 @@ class SYNTHHUMANS_PT_preview(SynthHumansPanel, bpy.types.Panel):
 
     def draw(self, context):
         layout = self.layout
-        s = settings(context)
-        if not s.initialized:
-            layout.label(text="Load a preset in the Dataset panel first")
+        s = ready_settings(layout, context)
+        if s is None:
             return
         layout.prop(s, "preview_character")
         layout.operator(SYNTHHUMANS_OT_new_character.bl_idname, icon="OUTLINER_OB_ARMATURE")

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import bpy
 
-from .camera import SynthHumansPanel
-from .state import settings
+from .camera import SynthHumansPanel, ready_settings
 from .tables import draw_error, draw_range
 
 
@@ -15,9 +14,8 @@ class SYNTHHUMANS_PT_render(SynthHumansPanel, bpy.types.Panel):
 
     def draw(self, context):
         layout = self.layout
-        s = settings(context)
-        if not s.initialized:
-            layout.label(text="Load a preset in the Dataset panel first")
+        s = ready_settings(layout, context)
+        if s is None:
             return
         r = s.spec.render
         layout.use_property_split = True
