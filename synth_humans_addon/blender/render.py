@@ -17,7 +17,10 @@
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,13 +125,40 @@ def set_border(scene: bpy.types.Scene, plan: CropPlan, crop: bool = True) -> Non
         r.border_min_y, r.border_max_y = y0 + ey, min(1.0, y1 + ey)
 
 
+@contextlib.contextmanager
+def _quiet_stdout():
+    """Blender's C code prints a "Saved: <file>" line per compositor output on every render;
+    a preview or a worker would print thousands. Point file descriptor 1 at /dev/null
+    meanwhile (Python-level redirection cannot catch C output). Errors still reach stderr."""
+    if os.environ.get("SYNTH_HUMANS_RENDER_LOG"):
+        yield
+        return
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # no real stdout (e.g. pytest capture): nothing to hide
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(fd)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(devnull)
+
+
 def render_crop(scene: bpy.types.Scene, outputs: dict[str, Path]) -> tuple[np.ndarray, np.ndarray]:
     """Render the scene; returns (RGB uint8 (H, W, 3), mask uint8 (H, W)) from the compositor files."""
     from PIL import Image
 
     for p in outputs.values():
         p.unlink(missing_ok=True)
-    bpy.ops.render.render(write_still=False, scene=scene.name)
+    with _quiet_stdout():
+        bpy.ops.render.render(write_still=False, scene=scene.name)
     missing = [str(p) for p in outputs.values() if not p.is_file()]
     if missing:
         raise BlankRenderError(f"the render wrote no output ({', '.join(missing)}); is the compositor enabled?")
