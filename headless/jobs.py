@@ -179,12 +179,20 @@ class JobTable:
     # -- transitions (inside the current transaction) ---------------------------------------
     def lease(self, job_id: int, worker: str, now: float) -> int:
         """Give the job to `worker`; returns the new attempt number (the fencing token)."""
+        return self.lease_many([(job_id, worker)], now)[0][0]
+
+    def lease_many(self, leases: list[tuple[int, str]], now: float) -> list[tuple[int, str]]:
+        """`lease` for a batch of (job, worker): one statement per job plus one for the batch.
+        Returns (attempt, sample JSON) per job: the broker sends the sample with the lease."""
+        if not leases:
+            return []
         self.begin()
-        attempt = self.db.execute("UPDATE jobs SET state='leased', attempt=attempt+1, worker=?, leased_at=? "
-                                  "WHERE id=? RETURNING attempt", (worker, now, job_id)).fetchone()[0]
-        self.db.execute("INSERT OR REPLACE INTO attempts(job, attempt, worker, started) VALUES (?, ?, ?, ?)",
-                        (job_id, attempt, worker, now))
-        return attempt
+        out = [self.db.execute("UPDATE jobs SET state='leased', attempt=attempt+1, worker=?, leased_at=? "
+                               "WHERE id=? RETURNING attempt, sample", (worker, now, job_id)).fetchone()
+               for job_id, worker in leases]
+        self.db.executemany("INSERT OR REPLACE INTO attempts(job, attempt, worker, started) VALUES (?, ?, ?, ?)",
+                            [(job_id, attempt, worker, now) for (job_id, worker), (attempt, _) in zip(leases, out)])
+        return out
 
     def complete(self, job_id: int, attempt: int, now: float, render_s: float | None) -> bool:
         """Mark done if `attempt` is still the current lease; False if it was superseded."""

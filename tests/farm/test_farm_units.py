@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import select
 import sqlite3
+import time
 
 import pytest
 
@@ -11,9 +13,9 @@ from headless import jobs as J
 from headless import protocol as P
 from headless.security import is_loopback_endpoint
 from headless.standin import render_character
-from headless.storage import (CharacterView, DeclaredFile, Upload, VerificationError, audit, db_path,
-                              store_character)
-from synth_humans_addon.core.dataset import create_dataset, read_dataset
+from headless.storage import (CharacterView, DeclaredFile, StorePipeline, StoreTask, Upload, VerificationError, audit,
+                              db_path, metadata_json, store_character, syncfs_available)
+from synth_humans_addon.core.dataset import RenderedImage, character_record, create_dataset, read_dataset
 from synth_humans_addon.core.sampling import expand_character, expand_dataset
 from synth_humans_addon.core.spec import Spec, spec_to_dict
 
@@ -122,6 +124,9 @@ def test_upload_rejects_names_outside_the_job():
     up.write_chunk(0, "image", 2, 4, "0" * 64, b"cd")
     up.write_chunk(0, "image", 0, 4, "0" * 64, b"ab")
     assert up.files() == {(0, "image"): b"abcd"}
+    up.write_chunk(1, "mask", 0, 3, "1" * 64, b"xyz")  # a whole file in one chunk (kept without a copy)
+    up.write_chunk(1, "mask", 1, 3, "1" * 64, b"Y")  # a repeated piece of it
+    assert up.files() == {(0, "image"): b"abcd", (1, "mask"): b"xYz"} and up.nbytes == 7
 
 
 def test_audit_finds_orphans_and_missing_files(tmp_path):
@@ -147,3 +152,45 @@ def test_audit_finds_orphans_and_missing_files(tmp_path):
     con.commit()
     con.close()
     assert audit(tmp_path).duplicated == 1
+
+
+def test_metadata_embeds_the_stored_samples_verbatim_and_safely():
+    spec = small_spec(n=2, images=2)
+    ch = expand_character(spec, 0)
+    text = json.dumps(ch.to_dict())
+    view = CharacterView.from_json(text)
+    rendered = [RenderedImage(k=i.k, image=b"", mask=b"", info={"note": json.dumps("\0sample-x"), "sha256": "a" * 64})
+                for i in ch.images]
+    extra = {"farm": {"attempt": 3, "worker": "w"}}
+    spliced = json.loads(metadata_json(view, rendered, extra))
+    plain = json.loads(metadata_json(CharacterView(ch.to_dict()), rendered, extra))
+    assert spliced == plain == json.loads(json.dumps(character_record(ch, rendered, extra)))
+    assert spliced["character"] == ch.to_dict() and spliced["images"][0]["note"] == json.dumps("\0sample-x")
+
+
+def test_store_pipeline_stores_in_batches_and_reports_each_result(tmp_path):
+    spec = small_spec(n=4, images=2)
+    create_dataset(tmp_path, "t", spec_to_dict(spec))
+    pipeline = StorePipeline(tmp_path, sync="group" if syncfs_available() else "file")
+    tasks = []
+    for i in range(4):
+        ch = expand_character(spec, i)
+        files, declared = _declared(render_character(spec, ch))
+        if i == 2:  # a corrupted upload: rejected, nothing of it stored
+            key = next(iter(files))
+            files[key] = files[key][:-1] + bytes([files[key][-1] ^ 1])
+        tasks.append(StoreTask(i, 1, b"w", len(ch.images), json.dumps(ch.to_dict()), declared, {}, {}, files, None))
+        pipeline.submit(tasks[-1])
+    got: list[StoreTask] = []
+    deadline = time.time() + 30
+    while len(got) < 4 and time.time() < deadline:
+        select.select([pipeline.wake_fd], [], [], 1.0)  # the pipeline wakes the broker's poll
+        got += pipeline.finished()
+    pipeline.close()
+    assert sorted(t.job for t in got) == [0, 1, 2, 3]
+    errors = {t.job: t.error for t in got}
+    assert isinstance(errors.pop(2), VerificationError) and not any(errors.values())
+    ds = read_dataset(tmp_path)
+    assert sorted(ds.characters) == sorted(expand_character(spec, i).pid for i in (0, 1, 3))
+    assert all(hashlib.sha256(r.path.read_bytes()).hexdigest() == r.info["sha256"] for r in ds.images)
+    assert not list(tmp_path.rglob(".*.part"))  # no temporaries left
