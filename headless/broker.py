@@ -61,7 +61,7 @@ class BrokerConfig:
     curve_secret: Path | None = None  # broker.key_secret
     curve_authorized: Path | None = None  # folder of authorised worker public keys
     insecure: bool = False  # allow a non-loopback bind without CURVE
-    store_threads: int = 4
+    store_threads: int = 1  # more threads only add GIL hand-offs (see StorePipeline)
     durable: bool = True  # fsync every stored file (False: a power cut may lose the last seconds)
     progress: bool = True
     exit_when_done: bool = True

@@ -60,9 +60,13 @@ class Message:
     payload: list[bytes] = field(default_factory=list)
 
 
+# One encoder for every message: `json.dumps(..., separators=...)` builds a new one per call.
+_HEADER_ENCODER = json.JSONEncoder(separators=(",", ":"))
+
+
 def encode(command: bytes, header: dict[str, Any] | None = None, *payload: bytes) -> list[bytes]:
     """Frames of one message (without the routing id)."""
-    return [MAGIC, command, json.dumps(header or {}, separators=(",", ":")).encode(), *payload]
+    return [MAGIC, command, _HEADER_ENCODER.encode(header or {}).encode(), *payload]
 
 
 def decode(frames: list[bytes], allowed: frozenset[bytes]) -> Message:
@@ -82,7 +86,7 @@ def decode(frames: list[bytes], allowed: frozenset[bytes]) -> Message:
         raise ProtocolError(f"{command.decode()} header is not JSON ({exc})") from None
     if not isinstance(header, dict):
         raise ProtocolError(f"{command.decode()} header is not a JSON object")
-    payload = [bytes(f) for f in frames[3:]]
+    payload = [f if type(f) is bytes else bytes(f) for f in frames[3:]]  # no copy of what is bytes already
     if any(len(p) > MAX_PAYLOAD for p in payload):
         raise ProtocolError(f"{command.decode()} payload exceeds {MAX_PAYLOAD} bytes")
     return Message(command, header, payload)

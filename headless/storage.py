@@ -219,8 +219,10 @@ def store_character(root: Path, character: CharacterSample | CharacterView, file
         info["sha256"] = declared[(im.k, "image")].sha256
         info["mask_sha256"] = declared[(im.k, "mask")].sha256
         rendered.append(RenderedImage(k=im.k, image=b"", mask=b"", info=info))
-    (atomic_write if durable else write_unsynced)(metadata_path(root, character.pid),
-                                                  metadata_json(character, rendered, extra))
+    if durable:
+        atomic_write(metadata_path(root, character.pid), metadata_json(character, rendered, extra))
+    else:  # the same name as metadata_path(), without pathlib
+        write_unsynced(f"{base}/{METADATA_DIR}/{character.pid:04d}.json", metadata_json(character, rendered, extra))
     if staging is not None:
         shutil.rmtree(staging, ignore_errors=True)
     return StoredCharacter(character.pid, len(character.images), total)
@@ -229,6 +231,8 @@ def store_character(root: Path, character: CharacterSample | CharacterView, file
 # Stands for the character's samples in the metadata while it is encoded; random, so that no
 # worker-supplied text can imitate it.
 _SAMPLE_MARK = "\x00sample-" + secrets.token_hex(16)
+_SAMPLE_MARK_JSON = json.dumps(_SAMPLE_MARK)
+_COMPACT = json.JSONEncoder(separators=(",", ":"))  # built once: json.dumps(separators=…) builds one per call
 
 
 def metadata_json(character: CharacterSample | CharacterView, rendered: list[RenderedImage],
@@ -241,10 +245,9 @@ def metadata_json(character: CharacterSample | CharacterView, rendered: list[Ren
     record = character_record(character, rendered, extra)
     raw = getattr(character, "json_text", None)
     if raw is None:
-        return json.dumps(record, separators=(",", ":")).encode()
+        return _COMPACT.encode(record).encode()
     record["character"] = _SAMPLE_MARK
-    text = json.dumps(record, separators=(",", ":"))
-    return text.replace(json.dumps(_SAMPLE_MARK), raw, 1).encode()
+    return _COMPACT.encode(record).replace(_SAMPLE_MARK_JSON, raw, 1).encode()
 
 
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
