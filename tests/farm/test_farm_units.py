@@ -10,6 +10,7 @@ import time
 import pytest
 
 from headless import jobs as J
+from headless.broker import expand_samples
 from headless import protocol as P
 from headless.security import is_loopback_endpoint
 from headless.standin import render_character
@@ -194,3 +195,10 @@ def test_store_pipeline_stores_in_batches_and_reports_each_result(tmp_path):
     assert sorted(ds.characters) == sorted(expand_character(spec, i).pid for i in (0, 1, 3))
     assert all(hashlib.sha256(r.path.read_bytes()).hexdigest() == r.info["sha256"] for r in ds.images)
     assert not list(tmp_path.rglob(".*.part"))  # no temporaries left
+
+
+def test_parallel_expansion_gives_the_same_samples():
+    spec = small_spec(n=7, images=2)
+    serial = list(expand_samples(spec, processes=1))
+    parallel = list(expand_samples(spec, processes=3))  # 3 real child processes, ranges of 2-3 characters
+    assert parallel == serial == [c.to_dict() for c in expand_dataset(spec)]
