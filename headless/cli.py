@@ -49,7 +49,7 @@ def _add_broker_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--retry-failed", action="store_true", help="put parked (failed) jobs back in the queue")
     p.add_argument("--chunk-size", type=int, default=256 * 1024, help="upload chunk size in bytes")
     p.add_argument("--window", type=int, default=8, help="upload chunks in flight per worker (flow control)")
-    p.add_argument("--store-threads", type=int, default=4, help="threads verifying and storing results")
+    p.add_argument("--store-threads", type=int, default=1, help="threads verifying and storing results (1: more contend for the GIL)")
     p.add_argument("--no-fsync", action="store_true",
                    help="do not fsync stored files (faster; a power cut, not a crash, may lose recent images)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
