@@ -49,16 +49,20 @@ def _to_numpy(x: Any) -> np.ndarray:
     return np.asarray(x)
 
 
-def _check(distmat, q_pids, g_pids, q_camids, g_camids):
-    d = _to_numpy(distmat) if not hasattr(distmat, "detach") else distmat
-    m, n = d.shape
+def _check_ids(shape, q_pids, g_pids, q_camids, g_camids):
+    m, n = shape
     q_pids, g_pids = _to_numpy(q_pids).astype(np.int64), _to_numpy(g_pids).astype(np.int64)
     q_camids, g_camids = _to_numpy(q_camids).astype(np.int64), _to_numpy(g_camids).astype(np.int64)
     for name, arr, size in (("q_pids", q_pids, m), ("g_pids", g_pids, n), ("q_camids", q_camids, m),
                             ("g_camids", g_camids, n)):
         if arr.shape != (size,):
-            raise ValueError(f"{name}: shape {arr.shape} does not match the distance matrix {tuple(d.shape)}")
-    return d, q_pids, g_pids, q_camids, g_camids
+            raise ValueError(f"{name}: shape {arr.shape} does not match the distance matrix {tuple(shape)}")
+    return q_pids, g_pids, q_camids, g_camids
+
+
+def _check(distmat, q_pids, g_pids, q_camids, g_camids):
+    d = _to_numpy(distmat) if not hasattr(distmat, "detach") else distmat
+    return (d, *_check_ids(tuple(d.shape), q_pids, g_pids, q_camids, g_camids))
 
 
 def pad_cmc(curve: np.ndarray, max_rank: int) -> np.ndarray:
@@ -71,29 +75,255 @@ def pad_cmc(curve: np.ndarray, max_rank: int) -> np.ndarray:
 
 # ---------------------------------------------------------------------------------------
 # Market-1501
+#
+# The rank (0-based, among the items the rules keep) of a query's m-th correct match, the
+# matches sorted by distance, is m + the number of wrong gallery items at a distance ≤ its
+# own: a wrong item at exactly a match's distance counts as ranked before it. Wrong items
+# are counted without sorting rows or building query × gallery masks:
+#     wrong items ≤ p = (all gallery items ≤ p) − (items of the query's own identity ≤ p)
+# Junk columns are dropped up front; a query's own identity has only a dozen or so gallery
+# items (its matches and the ignored same-camera ones), listed per query from a gallery
+# index grouped by identity. The first count is a vectorised compare-and-count per match,
+# made only over the items no farther than the query's farthest match (a few percent of
+# the gallery when the embedding is any good).
 
 
-def market1501_ranks(distmat, q_pids, g_pids, q_camids, g_camids, chunk: int | None = None, device=None):
+class _GalleryByIdentity:
+    """Gallery columns grouped by identity, to list each query's own-identity items."""
+
+    def __init__(self, g_pids: np.ndarray, g_camids: np.ndarray):
+        self.cams = g_camids
+        self.order = np.argsort(g_pids, kind="stable")
+        self.pids, self.starts, self.counts = np.unique(g_pids[self.order], return_index=True, return_counts=True)
+
+    def items(self, q_pids: np.ndarray, q_camids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Flat lists over the queries' own-identity gallery items, grouped by query in query
+        order: (query row, gallery column, correct match = seen by another camera)."""
+        if len(self.pids) == 0:
+            empty = np.zeros(0, np.int64)
+            return empty, empty, np.zeros(0, bool)
+        at = np.minimum(np.searchsorted(self.pids, q_pids), len(self.pids) - 1)
+        count = np.where(self.pids[at] == q_pids, self.counts[at], 0)
+        row = np.repeat(np.arange(len(q_pids)), count)
+        within = np.arange(len(row)) - np.repeat(np.cumsum(count) - count, count)
+        col = self.order[np.repeat(self.starts[at], count) + within]
+        return row, col, self.cams[col] != q_camids[row]
+
+
+def _segment_starts(sizes: np.ndarray) -> np.ndarray:
+    return np.cumsum(sizes) - sizes
+
+
+# Booleans are counted 8 at a time: a row of bool bytes viewed as uint64 words and summed
+# in groups of 255 words never carries from one byte into the next. Rows are padded to a
+# multiple of 8 × 255 bytes with +inf distances, which are never ≤ a finite match distance.
+_GROUP = 8 * 255
+
+
+def _padded_width(n: int) -> int:
+    return -(-n // _GROUP) * _GROUP
+
+
+def _count_true(hit: np.ndarray) -> np.ndarray:
+    """Number of True along the last axis of a C-contiguous bool array whose last axis is a
+    multiple of 2040 long (≈ 8× faster than ``sum``)."""
+    lead, groups = hit.shape[:-1], hit.shape[-1] // _GROUP
+    words = hit.view(np.uint64).reshape(*lead, groups, 255).sum(-1, dtype=np.uint64)
+    return words.view(np.uint8).reshape(*lead, groups * 8).sum(-1, dtype=np.int64)
+
+
+def _pack_near(values: np.ndarray, near: np.ndarray, per_row: np.ndarray) -> np.ndarray:
+    """The entries of each row flagged `near`, moved to the left of a +inf-padded block."""
+    c = len(per_row)
+    packed = np.full((c, _padded_width(max(int(per_row.max()), 1))), np.inf, values.dtype)
+    packed[np.repeat(np.arange(c), per_row),
+           np.arange(int(per_row.sum())) - np.repeat(_segment_starts(per_row), per_row)] = values[near]
+    return packed
+
+
+def _count_at_most(values: np.ndarray, n: int, thresholds: np.ndarray, num: np.ndarray, budget: int = 1 << 22
+                   ) -> np.ndarray:
+    """``out[i, m]`` = number of the first `n` entries of row i of `values` that are
+    ≤ ``thresholds[i, m]``, for m < num[i] (other entries: anything). `values`:
+    C-contiguous, +inf after column n, width a multiple of 2040. Every thresholds row
+    ascending; rows sorted by `num`, descending, all ≥ 1. One broadcast compare per group
+    of rows (at most `budget` booleans at a time)."""
+    c, k = thresholds.shape
+    farthest = thresholds[np.arange(c), num - 1]
+    near = values <= farthest[:, None]
+    per_row = _count_true(near)
+    padding = values.shape[1] - n
+    # Only items ≤ a query's farthest match can be ≤ any of its matches. Packing them costs
+    # about as much as 12 compares per item, so it pays only when many compares are saved.
+    if int(num.mean()) * (n - _padded_width(int(per_row.max()))) > 12 * n:
+        values = _pack_near(values, near, per_row)
+        padding = values.shape[1] - np.minimum(per_row, n)[:, None]
+    out = np.empty((c, k), np.int64)
+    width = values.shape[1]
+    s = 0
+    while s < c:
+        kk = int(num[s])
+        e = min(c, s + max(1, budget // (kk * width)))
+        hit = np.less_equal(values[s:e, None, :], thresholds[s:e, :kk, None])
+        out[s:e, :kk] = _count_true(hit)
+        s = e
+    # The +inf padding is ≤ only an infinite match distance.
+    return out - np.where(thresholds == np.inf, padding, 0)
+
+
+def _rank_block(dist: np.ndarray, q_pids: np.ndarray, q_camids: np.ndarray, gallery: _GalleryByIdentity
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """(first-match rank, AP) of a block of queries: rows of `dist` (junk columns removed,
+    +inf padded to a multiple of 2040 columns), every query with at least one correct
+    match, sorted by number of matches, descending."""
+    c = dist.shape[0]
+    if np.isnan(dist).any():
+        raise ValueError("distances: NaN values cannot be ranked")
+    row, col, correct = gallery.items(q_pids, q_camids)
+    d_own = dist[row, col]
+    own_count = np.bincount(row, minlength=c)
+    num = np.bincount(row[correct], minlength=c)
+    k = int(num.max())
+    # Each query's match distances, ascending, padded with +inf.
+    m_row, m_dist = row[correct], d_own[correct]
+    by_distance = np.lexsort((m_dist, m_row))
+    matches = np.full((c, k), np.inf, dist.dtype)
+    matches[m_row[by_distance], np.arange(len(m_row)) - np.repeat(_segment_starts(num), num)] = m_dist[by_distance]
+    at_most_all = _count_at_most(dist, len(gallery.cams), matches, num)
+    # Own-identity items ≤ each match, summed per query (the flat lists are grouped by query).
+    running = np.zeros((len(row) + 1, k), np.int64)
+    np.cumsum(d_own[:, None] <= matches[row], axis=0, out=running[1:])
+    ends = np.cumsum(own_count)
+    at_most_own = running[ends] - running[ends - own_count]
+    mm = np.arange(k)
+    ranks = mm + at_most_all - at_most_own
+    precision = np.divide(mm + 1.0, ranks + 1.0, out=np.zeros(ranks.shape), where=mm < num[:, None])
+    return ranks[:, 0], precision.sum(1) / num
+
+
+def _market1501_ranks_blocks(q_pids, g_pids, q_camids, g_camids, fill_block, dtype, chunk: int | None
+                             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The CPU ranking. ``fill_block(query_indices, gallery_columns, out)`` writes those
+    queries' distances to those gallery items (columns None = all) into `out`, a numpy
+    array of `dtype`."""
+    keep = g_pids != JUNK_PID
+    cols = None if keep.all() else np.flatnonzero(keep)
+    n = int(keep.sum())
+    gallery = _GalleryByIdentity(g_pids[keep], g_camids[keep])
+    row, _, correct = gallery.items(q_pids, q_camids)
+    num = np.bincount(row[correct], minlength=len(q_pids))
+    # Queries without a correct match are skipped; the others go in blocks of similar
+    # numbers of matches, so that few compares are wasted on padding.
+    order = np.argsort(-num, kind="stable")[:int(np.count_nonzero(num))]
+    first, ap = np.zeros(len(q_pids), np.int64), np.zeros(len(q_pids), np.float64)
+    chunk = max(1, min(chunk or 64, len(order)))
+    buf = np.full((chunk, _padded_width(max(n, 1))), np.inf, dtype)  # reused; padding stays +inf
+    for s in range(0, len(order), chunk):
+        qi = order[s:s + chunk]
+        block = buf[:len(qi)]
+        fill_block(qi, cols, block[:, :n])
+        first[qi], ap[qi] = _rank_block(block, q_pids[qi], q_camids[qi], gallery)
+    return first, ap, num > 0
+
+
+def _float_numpy(d) -> np.ndarray:
+    """A distance matrix as a float32/float64 numpy array, without copying when it already is
+    one (torch CPU tensors are viewed); other dtypes are widened exactly."""
+    if hasattr(d, "detach"):
+        d = d.detach().cpu()
+        if not d.is_floating_point():
+            d = d.double()
+        elif d.dtype.itemsize < 4:  # float16, bfloat16: numpy cannot view bfloat16
+            d = d.float()
+        return d.numpy()
+    d = np.asarray(d)
+    if d.dtype in (np.float32, np.float64):
+        return d
+    return d.astype(np.float32 if d.dtype == np.float16 else np.float64)
+
+
+def _on_gpu(d, device) -> bool:
+    if device is not None:
+        return str(device).split(":")[0] != "cpu"
+    return hasattr(d, "device") and d.device.type != "cpu"
+
+
+def market1501_ranks(distmat, q_pids, g_pids, q_camids, g_camids, chunk: int | None = None, device=None,
+                     backend: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per query: rank (0-based) of the first correct match and average precision.
 
     Returns ``(first_rank, ap, valid)``: numpy arrays of length num_query; ``valid`` is False
     for queries without any correct match in the gallery (they are left out of the means).
-
-    Batched and vectorised with torch (CPU or GPU) and without sorting whole rows: per query
-    only the k correct matches are sorted (``topk``); every other valid gallery item is
-    placed among them by ``searchsorted``, so the m-th match's rank is m plus the number of
-    wrong items closer than it. AP = mean over matches of (m + 1) / (rank + 1). A wrong
+    AP = mean over the query's matches of (m + 1) / (rank of the m-th match + 1); a wrong
     item at exactly the same distance as a match counts as ranked before it.
+
+    ``backend``: ``"numpy"`` (the default on CPU: no row sorts, no query × gallery masks,
+    `chunk` queries at a time, 32 by default) or ``"torch"`` (the default when the matrix
+    is a GPU tensor or `device` is a GPU: per `chunk` queries, 4096 by default, the matches
+    are sorted with ``topk`` and every other item placed among them by ``searchsorted``).
+    Both give the same ranks.
+    """
+    d, q_pids, g_pids, q_camids, g_camids = _check(distmat, q_pids, g_pids, q_camids, g_camids)
+    backend = backend or ("torch" if _on_gpu(d, device) else "numpy")
+    if backend == "torch":
+        return _market1501_ranks_torch(d, q_pids, g_pids, q_camids, g_camids, chunk, device)
+    if backend != "numpy":
+        raise ValueError(f"backend {backend!r}: expected 'numpy' or 'torch'")
+    d = _float_numpy(d)
+
+    def fill_block(qi, cols, out):
+        out[...] = d[qi] if cols is None else d[qi][:, cols]
+
+    return _market1501_ranks_blocks(q_pids, g_pids, q_camids, g_camids, fill_block, d.dtype, chunk)
+
+
+def market1501_ranks_from_features(query_features, gallery_features, q_pids, g_pids, q_camids, g_camids,
+                                   chunk: int | None = None, device=None
+                                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`market1501_ranks` of the Euclidean distances between feature rows, without
+    ever holding the whole query × gallery matrix.
+
+    The ranking uses squared distances, computed as in ``pairwise_distance(squared=True)``
+    (float32, ‖q‖² + ‖g‖² − 2 q·g clamped at 0): the square root changes no order, and
+    skipping it keeps values that float32 rounding of the root would merge into ties.
+    On CPU each block of `chunk` queries (32) is computed, ranked and overwritten; on a
+    GPU the squared matrix is built there and ranked with the torch backend.
     """
     import torch
 
-    d, q_pids, g_pids, q_camids, g_camids = _check(distmat, q_pids, g_pids, q_camids, g_camids)
+    q = torch.as_tensor(query_features, dtype=torch.float32)
+    g = torch.as_tensor(gallery_features, dtype=torch.float32)
+    if device is not None:
+        q, g = q.to(device), g.to(device)
+    if q.ndim != 2 or g.ndim != 2 or q.shape[1] != g.shape[1]:
+        raise ValueError(f"features: query {tuple(q.shape)} and gallery {tuple(g.shape)} are not two matrices "
+                         "with the same number of columns")
+    q_pids, g_pids, q_camids, g_camids = _check_ids((q.shape[0], g.shape[0]), q_pids, g_pids, q_camids, g_camids)
+    if q.device.type != "cpu":
+        dist = pairwise_distance(q, g, squared=True)
+        return _market1501_ranks_torch(dist, q_pids, g_pids, q_camids, g_camids, chunk, None)
+    q_sq, g_sq = (q * q).sum(1), (g * g).sum(1)
+    kept: dict[str, Any] = {}
+
+    def fill_block(qi, cols, out):
+        if "g" not in kept:  # the same columns every call
+            idx = None if cols is None else torch.from_numpy(cols)
+            kept["g"] = g if idx is None else g[idx]
+            kept["g_sq"] = g_sq if idx is None else g_sq[idx]
+        idx = torch.from_numpy(qi)
+        _squared_distance_block(q[idx], q_sq[idx], kept["g"], kept["g_sq"], out=torch.from_numpy(out))
+
+    return _market1501_ranks_blocks(q_pids, g_pids, q_camids, g_camids, fill_block, np.float32, chunk)
+
+
+def _market1501_ranks_torch(d, q_pids, g_pids, q_camids, g_camids, chunk: int | None = None, device=None):
+    """The torch backend of :func:`market1501_ranks` (suits GPUs: large batched sorts)."""
+    import torch
+
     dist = d if isinstance(d, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(d))
     if device is not None:
         dist = dist.to(device)
     dev = dist.device
-    # Small query chunks keep a chunk's working set in the CPU cache (measured fastest);
-    # the GPU wants big ones.
     chunk = chunk or (128 if dev.type == "cpu" else 4096)
     qp, gp = torch.from_numpy(q_pids).to(dev), torch.from_numpy(g_pids).to(dev)
     qc, gc = torch.from_numpy(q_camids).to(dev), torch.from_numpy(g_camids).to(dev)
@@ -107,7 +337,7 @@ def market1501_ranks(distmat, q_pids, g_pids, q_camids, g_camids, chunk: int | N
         e = min(m, s + chunk)
         dd = dist[s:e]
         if not dd.is_floating_point():
-            dd = dd.float()
+            dd = dd.double()
         same_pid = gp[None, :] == qp[s:e, None]
         ignored = (same_pid & (gc[None, :] == qc[s:e, None])) | junk
         positive = same_pid & ~ignored
@@ -133,14 +363,27 @@ def market1501_ranks(distmat, q_pids, g_pids, q_camids, g_camids, chunk: int | N
     return first, ap, valid
 
 
-def market1501_cmc_map(distmat, q_pids, g_pids, q_camids, g_camids, max_rank: int = 100, **kw
-                       ) -> tuple[np.ndarray, float, int]:
-    """(CMC, mAP, number of valid queries) under the Market-1501 rules, from one sort."""
-    first, ap, valid = market1501_ranks(distmat, q_pids, g_pids, q_camids, g_camids, **kw)
+def _cmc_map(first: np.ndarray, ap: np.ndarray, valid: np.ndarray, num_gallery: int, max_rank: int
+             ) -> tuple[np.ndarray, float, int]:
     if not valid.any():
         raise ValueError("no query has a correct match in the gallery (market1501 protocol)")
-    counts = np.bincount(first[valid], minlength=distmat.shape[1])
+    counts = np.bincount(first[valid], minlength=num_gallery)
     return pad_cmc(np.cumsum(counts) / valid.sum(), max_rank), float(ap[valid].mean()), int(valid.sum())
+
+
+def market1501_cmc_map(distmat, q_pids, g_pids, q_camids, g_camids, max_rank: int = 100, **kw
+                       ) -> tuple[np.ndarray, float, int]:
+    """(CMC, mAP, number of valid queries) under the Market-1501 rules, from one ranking."""
+    first, ap, valid = market1501_ranks(distmat, q_pids, g_pids, q_camids, g_camids, **kw)
+    return _cmc_map(first, ap, valid, distmat.shape[1], max_rank)
+
+
+def market1501_cmc_map_from_features(query_features, gallery_features, q_pids, g_pids, q_camids, g_camids,
+                                     max_rank: int = 100, **kw) -> tuple[np.ndarray, float, int]:
+    """:func:`market1501_cmc_map` straight from embeddings (see :func:`market1501_ranks_from_features`)."""
+    first, ap, valid = market1501_ranks_from_features(query_features, gallery_features, q_pids, g_pids, q_camids,
+                                                      g_camids, **kw)
+    return _cmc_map(first, ap, valid, len(gallery_features), max_rank)
 
 
 def _market1501_cmc(distmat, q_pids, g_pids, q_camids, g_camids, max_rank: int, **kw) -> np.ndarray:
@@ -292,6 +535,14 @@ def chance_cmc(num_gallery_identities: int, max_rank: int = 100) -> np.ndarray:
     return np.minimum(r / float(num_gallery_identities), 1.0)
 
 
+def _squared_distance_block(q, q_sq, g, g_sq, out):
+    """‖q‖² + ‖g‖² − 2 q·g clamped at 0 into `out` (query rows × gallery rows), float32."""
+    import torch
+
+    torch.addmm(g_sq[None, :], q, g.T, alpha=-2.0, out=out)
+    return out.add_(q_sq[:, None]).clamp_(min=0)
+
+
 def pairwise_distance(query_features, gallery_features, chunk: int = 1024, device=None, squared: bool = False):
     """Euclidean distances between feature rows (torch tensors or arrays), batched.
 
@@ -304,13 +555,10 @@ def pairwise_distance(query_features, gallery_features, chunk: int = 1024, devic
     g = torch.as_tensor(gallery_features, dtype=torch.float32)
     if device is not None:
         q, g = q.to(device), g.to(device)
-    g_sq = (g * g).sum(1)
+    q_sq, g_sq = (q * q).sum(1), (g * g).sum(1)
     out = torch.empty(q.shape[0], g.shape[0], device=q.device)
     for s in range(0, q.shape[0], chunk):
-        qs = q[s:s + chunk]
-        block = out[s:s + chunk]
-        torch.addmm((qs * qs).sum(1, keepdim=True) + g_sq[None, :], qs, g.T, beta=1.0, alpha=-2.0, out=block)
-        block.clamp_(min=0)
+        block = _squared_distance_block(q[s:s + chunk], q_sq[s:s + chunk], g, g_sq, out=out[s:s + chunk])
         if not squared:
             block.sqrt_()
     return out
