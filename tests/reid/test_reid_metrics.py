@@ -141,3 +141,105 @@ def test_single_shot_matches_straightforward_ranking_when_every_identity_is_draw
                                       max_rank=n, rng=11)
     for curve in draws:
         np.testing.assert_allclose(curve, expected, atol=1e-12)
+
+
+def _convention_ranks(d, q_pids, g_pids, q_cams, g_cams):
+    """The documented Market-1501 convention, spelled out per query and per match: the m-th
+    correct match (by distance) is ranked m + (number of kept wrong items at a distance ≤ its own)."""
+    first, aps = {}, {}
+    for i in range(len(q_pids)):
+        kept = (g_pids != -1) & ~((g_pids == q_pids[i]) & (g_cams == q_cams[i]))
+        match = np.sort(d[i, kept & (g_pids == q_pids[i])])
+        wrong = d[i, kept & (g_pids != q_pids[i])]
+        if len(match) == 0:
+            continue
+        ranks = [m + int(np.sum(wrong <= p)) for m, p in enumerate(match)]
+        first[i] = ranks[0]
+        aps[i] = float(np.mean([(m + 1) / (r + 1) for m, r in enumerate(ranks)]))
+    return first, aps
+
+
+def _assert_ranks_equal(got, expected):
+    first, ap, valid = got
+    exp_first, exp_ap = expected
+    assert sorted(np.flatnonzero(valid)) == sorted(exp_first)
+    for i in exp_first:
+        assert first[i] == exp_first[i], f"query {i}"
+        assert ap[i] == pytest.approx(exp_ap[i], abs=1e-12), f"query {i}"
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("chunk", [None, 1, 5])
+def test_market1501_ties_follow_the_convention(backend, chunk):
+    # Small integer distances: many exact ties between matches, wrong, ignored and junk items.
+    rng = np.random.default_rng(4)
+    d, q_pids, g_pids, q_cams, g_cams = _random_case(4, num_q=40, num_g=120, num_ids=10, junk=0.1)
+    d = rng.integers(0, 6, d.shape).astype(np.float64)
+    got = metrics.market1501_ranks(d, q_pids, g_pids, q_cams, g_cams, chunk=chunk, backend=backend)
+    _assert_ranks_equal(got, _convention_ranks(d, q_pids, g_pids, q_cams, g_cams))
+
+
+def test_market1501_infinite_distances():
+    d, q_pids, g_pids, q_cams, g_cams = _random_case(5, num_q=30, num_g=200, num_ids=8, junk=0.05)
+    d[np.random.default_rng(5).random(d.shape) < 0.2] = np.inf  # e.g. pairs ruled out beforehand
+    expected = _convention_ranks(d, q_pids, g_pids, q_cams, g_cams)
+    for backend in ("numpy", "torch"):
+        _assert_ranks_equal(metrics.market1501_ranks(d, q_pids, g_pids, q_cams, g_cams, backend=backend), expected)
+
+
+def test_market1501_many_matches_per_query(monkeypatch):
+    # 100 images per identity and a gallery larger than a padded block: the numpy backend
+    # packs each query's near items before counting, and splits blocks to bound memory.
+    packed = []
+    original = metrics._pack_near
+    monkeypatch.setattr(metrics, "_pack_near", lambda *a: packed.append(1) or original(*a))
+    d, q_pids, g_pids, q_cams, g_cams = _random_case(6, num_q=24, num_g=5000, num_ids=50, junk=0.02)
+    d[q_pids[:, None] == g_pids[None, :]] -= 0.5  # a good embedding: matches mostly near
+    got = metrics.market1501_ranks(d, q_pids, g_pids, q_cams, g_cams, chunk=16)
+    assert packed
+    _assert_ranks_equal(got, _convention_ranks(d, q_pids, g_pids, q_cams, g_cams))
+    ref_cmc, ref_map = loop_market1501(d, q_pids, g_pids, q_cams, g_cams, max_rank=50)
+    c, m_ap, _ = metrics.market1501_cmc_map(d, q_pids, g_pids, q_cams, g_cams, max_rank=len(ref_cmc))
+    np.testing.assert_allclose(c, ref_cmc, atol=1e-12)
+    assert m_ap == pytest.approx(ref_map, abs=1e-12)
+
+
+def test_market1501_input_types_give_the_same_ranks():
+    d, q_pids, g_pids, q_cams, g_cams = _random_case(7, junk=0.05)
+    d = np.round(d * 50)  # exactly representable in float16 and as integers
+    expected = metrics.market1501_ranks(d, q_pids, g_pids, q_cams, g_cams)
+    for variant in (d.astype(np.float32), d.astype(np.float16), d.astype(np.int32), torch.from_numpy(d),
+                    torch.from_numpy(d).to(torch.bfloat16), torch.from_numpy(d).long()):
+        got = metrics.market1501_ranks(variant, torch.from_numpy(q_pids), g_pids, q_cams, g_cams)
+        for a, b in zip(got, expected):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_market1501_rejects_nan_and_bad_backend():
+    d, q_pids, g_pids, q_cams, g_cams = _random_case(8)
+    d[3, 7] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        metrics.market1501_ranks(d, q_pids, g_pids, q_cams, g_cams)
+    with pytest.raises(ValueError, match="backend"):
+        metrics.market1501_ranks(d, q_pids, g_pids, q_cams, g_cams, backend="cupy")
+
+
+@pytest.mark.parametrize("junk", [0.0, 0.1])
+def test_market1501_from_features_equals_squared_distance_matrix(junk):
+    rng = np.random.default_rng(9)
+    _, q_pids, g_pids, q_cams, g_cams = _random_case(9, num_q=70, num_g=400, num_ids=30, junk=junk)
+    centres = rng.normal(size=(31, 16))
+    qf = centres[q_pids] + rng.normal(size=(70, 16))
+    gf = centres[np.maximum(g_pids, 0)] + rng.normal(size=(400, 16))
+    dist = metrics.pairwise_distance(qf, gf, squared=True)
+    expected = metrics.market1501_ranks(dist, q_pids, g_pids, q_cams, g_cams)
+    for chunk in (None, 9):
+        got = metrics.market1501_ranks_from_features(qf, gf, q_pids, g_pids, q_cams, g_cams, chunk=chunk)
+        for a, b in zip(got, expected):
+            np.testing.assert_allclose(a, b, atol=1e-12)
+    c, m_ap, n_valid = metrics.market1501_cmc_map_from_features(qf, gf, q_pids, g_pids, q_cams, g_cams, max_rank=20)
+    c_ref, m_ap_ref, n_ref = metrics.market1501_cmc_map(dist, q_pids, g_pids, q_cams, g_cams, max_rank=20)
+    np.testing.assert_allclose(c, c_ref, atol=1e-12)
+    assert (m_ap, n_valid) == (pytest.approx(m_ap_ref, abs=1e-12), n_ref)
+    with pytest.raises(ValueError, match="features"):
+        metrics.market1501_ranks_from_features(qf, gf[:, :8], q_pids, g_pids, q_cams, g_cams)
