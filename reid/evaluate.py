@@ -1,8 +1,8 @@
 """Evaluating trained models on a dataset's test set: CMC / mAP per protocol, JSON, CSV, plots.
 
 For each checkpoint the embeddings of the test images are extracted once; Euclidean
-distances are computed batched on the device; then every requested protocol of
-:mod:`reid.metrics` is applied. ``cuhk03`` uses every test image (query ∪ gallery) as a
+distances are computed batched on the device (for ``market1501`` block by block, ranked
+as they come); then every requested protocol of :mod:`reid.metrics` is applied. ``cuhk03`` uses every test image (query ∪ gallery) as a
 query against all others (Open-ReID's evaluation); ``market1501`` and ``single-shot`` use
 the query and gallery sets. A chance curve per protocol comes from the same protocol on a
 seeded random distance matrix, so it follows every rule the protocol applies.
@@ -64,11 +64,13 @@ def evaluate_protocols(features: torch.Tensor, items: list[ImageItem], query_idx
     q, g = torch.as_tensor(query_idx, device=features.device), torch.as_tensor(gallery_idx, device=features.device)
     dist_qg = None
     for protocol in protocols:
-        if protocol in ("market1501", "single-shot") and dist_qg is None:
+        if protocol == "single-shot" and dist_qg is None:
             dist_qg = metrics.pairwise_distance(features[q], features[g])
         args_qg = (pids[query_idx], pids[gallery_idx], cams[query_idx], cams[gallery_idx])
         if protocol == "market1501":
-            curve, m_ap, n_valid = metrics.market1501_cmc_map(dist_qg, *args_qg, max_rank=max_rank)
+            # Ranked block by block from the embeddings: no query × gallery matrix is kept.
+            curve, m_ap, n_valid = metrics.market1501_cmc_map_from_features(features[q], features[g], *args_qg,
+                                                                            max_rank=max_rank)
             results[protocol] = ProtocolResult(protocol, curve.tolist(), None, metrics.cmc_area(curve), m_ap,
                                                n_valid, len(gallery_idx))
         elif protocol == "single-shot":
