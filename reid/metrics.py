@@ -83,9 +83,10 @@ def pad_cmc(curve: np.ndarray, max_rank: int) -> np.ndarray:
 #     wrong items ≤ p = (all gallery items ≤ p) − (items of the query's own identity ≤ p)
 # Junk columns are dropped up front; a query's own identity has only a dozen or so gallery
 # items (its matches and the ignored same-camera ones), listed per query from a gallery
-# index grouped by identity. The first count is a vectorised compare-and-count per match,
-# made only over the items no farther than the query's farthest match (a few percent of
-# the gallery when the embedding is any good).
+# index grouped by identity. The first count is one broadcast compare of a block of rows
+# against their match distances, the booleans counted 8 at a time (≈ 0.13 ns per item and
+# match on one core, against ≈ 70 ns per item for sorting the row). When queries have many
+# matches and few items nearer than their farthest match, those items are packed first.
 
 
 class _GalleryByIdentity:
@@ -216,7 +217,7 @@ def _market1501_ranks_blocks(q_pids, g_pids, q_camids, g_camids, fill_block, dty
     # numbers of matches, so that few compares are wasted on padding.
     order = np.argsort(-num, kind="stable")[:int(np.count_nonzero(num))]
     first, ap = np.zeros(len(q_pids), np.int64), np.zeros(len(q_pids), np.float64)
-    chunk = max(1, min(chunk or 64, len(order)))
+    chunk = max(1, min(chunk or 128, len(order)))
     buf = np.full((chunk, _padded_width(max(n, 1))), np.inf, dtype)  # reused; padding stays +inf
     for s in range(0, len(order), chunk):
         qi = order[s:s + chunk]
@@ -258,7 +259,7 @@ def market1501_ranks(distmat, q_pids, g_pids, q_camids, g_camids, chunk: int | N
     item at exactly the same distance as a match counts as ranked before it.
 
     ``backend``: ``"numpy"`` (the default on CPU: no row sorts, no query × gallery masks,
-    `chunk` queries at a time, 32 by default) or ``"torch"`` (the default when the matrix
+    `chunk` queries at a time, 128 by default) or ``"torch"`` (the default when the matrix
     is a GPU tensor or `device` is a GPU: per `chunk` queries, 4096 by default, the matches
     are sorted with ``topk`` and every other item placed among them by ``searchsorted``).
     Both give the same ranks.
@@ -286,7 +287,7 @@ def market1501_ranks_from_features(query_features, gallery_features, q_pids, g_p
     The ranking uses squared distances, computed as in ``pairwise_distance(squared=True)``
     (float32, ‖q‖² + ‖g‖² − 2 q·g clamped at 0): the square root changes no order, and
     skipping it keeps values that float32 rounding of the root would merge into ties.
-    On CPU each block of `chunk` queries (32) is computed, ranked and overwritten; on a
+    On CPU each block of `chunk` queries (128) is computed, ranked and overwritten; on a
     GPU the squared matrix is built there and ranked with the torch backend.
     """
     import torch
