@@ -150,15 +150,15 @@ def _count_at_most(values: np.ndarray, n: int, thresholds: np.ndarray, num: np.n
     ascending; rows sorted by `num`, descending, all ≥ 1. One broadcast compare per group
     of rows (at most `budget` booleans at a time)."""
     c, k = thresholds.shape
-    farthest = thresholds[np.arange(c), num - 1]
-    near = values <= farthest[:, None]
-    per_row = _count_true(near)
     padding = values.shape[1] - n
     # Only items ≤ a query's farthest match can be ≤ any of its matches. Packing them costs
     # about as much as 12 compares per item, so it pays only when many compares are saved.
-    if int(num.mean()) * (n - _padded_width(int(per_row.max()))) > 12 * n:
-        values = _pack_near(values, near, per_row)
-        padding = values.shape[1] - np.minimum(per_row, n)[:, None]
+    if num.mean() > 12:
+        near = values <= thresholds[np.arange(c), num - 1][:, None]
+        per_row = _count_true(near)
+        if int(num.mean()) * (n - _padded_width(int(per_row.max()))) > 12 * n:
+            values = _pack_near(values, near, per_row)
+            padding = values.shape[1] - np.minimum(per_row, n)[:, None]
     out = np.empty((c, k), np.int64)
     width = values.shape[1]
     s = 0
@@ -178,7 +178,7 @@ def _rank_block(dist: np.ndarray, q_pids: np.ndarray, q_camids: np.ndarray, gall
     +inf padded to a multiple of 2040 columns), every query with at least one correct
     match, sorted by number of matches, descending."""
     c = dist.shape[0]
-    if np.isnan(dist).any():
+    if np.isnan(dist.min()):  # min propagates NaN, and is faster than isnan().any()
         raise ValueError("distances: NaN values cannot be ranked")
     row, col, correct = gallery.items(q_pids, q_camids)
     d_own = dist[row, col]
