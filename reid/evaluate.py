@@ -2,9 +2,10 @@
 
 For each checkpoint the embeddings of the test images are extracted once; Euclidean
 distances are computed batched on the device (for ``market1501`` block by block, ranked
-as they come); then every requested protocol of :mod:`reid.metrics` is applied. ``cuhk03`` uses every test image (query ∪ gallery) as a
-query against all others (Open-ReID's evaluation); ``market1501`` and ``single-shot`` use
-the query and gallery sets. A chance curve per protocol comes from the same protocol on a
+as they come); then every requested protocol of :mod:`reid.metrics` is applied.
+``cuhk03`` uses every test image (query ∪ gallery) as a query against all others
+(Open-ReID's evaluation); ``market1501`` and ``single-shot`` use the query and gallery
+sets. A chance curve per protocol comes from the same protocol on a
 seeded random distance matrix, so it follows every rule the protocol applies.
 """
 from __future__ import annotations

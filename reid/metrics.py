@@ -18,7 +18,7 @@ Protocols of :func:`cmc`:
     camera are removed (whatever their identity); then, 10 times, one random image of every
     remaining gallery identity is drawn and the rank of the query's identity among them
     counts 1/10. With the same distance matrix and the same random state this reproduces
-    Open-ReID's ``cmc`` exactly (see ``tests/reid/test_metrics.py``). torchreid's
+    Open-ReID's ``cmc`` exactly (see ``tests/reid/test_reid_metrics.py``). torchreid's
     ``eval_cuhk03`` differs: it removes only same-identity-same-camera images (other
     identities seen by the query's camera stay) and counts the first match.
 
@@ -34,7 +34,6 @@ over ranks 1…R divided by R (the mean of the CMC values), so 1 is perfect.
 """
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -202,11 +201,11 @@ def _rank_block(dist: np.ndarray, q_pids: np.ndarray, q_camids: np.ndarray, gall
     return ranks[:, 0], precision.sum(1) / num
 
 
-def _market1501_ranks_blocks(q_pids, g_pids, q_camids, g_camids, fill_block, dtype, chunk: int | None
-                             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The CPU ranking. ``fill_block(query_indices, gallery_columns, out)`` writes those
-    queries' distances to those gallery items (columns None = all) into `out`, a numpy
-    array of `dtype`."""
+def _market1501_ranks_blocks(q_pids, g_pids, q_camids, g_camids, fill_block, dtype, chunk: int | None,
+                             fill_chunks: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The CPU ranking, `chunk` queries at a time (128 by default). ``fill_block(query_indices,
+    gallery_columns, out)`` writes the distances of `fill_chunks` × `chunk` queries to the
+    gallery items (columns None = all) into `out`, a numpy array of `dtype`."""
     keep = g_pids != JUNK_PID
     cols = None if keep.all() else np.flatnonzero(keep)
     n = int(keep.sum())
@@ -218,12 +217,14 @@ def _market1501_ranks_blocks(q_pids, g_pids, q_camids, g_camids, fill_block, dty
     order = np.argsort(-num, kind="stable")[:int(np.count_nonzero(num))]
     first, ap = np.zeros(len(q_pids), np.int64), np.zeros(len(q_pids), np.float64)
     chunk = max(1, min(chunk or 128, len(order)))
-    buf = np.full((chunk, _padded_width(max(n, 1))), np.inf, dtype)  # reused; padding stays +inf
-    for s in range(0, len(order), chunk):
-        qi = order[s:s + chunk]
-        block = buf[:len(qi)]
-        fill_block(qi, cols, block[:, :n])
-        first[qi], ap[qi] = _rank_block(block, q_pids[qi], q_camids[qi], gallery)
+    fill = chunk * max(1, min(fill_chunks, -(-len(order) // chunk)))
+    buf = np.full((fill, _padded_width(max(n, 1))), np.inf, dtype)  # reused; padding stays +inf
+    for s in range(0, len(order), fill):
+        qi = order[s:s + fill]
+        fill_block(qi, cols, buf[:len(qi), :n])
+        for r in range(0, len(qi), chunk):
+            qr = qi[r:r + chunk]
+            first[qr], ap[qr] = _rank_block(buf[r:r + len(qr)], q_pids[qr], q_camids[qr], gallery)
     return first, ap, num > 0
 
 
@@ -287,8 +288,9 @@ def market1501_ranks_from_features(query_features, gallery_features, q_pids, g_p
     The ranking uses squared distances, computed as in ``pairwise_distance(squared=True)``
     (float32, ‖q‖² + ‖g‖² − 2 q·g clamped at 0): the square root changes no order, and
     skipping it keeps values that float32 rounding of the root would merge into ties.
-    On CPU each block of `chunk` queries (128) is computed, ranked and overwritten; on a
-    GPU the squared matrix is built there and ranked with the torch backend.
+    On CPU the distances of 4 × `chunk` queries (128) at a time are computed into a reused
+    buffer and ranked `chunk` queries at a time; on a GPU the squared matrix is built there
+    and ranked with the torch backend.
     """
     import torch
 
@@ -314,7 +316,8 @@ def market1501_ranks_from_features(query_features, gallery_features, q_pids, g_p
         idx = torch.from_numpy(qi)
         _squared_distance_block(q[idx], q_sq[idx], kept["g"], kept["g_sq"], out=torch.from_numpy(out))
 
-    return _market1501_ranks_blocks(q_pids, g_pids, q_camids, g_camids, fill_block, np.float32, chunk)
+    # Bigger distance blocks than ranking blocks: the matrix product then re-reads the gallery less often.
+    return _market1501_ranks_blocks(q_pids, g_pids, q_camids, g_camids, fill_block, np.float32, chunk, fill_chunks=4)
 
 
 def _market1501_ranks_torch(d, q_pids, g_pids, q_camids, g_camids, chunk: int | None = None, device=None):
