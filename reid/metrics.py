@@ -79,7 +79,7 @@ def pad_cmc(curve: np.ndarray, max_rank: int) -> np.ndarray:
 # matches sorted by distance, is m + the number of wrong gallery items at a distance ≤ its
 # own: a wrong item at exactly a match's distance counts as ranked before it. Wrong items
 # are counted without sorting rows or building query × gallery masks:
-#     wrong items ≤ p = (all gallery items ≤ p) − (items of the query's own identity ≤ p)
+#     wrong items ≤ p = (all non-junk gallery items ≤ p) − (the query's own-identity items ≤ p)
 # Junk columns are dropped up front; a query's own identity has only a dozen or so gallery
 # items (its matches and the ignored same-camera ones), listed per query from a gallery
 # index grouped by identity. The first count is one broadcast compare of a block of rows
