@@ -34,6 +34,8 @@ over ranks 1…R divided by R (the mean of the CMC values), so 1 is perfect.
 """
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
@@ -198,14 +200,26 @@ def _rank_block(dist: np.ndarray, q_pids: np.ndarray, q_camids: np.ndarray, gall
     mm = np.arange(k)
     ranks = mm + at_most_all - at_most_own
     precision = np.divide(mm + 1.0, ranks + 1.0, out=np.zeros(ranks.shape), where=mm < num[:, None])
-    return ranks[:, 0], precision.sum(1) / num
+    # Summed match by match (cumsum is sequential; sum's pairwise order would depend on
+    # the block's padded width, so AP would change in the last bit with the block layout).
+    return ranks[:, 0], np.cumsum(precision, axis=1)[:, -1] / num
+
+
+def _default_workers() -> int:
+    """The torch CPU thread setting (the evaluation then uses what the matrix products use)."""
+    try:
+        import torch
+    except ImportError:
+        return 1
+    return torch.get_num_threads()
 
 
 def _market1501_ranks_blocks(q_pids, g_pids, q_camids, g_camids, fill_block, dtype, chunk: int | None,
-                             fill_chunks: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The CPU ranking, `chunk` queries at a time (128 by default). ``fill_block(query_indices,
-    gallery_columns, out)`` writes the distances of `fill_chunks` × `chunk` queries to the
-    gallery items (columns None = all) into `out`, a numpy array of `dtype`."""
+                             workers: int | None, fill_chunks: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The CPU ranking, `chunk` queries at a time (128 by default) on `workers` threads.
+    ``fill_block(query_indices, gallery_columns, out)`` writes the distances of up to
+    `fill_chunks` × `chunk` queries to the gallery items (columns None = all) into `out`, a
+    numpy array of `dtype`."""
     keep = g_pids != JUNK_PID
     cols = None if keep.all() else np.flatnonzero(keep)
     n = int(keep.sum())
@@ -218,13 +232,32 @@ def _market1501_ranks_blocks(q_pids, g_pids, q_camids, g_camids, fill_block, dty
     first, ap = np.zeros(len(q_pids), np.int64), np.zeros(len(q_pids), np.float64)
     chunk = max(1, min(chunk or 128, len(order)))
     fill = chunk * max(1, min(fill_chunks, -(-len(order) // chunk)))
-    buf = np.full((fill, _padded_width(max(n, 1))), np.inf, dtype)  # reused; padding stays +inf
-    for s in range(0, len(order), fill):
-        qi = order[s:s + fill]
-        fill_block(qi, cols, buf[:len(qi), :n])
-        for r in range(0, len(qi), chunk):
-            qr = qi[r:r + chunk]
-            first[qr], ap[qr] = _rank_block(buf[r:r + len(qr)], q_pids[qr], q_camids[qr], gallery)
+    workers = max(1, workers or _default_workers())
+
+    def rank(block, qr):
+        first[qr], ap[qr] = _rank_block(block, q_pids[qr], q_camids[qr], gallery)
+
+    # Reused distance buffers (their +inf padding is never overwritten). With several
+    # workers, two alternate: one is filled while the other's blocks are being ranked
+    # (numpy releases the GIL in its array loops).
+    buffers = [np.full((fill, _padded_width(max(n, 1))), np.inf, dtype) for _ in range(1 if workers == 1 else 2)]
+    pending: list[list[Future]] = [[] for _ in buffers]
+    with ThreadPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
+        for j, s in enumerate(range(0, len(order), fill)):
+            qi, b = order[s:s + fill], j % len(buffers)
+            for job in pending[b]:  # this buffer's previous blocks must be ranked first
+                job.result()
+            fill_block(qi, cols, buffers[b][:len(qi), :n])
+            blocks = [qi[r:r + chunk] for r in range(0, len(qi), chunk)]
+            blocks = [(buffers[b][r:r + len(qr)], qr) for r, qr in zip(range(0, len(qi), chunk), blocks)]
+            if pool is None:
+                for block, qr in blocks:
+                    rank(block, qr)
+            else:
+                pending[b] = [pool.submit(rank, block, qr) for block, qr in blocks]
+        for jobs in pending:
+            for job in jobs:
+                job.result()
     return first, ap, num > 0
 
 
@@ -251,7 +284,8 @@ def _on_gpu(d, device) -> bool:
 
 
 def market1501_ranks(distmat, q_pids, g_pids, q_camids, g_camids, chunk: int | None = None, device=None,
-                     backend: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                     backend: str | None = None, workers: int | None = None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per query: rank (0-based) of the first correct match and average precision.
 
     Returns ``(first_rank, ap, valid)``: numpy arrays of length num_query; ``valid`` is False
@@ -260,10 +294,10 @@ def market1501_ranks(distmat, q_pids, g_pids, q_camids, g_camids, chunk: int | N
     item at exactly the same distance as a match counts as ranked before it.
 
     ``backend``: ``"numpy"`` (the default on CPU: no row sorts, no query × gallery masks,
-    `chunk` queries at a time, 128 by default) or ``"torch"`` (the default when the matrix
-    is a GPU tensor or `device` is a GPU: per `chunk` queries, 4096 by default, the matches
-    are sorted with ``topk`` and every other item placed among them by ``searchsorted``).
-    Both give the same ranks.
+    `chunk` queries at a time, 128 by default, on `workers` threads, by default torch's CPU
+    thread count) or ``"torch"`` (the default when the matrix is a GPU tensor or `device`
+    is a GPU: per `chunk` queries, 4096 by default, the matches are sorted with ``topk``
+    and every other item placed among them by ``searchsorted``). Both give the same ranks.
     """
     d, q_pids, g_pids, q_camids, g_camids = _check(distmat, q_pids, g_pids, q_camids, g_camids)
     backend = backend or ("torch" if _on_gpu(d, device) else "numpy")
@@ -276,11 +310,11 @@ def market1501_ranks(distmat, q_pids, g_pids, q_camids, g_camids, chunk: int | N
     def fill_block(qi, cols, out):
         out[...] = d[qi] if cols is None else d[qi][:, cols]
 
-    return _market1501_ranks_blocks(q_pids, g_pids, q_camids, g_camids, fill_block, d.dtype, chunk)
+    return _market1501_ranks_blocks(q_pids, g_pids, q_camids, g_camids, fill_block, d.dtype, chunk, workers)
 
 
 def market1501_ranks_from_features(query_features, gallery_features, q_pids, g_pids, q_camids, g_camids,
-                                   chunk: int | None = None, device=None
+                                   chunk: int | None = None, device=None, workers: int | None = None
                                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`market1501_ranks` of the Euclidean distances between feature rows, without
     ever holding the whole query × gallery matrix.
@@ -289,8 +323,8 @@ def market1501_ranks_from_features(query_features, gallery_features, q_pids, g_p
     (float32, ‖q‖² + ‖g‖² − 2 q·g clamped at 0): the square root changes no order, and
     skipping it keeps values that float32 rounding of the root would merge into ties.
     On CPU the distances of 4 × `chunk` queries (128) at a time are computed into a reused
-    buffer and ranked `chunk` queries at a time; on a GPU the squared matrix is built there
-    and ranked with the torch backend.
+    buffer and ranked `chunk` queries at a time on `workers` threads (torch's CPU thread
+    count); on a GPU the squared matrix is built there and ranked with the torch backend.
     """
     import torch
 
@@ -317,7 +351,8 @@ def market1501_ranks_from_features(query_features, gallery_features, q_pids, g_p
         _squared_distance_block(q[idx], q_sq[idx], kept["g"], kept["g_sq"], out=torch.from_numpy(out))
 
     # Bigger distance blocks than ranking blocks: the matrix product then re-reads the gallery less often.
-    return _market1501_ranks_blocks(q_pids, g_pids, q_camids, g_camids, fill_block, np.float32, chunk, fill_chunks=4)
+    return _market1501_ranks_blocks(q_pids, g_pids, q_camids, g_camids, fill_block, np.float32, chunk, workers,
+                                    fill_chunks=4)
 
 
 def _market1501_ranks_torch(d, q_pids, g_pids, q_camids, g_camids, chunk: int | None = None, device=None):

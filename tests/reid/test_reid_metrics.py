@@ -243,3 +243,18 @@ def test_market1501_from_features_equals_squared_distance_matrix(junk):
     assert (m_ap, n_valid) == (pytest.approx(m_ap_ref, abs=1e-12), n_ref)
     with pytest.raises(ValueError, match="features"):
         metrics.market1501_ranks_from_features(qf, gf[:, :8], q_pids, g_pids, q_cams, g_cams)
+
+
+def test_market1501_threads_give_identical_ranks():
+    # Several ranking threads with alternating distance buffers: many blocks, tiny chunks.
+    d, q_pids, g_pids, q_cams, g_cams = _random_case(10, num_q=90, num_g=300, junk=0.05)
+    rng = np.random.default_rng(10)
+    qf, gf = rng.normal(size=(90, 8)), rng.normal(size=(300, 8))
+    for rank in (lambda **kw: metrics.market1501_ranks(d, q_pids, g_pids, q_cams, g_cams, **kw),
+                 lambda **kw: metrics.market1501_ranks_from_features(qf, gf, q_pids, g_pids, q_cams, g_cams, **kw)):
+        expected = rank(chunk=4, workers=1)
+        for got in (rank(chunk=4, workers=3), rank(chunk=5, workers=2), rank(workers=2)):
+            for a, b in zip(got, expected):
+                np.testing.assert_array_equal(a, b)
+    _assert_ranks_equal(metrics.market1501_ranks(d, q_pids, g_pids, q_cams, g_cams, chunk=3, workers=2),
+                        _convention_ranks(d, q_pids, g_pids, q_cams, g_cams))
