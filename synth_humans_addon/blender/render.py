@@ -133,13 +133,13 @@ def _quiet_stdout():
     if os.environ.get("SYNTH_HUMANS_RENDER_LOG"):
         yield
         return
+    fd = 1  # the process's standard output, where Blender's C code writes (whatever sys.stdout is now)
     try:
-        fd = sys.stdout.fileno()
-    except (AttributeError, OSError, ValueError):  # no real stdout (e.g. pytest capture): nothing to hide
+        sys.stdout.flush()
+        saved = os.dup(fd)
+    except OSError:  # no standard output at all: nothing to hide
         yield
         return
-    sys.stdout.flush()
-    saved = os.dup(fd)
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, fd)
