@@ -6,8 +6,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+class _LoadsDatasets:
+    """Options classes that carry the dataset-loading fields (same names as `LoadOptions`)."""
+
+    def load_options(self):
+        from .data.layouts import LoadOptions
+
+        return LoadOptions(**{f.name: getattr(self, f.name) for f in dataclasses.fields(LoadOptions)})
+
+
 @dataclass
-class TrainOptions:
+class TrainOptions(_LoadsDatasets):
     """Everything a training or finetuning run depends on.
 
     Defaults reproduce the source study's Open-ReID setup: the small Inception network from
@@ -84,17 +93,9 @@ class TrainOptions:
         dh, dw = DEFAULT_INPUT.get(self.arch, (144, 56))
         return (self.height or dh, self.width or dw)
 
-    def load_options(self):
-        from .data.layouts import LoadOptions
-
-        return LoadOptions(layout=self.layout, num_validation=self.num_validation, num_test=self.num_test,
-                           split_seed=self.split_seed, check_images=self.check_images,
-                           cuhk03_images=self.cuhk03_images, cuhk03_protocol=self.cuhk03_protocol,
-                           cuhk03_split=self.cuhk03_split)
-
 
 @dataclass
-class EvalOptions:
+class EvalOptions(_LoadsDatasets):
     """Evaluating one or more checkpoints on a dataset's test (or validation) set."""
 
     checkpoints: list[str] = field(default_factory=list)
@@ -120,11 +121,3 @@ class EvalOptions:
     cuhk03_split: int = 0
     plot: bool = True
     progress: bool = True
-
-    def load_options(self):
-        from .data.layouts import LoadOptions
-
-        return LoadOptions(layout=self.layout, num_validation=self.num_validation, num_test=self.num_test,
-                           split_seed=self.split_seed, check_images=self.check_images,
-                           cuhk03_images=self.cuhk03_images, cuhk03_protocol=self.cuhk03_protocol,
-                           cuhk03_split=self.cuhk03_split)
