@@ -26,7 +26,7 @@ import numpy as np
 # Names of the built-in environments (`builtin:<name>` in a spec; `builtin:all` = every one).
 BUILTIN_CUBEMAPS = ("street", "plaza", "corridor", "park")
 FACES = ("posx", "negx", "posy", "negy", "posz", "negz")
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: duller park grass (real crops are muted)
 FACE_SIZE = 512
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".exr", ".hdr", ".tif", ".tiff", ".bmp")
 
@@ -264,7 +264,7 @@ def _side_park(rng, s):
     horizon = s // 2
     img[horizon - s // 16:horizon] = _hex("#3c5632") * (0.85 + 0.3 * value_noise((s // 16, s), 8, rng)[..., None])
     _trees(img, horizon, rng, 7)
-    img[horizon:] = _ground(s, rng, "#5d7a3a", 0.25, 40)[: s - horizon]
+    img[horizon:] = _ground(s, rng, "#505c3c", 0.25, 40)[: s - horizon]
     return img
 
 
@@ -287,7 +287,7 @@ def _bottom(name, rng, s):
         return _tiles(_ground(s, rng, "#b3aca0", 0.1), s // 8, "#8d877c", 2, rng)
     if name == "corridor":
         return _tiles(_ground(s, rng, "#8c8478", 0.12), s // 8, "#6d665c", 2, rng)
-    return _ground(s, rng, "#5d7a3a", 0.25, 40)
+    return _ground(s, rng, "#505c3c", 0.25, 40)
 
 
 _SIDES: dict[str, Callable] = {"street": _side_street, "plaza": _side_plaza, "corridor": _side_corridor,
