@@ -50,6 +50,17 @@ def free_names(spec_group, path: str) -> list[str]:
     return [n for n in catalogue_names(spec_group, path) if n not in taken]
 
 
+def _resolve_table(op, context):
+    """(settings, the collection at `op.path`), or None after reporting an unknown path."""
+    ensure_initialized(context)
+    s = settings(context)
+    try:
+        return s, resolve(s.spec, op.path)
+    except KeyError as exc:
+        op.report({"ERROR"}, str(exc))
+        return None
+
+
 class SYNTHHUMANS_OT_table_add(bpy.types.Operator):
     """Add a row to a spec table"""
 
@@ -87,13 +98,10 @@ class SYNTHHUMANS_OT_table_add(bpy.types.Operator):
         return "weights" if fields.info(base).catalogue else "strings"
 
     def execute(self, context):
-        ensure_initialized(context)
-        s = settings(context)
-        try:
-            coll = resolve(s.spec, self.path)
-        except KeyError as exc:
-            self.report({"ERROR"}, str(exc))
+        found = _resolve_table(self, context)
+        if found is None:
             return {"CANCELLED"}
+        s, coll = found
         kind = self._kind()
         s.loading = True  # one check after the row is complete, not one per field
         try:
@@ -132,13 +140,10 @@ class SYNTHHUMANS_OT_table_remove(bpy.types.Operator):
     index: IntProperty(name="Row", description="Index of the row to remove", min=0)
 
     def execute(self, context):
-        ensure_initialized(context)
-        s = settings(context)
-        try:
-            coll = resolve(s.spec, self.path)
-        except KeyError as exc:
-            self.report({"ERROR"}, str(exc))
+        found = _resolve_table(self, context)
+        if found is None:
             return {"CANCELLED"}
+        s, coll = found
         if self.index >= len(coll):
             self.report({"ERROR"}, f"{self.path} has no row {self.index}")
             return {"CANCELLED"}
