@@ -28,7 +28,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, help="render workers (overrides [experiment] workers)")
     p.add_argument("--renderer", choices=("bpy", "standin"), help="overrides [experiment] renderer")
     p.add_argument("--device", help="torch device for refiners and re-id: auto, cpu, cuda, cuda:N")
-    p.add_argument("--real", type=Path, help="real dataset folder (overrides [real] path)")
+    p.add_argument("--real", type=Path,
+                   help="real dataset folder (overrides [real] path); a folder written by `python -m reid "
+                        "split-folder` (train/, test/, split.json) gives the training side and the test set")
+    p.add_argument("--only", nargs="+", metavar="GLOB",
+                   help="run only the stages whose id matches (e.g. 'reid-train/*' 'evaluate/IV@*') and the "
+                        "stages they need; the cache is shared with the full plan")
     p.add_argument("--keep-going", action="store_true",
                    help="after a failed stage, still run the stages that do not need it")
     p.add_argument("--quiet", action="store_true", help="less output from the stages")
@@ -43,10 +48,13 @@ def apply_cli_overrides(cfg: ExperimentConfig, args: argparse.Namespace) -> Expe
     if args.device:
         cfg.device = args.device
     if args.real:
-        cfg.real.path = str(args.real.expanduser().resolve())
+        real = args.real.expanduser().resolve()
+        cfg.real.path = str(real)
         cfg.real.standin = None
+        if (real / "split.json").is_file() and (real / "train").is_dir() and (real / "test").is_dir():
+            cfg.real.path, cfg.real.test_path, cfg.real.layout = str(real / "train"), str(real / "test"), "folder"
         if cfg.real.name == "real" or not cfg.real.name:
-            cfg.real.name = args.real.name
+            cfg.real.name = real.name
     return cfg
 
 
@@ -75,6 +83,14 @@ def main(argv: list[str] | None = None, backend=None) -> int:
               "or leave it empty to run the synthetic-only questions", file=sys.stderr)
         return 2
     plan = build_plan(cfg)
+    if args.only:
+        from headless.experiments.plan import select_stages
+
+        try:
+            plan = select_stages(plan, args.only)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     if args.dry_run:
         print(dry_run(plan, args.out))
         return 0

@@ -28,6 +28,8 @@ HELP = {
     "embedding_lr_mult": "learning-rate factor of the embedding network (finetuning lowers it)",
     "resume": "continue from <output>/last.pt",
     "checkpoints": "checkpoint files (.pt) to evaluate",
+    "baselines": "non-learned rows scored beside the checkpoints: colour-histogram; --baselines with no value for none",
+    "folder_role": "folder layout: split (train/validation/test by identity) | train (all of it trains) | test (all of it is the test set)",
     "protocols": "market1501 | cuhk03 | single-shot (default: the dataset's own)",
     "subset": "test | validation",
 }
@@ -46,7 +48,8 @@ def _add_dataclass_options(parser: argparse.ArgumentParser, cls, skip: set[str] 
         if t is bool:
             parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=default, help=help_text)
         elif typing.get_origin(t) is list:
-            parser.add_argument(flag, dest=f.name, nargs="+", default=default, help=help_text)
+            parser.add_argument(flag, dest=f.name, nargs="*" if f.name == "baselines" else "+", default=default,
+                                help=help_text)
         else:
             parser.add_argument(flag, dest=f.name, type=t, default=default, help=help_text)
 
@@ -68,9 +71,26 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--protocol", default="single-shot")
     pl.add_argument("--names", nargs="+", default=None)
     pl.add_argument("--output", default="cmc.png")
+    sp = sub.add_parser("split-folder", help="make train/ and test/ folders (folder layout) from a flat folder of "
+                                             "crops named by a site's own convention, split by identity")
+    sp.add_argument("source", help="folder of crops")
+    sp.add_argument("--out", "--output", dest="out", required=True, help="new folder for train/, test/, split.json")
+    sp.add_argument("--pattern", default=r"(?P<pid>-?\d+)_c?(?P<cam>\d+)",
+                    help="regular expression matched at the start of each file name, with a (?P<pid>…) group and "
+                         "a (?P<cam>…) or (?P<slot>…) group (default: %(default)s)")
+    sp.add_argument("--camera-of-slot", default="", help="slot → camera ranges, e.g. 0-4=1,5-9=2 (CUHK03)")
+    sp.add_argument("--test-identities", type=int, default=100, help="identities in test/ (default: %(default)s)")
+    sp.add_argument("--seed", type=int, default=0, help="seed of the identity draw (default: %(default)s)")
+    sp.add_argument("--max-train-identities", type=int, default=0,
+                    help="keep at most this many training identities (0 = all; default: %(default)s)")
+    sp.add_argument("--max-images-per-identity", type=int, default=0,
+                    help="keep at most this many training images per identity, cameras alternating "
+                         "(0 = all; default: %(default)s)")
     info = sub.add_parser("info", help="print a dataset's sets and identity counts as JSON")
     info.add_argument("data")
     info.add_argument("--layout", default="auto")
+    info.add_argument("--folder-role", default="split", choices=("split", "train", "test"),
+                      help="folder layout: split it, or all of it is the train or the test side (default: %(default)s)")
     return p
 
 
@@ -96,10 +116,19 @@ def main(argv: list[str] | None = None) -> int:
             from .evaluate import plot_results
 
             print(plot_results(args.results, args.protocol, args.output, args.names))
+        elif args.command == "split-folder":
+            from .data.folder_split import NamingRule, parse_camera_of_slot, split_folder
+
+            rule = NamingRule(args.pattern, parse_camera_of_slot(args.camera_of_slot))
+            summary = split_folder(args.source, args.out, rule, args.test_identities, args.seed,
+                                   args.max_train_identities, args.max_images_per_identity)
+            print(json.dumps({k: v for k, v in dataclasses.asdict(summary).items() if k != "skipped"}
+                             | {"skipped_files": len(summary.skipped)}, indent=1))
         elif args.command == "info":
             from .data.layouts import LoadOptions, load_dataset
 
-            print(json.dumps(load_dataset(args.data, LoadOptions(layout=args.layout)).summary(), indent=1))
+            print(json.dumps(load_dataset(args.data, LoadOptions(layout=args.layout,
+                                                                 folder_role=args.folder_role)).summary(), indent=1))
     except (ValueError, FileNotFoundError) as exc:
         print(f"synth-reid {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -23,6 +23,7 @@ import torch
 from tqdm import tqdm
 
 from . import metrics
+from .data.cached import Augment, CachedBatches, decode_resized
 from .data.layouts import load_dataset
 from .data.records import ImageItem, ReidData
 from .data.samplers import PKBatchSampler
@@ -79,8 +80,15 @@ def extract_features(model: ReidNet, items: list[ImageItem], height: int, width:
     loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=workers,
                                          pin_memory=device.type == "cuda", generator=torch.Generator())
     out = torch.empty(len(items), model.embedding_dim, device=device)
+    conv = next((m for m in model.modules() if isinstance(m, torch.nn.Conv2d)), None)
+    channels_last = conv is not None and conv.weight.is_contiguous(memory_format=torch.channels_last) \
+        and not conv.weight.is_contiguous()
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    use_amp = device.type == "cuda"
     for images, idx in tqdm(loader, desc=desc, unit="batch", disable=not progress, leave=False):
-        out[idx.to(device)] = model(images.to(device, non_blocking=True)).embedding.float()
+        with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+            emb = model(images.to(device, non_blocking=True, memory_format=fmt)).embedding
+        out[idx.to(device)] = emb.float()
     model.train(was_training)
     return out
 
@@ -187,6 +195,21 @@ def _train_loader(ds: TrainImages, opt: TrainOptions):
     return loader, None
 
 
+def _cached_loader(ds: TrainImages, opt: TrainOptions, height: int, width: int):
+    """The decode-once path (reid.data.cached): same batches per epoch as the sampler says,
+    augmentation on tensors in this process."""
+    frames, bad = decode_resized(ds.items, height, width, opt.progress)
+    if bad:
+        log.warning("%d unreadable training images replaced by grey frames (first: %s)", len(bad), bad[0])
+    use_pk = opt.sampler == "pk" or opt.triplet_weight > 0
+    if opt.sampler not in ("random", "pk"):
+        raise ValueError(f"sampler {opt.sampler!r}: expected 'random' or 'pk'")
+    pk = PKBatchSampler(ds.labels, opt.batch_size, opt.num_instances, opt.seed) if use_pk else None
+    augment = Augment(flip=opt.flip, pad=opt.pad, colour_jitter=opt.colour_jitter, grayscale=opt.grayscale,
+                      random_erasing=opt.random_erasing)
+    return CachedBatches(frames, ds.labels, opt.batch_size, augment, pk, opt.seed), pk
+
+
 def _write_logs(out: Path, history: list[dict[str, Any]]) -> None:
     (out / "history.json").write_text(json.dumps(history, indent=1))
     keys = list(dict.fromkeys(k for h in history for k in h))
@@ -214,8 +237,12 @@ def train(opt: TrainOptions, data: ReidData | None = None) -> TrainResult:
     if not data.train:
         raise ValueError(f"{opt.data or data.name}: no training images")
     height, width = opt.input_size()
-    train_ds = TrainImages(data.train, build_transforms(height, width, True, opt.flip, opt.random_erasing, opt.pad))
-    loader, pk = _train_loader(train_ds, opt)
+    train_ds = TrainImages(data.train, build_transforms(height, width, True, opt.flip, opt.random_erasing, opt.pad,
+                                                        opt.colour_jitter, opt.grayscale))
+    if opt.cache_images:
+        loader, pk = _cached_loader(train_ds, opt, height, width)
+    else:
+        loader, pk = _train_loader(train_ds, opt)
     log.info("dataset %s", json.dumps(data.summary()))
     if data.skipped:
         log.warning("%d unreadable files skipped (first: %s)", len(data.skipped), data.skipped[0])
@@ -233,6 +260,10 @@ def train(opt: TrainOptions, data: ReidData | None = None) -> TrainResult:
         log.info("finetuning %s: classifier g reset from %d to %d identities, embedding lr × %g",
                  opt.finetune_from, src["num_classes"], train_ds.num_classes, opt.embedding_lr_mult)
     model.to(device)
+    memory_format = torch.channels_last if opt.channels_last else torch.contiguous_format
+    model.to(memory_format=memory_format)
+    use_amp = opt.amp and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     optimizer = _optimizer(model, opt)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(opt))
     ce = CrossEntropyLabelSmooth(opt.label_smoothing)
@@ -265,7 +296,9 @@ def train(opt: TrainOptions, data: ReidData | None = None) -> TrainResult:
     for epoch in range(start_epoch, opt.epochs):
         t0 = time.perf_counter()
         model.train()
-        if pk is not None:
+        if isinstance(loader, CachedBatches):
+            loader.set_epoch(epoch)
+        elif pk is not None:
             pk.set_epoch(epoch)
         elif hasattr(loader, "generator") and loader.generator is not None:
             loader.generator.manual_seed(opt.seed * 1000 + epoch)  # resume-stable shuffling
@@ -273,14 +306,17 @@ def train(opt: TrainOptions, data: ReidData | None = None) -> TrainResult:
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{opt.epochs}", unit="batch", disable=not opt.progress,
                    leave=False)
         for images, labels in bar:
-            images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-            o = model(images)
-            loss = ce(o.logits, labels)
-            if opt.triplet_weight > 0:
-                loss = loss + opt.triplet_weight * triplet(o.triplet_features, labels)
+            images = images.to(device, non_blocking=True, memory_format=memory_format)
+            labels = labels.to(device, non_blocking=True)
+            with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+                o = model(images)
+                loss = ce(o.logits.float(), labels)
+                if opt.triplet_weight > 0:
+                    loss = loss + opt.triplet_weight * triplet(o.triplet_features.float(), labels)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
             n = labels.numel()
             tot_loss += loss.item() * n
             tot_correct += float((o.logits.argmax(1) == labels).sum())

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from . import metrics
+from .baselines import BASELINES, baseline_features
 from .data.layouts import load_dataset
 from .data.records import ImageItem, ReidData
 from .engine import extract_features, model_from_checkpoint, resolve_device
@@ -121,11 +122,21 @@ def chance_results(items, query_idx, gallery_idx, protocols, opt: EvalOptions) -
     return out
 
 
+def _log_results(name: str, results: dict[str, ProtocolResult]) -> None:
+    for p, r in results.items():
+        extra = f" mAP {r.mean_ap:.4f}" if r.mean_ap is not None else ""
+        log.info("%s %s: rank-1 %.4f rank-5 %.4f rank-10 %.4f area %.4f%s", name, p, r.rank(1), r.rank(5),
+                 r.rank(10), r.area, extra)
+
+
 def evaluate(opt: EvalOptions, data: ReidData | None = None) -> dict[str, Any]:
     """Evaluate every checkpoint of `opt` on `opt.data`; write results.json, results.csv,
     cmc.csv and one cmc_<protocol>.png per protocol into `opt.output`. Returns the results."""
-    if not opt.checkpoints:
-        raise ValueError("checkpoints: nothing to evaluate")
+    if not opt.checkpoints and not opt.baselines:
+        raise ValueError("checkpoints: nothing to evaluate (give checkpoints or a baseline)")
+    for b in opt.baselines:
+        if b not in BASELINES:
+            raise ValueError(f"baselines: {b!r} is not one of {', '.join(BASELINES)}")
     if opt.names and len(opt.names) != len(opt.checkpoints):
         raise ValueError(f"names: {len(opt.names)} names for {len(opt.checkpoints)} checkpoints")
     device = resolve_device(opt.device)
@@ -146,10 +157,12 @@ def evaluate(opt: EvalOptions, data: ReidData | None = None) -> dict[str, Any]:
         feats = extract_features(model, items, h, w, device, opt.batch_size, opt.workers, opt.progress, desc=name)
         results[name] = evaluate_protocols(feats, items, q_idx, g_idx, protocols, opt.max_rank,
                                            opt.single_shot_identities, opt.repeats, opt.seed)
-        for p, r in results[name].items():
-            extra = f" mAP {r.mean_ap:.4f}" if r.mean_ap is not None else ""
-            log.info("%s %s: rank-1 %.4f rank-5 %.4f rank-10 %.4f area %.4f%s", name, p, r.rank(1), r.rank(5),
-                     r.rank(10), r.area, extra)
+        _log_results(name, results[name])
+    for name in opt.baselines:
+        feats = torch.from_numpy(baseline_features(name, [it.path for it in items]))
+        results[name] = evaluate_protocols(feats, items, q_idx, g_idx, protocols, opt.max_rank,
+                                           opt.single_shot_identities, opt.repeats, opt.seed)
+        _log_results(name, results[name])
     chance = chance_results(items, q_idx, g_idx, protocols, opt)
     report = {
         "dataset": {**data.summary(), "root": str(opt.data), "subset": opt.subset},

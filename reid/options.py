@@ -35,6 +35,7 @@ class TrainOptions(_LoadsDatasets):
     cuhk03_images: str = "labeled"
     cuhk03_protocol: str = "classic"
     cuhk03_split: int = 0
+    folder_role: str = "split"  # `folder` layout: split | train (all of it trains) | test
     # model
     arch: str = "inception"  # inception | resnet50
     height: int = 0  # 0: the architecture's default (144×56 inception, 256×128 resnet50)
@@ -53,6 +54,8 @@ class TrainOptions(_LoadsDatasets):
     flip: bool = True
     random_erasing: float = 0.0  # probability
     pad: int = 0  # pad-and-random-crop jitter in pixels
+    colour_jitter: float = 0.0  # strength s: brightness/contrast/saturation × [1−s, 1+s], hue ± s/4 turn
+    grayscale: float = 0.0  # probability of a grey copy
     # optimisation
     epochs: int = 50
     batch_size: int = 64
@@ -76,6 +79,9 @@ class TrainOptions(_LoadsDatasets):
     workers: int = 2
     device: str = "auto"  # auto | cpu | cuda | cuda:1
     threads: int = 0  # torch CPU threads (0 = torch's default)
+    cache_images: bool = True  # decode and resize every crop once (reid.data.cached); false: per-epoch PIL pipeline
+    channels_last: bool = True  # NHWC memory format (faster convolutions on CPU and GPU)
+    amp: bool = True  # mixed precision on CUDA (ignored on CPU)
     resume: bool = False  # continue from <output>/last.pt
     progress: bool = True
 
@@ -99,6 +105,8 @@ class EvalOptions(_LoadsDatasets):
     """Evaluating one or more checkpoints on a dataset's test (or validation) set."""
 
     checkpoints: list[str] = field(default_factory=list)
+    # non-learned rows scored beside the checkpoints (reid.baselines); [] for none
+    baselines: list[str] = field(default_factory=lambda: ["colour-histogram"])
     data: str = ""
     names: list[str] = field(default_factory=list)  # labels in tables and plots (default: file stems)
     output: str = "runs/reid-eval"
@@ -119,5 +127,6 @@ class EvalOptions(_LoadsDatasets):
     cuhk03_images: str = "labeled"
     cuhk03_protocol: str = "classic"
     cuhk03_split: int = 0
+    folder_role: str = "test"  # `folder` layout: a folder given to evaluate is a test set (or: split)
     plot: bool = True
     progress: bool = True

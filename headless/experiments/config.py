@@ -48,6 +48,7 @@ from synth_humans_addon.core.spec import Spec, SpecError, load_spec, spec_from_d
 
 RENDERERS = ("bpy", "standin")
 REFINER_MODELS = ("cyclegan", "ptgan")
+BASELINES = ("colour-histogram",)  # reid.baselines (not imported here: it needs no torch, but PIL)
 PROTOCOLS = ("single-shot", "market1501", "cuhk03")
 REAL_LAYOUTS = ("auto", "generated", "market1501", "cuhk03", "dukemtmc", "msmt17", "folder")  # reid.data.layouts
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -84,6 +85,10 @@ class RealData:
     layout: str = "auto"
     name: str = "real"
     standin: DatasetEntry | None = None
+    # A separate test folder (the `folder` layout, taken whole as the test set). With it,
+    # `path` is taken whole as the real training side: refiner target, real-only training
+    # and finetuning. `python -m reid split-folder` writes such a pair (train/, test/).
+    test_path: str = ""
 
     @property
     def present(self) -> bool:
@@ -93,6 +98,7 @@ class RealData:
 @dataclass
 class RefineConfig:
     models: list[str] = field(default_factory=lambda: ["cyclegan"])
+    datasets: list[str] = field(default_factory=list)  # names of the datasets to refine ([] = every one)
     options: dict[str, Any] = field(default_factory=dict)  # refiner.options.RefinerOptions fields
     ptgan_options: dict[str, Any] = field(default_factory=dict)  # extra options for the PTGAN refiners
 
@@ -102,6 +108,7 @@ class ReidConfig:
     train: dict[str, Any] = field(default_factory=dict)  # re-id training options (reid package fields)
     finetune: dict[str, Any] = field(default_factory=dict)  # options of the finetuning on real data
     train_on_real: bool = True  # the reference model trained on the real training set
+    finetune_models: list[str] = field(default_factory=list)  # row labels to finetune, e.g. "IV" ([] = every one)
 
 
 @dataclass
@@ -112,6 +119,7 @@ class EvaluateConfig:
     ranks: list[int] = field(default_factory=lambda: [1, 5, 10, 20])
     max_rank: int = 100
     own_test: bool = True  # the appendix check: each model on its own dataset's test split
+    baselines: list[str] = field(default_factory=lambda: ["colour-histogram"])  # non-learned rows (reid.baselines)
 
 
 @dataclass
@@ -287,8 +295,14 @@ def parse_experiment(data: dict[str, Any], base_dir: Path, source: str = "") -> 
     for m in refine.models:
         if m not in REFINER_MODELS:
             problems.append(("refine.models", f"unknown refiner {m!r} (known: {', '.join(REFINER_MODELS)})"))
+    for d in refine.datasets:
+        if d not in names:
+            problems.append(("refine.datasets", f"{d!r} is not a dataset of this experiment ({', '.join(names)})"))
     reid = _typed_table(ReidConfig, data.get("reid"), "reid", problems)
     evaluate = _typed_table(EvaluateConfig, data.get("evaluate"), "evaluate", problems)
+    for b in evaluate.baselines:
+        if b not in BASELINES:
+            problems.append(("evaluate.baselines", f"unknown baseline {b!r} (known: {', '.join(BASELINES)})"))
     for p in evaluate.protocols:
         if p not in PROTOCOLS:
             problems.append(("evaluate.protocols", f"unknown protocol {p!r} (known: {', '.join(PROTOCOLS)})"))
@@ -313,9 +327,10 @@ def _parse_real(raw: Any, base_dir: Path, common: dict, problems: list) -> RealD
     if not isinstance(raw, dict):
         problems.append(("real", f"expected a table, got {raw!r}"))
         return RealData()
-    unknown = set(raw) - {"path", "layout", "name", "standin"}
+    unknown = set(raw) - {"path", "layout", "name", "standin", "test_path"}
     if unknown:
-        problems.append(("real", f"unknown key(s) {', '.join(sorted(unknown))} (known: path, layout, name, standin)"))
+        problems.append(("real", f"unknown key(s) {', '.join(sorted(unknown))} "
+                                 "(known: path, test_path, layout, name, standin)"))
     path = str(raw.get("path", ""))
     layout = str(raw.get("layout", "auto"))
     if layout not in REAL_LAYOUTS:
@@ -330,8 +345,14 @@ def _parse_real(raw: Any, base_dir: Path, common: dict, problems: list) -> RealD
     if path:
         p = Path(path).expanduser()
         path = str(p if p.is_absolute() else (base_dir / p).resolve())
+    test_path = str(raw.get("test_path", ""))
+    if test_path:
+        if standin is not None:
+            problems.append(("real.test_path", "a stand-in has its own test split; give test_path with path only"))
+        p = Path(test_path).expanduser()
+        test_path = str(p if p.is_absolute() else (base_dir / p).resolve())
     name = str(raw.get("name", standin.name if standin else (Path(path).name if path else "real")))
-    return RealData(path=path, layout=layout, name=name, standin=standin)
+    return RealData(path=path, layout=layout, name=name, standin=standin, test_path=test_path)
 
 
 def load_experiment(path: str | Path) -> ExperimentConfig:

@@ -30,6 +30,8 @@ GENERATE, REFINE_TRAIN, REFINE_APPLY, REID_TRAIN, FINETUNE, EVALUATE = (
     "generate", "refine-train", "refine-apply", "reid-train", "finetune", "evaluate")
 STAGE_KINDS = (GENERATE, REFINE_TRAIN, REFINE_APPLY, REID_TRAIN, FINETUNE, EVALUATE)
 REAL_INPUT = "real"  # the pseudo-stage name of real data on disk (not produced by the plan)
+REAL_TEST_INPUT = "real-test"  # the real test folder, when [real] test_path names one
+REAL_INPUTS = (REAL_INPUT, REAL_TEST_INPUT)
 
 
 @dataclass
@@ -124,6 +126,8 @@ def build_plan(config: ExperimentConfig) -> Plan:
         skipped.append(Skipped("refinement (R-…)", "[refine] models = [] in the experiment file"))
     else:
         for d in config.datasets:
+            if config.refine.datasets and d.name not in config.refine.datasets:
+                continue
             for model in config.refine.models:
                 label = refined_label(d.name, model, config.refine.models)
                 options = dict(config.refine.options)
@@ -161,6 +165,8 @@ def build_plan(config: ExperimentConfig) -> Plan:
         skipped.append(Skipped("finetuning on real data", no_real))
     else:
         for m in models:
+            if config.reid.finetune_models and m.label not in config.reid.finetune_models:
+                continue
             label = f"{m.label}+{config.real.name}"
             st = Stage(id=f"{FINETUNE}/{label}", kind=FINETUNE, label=label, group="finetuned",
                        params={"options": dict(config.reid.finetune), "seed": seed, "device": config.device,
@@ -172,10 +178,15 @@ def build_plan(config: ExperimentConfig) -> Plan:
     # 5. evaluation
     every_model = models + ([real_model] if real_model else []) + finetuned
     if real_id is not None:
+        real_test = REAL_TEST_INPUT if (real_id == REAL_INPUT and config.real.test_path) else real_id
+        for b in ev.baselines:  # non-learned rows: the same test images, no model
+            stages.append(Stage(id=f"{EVALUATE}/{b}@{config.real.name}", kind=EVALUATE, label=b, group="baseline",
+                                params={**eval_params, "test": "real", "layout": config.real.layout, "baseline": b},
+                                inputs={"dataset": real_test}))
         for m in every_model:
             stages.append(Stage(id=f"{EVALUATE}/{m.label}@{config.real.name}", kind=EVALUATE, label=m.label,
                                 group=m.group, params={**eval_params, "test": "real", "layout": config.real.layout},
-                                inputs={"model": m.id, "dataset": real_id}))
+                                inputs={"model": m.id, "dataset": real_test}))
     else:
         skipped.append(Skipped("evaluation on real test images", no_real))
     if ev.own_test:
@@ -194,6 +205,21 @@ def build_plan(config: ExperimentConfig) -> Plan:
                                     group=m.group, params={**eval_params, "test": last.name},
                                     inputs={"model": m.id, "dataset": f"{GENERATE}/{last.name}"}))
     return Plan(config=config, stages=stages, skipped=skipped)
+
+
+def select_stages(plan: Plan, patterns: list[str]) -> Plan:
+    """The plan cut to the stages whose id matches one of the glob `patterns` (e.g.
+    ``reid-train/*``) and every stage they need; order and keys are unchanged, so the
+    cache is shared with the full plan."""
+    import fnmatch
+
+    wanted = {s.id for s in plan.stages if any(fnmatch.fnmatchcase(s.id, p) for p in patterns)}
+    if not wanted:
+        raise ValueError(f"--only {' '.join(patterns)}: no stage matches (stage ids look like 'reid-train/IV')")
+    for st in reversed(plan.stages):  # inputs come before the stages that read them
+        if st.id in wanted:
+            wanted.update(src for src in st.inputs.values() if src not in REAL_INPUTS)
+    return Plan(config=plan.config, stages=[s for s in plan.stages if s.id in wanted], skipped=plan.skipped)
 
 
 # ---------------------------------------------------------------------------------------
@@ -254,6 +280,8 @@ def estimate_plan(plan: Plan) -> Estimate:
     images[REAL_INPUT] = cost.real_train_images + cost.real_test_images
     pixels[REAL_INPUT] = 256 * 128
     train_fraction[REAL_INPUT] = cost.real_train_images / images[REAL_INPUT]
+    images[REAL_TEST_INPUT], pixels[REAL_TEST_INPUT], train_fraction[REAL_TEST_INPUT] = \
+        cost.real_test_images, 256 * 128, 0.0
     refine_opts = plan.config.refine.options
     refiner_epochs = float(refine_opts.get("n_epochs", 100) + refine_opts.get("n_epochs_decay", 100)) \
         if refine_opts else cost.refiner_epochs
@@ -302,7 +330,7 @@ def estimate_plan(plan: Plan) -> Estimate:
         elif st.kind == EVALUATE:
             src = st.inputs["dataset"]
             est.evaluations += 1
-            test = images[src] * (1 - train_fraction[src]) if src != REAL_INPUT else cost.real_test_images
+            test = images[src] * (1 - train_fraction[src]) if src not in REAL_INPUTS else cost.real_test_images
             est.gpu_hours += test * cost.eval_gpu_s_per_image / 3600
     est.disk_gb = disk / 1e9
     est.cpu_hours = round(est.cpu_hours, 2)
@@ -319,6 +347,8 @@ def format_plan(plan: Plan, est: Estimate, status: dict[str, str] | None = None)
         lines.append(f"real domain: stand-in generated from {cfg.real.standin.source} (named {cfg.real.name!r})")
     elif cfg.real.path:
         lines.append(f"real domain: {cfg.real.path} (layout {cfg.real.layout}, named {cfg.real.name!r})")
+        if cfg.real.test_path:
+            lines.append(f"real test set: {cfg.real.test_path} (taken whole)")
     else:
         lines.append("real domain: none — synthetic-only questions")
     lines.append("")

@@ -40,7 +40,8 @@ def train(data: DataRef, options: dict[str, Any], out: Path, *, seed: int, devic
         if init.checkpoint is None:
             raise ValueError(f"{init.path}: the pre-trained model has no checkpoint")
         extra = {"finetune_from": str(init.checkpoint), "embedding_lr_mult": options.get("embedding_lr_mult", 0.1)}
-    opt = TrainOptions(**{"layout": _layout(data), **options, **extra, "data": str(data.path), "output": str(out),
+    opt = TrainOptions(**{"layout": _layout(data), "folder_role": data.folder_role, **options, **extra,
+                          "data": str(data.path), "output": str(out),
                           "seed": seed, "device": device, "resume": (out / "last.pt").is_file(),
                           "progress": progress})
     result = reid_train(opt)
@@ -53,7 +54,7 @@ def train(data: DataRef, options: dict[str, Any], out: Path, *, seed: int, devic
 def test_split(data: DataRef, *, seed: int) -> TestSplit:
     from reid.data.layouts import LoadOptions, load_dataset
 
-    d = load_dataset(data.path, LoadOptions(layout=_layout(data)))
+    d = load_dataset(data.path, LoadOptions(layout=_layout(data), folder_role=data.folder_role))
     q, g = d.query, d.gallery
     return TestSplit(query=[Path(it.path) for it in q], q_pids=np.array([it.pid for it in q], np.int64),
                      q_camids=np.array([it.camid for it in q], np.int64),

@@ -21,7 +21,8 @@ import numpy as np
 
 from synth_humans_addon.core.spec import Spec, dumps_toml, spec_to_dict
 
-from .plan import EVALUATE, FINETUNE, GENERATE, REAL_INPUT, REFINE_APPLY, REFINE_TRAIN, REID_TRAIN, Stage
+from .plan import (EVALUATE, FINETUNE, GENERATE, REAL_INPUT, REAL_TEST_INPUT, REFINE_APPLY, REFINE_TRAIN, REID_TRAIN,
+                   Stage)
 
 DATASET_DIR = "dataset"  # a dataset stage's dataset lives in <stage folder>/dataset
 RESULTS_FILE = "results.json"
@@ -35,12 +36,15 @@ class DataRef:
     layout: str = "generated"  # or the real data's layout (auto, cuhk03, market1501, ...: reid.data.layouts)
     name: str = ""
     real: bool = False
+    # `folder` layout: split it by identity, or take it whole as the training or the test side
+    folder_role: str = "split"
 
 
 @dataclass
 class ModelRef:
     path: Path  # the stage folder of a reid-train or finetune stage
     checkpoint: Path | None = None
+    baseline: str = ""  # a non-learned model (reid.baselines) instead of a trained one
 
 
 @dataclass
@@ -165,12 +169,16 @@ class StageContext:
     workers: int
     real_layout: str = "auto"
     real_name: str = "real"
+    real_split: bool = False  # [real] test_path given: the real path is all training side
 
 
 def data_ref(inp: StageInput, ctx: StageContext) -> DataRef:
     """The dataset an upstream stage produced (or the real data on disk)."""
     if inp.stage_id == REAL_INPUT:
-        return DataRef(inp.path, layout=ctx.real_layout, name=ctx.real_name, real=True)
+        return DataRef(inp.path, layout=ctx.real_layout, name=ctx.real_name, real=True,
+                       folder_role="train" if ctx.real_split else "split")
+    if inp.stage_id == REAL_TEST_INPUT:
+        return DataRef(inp.path, layout=ctx.real_layout, name=ctx.real_name, real=True, folder_role="test")
     kind = inp.stage_id.split("/", 1)[0]
     if kind not in (GENERATE, REFINE_APPLY):
         raise ValueError(f"{inp.stage_id} does not produce a dataset")
@@ -225,7 +233,8 @@ def run_stage(stage: Stage, work: Path, inputs: dict[str, StageInput], ctx: Stag
             facts["training"] = json.loads(summary.read_text())
         return facts
     if stage.kind == EVALUATE:
-        results = evaluate_model(model_ref(inputs["model"]), data_ref(inputs["dataset"], ctx), p, b, device=device)
+        model = ModelRef(Path(), baseline=p["baseline"]) if "baseline" in p else model_ref(inputs["model"])
+        results = evaluate_model(model, data_ref(inputs["dataset"], ctx), p, b, device=device)
         (work / RESULTS_FILE).write_text(json.dumps(results, indent=1))
         return {"results": RESULTS_FILE, "summary": {k: v.get("ranks") for k, v in results["protocols"].items()}}
     raise ValueError(f"unknown stage kind {stage.kind!r}")
@@ -259,7 +268,13 @@ def evaluate_model(model: ModelRef, data: DataRef, params: dict[str, Any], backe
     split = backend.test_split(data, seed=params["seed"])
     if len(split.query) == 0 or len(split.gallery) == 0:
         raise ValueError(f"{data.path}: empty test split ({len(split.query)} query, {len(split.gallery)} gallery)")
-    feats = backend.embed(model, list(split.query) + list(split.gallery), device=device)
+    images = list(split.query) + list(split.gallery)
+    if model.baseline:
+        from reid.baselines import baseline_features
+
+        feats = baseline_features(model.baseline, [str(p) for p in images])
+    else:
+        feats = backend.embed(model, images, device=device)
     qf, gf = feats[: len(split.query)], feats[len(split.query):]
     dist = np.asarray(metrics.pairwise_distance(qf, gf).cpu().numpy(), dtype=np.float64)
     max_rank = int(params["max_rank"])

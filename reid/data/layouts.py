@@ -13,7 +13,11 @@ msmt17         MSMT17 (V1 ``train``/``test`` or V2 ``mask_train_v2``/``mask_test
                ``list_train.txt``, ``list_val.txt``, ``list_query.txt``, ``list_gallery.txt``
 cuhk03         ``cuhk-03.mat`` (see :mod:`reid.data.cuhk03`)
 folder         a plain folder (searched recursively) of ``<pid>_<cam>_*.jpg`` (``c`` before
-               the camera number optional): split by identity into train / validation / test
+               the camera number optional). ``folder_role`` says what it is: ``split``
+               (split by identity into train / validation / test), ``train`` (all of it
+               is the training side; validation identities are moved out of it) or
+               ``test`` (all of it is the test set, e.g. a site's own 100 identities).
+               ``python -m reid split-folder`` makes such folders from other namings.
 =============  ===========================================================================
 
 Datasets without a validation set (all but ``generated``) get ``num_validation`` training
@@ -33,6 +37,7 @@ from .splits import query_gallery_split, split_by_identity
 log = logging.getLogger(__name__)
 
 LAYOUTS = ("generated", "market1501", "dukemtmc", "msmt17", "cuhk03", "folder")
+FOLDER_ROLES = ("split", "train", "test")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 MARKET_NAME_RE = re.compile(r"^(-?\d+)_c(\d+)")
 FOLDER_NAME_RE = re.compile(r"^(-?\d+)_c?(\d+)_")
@@ -50,6 +55,7 @@ class LoadOptions:
     cuhk03_images: str = "labeled"  # labeled | detected
     cuhk03_protocol: str = "classic"  # classic (20 splits of 100 test ids) | new (767/700)
     cuhk03_split: int = 0  # classic protocol: which of the 20 test splits
+    folder_role: str = "split"  # `folder` layout: split | train | test (see the module docstring)
 
 
 class DatasetLayoutError(ValueError):
@@ -171,9 +177,18 @@ def load_folder(root: Path, opt: LoadOptions) -> ReidData:
     items = _parse_folder(root, FOLDER_NAME_RE, skipped, recursive=True)
     if not items:
         raise DatasetLayoutError(f"{root}: no images named <pid>_<cam>_*.jpg")
+    protocols = ("market1501", "single-shot", "cuhk03")
+    if opt.folder_role == "test":
+        query, gallery = query_gallery_split([it for it in items if it.pid > 0])
+        return ReidData(root.name, "folder", [], query, gallery, [], protocols, skipped)
+    if opt.folder_role == "train":
+        return with_validation(root.name, "folder", [it for it in items if it.pid > 0], [], [], opt, protocols,
+                               skipped)
+    if opt.folder_role != "split":
+        raise DatasetLayoutError(f"folder_role {opt.folder_role!r}: expected one of {', '.join(FOLDER_ROLES)}")
     train, val, test = split_by_identity(items, opt.num_validation, opt.num_test, opt.split_seed)
     query, gallery = query_gallery_split(test)
-    return ReidData(root.name, "folder", train, query, gallery, val, ("market1501", "single-shot", "cuhk03"), skipped)
+    return ReidData(root.name, "folder", train, query, gallery, val, protocols, skipped)
 
 
 def load_generated(root: Path, opt: LoadOptions) -> ReidData:

@@ -149,7 +149,8 @@ def test_standin_real_domain_answers_every_question(tmp_path):
     backend = LightBackend()
     assert main([str(exp), "--out", str(tmp_path / "out"), "--quiet"], backend=backend) == 0
     data = json.loads((tmp_path / "out" / "report" / "report.json").read_text())
-    assert set(data["questions"]) == {"attributes", "refinement", "synthetic_vs_real", "finetuning"}
+    assert set(data["questions"]) == {"all", "attributes", "refinement", "synthetic_vs_real", "finetuning"}
+    assert "colour-histogram" in data["questions"]["all"]["single-shot"]
     ft = data["questions"]["finetuning"]["single-shot"]
     assert set(ft) == {"fake-real", "I+fake-real", "II+fake-real", "R-I+fake-real", "R-II+fake-real", "chance"}
     assert set(data["questions"]["refinement"]["market1501"]) >= {"I", "R-I", "II", "R-II"}

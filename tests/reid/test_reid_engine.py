@@ -141,7 +141,9 @@ def test_cli_train_evaluate_plot(dataset, trained, tmp_path, capsys):
                  "--protocols", "single-shot", "market1501", "--max-rank", "10", "--single-shot-identities", "10",
                  "--workers", "0", "--no-progress"]) == 0
     rows = (tmp_path / "ev" / "results.csv").read_text().splitlines()
-    assert rows[0].startswith("model,protocol,rank1") and len(rows) == 1 + 3 * 2  # 2 models + chance, 2 protocols
+    # 2 models + the colour-histogram baseline + chance, 2 protocols
+    assert rows[0].startswith("model,protocol,rank1") and len(rows) == 1 + 4 * 2
+    assert sum(r.startswith("colour-histogram,") for r in rows) == 2
     assert (tmp_path / "ev" / "cmc_single-shot.png").stat().st_size > 1000
     assert main(["plot", str(tmp_path / "ev" / "results.json"), "--protocol", "market1501",
                  "--output", str(tmp_path / "p.png")]) == 0

@@ -1,0 +1,184 @@
+"""Decode-once training data: every crop is decoded and resized once into one uint8 tensor,
+and batches are augmented as tensors in the training process.
+
+Why: on a small CPU machine the per-epoch JPEG decoding and PIL resizing of the reference
+pipeline (``torch_dataset.TrainImages`` + ``transforms.build_transforms`` in DataLoader
+worker processes) competes with the training threads for the same cores. Decoding once
+removes that work from every epoch after the first and needs no worker processes.
+
+Invariants the fast path relies on (tested against the reference pipeline):
+
+* ``decode_resized`` resizes exactly as ``transforms.build_transforms`` does (the same
+  torchvision ``Resize`` on the same PIL image), so ``frames[i] / 255`` equals the reference
+  ``ToTensor()`` output before flips and normalisation.
+* Memory: N × 3 × H × W bytes (3,000 crops at 144 × 56 ≈ 73 MB; 60,000 at 256 × 128 ≈ 5.9 GB).
+  ``cache_images = false`` in the training options selects the reference pipeline.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from .records import ImageItem
+from .transforms import IMAGENET_MEAN, IMAGENET_STD
+
+log = logging.getLogger(__name__)
+
+
+def decode_resized(items: list[ImageItem], height: int, width: int, progress: bool = False
+                   ) -> tuple[torch.Tensor, list[str]]:
+    """(N × 3 × H × W uint8 frames, paths that could not be decoded). An unreadable image
+    becomes a mid-grey frame and is reported, so indices stay aligned with `items`."""
+    from torchvision import transforms as T
+
+    resize = T.Resize((height, width))
+    frames = torch.empty((len(items), 3, height, width), dtype=torch.uint8)
+    bad = []
+    for i, it in enumerate(tqdm(items, desc="decoding crops", unit="img", disable=not progress, leave=False)):
+        try:
+            with Image.open(it.path) as im:
+                arr = np.asarray(resize(im.convert("RGB")), dtype=np.uint8)
+            frames[i] = torch.from_numpy(arr.copy()).permute(2, 0, 1)
+        except (OSError, ValueError) as exc:
+            log.warning("unreadable training image %s (%s): a grey frame stands in", it.path, exc)
+            frames[i] = 128
+            bad.append(it.path)
+    return frames, bad
+
+
+@dataclass(frozen=True)
+class Augment:
+    """Training augmentations on uint8 batches (B × 3 × H × W), all drawn from one generator.
+
+    flip: horizontal flip with probability ½; pad: pad-and-random-crop jitter in pixels
+    (zero padding, as ``T.Pad``); colour_jitter: brightness, contrast and saturation factors
+    drawn from [1 − s, 1 + s] and a hue shift from [−s/4, s/4] of a turn; grayscale:
+    probability of a grey copy; random_erasing: probability of one erased rectangle
+    (area 2–40 %, aspect 0.3–3.3, filled with the mean colour, as ``T.RandomErasing`` after
+    normalisation with value 0).
+    """
+
+    flip: bool = True
+    pad: int = 0
+    colour_jitter: float = 0.0
+    grayscale: float = 0.0
+    random_erasing: float = 0.0
+
+    def __call__(self, frames: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        x = frames.float().div_(255.0)
+        b, _, h, w = x.shape
+        if self.flip:
+            flip = torch.rand(b, generator=gen) < 0.5
+            x[flip] = x[flip].flip(-1)
+        if self.pad > 0:
+            p = self.pad
+            padded = torch.nn.functional.pad(x, (p, p, p, p))
+            dy = torch.randint(0, 2 * p + 1, (b,), generator=gen)
+            dx = torch.randint(0, 2 * p + 1, (b,), generator=gen)
+            x = torch.stack([padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(b)])
+        if self.colour_jitter > 0:
+            x = _colour_jitter(x, self.colour_jitter, gen)
+        if self.grayscale > 0:
+            grey = torch.rand(b, generator=gen) < self.grayscale
+            if grey.any():
+                y = (0.299 * x[grey, 0] + 0.587 * x[grey, 1] + 0.114 * x[grey, 2]).unsqueeze(1)
+                x[grey] = y.expand(-1, 3, -1, -1)
+        x = normalise(x)
+        if self.random_erasing > 0:
+            _random_erase(x, self.random_erasing, gen)
+        return x
+
+
+def normalise(x: torch.Tensor) -> torch.Tensor:
+    """In place: (x − ImageNet mean) / std per channel, as ``T.Normalize``."""
+    mean = torch.tensor(IMAGENET_MEAN, dtype=x.dtype).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, dtype=x.dtype).view(1, 3, 1, 1)
+    return x.sub_(mean).div_(std)
+
+
+def _colour_jitter(x: torch.Tensor, s: float, gen: torch.Generator) -> torch.Tensor:
+    b = x.shape[0]
+
+    def factors():
+        return (1 - s + 2 * s * torch.rand(b, 1, 1, 1, generator=gen))
+
+    x = x * factors()  # brightness
+    mean = (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]).mean((1, 2)).view(b, 1, 1, 1)
+    x = (x - mean) * factors() + mean  # contrast
+    grey = (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]).unsqueeze(1)
+    x = (x - grey) * factors() + grey  # saturation
+    # Hue: rotate the chroma around the grey axis (a YIQ rotation), cheap and differentiable.
+    theta = (torch.rand(b, generator=gen) - 0.5) * (s / 2) * 2 * np.pi
+    yiq = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+    rgb = torch.linalg.inv(yiq)
+    c, sn = torch.cos(theta), torch.sin(theta)
+    rot = torch.zeros(b, 3, 3)
+    rot[:, 0, 0] = 1
+    rot[:, 1, 1], rot[:, 1, 2], rot[:, 2, 1], rot[:, 2, 2] = c, -sn, sn, c
+    m = rgb @ rot @ yiq  # b × 3 × 3
+    x = torch.einsum("bij,bjhw->bihw", m, x)
+    return x.clamp_(0, 1)
+
+
+def _random_erase(x: torch.Tensor, p: float, gen: torch.Generator) -> None:
+    b, _, h, w = x.shape
+    for i in range(b):
+        if torch.rand(1, generator=gen).item() >= p:
+            continue
+        for _ in range(10):
+            area = h * w * (0.02 + 0.38 * torch.rand(1, generator=gen).item())
+            aspect = float(np.exp(np.log(0.3) + (np.log(1 / 0.3) - np.log(0.3)) * torch.rand(1, generator=gen).item()))
+            eh, ew = int(round((area * aspect) ** 0.5)), int(round((area / aspect) ** 0.5))
+            if eh < h and ew < w:
+                y0 = int(torch.randint(0, h - eh + 1, (1,), generator=gen))
+                x0 = int(torch.randint(0, w - ew + 1, (1,), generator=gen))
+                x[i, :, y0:y0 + eh, x0:x0 + ew] = 0
+                break
+
+
+class CachedBatches:
+    """Batches (images, labels) over decoded frames: shuffled (`batch_size`, drop_last like
+    the reference loader) or drawn by a batch sampler (P×K). Deterministic given the seed
+    set by :meth:`set_epoch`."""
+
+    def __init__(self, frames: torch.Tensor, labels: list[int], batch_size: int, augment: Augment,
+                 batch_sampler=None, seed: int = 0):
+        self.frames = frames
+        self.labels = torch.as_tensor(labels, dtype=torch.long)
+        self.batch_size = batch_size
+        self.augment = augment
+        self.batch_sampler = batch_sampler
+        self.seed = seed
+        self.epoch = 0
+        self.drop_last = len(labels) > batch_size
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        if self.batch_sampler is not None:
+            self.batch_sampler.set_epoch(epoch)
+
+    def _index_batches(self, gen: torch.Generator) -> list[torch.Tensor]:
+        if self.batch_sampler is not None:
+            return [torch.as_tensor(b) for b in self.batch_sampler]
+        order = torch.randperm(len(self.labels), generator=gen)
+        batches = list(order.split(self.batch_size))
+        if self.drop_last and len(batches[-1]) < self.batch_size:
+            batches.pop()
+        return batches
+
+    def __len__(self) -> int:
+        if self.batch_sampler is not None:
+            return len(self.batch_sampler)
+        n = len(self.labels)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        gen = torch.Generator().manual_seed(self.seed * 1000 + self.epoch)  # resume-stable
+        for idx in self._index_batches(gen):
+            yield self.augment(self.frames[idx], gen), self.labels[idx]
