@@ -143,6 +143,24 @@ def test_generated_format(tmp_path):
     assert "cuhk03" in d.protocols
 
 
+def test_generated_with_a_missing_image_loads_and_reports_it_unless_strict(tmp_path):
+    from cli_process import assert_user_error, run_cli
+    from reid.data.synthetic import make_procedural_dataset, small_spec
+
+    root = make_procedural_dataset(tmp_path / "gen", small_spec(characters=12, images_per_character=4,
+                                                                  validation=3, test=3, crop_height=32))
+    victim = sorted((root / "bounding_box_train").iterdir())[0]
+    victim.unlink()
+    d = load_dataset(root)
+    assert d.skipped == [str(victim)] and len(d.train) == 6 * 4 - 1
+    assert d.summary()["skipped_files"] == 1
+    with pytest.raises(ValueError, match=victim.name):
+        load_dataset(root, LoadOptions(strict=True))
+    r = run_cli("reid", "info", root, cwd=tmp_path)
+    assert r.returncode == 0 and '"skipped_files": 1' in r.stdout
+    assert_user_error(run_cli("reid", "info", root, "--strict", cwd=tmp_path), victim.name)
+
+
 def test_generated_without_test_and_validation_characters_is_split(tmp_path):
     from reid.data.synthetic import make_procedural_dataset, small_spec
 
