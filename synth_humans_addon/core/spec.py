@@ -348,51 +348,26 @@ def save_spec(spec: Spec, path: str | Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------
-# A small TOML writer: enough for specs (tables, inline ranges, lists of scalars).
+# Writing TOML: tomli-w (pure Python; bundled as a wheel in the Blender extension), so any
+# key or string a user types (a palette named "grün", quotes, newlines) loads back.
 
 
-def _toml_scalar(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        if math.isinf(v) or math.isnan(v):
-            return {math.inf: "inf", -math.inf: "-inf"}.get(v, "nan")
-        return repr(v)
-    if isinstance(v, str):
-        escaped = v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-        return f'"{escaped}"'
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_scalar(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_scalar(x)}" for k, x in v.items()) + " }"
-    raise TypeError(f"cannot write {v!r} to TOML")
-
-
-def _toml_key(k: str) -> str:
-    return k if k.replace("_", "").replace("-", "").isalnum() else _toml_scalar(k)
+def _compact(value: Any) -> Any:
+    """Uniform ranges as ``[low, high]`` pairs, the way people write them."""
+    if isinstance(value, dict):
+        if set(value) == {"low", "high", "distribution"} and value["distribution"] == "uniform":
+            return [value["low"], value["high"]]
+        return {k: _compact(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_compact(v) for v in value]
+    return value
 
 
 def dumps_toml(data: dict[str, Any], skip: set[str] = frozenset()) -> str:
-    """Top-level scalars first, then one [table] per nested dict of the second level."""
-    lines: list[str] = []
-    tables = []
-    for k, v in data.items():
-        if k in skip:
-            continue
-        if isinstance(v, dict):
-            tables.append((k, v))
-        else:
-            lines.append(f"{_toml_key(k)} = {_toml_scalar(v)}")
-    for name, table in tables:
-        lines.append("")
-        lines.append(f"[{name}]")
-        for k, v in table.items():
-            if isinstance(v, dict) and set(v) == {"low", "high", "distribution"} and v["distribution"] == "uniform":
-                v = [v["low"], v["high"]]
-            lines.append(f"{_toml_key(k)} = {_toml_scalar(v)}")
-    return "\n".join(lines) + "\n"
+    """TOML text of a spec dict (or any dict of TOML-able values) that `tomllib` reads back equal."""
+    import tomli_w
+
+    return tomli_w.dumps({k: _compact(v) for k, v in data.items() if k not in skip})
 
 
 # ---------------------------------------------------------------------------------------

@@ -113,3 +113,29 @@ def test_validate_command_exits_nonzero_on_invalid_spec(tmp_path):
                           capture_output=True, text=True, cwd=ROOT)
     assert good.returncode == 0, good.stderr
     assert "characters" in good.stdout
+
+
+def _random_text(rng, alphabet: str, max_len: int = 12) -> str:
+    return "".join(rng.choice(alphabet) for _ in range(rng.randint(0, max_len)))
+
+
+def test_any_palette_name_and_string_survives_save_and_load(tmp_path):
+    """Round trip over many random keys and strings: non-ASCII, quotes, backslashes, dots,
+    spaces, control characters, lone surrogates excluded (not valid in UTF-8 files)."""
+    import random
+
+    rng = random.Random(15)
+    alphabet = ("abcXYZ019_- .=#[]{}\"'\\\t\n\r\x00\x01\x1f\x7f" "äöüßgrünéèçñ" "åøæ€£¥©" "中文日本語한국어" "😀🚶‍♀️"
+                "\u200b\u00a0\ufeff")
+    for trial in range(200):
+        spec = presets.preset("tiny")
+        names = {_random_text(rng, alphabet) for _ in range(rng.randint(1, 4))} | {"grün"}
+        spec.clothing.custom_palettes = {n: ["#a0b1c2"] for n in names}
+        spec.clothing.palettes = {n: rng.random() for n in names}
+        spec.dataset.name = _random_text(rng, alphabet, 30)
+        spec.pose.bvh_files = [_random_text(rng, alphabet, 20) for _ in range(rng.randint(0, 3))]
+        path = tmp_path / f"s{trial}.toml"
+        save_spec(spec, path)
+        again = load_spec(path, validate=False)
+        again.base_dir = ""
+        assert again == spec, (trial, names)
