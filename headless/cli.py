@@ -11,8 +11,8 @@ import logging
 import sys
 from pathlib import Path
 
-from synth_humans_addon.core.cli_conventions import (HelpFormatter, add_quiet, check_output_folder, new_parser,
-                                                     program_name, run_cli)
+from synth_humans_addon.core.cli_conventions import (HelpFormatter, UserError, add_quiet, check_output_folder,
+                                                     new_parser, program_name, run_cli)
 
 PROG = program_name("headless", "synth-humans")
 
@@ -30,10 +30,15 @@ def _load_spec(path: Path):
 def cmd_validate(a: argparse.Namespace) -> int:
     from synth_humans_addon.core.sampling import expand_dataset, summarize
 
+    from synth_humans_addon.core.spec import market1501_warnings
+
     spec = _load_spec(a.spec)
     summary = summarize(spec, list(expand_dataset(spec)))
+    warnings = market1501_warnings(spec)
+    for field, message in warnings:
+        print(f"warning: {field}: {message}", file=sys.stderr)
     if a.json:
-        print(json.dumps(summary, indent=1))
+        print(json.dumps({**summary, "warnings": [f"{f}: {m}" for f, m in warnings]}, indent=1))
         return 0
     print(f"{a.spec}: valid. Dataset {spec.dataset.name!r}, seed {spec.dataset.seed}")
     for key, value in summary.items():
@@ -164,6 +169,20 @@ def cmd_certs(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(a: argparse.Namespace) -> int:
+    from .export import export_msmt17
+
+    if not (a.dataset / "dataset.json").is_file():
+        raise UserError(f"{a.dataset}: not a generated dataset (no dataset.json)")
+    check_output_folder(a.out)
+    if a.out.exists() and any(a.out.iterdir()):
+        raise UserError(f"--output {a.out}: exists and is not empty")
+    r = export_msmt17(a.dataset, a.out, strict=a.strict)
+    print(f"{sum(r.images.values())} images of {sum(r.identities.values())} identities, {r.cameras} cameras "
+          f"→ {r.output} (MSMT17 layout" + (f"; {r.missing} missing files skipped)" if r.missing else ")"))
+    return 0
+
+
 def _lazy(module: str):
     def run(a: argparse.Namespace) -> int:
         import importlib
@@ -236,6 +255,16 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--workers", type=int, default=1, help="worker key pairs to create")
     c.add_argument("--names", nargs="*", help="worker names instead of worker-1..N")
     c.set_defaults(func=cmd_certs)
+
+    e = command("export", "copy a generated dataset into a layout other toolboxes read at any size")
+    e.add_argument("dataset", type=Path, help="generated dataset folder")
+    e.add_argument("--layout", choices=("msmt17",), default="msmt17",
+                   help="msmt17: torchreid's and fast-reid's MSMT17 readers take any number of identities and "
+                   "cameras (docs/cli.md)")
+    e.add_argument("-o", "--output", "--out", dest="out", metavar="DIR", type=Path, required=True,
+                   help="new folder for the copy (images hard-linked where possible)")
+    e.add_argument("--strict", action="store_true", help="refuse a dataset with missing files (default: skip them)")
+    e.set_defaults(func=cmd_export)
 
     for name, module, text in (("preview", "headless.preview", "render a quick preview (see its --help)"),
                                ("experiment", "headless.experiment", "run an experiment (see its --help)")):

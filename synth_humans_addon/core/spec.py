@@ -432,6 +432,37 @@ def check_cubemap_folder(folder: Path) -> list[str]:
     return problems
 
 
+# What torchreid's and fast-reid's Market-1501 readers accept (they assert both).
+MARKET1501_MAX_PID = 1501
+MARKET1501_MAX_CAMERA = 6
+
+
+def max_camera_id(d: DatasetSection) -> int:
+    """The largest camera id the dataset section can produce (see geometry.camera_id)."""
+    return 2 * max(1, d.camera_id_bins // 2) if d.camera_id_mode == "azimuth_elevation" else d.camera_id_bins
+
+
+def market1501_warnings(spec: Spec) -> list[tuple[str, str]]:
+    """Where a valid spec leaves the ranges other toolboxes' Market-1501 readers accept.
+
+    The dataset is still written and this project reads it; torchreid and fast-reid refuse
+    it as Market-1501 (`assert 1 <= camid <= 6`, `assert 0 <= pid <= 1501`), but read an
+    MSMT17-layout copy at any size (`python -m headless export`).
+    """
+    d = spec.dataset
+    hint = "torchreid's and fast-reid's Market-1501 readers refuse it; `python -m headless export DATASET " \
+           "--layout msmt17` writes a copy they read at any size (docs/cli.md)"
+    out = []
+    if d.characters > MARKET1501_MAX_PID:
+        out.append(("dataset.characters", f"identities up to {d.characters} exceed Market-1501's "
+                                          f"{MARKET1501_MAX_PID}: {hint}"))
+    cams = max_camera_id(d)
+    if cams > MARKET1501_MAX_CAMERA:
+        out.append(("dataset.camera_id_bins", f"camera ids up to {cams} exceed Market-1501's "
+                                              f"{MARKET1501_MAX_CAMERA}: {hint}"))
+    return out
+
+
 def validate_spec(spec: Spec, check_files: bool = True) -> list[tuple[str, str]]:
     """All problems of a spec as (field, message); an empty list means valid."""
     p: list[tuple[str, str]] = []

@@ -73,3 +73,28 @@ def test_preview_summary_names_a_contact_sheet_only_when_it_wrote_one(tmp_path):
     assert "contact_sheet" not in none and "no contact sheet" in none and "3 failed" in none
     some = summary_line(4, 3, 1, 1.0, tmp_path / "contact_sheet.png", tmp_path / "preview.json")
     assert some.startswith("4 images of 2 characters") and "contact_sheet.png" in some
+
+
+def _spec_file(tmp_path, text):
+    f = tmp_path / "s.toml"
+    f.write_text(text)
+    return f
+
+
+def test_validate_warns_where_a_spec_leaves_market1501_ranges(tmp_path):
+    small = "[dataset]\ncharacters = 20\ntest_characters = 5\nvalidation_characters = 5\n"
+    ok = run_cli("headless", "validate", _spec_file(tmp_path, small), cwd=tmp_path)
+    assert ok.returncode == 0 and "warning" not in ok.stderr
+    cams = run_cli("headless", "validate", _spec_file(tmp_path, small + "camera_id_bins = 8\n"), cwd=tmp_path)
+    assert cams.returncode == 0 and "warning: dataset.camera_id_bins: camera ids up to 8" in cams.stderr
+    assert "--layout msmt17" in cams.stderr
+    ids = run_cli("headless", "validate", "--json", _spec_file(
+        tmp_path, "[dataset]\ncharacters = 1600\nimages_per_character = 1\ncamera_id_mode = 'azimuth_elevation'\n"
+                  "camera_id_bins = 8\n"), cwd=tmp_path)
+    assert ids.returncode == 0 and "dataset.characters: identities up to 1600" in ids.stderr
+    assert len(__import__("json").loads(ids.stdout)["warnings"]) == 2
+
+
+def test_export_refuses_a_folder_that_is_not_a_dataset(tmp_path):
+    assert_user_error(run_cli("headless", "export", tmp_path, "--output", tmp_path / "x", cwd=tmp_path),
+                      "not a generated dataset")
