@@ -91,7 +91,11 @@ def _finish_report(out: Path, stats, sheet: bool) -> int:
             print(f"contact sheet: {path.resolve()}")
     print(f"dataset: {out.resolve()}")
     if counts["failed"]:
+        from .status import group_failures, read_status
+
         print(f"{counts['failed']} characters failed; see `python -m headless status {out}`", file=sys.stderr)
+        for reason, jobs in group_failures([f for f in read_status(out).failures if f["state"] == "failed"]):
+            print(f"  {len(jobs)} × {reason[:300]}", file=sys.stderr)
         return 1
     return 0 if counts["pending"] + counts["leased"] == 0 else 3
 

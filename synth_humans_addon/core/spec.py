@@ -418,8 +418,50 @@ def _check_probability(problems, path, p: float):
         problems.append((path, f"probability must lie within [0, 1], got {p}"))
 
 
-def check_cubemap_folder(folder: Path) -> list[str]:
-    """Problems with a cubemap folder: missing or unreadable faces. Empty list = fine."""
+# Headers of the image formats Pillow does not read (Blender does).
+_HEADERS = {".exr": (b"\x76\x2f\x31\x01",), ".hdr": (b"#?RADIANCE", b"#?RGBE")}
+
+
+def check_image_file(path: Path) -> str | None:
+    """Why `path` is not a usable image (opened and decoded, as a render job would), or None."""
+    if not path.is_file():
+        return f"file not found: {path}"
+    if path.stat().st_size == 0:
+        return f"{path} is empty"
+    suffix = path.suffix.lower()
+    if suffix in _HEADERS:
+        with open(path, "rb") as f:
+            head = f.read(16)
+        return None if head.startswith(_HEADERS[suffix]) else f"{path} is not a {suffix[1:].upper()} image"
+    try:
+        from PIL import Image
+    except ImportError:  # a Blender without Pillow: only the checks above
+        return None
+    try:
+        with Image.open(path) as im:
+            im.load()
+    except Exception as exc:  # PIL raises many types for broken files
+        return f"{path} is not a readable image ({type(exc).__name__}: {exc})"
+    return None
+
+
+def check_bvh_file(path: Path) -> str | None:
+    """Why `path` is not a BVH motion file, or None."""
+    if not path.is_file():
+        return f"file not found: {path}"
+    try:
+        with open(path, encoding="utf-8", errors="strict") as f:
+            head = f.read(4096)
+    except (OSError, UnicodeDecodeError) as exc:
+        return f"{path} is not a readable BVH text file ({type(exc).__name__})"
+    if not head.lstrip().upper().startswith("HIERARCHY"):
+        return f"{path} is not a BVH file (it must start with HIERARCHY)"
+    return None
+
+
+def check_cubemap_folder(folder: Path, open_images: bool = True) -> list[str]:
+    """Problems with a cubemap folder: missing or (with `open_images`) unreadable faces.
+    Empty list = fine."""
     if not folder.is_dir():
         return [f"folder {folder} does not exist"]
     problems = []
@@ -429,6 +471,8 @@ def check_cubemap_folder(folder: Path) -> list[str]:
             problems.append(f"missing face '{face}' in {folder} (expected {face}.jpg/.png/...)")
         elif not matches[0].is_file() or matches[0].stat().st_size == 0:
             problems.append(f"face {matches[0]} is empty or not a file")
+        elif open_images and (why := check_image_file(matches[0])) is not None:
+            problems.append(f"face {why}")
     return problems
 
 
@@ -505,8 +549,8 @@ def validate_spec(spec: Spec, check_files: bool = True) -> list[tuple[str, str]]
     if po.sources.get("bvh", 0) > 0 and not po.bvh_files:
         p.append(("pose.bvh_files", "pose.sources.bvh > 0 needs at least one BVH file"))
     for i, f in enumerate(po.bvh_files):
-        if check_files and not spec.resolve_path(f).is_file():
-            p.append((f"pose.bvh_files[{i}]", f"file not found: {spec.resolve_path(f)}"))
+        if check_files and (why := check_bvh_file(spec.resolve_path(f))) is not None:
+            p.append((f"pose.bvh_files[{i}]", why))
 
     cl = spec.clothing
     palettes = set(BUILTIN_PALETTES) | set(cl.custom_palettes)
@@ -564,8 +608,8 @@ def validate_spec(spec: Spec, check_files: bool = True) -> list[tuple[str, str]]
         if not b.equirectangular:
             p.append(("background.equirectangular", "kind 'equirectangular' needs at least one image file"))
         for i, f in enumerate(b.equirectangular):
-            if check_files and not spec.resolve_path(f).is_file():
-                p.append((f"background.equirectangular[{i}]", f"file not found: {spec.resolve_path(f)}"))
+            if check_files and (why := check_image_file(spec.resolve_path(f))) is not None:
+                p.append((f"background.equirectangular[{i}]", why))
 
     cam = spec.camera
     if not cam.radius > 0:

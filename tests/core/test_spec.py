@@ -139,3 +139,46 @@ def test_any_palette_name_and_string_survives_save_and_load(tmp_path):
         again = load_spec(path, validate=False)
         again.base_dir = ""
         assert again == spec, (trial, names)
+
+
+def _cubemap(folder: Path) -> Path:
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    for face in ("posx", "negx", "posy", "negy", "posz", "negz"):
+        Image.new("RGB", (8, 8), (40, 90, 20)).save(folder / f"{face}.png")
+    return folder
+
+
+def test_validation_opens_every_face_panorama_and_bvh_it_names(tmp_path):
+    cube = _cubemap(tmp_path / "cube")
+    assert validate_spec(spec_from_dict({"background": {"kind": "cubemap", "cubemaps": [str(cube)]}})) == []
+    (cube / "posy.png").write_bytes(b"\x89PNG\r\n\x1a\n but not really a png")  # right name, right magic, broken
+    with pytest.raises(SpecError) as exc:
+        spec_from_dict({"background": {"kind": "cubemap", "cubemaps": [str(cube)]}})
+    assert fields_of(exc.value) == ["background.cubemaps[0]"] and "posy.png" in str(exc.value)
+
+    pano = tmp_path / "pano.jpg"
+    pano.write_text("not an image")
+    exr = tmp_path / "sky.exr"
+    exr.write_bytes(b"\x76\x2f\x31\x01" + bytes(40))  # an OpenEXR header: accepted without decoding
+    with pytest.raises(SpecError) as exc:
+        spec_from_dict({"background": {"kind": "equirectangular", "equirectangular": [str(pano), str(exr)]}})
+    assert fields_of(exc.value) == ["background.equirectangular[0]"] and "pano.jpg" in str(exc.value)
+
+    bvh = tmp_path / "walk.bvh"
+    bvh.write_bytes(b"\xff\xd8\xff\xe0 a jpeg renamed")
+    with pytest.raises(SpecError) as exc:
+        spec_from_dict({"pose": {"sources": {"bvh": 1.0}, "bvh_files": [str(bvh)]}})
+    assert fields_of(exc.value) == ["pose.bvh_files[0]"] and "walk.bvh" in str(exc.value)
+
+
+def test_validate_command_names_a_face_that_is_not_an_image(tmp_path):
+    cube = _cubemap(tmp_path / "cube")
+    (cube / "negx.png").write_text("oops")
+    spec = tmp_path / "s.toml"
+    spec.write_text('[background]\nkind = "cubemap"\ncubemaps = ["cube"]\n')
+    r = subprocess.run([sys.executable, "-m", "headless", "validate", str(spec)], capture_output=True, text=True,
+                       cwd=ROOT)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "background.cubemaps[0]" in r.stderr and "negx.png" in r.stderr
