@@ -25,6 +25,9 @@ it), so its wheel is always bundled, fetched with pip like anny's.
 Blender ships numpy but not Pillow, which the generator uses to encode crops and masks, so
 Pillow's cp311 wheels are bundled too, one per Blender platform (`--platforms`); the
 manifest's `platforms` lists them and Blender installs the one matching the machine.
+cp311 is the Python of Blender 4.2 to 5.0; Blender 5.1 moved to Python 3.13, so the
+manifest's `blender_version_max` is 5.1.0 and the build refuses a range that crosses a
+change of Python (`BLENDER_PYTHON`).
 
 Standard library only (plus pip for the download), so it runs in any Python 3.11.
 """
@@ -48,7 +51,13 @@ TOMLI_W_VERSION = "1.2.0"
 PILLOW_VERSION = "13.0.0"
 WHEEL_CACHE = ROOT / "build" / "wheels"
 # Blender platform → (pip --platform tag, fragments the downloaded wheel's name contains).
-# Blender 4.2–5.0 embed CPython 3.11, hence cp311 wheels.
+# The CPython each Blender release embeds (from the `bpy` module's wheels on PyPI, which
+# follow Blender's own Python: cp311 for bpy 4.2.0–5.0.1, cp313 for 5.1.0–5.3.0). The
+# bundled Pillow is built for one of them, so the manifest's [blender_version_min,
+# blender_version_max) range must not cross a change of Python (`check_python_range`).
+BLENDER_PYTHON = {(4, 2): "3.11", (4, 3): "3.11", (4, 4): "3.11", (4, 5): "3.11", (5, 0): "3.11",
+                  (5, 1): "3.13", (5, 2): "3.13", (5, 3): "3.13"}
+WHEEL_PYTHON = "3.11"  # the Python of the bundled Pillow wheels (cp311)
 PLATFORMS = {
     "linux-x64": ("manylinux_2_28_x86_64", ("manylinux", "x86_64")),
     "windows-x64": ("win_amd64", ("win_amd64",)),
@@ -89,9 +98,32 @@ def check_manifest(manifest: dict) -> None:
     tagline = manifest["tagline"]
     if len(tagline) > 64 or tagline.endswith((".", "!", "?")):
         raise BuildError(f"{MANIFEST.name}: tagline must be at most 64 characters without final punctuation")
+    check_python_range(manifest)
     for name, reason in manifest.get("permissions", {}).items():
         if len(reason) > 64 or reason.endswith("."):
             raise BuildError(f"{MANIFEST.name}: permissions.{name} reason must be ≤ 64 characters, no final period")
+
+
+def _version(text: str) -> tuple[int, int]:
+    parts = [int(p) for p in str(text).split(".")[:2]]
+    return (parts + [0])[0], (parts + [0, 0])[1]
+
+
+def check_python_range(manifest: dict, wheel_python: str = WHEEL_PYTHON) -> None:
+    """Every Blender release the manifest admits must embed the Python of the bundled wheels."""
+    low = _version(manifest["blender_version_min"])
+    if "blender_version_max" not in manifest:
+        raise BuildError(f"{MANIFEST.name}: no blender_version_max; the bundled wheels are for Python "
+                         f"{wheel_python}, which later Blender releases do not use")
+    high = _version(manifest["blender_version_max"])  # exclusive, as in Blender
+    for release, python in BLENDER_PYTHON.items():
+        if low <= release < high and python != wheel_python:
+            raise BuildError(f"{MANIFEST.name}: Blender {release[0]}.{release[1]} embeds Python {python} but the "
+                             f"bundled wheels are for Python {wheel_python}: lower blender_version_max")
+    if high > max(BLENDER_PYTHON):
+        newest = max(BLENDER_PYTHON)
+        raise BuildError(f"{MANIFEST.name}: blender_version_max {manifest['blender_version_max']} admits releases "
+                         f"after {newest[0]}.{newest[1]} whose Python is unknown to BLENDER_PYTHON")
 
 
 def find_absolute_imports(package_dir: Path = PACKAGE_DIR) -> list[str]:

