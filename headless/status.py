@@ -6,6 +6,7 @@ called from any machine that sees the dataset folder.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -110,7 +111,7 @@ def main(root: Path, as_json: bool = False, verify: bool = False) -> int:
     try:
         st = read_status(root)
     except FileNotFoundError as exc:
-        print(f"status: {exc}")
+        print(f"status: error: {exc}", file=sys.stderr)
         return 2
     report = audit(root) if verify else None
     if as_json:

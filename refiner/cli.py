@@ -37,6 +37,14 @@ OPTION_HELP = {
     "device": "auto, cpu, cuda or cuda:N", "amp": "auto, off, bf16 or fp16",
     "channels_last": "auto, on or off", "source_subsets": "subsets of a dataset source ('all' for every one)",
     "target_subsets": "subsets of a Market-1501 / synth-humans target ('all' for every one)",
+    "input_nc": "image channels in", "output_nc": "image channels out", "use_dropout": "dropout in the generator",
+    "init_type": "weight initialisation", "init_gain": "scale of the initial weights",
+    "gan_mode": "adversarial loss: lsgan (least squares) or vanilla (cross-entropy)", "lr": "Adam learning rate",
+    "beta1": "Adam beta1", "seed": "random seed", "num_workers": "data-loading processes (0 = in the main process)",
+    "threads": "torch CPU threads (0 = torch's default)",
+    "save_every_epochs": "keep a numbered checkpoint every N epochs (latest is always kept)",
+    "save_every_steps": "also update the latest checkpoint every N steps (0 = at epoch ends only)",
+    "sample_count": "images per domain in the fixed sample grid",
 }
 
 

@@ -122,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dataclass_options(ft, TrainOptions, skip={"finetune_from"}, required={"data"},
                            defaults={"embedding_lr_mult": 0.1, "output": "runs/reid-finetune"})
     ev = command("evaluate", "CMC / mAP of checkpoints on a dataset's test set; JSON, CSV, plots")
-    _add_dataclass_options(ev, EvalOptions, required={"checkpoints"})
+    _add_dataclass_options(ev, EvalOptions)
     pl = command("plot", "one CMC chart from several results.json files")
     pl.add_argument("results", nargs="+", help="results.json files written by `evaluate`")
     pl.add_argument("--protocol", default="single-shot", choices=CHOICES["protocols"], help="protocol to draw")
