@@ -106,7 +106,8 @@ def test_rerun_skips_finished_stages_and_a_changed_option_reruns_only_what_depen
     outcomes = run_plan(_plan(tmp_path, SMALL), out, again, log=lambda m: None)
     assert {o.state for o in outcomes} == {"cached"} and again.calls == []
     changed = LightBackend()
-    outcomes = run_plan(_plan(tmp_path, SMALL.replace("features = 4", "features = 6")), out, changed, log=lambda m: None)
+    outcomes = run_plan(_plan(tmp_path, SMALL.replace("features = 4", "features = 6")), out, changed,
+                        log=lambda m: None)
     states = {o.stage.id: o.state for o in outcomes}
     assert states["generate/I"] == states["generate/II"] == "cached"
     assert states["reid-train/I"] == states["evaluate/I@own"] == "ran"

@@ -19,7 +19,8 @@ def folder(tmp_path):
 
 
 @pytest.mark.parametrize("args, needles", [
-    (["apply", "--checkpoint", "junk.pt", "--input", "imgs", "--output", "out"], ["junk.pt", "not a refiner checkpoint"]),
+    (["apply", "--checkpoint", "junk.pt", "--input", "imgs", "--output", "out"],
+     ["junk.pt", "not a refiner checkpoint"]),
     (["apply", "--checkpoint", "junk.pt", "--input", "imgs", "--output", "afile/x"], ["--output afile/x"]),
     (["apply", "--checkpoint", "nope.pt", "--input", "imgs", "--output", "out"], ["--checkpoint nope.pt"]),
     (["train", "--source", "imgs", "--target", "imgs", "--output", "afile/run"], ["--output afile/run"]),
