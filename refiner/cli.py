@@ -19,6 +19,7 @@ from .options import AMP_MODES, GAN_MODES, INIT_TYPES, MODELS, NORMS, PADDINGS, 
     RefinerOptions
 
 PROG = program_name("refiner", "synth-refiner")
+STRICT_HELP = "refuse a generated dataset with missing files (default: skip them with a warning)"
 OPTION_CHOICES = {"model": MODELS, "norm": NORMS, "person_loss_norm": PERSON_LOSS_NORMS, "init_type": INIT_TYPES,
                   "gan_mode": GAN_MODES, "pad_mode": PADDINGS, "amp": AMP_MODES, "channels_last": ("auto", "on", "off")}
 
@@ -96,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--options", type=Path, help="JSON file of options (e.g. a run's options.json); flags override it")
     t.add_argument("--resume", action="store_true", help="continue the run in --output from checkpoints/latest.pt")
     t.add_argument("--max-steps", type=int, help="stop after this many steps in all (smoke tests)")
+    t.add_argument("--strict", action="store_true", help=STRICT_HELP)
     add_quiet(t)
     _add_option_flags(t)
 
@@ -110,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--name", default=None, help="name of the refined dataset (default <name>-refined)")
     a.add_argument("--jpeg-quality", type=int, default=95, help="quality of refined JPEG images")
     a.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
+    a.add_argument("--strict", action="store_true", help=STRICT_HELP)
     add_quiet(a)
 
     m = command("masks", "person masks for a real dataset (DeepLabV3, or your function)")
@@ -148,7 +151,7 @@ def _run(args: argparse.Namespace) -> int:
 
         r = apply(args.checkpoint, args.input, args.output, direction=args.direction, batch_size=args.batch_size,
                   device=args.device, name=args.name, jpeg_quality=args.jpeg_quality, overwrite=args.overwrite,
-                  progress=not args.quiet)
+                  progress=not args.quiet, strict=args.strict)
         print(f"refined {r.images} images ({r.layout}) into {r.output}")
     elif args.command == "masks":
         from .masks import deeplab_person_segmenter, segment_folder
@@ -181,7 +184,7 @@ def _train(args: argparse.Namespace) -> int:
         options, overrides = RefinerOptions.from_dict({**base, **passed}), None
     r = train(options, args.source, args.target, args.output, source_masks=args.source_masks,
               target_masks=args.target_masks, resume=args.resume, overrides=overrides, max_steps=args.max_steps,
-              progress=not args.quiet)
+              progress=not args.quiet, strict=args.strict)
     print(f"trained to epoch {r.epoch}, step {r.step}; latest checkpoint {r.latest_checkpoint}")
     if r.samples:
         print(f"sample grid: {r.samples[-1]}")

@@ -58,3 +58,26 @@ def test_old_and_new_spellings_parse_alike():
     assert p.parse_args(base + ["--workers", "3"]).opt_num_workers == 3
     assert p.parse_args(base + ["--num-workers", "3"]).opt_num_workers == 3
     assert p.parse_args(base + ["--no-progress"]).quiet and p.parse_args(base + ["-q"]).quiet
+
+
+def test_apply_skips_a_missing_image_and_strict_refuses_it(generated, tmp_path):
+    import shutil
+
+    import torch
+
+    from refiner.model import RefinerModel
+    from refiner.options import RefinerOptions
+    from synth_humans_addon.core.dataset import read_dataset
+
+    src = tmp_path / "gen"
+    shutil.copytree(generated, src)
+    victim = sorted((src / "bounding_box_train").iterdir())[0]
+    victim.unlink()
+    opts = RefinerOptions(height=64, width=32, ngf=4, ndf=4, n_blocks=1, device="cpu")
+    torch.save(RefinerModel(opts, "cpu", for_training=False).state_dict(), tmp_path / "g.pt")
+    args = ["apply", "--checkpoint", "g.pt", "--input", "gen", "-q"]
+    assert_user_error(run_cli("refiner", *args, "--output", "strict", "--strict", cwd=tmp_path), victim.name)
+    r = run_cli("refiner", *args, "--output", "out", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "missing and were skipped" in r.stderr and "refined 31 images" in r.stdout
+    assert len(read_dataset(tmp_path / "out").images) == 31
