@@ -11,6 +11,11 @@ import logging
 import sys
 from pathlib import Path
 
+from synth_humans_addon.core.cli_conventions import (HelpFormatter, UserError, add_quiet, check_output_folder,
+                                                     new_parser, program_name, run_cli)
+
+PROG = program_name("headless", "synth-humans")
+
 
 def _load_spec(path: Path):
     from synth_humans_addon.core.spec import SpecError, load_spec
@@ -25,10 +30,15 @@ def _load_spec(path: Path):
 def cmd_validate(a: argparse.Namespace) -> int:
     from synth_humans_addon.core.sampling import expand_dataset, summarize
 
+    from synth_humans_addon.core.spec import market1501_warnings
+
     spec = _load_spec(a.spec)
     summary = summarize(spec, list(expand_dataset(spec)))
+    warnings = market1501_warnings(spec)
+    for field, message in warnings:
+        print(f"warning: {field}: {message}", file=sys.stderr)
     if a.json:
-        print(json.dumps(summary, indent=1))
+        print(json.dumps({**summary, "warnings": [f"{f}: {m}" for f, m in warnings]}, indent=1))
         return 0
     print(f"{a.spec}: valid. Dataset {spec.dataset.name!r}, seed {spec.dataset.seed}")
     for key, value in summary.items():
@@ -52,7 +62,7 @@ def _add_broker_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--store-threads", type=int, default=1, help="threads verifying and storing results (1: more contend for the GIL)")
     p.add_argument("--no-fsync", action="store_true",
                    help="do not fsync stored files (faster; a power cut, not a crash, may lose recent images)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_quiet(p, dest="no_progress")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
 
@@ -81,7 +91,11 @@ def _finish_report(out: Path, stats, sheet: bool) -> int:
             print(f"contact sheet: {path.resolve()}")
     print(f"dataset: {out.resolve()}")
     if counts["failed"]:
+        from .status import group_failures, read_status
+
         print(f"{counts['failed']} characters failed; see `python -m headless status {out}`", file=sys.stderr)
+        for reason, jobs in group_failures([f for f in read_status(out).failures if f["state"] == "failed"]):
+            print(f"  {len(jobs)} × {reason[:300]}", file=sys.stderr)
         return 1
     return 0 if counts["pending"] + counts["leased"] == 0 else 3
 
@@ -90,6 +104,7 @@ def cmd_generate(a: argparse.Namespace) -> int:
     from .generate import generate
 
     spec = _load_spec(a.spec)
+    check_output_folder(a.out)
     try:
         stats = generate(spec, a.out, workers=a.workers, renderer=a.renderer, standin_sleep_s=a.standin_sleep,
                          progress=not a.no_progress, **_broker_options(a))
@@ -104,6 +119,7 @@ def cmd_broker(a: argparse.Namespace) -> int:
     from .security import SecurityError
 
     spec = _load_spec(a.spec) if a.spec else None
+    check_output_folder(a.out)
     if a.verbose:
         logging.getLogger().setLevel(logging.DEBUG)
     if (a.curve_secret is None) != (a.curve_authorized is None):
@@ -157,6 +173,20 @@ def cmd_certs(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(a: argparse.Namespace) -> int:
+    from .export import export_msmt17
+
+    if not (a.dataset / "dataset.json").is_file():
+        raise UserError(f"{a.dataset}: not a generated dataset (no dataset.json)")
+    check_output_folder(a.out)
+    if a.out.exists() and any(a.out.iterdir()):
+        raise UserError(f"--output {a.out}: exists and is not empty")
+    r = export_msmt17(a.dataset, a.out, strict=a.strict)
+    print(f"{sum(r.images.values())} images of {sum(r.identities.values())} identities, {r.cameras} cameras "
+          f"→ {r.output} (MSMT17 layout" + (f"; {r.missing} missing files skipped)" if r.missing else ")"))
+    return 0
+
+
 def _lazy(module: str):
     def run(a: argparse.Namespace) -> int:
         import importlib
@@ -174,27 +204,34 @@ def _lazy(module: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m headless", description="synth-humans: generate synthetic person "
-                                "re-identification datasets without the Blender UI.")
-    sub = p.add_subparsers(dest="command", required=True)
+    p = new_parser(PROG, "synth-humans: generate synthetic person re-identification datasets without the "
+                   "Blender UI. Exit codes: 0 done, 1 some work failed, 2 a usage or input error, 3 unfinished "
+                   "(rerun to resume); see docs/cli.md.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    v = sub.add_parser("validate", help="check a spec and summarise what it expands to")
-    v.add_argument("spec", type=Path)
-    v.add_argument("--json", action="store_true")
+    def command(name: str, help: str, **kw) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, description=help, formatter_class=HelpFormatter, **kw)
+
+    v = command("validate", "check a spec (and every file it names) and summarise what it expands to")
+    v.add_argument("spec", type=Path, help="dataset spec (TOML)")
+    v.add_argument("--json", action="store_true", help="print the summary as JSON")
     v.set_defaults(func=cmd_validate)
 
-    g = sub.add_parser("generate", help="generate a dataset with a local broker and local workers")
-    g.add_argument("spec", type=Path)
-    g.add_argument("--out", type=Path, required=True, help="dataset folder (resumed if it exists)")
+    g = command("generate", "generate a dataset with a local broker and local workers")
+    g.add_argument("spec", type=Path, help="dataset spec (TOML)")
+    g.add_argument("-o", "--output", "--out", dest="out", metavar="DIR", type=Path, required=True,
+                   help="dataset folder (resumed if it exists)")
     g.add_argument("--workers", type=int, default=None, help="local worker processes (default: from the cores)")
-    g.add_argument("--renderer", choices=("bpy", "standin"), default="bpy")
+    g.add_argument("--renderer", choices=("bpy", "standin"), default="bpy",
+                   help="bpy: Blender; standin: flat procedural images (tests, demos)")
     g.add_argument("--standin-sleep", type=float, default=0.0, help="stand-in renderer: seconds per image")
     _add_broker_options(g)
     g.set_defaults(func=cmd_generate)
 
-    b = sub.add_parser("broker", help="run a broker for workers on other machines")
-    b.add_argument("spec", type=Path, nargs="?", help="spec of a new run (omit to resume the run in --out)")
-    b.add_argument("--out", type=Path, required=True)
+    b = command("broker", "run a broker for workers on other machines")
+    b.add_argument("spec", type=Path, nargs="?", help="spec of a new run (omit to resume the run in --output)")
+    b.add_argument("-o", "--output", "--out", dest="out", metavar="DIR", type=Path, required=True,
+                   help="dataset folder")
     b.add_argument("--bind", default="tcp://127.0.0.1:5555", help="address to listen on (default loopback only)")
     b.add_argument("--shared", action="store_true", help="workers write into --out over a shared filesystem")
     b.add_argument("--curve-secret", type=Path, help="broker.key_secret from `certs`")
@@ -207,21 +244,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .worker import build_parser as worker_parser
 
-    w = sub.add_parser("worker", help="render jobs for a broker")
+    w = command("worker", "render jobs for a broker")
     worker_parser(w)
     w.set_defaults(func=cmd_worker)
 
-    s = sub.add_parser("status", help="jobs by state, workers and their rates, failures")
-    s.add_argument("dataset", type=Path)
-    s.add_argument("--json", action="store_true")
+    s = command("status", "jobs by state, workers and their rates, failures")
+    s.add_argument("dataset", type=Path, help="dataset folder")
+    s.add_argument("--json", action="store_true", help="print the status as JSON")
     s.add_argument("--verify", action="store_true", help="also check every file against its checksum")
     s.set_defaults(func=cmd_status)
 
-    c = sub.add_parser("certs", help="create CurveZMQ certificates for a broker and its workers")
-    c.add_argument("folder", type=Path)
+    c = command("certs", "create CurveZMQ certificates for a broker and its workers")
+    c.add_argument("folder", type=Path, help="folder for the certificates")
     c.add_argument("--workers", type=int, default=1, help="worker key pairs to create")
     c.add_argument("--names", nargs="*", help="worker names instead of worker-1..N")
     c.set_defaults(func=cmd_certs)
+
+    e = command("export", "copy a generated dataset into a layout other toolboxes read at any size")
+    e.add_argument("dataset", type=Path, help="generated dataset folder")
+    e.add_argument("--layout", choices=("msmt17",), default="msmt17",
+                   help="msmt17: torchreid's and fast-reid's MSMT17 readers take any number of identities and "
+                   "cameras (docs/cli.md)")
+    e.add_argument("-o", "--output", "--out", dest="out", metavar="DIR", type=Path, required=True,
+                   help="new folder for the copy (images hard-linked where possible)")
+    e.add_argument("--strict", action="store_true", help="refuse a dataset with missing files (default: skip them)")
+    e.set_defaults(func=cmd_export)
 
     for name, module, text in (("preview", "headless.preview", "render a quick preview (see its --help)"),
                                ("experiment", "headless.experiment", "run an experiment (see its --help)")):
@@ -234,15 +281,21 @@ def build_parser() -> argparse.ArgumentParser:
 LAZY_COMMANDS = {"preview": "headless.preview", "experiment": "headless.experiment"}
 
 
-def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    argv = list(sys.argv[1:] if argv is None else argv)
+def _parse(argv: list[str]) -> argparse.Namespace:
     if argv and argv[0] in LAZY_COMMANDS:
         # Everything after the command belongs to the module (its own --help included);
         # argparse.REMAINDER would swallow options starting with "-" inconsistently.
-        return _lazy(LAZY_COMMANDS[argv[0]])(argparse.Namespace(rest=argv[1:]))
-    args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+        return argparse.Namespace(command=argv[0], rest=argv[1:], func=_lazy(LAZY_COMMANDS[argv[0]]))
+    return build_parser().parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from synth_humans_addon.core.dataset import DatasetFormatError
+    from synth_humans_addon.core.spec import SpecError
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    return run_cli(PROG, _parse, lambda a: a.func(a), argv, user_errors=(SpecError, DatasetFormatError),
+                   print_help=lambda: build_parser().print_help(sys.stderr))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""`python -m headless experiment EXPERIMENT.toml --out DIR [--dry-run]`: the study as one command.
+"""`python -m headless experiment EXPERIMENT.toml --output DIR [--dry-run]`: the study as one command.
 
 Generates the datasets (presets I–IV by default) through the farm, trains one refiner per
 dataset toward the real domain and refines each dataset, trains a re-id model per dataset
@@ -15,15 +15,20 @@ import argparse
 import sys
 from pathlib import Path
 
+from synth_humans_addon.core.cli_conventions import add_quiet, check_output_folder, new_parser, program_name, run_cli
+
 from headless.experiments.config import ExperimentConfig, ExperimentError, load_experiment
 from headless.experiments.plan import Plan, build_plan, estimate_plan, format_plan
 
 
+PROG = f"{program_name('headless', 'synth-humans')} experiment"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m headless experiment", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = new_parser(PROG, __doc__.split("\n\n")[0])
     p.add_argument("experiment", type=Path, help="experiment file (TOML), e.g. examples/experiments/study.toml")
-    p.add_argument("--out", type=Path, required=True, help="output folder (stages/ and report/ go there)")
+    p.add_argument("-o", "--output", "--out", dest="out", metavar="DIR", type=Path, required=True,
+                   help="output folder (stages/ and report/ go there)")
     p.add_argument("--dry-run", action="store_true", help="print the plan and the estimate, run nothing")
     p.add_argument("--workers", type=int, help="render workers (overrides [experiment] workers)")
     p.add_argument("--renderer", choices=("bpy", "standin"), help="overrides [experiment] renderer")
@@ -36,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "stages they need; the cache is shared with the full plan")
     p.add_argument("--keep-going", action="store_true",
                    help="after a failed stage, still run the stages that do not need it")
-    p.add_argument("--quiet", action="store_true", help="less output from the stages")
+    add_quiet(p)
     return p
 
 
@@ -72,7 +77,13 @@ def dry_run(plan: Plan, out: Path) -> str:
 
 
 def main(argv: list[str] | None = None, backend=None) -> int:
-    args = build_parser().parse_args(argv)
+    from synth_humans_addon.core.spec import SpecError
+
+    return run_cli(PROG, build_parser().parse_args, lambda a: run(a, backend), argv,
+                   user_errors=(ExperimentError, SpecError))
+
+
+def run(args: argparse.Namespace, backend=None) -> int:
     try:
         cfg = apply_cli_overrides(load_experiment(args.experiment), args)
     except ExperimentError as exc:
@@ -83,6 +94,7 @@ def main(argv: list[str] | None = None, backend=None) -> int:
               "or leave it empty to run the synthetic-only questions", file=sys.stderr)
         return 2
     plan = build_plan(cfg)
+    check_output_folder(args.out)
     if args.only:
         from headless.experiments.plan import select_stages
 

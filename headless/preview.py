@@ -1,4 +1,4 @@
-"""`synth-humans preview SPEC.toml --characters 40 --out DIR`: render in-process, no farm.
+"""`synth-humans preview SPEC.toml --characters 40 --output DIR`: render in-process, no farm.
 
 Renders the first N characters of a spec (or a built-in preset: `--preset IV`) in this
 process with the same render job the farm's workers run, saves every crop and mask under
@@ -6,8 +6,8 @@ DIR, and a labelled `contact_sheet.png` (crops; `contact_sheet_masks.png` for th
 Characters whose render fails are reported and skipped, so one bad sample does not hide
 the other 39. Only this command's render step imports bpy.
 
-    python -m headless preview examples/preset_iv.toml --characters 40 --out preview/
-    python -m headless.preview --preset IV --characters 40 --out preview/ --crop-height 128
+    python -m headless preview examples/presets/IV.toml --characters 40 --output preview/
+    python -m headless preview --preset IV --characters 40 --output preview/ --crop-height 128
 """
 from __future__ import annotations
 
@@ -17,14 +17,20 @@ import sys
 import time
 from pathlib import Path
 
+from synth_humans_addon.core.cli_conventions import UserError, check_output_folder, new_parser, program_name, run_cli
+from synth_humans_addon.core.presets import PRESET_NAMES
+
+
+PROG = f"{program_name('headless', 'synth-humans')} preview"
+
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="synth-humans preview", description=__doc__.split("\n\n")[0])
+    p = new_parser(PROG, __doc__.split("\n\n")[0])
     p.add_argument("spec", nargs="?", type=Path, help="dataset spec (TOML)")
-    p.add_argument("--preset", help="a built-in spec instead of a file (I, II, III, IV, default, tiny)")
+    p.add_argument("--preset", choices=PRESET_NAMES, help="a built-in spec instead of a file")
     p.add_argument("--characters", type=int, default=40, help="how many characters (the first N of the spec)")
     p.add_argument("--images-per-character", type=int, default=1, help="images of each character to render")
-    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("-o", "--output", "--out", dest="out", metavar="DIR", type=Path, required=True, help="output folder")
     p.add_argument("--start", type=int, default=0, help="index of the first character")
     p.add_argument("--crop-height", type=int, help="override render.crop_height")
     p.add_argument("--samples", type=int, help="override render.samples")
@@ -37,7 +43,7 @@ def load(args) -> "object":
     from synth_humans_addon.core.spec import load_spec
 
     if (args.spec is None) == (args.preset is None):
-        raise SystemExit("give either a SPEC.toml or --preset NAME")
+        raise UserError("give either a SPEC.toml or --preset NAME")
     spec = presets.preset(args.preset) if args.preset else load_spec(args.spec)
     if args.crop_height:
         spec.render.crop_height = args.crop_height
@@ -47,8 +53,14 @@ def load(args) -> "object":
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    from synth_humans_addon.core.spec import SpecError
+
+    return run_cli(PROG, build_parser().parse_args, run, argv, user_errors=(SpecError,))
+
+
+def run(args: argparse.Namespace) -> int:
     spec = load(args)
+    check_output_folder(args.out)
     from PIL import Image
     from tqdm import tqdm
 
@@ -59,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     n_total = spec.dataset.characters
     count = max(0, min(args.characters, n_total - args.start))
     if count == 0:
-        raise SystemExit(f"--start {args.start} leaves no characters (the spec has {n_total})")
+        raise UserError(f"--start {args.start} leaves no characters (the spec has {n_total})")
     spec.dataset.images_per_character = max(1, min(args.images_per_character, spec.dataset.images_per_character))
     splits = assign_splits(spec)
     out = Path(args.out)
@@ -88,17 +100,25 @@ def main(argv: list[str] | None = None) -> int:
                 crops.append(out / "images" / f"{stem}.jpg")
                 masks.append(out / "masks" / f"{stem}.png")
                 labels.append(_label(character))
+    sheet = None
     if crops:
-        make_contact_sheet([Image.open(p) for p in crops], labels, columns=args.columns).save(out / "contact_sheet.png")
+        sheet = out / "contact_sheet.png"
+        make_contact_sheet([Image.open(p) for p in crops], labels, columns=args.columns).save(sheet)
         make_contact_sheet([Image.open(p) for p in masks], labels, columns=args.columns).save(
             out / "contact_sheet_masks.png")
     summary = {"characters": count, "rendered_images": len(crops), "failures": failures,
                "seconds": round(time.perf_counter() - t_start, 2),
                "seconds_per_character": round(sum(timings) / len(timings), 3) if timings else None}
     (out / "preview.json").write_text(json.dumps(summary, indent=1))
-    print(f"{len(crops)} images of {count - len(failures)} characters in {summary['seconds']} s → "
-          f"{out / 'contact_sheet.png'}" + (f"; {len(failures)} failed (see preview.json)" if failures else ""))
+    print(summary_line(len(crops), count, len(failures), summary["seconds"], sheet, out / "preview.json"))
     return 1 if failures and not crops else 0
+
+
+def summary_line(images: int, characters: int, failed: int, seconds: float, sheet: Path | None, report: Path) -> str:
+    """The closing line; it names the contact sheet only when one was written."""
+    line = f"{images} images of {characters - failed} characters in {seconds} s"
+    line += f" → {sheet}" if sheet else "; no contact sheet (nothing rendered)"
+    return line + (f"; {failed} failed (see {report})" if failed else "")
 
 
 def _label(character) -> str:

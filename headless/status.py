@@ -6,6 +6,7 @@ called from any machine that sees the dataset folder.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -63,6 +64,22 @@ def read_status(root: Path, events: int = 10) -> FarmStatus:
         table.close()
 
 
+def error_summary(error: str | None) -> str:
+    """The line of a job's error that says what went wrong: the first line (`Type: message`),
+    not the traceback after it."""
+    lines = (error or "").strip().splitlines()
+    return lines[0].strip() if lines else "-"
+
+
+def group_failures(failures: list[dict]) -> list[tuple[str, list[dict]]]:
+    """Failed jobs grouped by their error line: one bad input file that fails every job is
+    one reason naming the file, with the jobs it failed (most frequent reason first)."""
+    groups: dict[str, list[dict]] = {}
+    for f in failures:
+        groups.setdefault(error_summary(f.get("last_error")), []).append(f)
+    return sorted(groups.items(), key=lambda kv: -len(kv[1]))
+
+
 def format_status(st: FarmStatus) -> str:
     lines = [f"dataset  {st.dataset}"]
     pct = 100.0 * st.images_done / st.images_total if st.images_total else 0.0
@@ -77,11 +94,12 @@ def format_status(st: FarmStatus) -> str:
             lines.append(f"  {w.name[:28]:<28} {w.state[:12]:<12} {w.jobs_done:>6} {w.images_done:>7} "
                          f"{w.images_per_hour:>8.0f} {spi:>7} {w.last_seen_s:>6.0f}s")
     if st.failures:
-        lines.append("failures")
-        for f in st.failures:
-            err = (f["last_error"] or "").strip().splitlines()
-            lines.append(f"  job {f['id']} (pid {f['pid']:04d}) {f['state']}: {f['failures']} errors, "
-                         f"{f['lost']} lost leases; last: {err[0][:150] if err else '-'}")
+        lines.append("failures (jobs with the same error are listed once)")
+        for reason, jobs in group_failures(st.failures):
+            parked = sum(f["state"] == "failed" for f in jobs)
+            ids = ", ".join(str(f["id"]) for f in jobs[:8]) + (", …" if len(jobs) > 8 else "")
+            lines.append(f"  {reason[:200]}")
+            lines.append(f"    {len(jobs)} job(s) ({parked} parked as failed): {ids}")
     if st.events:
         lines.append("recent events")
         for e in st.events:
@@ -93,7 +111,7 @@ def main(root: Path, as_json: bool = False, verify: bool = False) -> int:
     try:
         st = read_status(root)
     except FileNotFoundError as exc:
-        print(f"status: {exc}")
+        print(f"status: error: {exc}", file=sys.stderr)
         return 2
     report = audit(root) if verify else None
     if as_json:

@@ -84,7 +84,7 @@ def file_sha256(path: Path) -> str:
 
 def apply(checkpoint: str | Path, input: str | Path, output: str | Path, *, direction: str = "AtoB",
           batch_size: int = 0, device: str | None = None, name: str | None = None, jpeg_quality: int = 95,
-          overwrite: bool = False, progress: bool = True) -> ApplyResult:
+          overwrite: bool = False, progress: bool = True, strict: bool = False) -> ApplyResult:
     """Write a refined copy of `input` to `output`. `direction` AtoB uses G_A (generated → real
     look, the refiner); BtoA uses G_B. `batch_size` 0: 16 on a GPU, 4 on the CPU."""
     if direction not in ("AtoB", "BtoA"):
@@ -100,7 +100,7 @@ def apply(checkpoint: str | Path, input: str | Path, output: str | Path, *, dire
     batch_size = batch_size or (16 if model.device.type == "cuda" else 4)
     layout = detect_layout(src)
     if layout == LAYOUT_SYNTH:
-        dataset = read_dataset(src)
+        dataset = read_dataset(src, strict=strict)  # listed files that are missing: skipped (warning)
         rel_paths = [r.path.relative_to(src).as_posix() for r in dataset.images]
     else:
         rel_paths = [it.key for it in load_domain(src, ["all"]).items]

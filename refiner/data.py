@@ -199,16 +199,17 @@ def detect_layout(root: Path) -> str:
     return LAYOUT_FOLDER
 
 
-def load_domain(root: str | Path, subsets: Sequence[str] = ("bounding_box_train",)) -> Domain:
+def load_domain(root: str | Path, subsets: Sequence[str] = ("bounding_box_train",), strict: bool = False) -> Domain:
     """List a domain's images (sorted, so runs are reproducible). `subsets` applies to the
-    synth-humans and Market-1501 layouts; an empty list or ["all"] takes every subset."""
+    synth-humans and Market-1501 layouts; an empty list or ["all"] takes every subset.
+    Files a synth-humans dataset lists but lacks are skipped with a warning (`strict`: refused)."""
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"domain folder {root} does not exist")
     layout = detect_layout(root)
     take_all = not subsets or list(subsets) == ["all"]
     if layout == LAYOUT_SYNTH:
-        ds = read_dataset(root)
+        ds = read_dataset(root, strict=strict)
         records = ds.images if take_all else [r for r in ds.images if r.subset in subsets]
         items = [DomainItem(r.path, r.mask_path, r.path.relative_to(root).as_posix()) for r in records]
     else:

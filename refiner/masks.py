@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
+from synth_humans_addon.core.cli_conventions import UserError
 from synth_humans_addon.core.dataset import atomic_write
 
 from .data import load_domain, load_image, mask_to_image
@@ -28,17 +29,33 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def deeplab_person_segmenter(device: str = "auto", weights: str | None = "DEFAULT", min_height: int = 256
-                             ) -> Callable[[Image.Image], np.ndarray]:
+def deeplab_person_segmenter(device: str = "auto", weights: str | None = "DEFAULT", min_height: int = 256,
+                             weights_file: str | Path | None = None) -> Callable[[Image.Image], np.ndarray]:
     """A function image → uint8 mask from torchvision's DeepLabV3-ResNet50 (person class).
 
     Small re-id crops (Market-1501 is 128×64) are upscaled to `min_height` first: the network
     was trained on much larger images. `weights=None` builds an untrained network (tests).
+    `weights_file`: a local copy of torchvision's weights (machines without network).
     """
     from torchvision.models.segmentation import deeplabv3_resnet50
 
     dev = resolve_device(device)
-    net = deeplabv3_resnet50(weights=weights, weights_backbone=None, aux_loss=None if weights else False)
+    if weights_file is not None:
+        net = deeplabv3_resnet50(weights=None, weights_backbone=None, num_classes=21, aux_loss=True)
+        try:
+            net.load_state_dict(torch.load(weights_file, map_location="cpu", weights_only=True))
+        except Exception as exc:
+            raise ValueError(f"--weights {weights_file}: not DeepLabV3-ResNet50 weights ({type(exc).__name__})"
+                             ) from None
+    else:
+        try:
+            net = deeplab_network(weights)
+        except OSError as exc:  # urllib's URLError is an OSError: no network, proxy, firewall
+            raise UserError(
+                f"cannot download the DeepLabV3 weights ({getattr(exc, 'reason', exc)}). On a machine with network "
+                f"run `python -m refiner masks` once (or fetch {deeplab_weights_url()}) and copy the file into "
+                f"{Path(torch.hub.get_dir()) / 'checkpoints'}, or pass --weights FILE, "
+                "or --segmenter python:module:function") from None
     net.eval().to(dev)
     mean = torch.tensor(IMAGENET_MEAN, device=dev)[:, None, None]
     std = torch.tensor(IMAGENET_STD, device=dev)[:, None, None]
@@ -58,6 +75,18 @@ def deeplab_person_segmenter(device: str = "auto", weights: str | None = "DEFAUL
         return np.asarray(mask)
 
     return segment
+
+
+def deeplab_weights_url() -> str:
+    from torchvision.models.segmentation import DeepLabV3_ResNet50_Weights
+
+    return DeepLabV3_ResNet50_Weights.DEFAULT.url
+
+
+def deeplab_network(weights: str | None):
+    from torchvision.models.segmentation import deeplabv3_resnet50
+
+    return deeplabv3_resnet50(weights=weights, weights_backbone=None, aux_loss=None if weights else False)
 
 
 def segment_folder(input: str | Path, output: str | Path, segmenter: Callable[[Image.Image], object],

@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import random
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -316,7 +317,12 @@ def check_checkpoint(d: Any, path: str = "checkpoint") -> None:
 
 
 def load_checkpoint(path, map_location="cpu") -> dict[str, Any]:
-    d = torch.load(path, map_location=map_location, weights_only=False)
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"checkpoint {path}: not found")
+    try:
+        d = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as exc:  # a truncated or foreign file: torch raises anything from KeyError to RuntimeError
+        raise ValueError(f"{path}: not a refiner checkpoint ({type(exc).__name__})") from None
     check_checkpoint(d, str(path))
     return d
 

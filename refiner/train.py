@@ -68,7 +68,8 @@ def _read_history(path: Path, up_to_step: int) -> list[dict]:
 
 def train(options: RefinerOptions | None, source: str | Path, target: str | Path, output_dir: str | Path, *,
           source_masks: str | None = None, target_masks: str | None = None, resume: bool = False,
-          overrides: dict[str, Any] | None = None, max_steps: int | None = None, progress: bool = True) -> TrainResult:
+          overrides: dict[str, Any] | None = None, max_steps: int | None = None, progress: bool = True,
+          strict: bool = False) -> TrainResult:
     """Train a refiner from `source` (generated, domain A) toward `target` (real, domain B).
 
     `options` is required for a new run; when resuming, the checkpoint's options are used,
@@ -106,8 +107,8 @@ def train(options: RefinerOptions | None, source: str | Path, target: str | Path
         options = options.replace(batch_size=auto_batch_size(options, device))
 
     source_masks, target_masks = source_masks or "auto", target_masks or "auto"
-    domain_a = load_domain(source, options.source_subsets)
-    domain_b = load_domain(target, options.target_subsets)
+    domain_a = load_domain(source, options.source_subsets, strict)
+    domain_b = load_domain(target, options.target_subsets, strict)
     masks_a = parse_mask_source(source_masks, domain_a.layout)
     masks_b = parse_mask_source(target_masks, domain_b.layout)
     if options.model == "ptgan":

@@ -141,7 +141,10 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict[str, Any]:
     path = Path(path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path}: not found")
-    state = torch.load(path, map_location=map_location, weights_only=True)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # a truncated or foreign file: torch raises anything from KeyError to RuntimeError
+        raise ValueError(f"{path}: not a synth-humans re-id checkpoint ({type(exc).__name__})") from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path}: not a synth-humans re-id checkpoint")
     return state

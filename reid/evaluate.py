@@ -204,7 +204,12 @@ def plot_results(result_files: list[str | Path], protocol: str, path: str | Path
     """One CMC chart from several results.json files (e.g. different datasets' models)."""
     curves, spreads, chance = {}, {}, None
     for i, f in enumerate(result_files):
-        rep = json.loads(Path(f).read_text())
+        try:
+            rep = json.loads(Path(f).read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            rep = None
+        if not isinstance(rep, dict) or not isinstance(rep.get("models"), dict):
+            raise ValueError(f"{f}: not a results.json written by `reid evaluate`")
         for n, res in rep["models"].items():
             if protocol not in res:
                 raise ValueError(f"{f}: model {n} has no {protocol!r} results")

@@ -10,7 +10,8 @@ Protocols of :func:`cmc`:
     camera are ignored (they are too easy), and so are junk images (identity −1). The CMC
     counts the rank of the first correct match; queries with no correct match left are
     skipped. :func:`mean_ap` is the matching mean average precision. Same numbers as
-    torchreid's ``eval_market1501`` and Open-ReID's ``market1501`` CMC configuration.
+    torchreid's ``eval_market1501`` and Open-ReID's ``market1501`` CMC configuration
+    wherever no wrong item lies at exactly a match's distance (see *Ties* below).
 
 ``cuhk03``
     Open-ReID's ``cuhk03`` configuration (``separate_camera_set=True,
@@ -29,6 +30,23 @@ Protocols of :func:`cmc`:
     (10 times) and average. :func:`single_shot_draws` returns every draw's curve, so the
     spread can be reported.
 
+Ties (``ties=``, market1501):
+
+``"pessimistic"`` (the default)
+    A wrong gallery item at exactly the same distance as a correct match is ranked before
+    it: a tie counts against the query. The numbers then depend only on the distances, never
+    on the order of the gallery or on a sorting algorithm, and a model that maps many
+    people to the same point (e.g. distances quantised to 0.1) cannot gain from it.
+``"torchreid"``
+    torchreid's ``eval_market1501``: every row sorted with numpy's default ``argsort``,
+    which orders tied items as its sorting algorithm happens to (not by gallery position),
+    so a tie may count for or against the query. Use it to compare with numbers published
+    with torchreid; it sorts every row (slower) and ignores junk items (identity −1), which
+    torchreid's dataset readers drop before evaluating.
+
+Without ties both give the same numbers (``tests/reid/test_reid_metrics.py`` checks both
+against an independent implementation of torchreid's rules).
+
 The model-selection score of the study is :func:`cmc_area`: the area under the CMC curve
 over ranks 1…R divided by R (the mean of the CMC values), so 1 is perfect.
 """
@@ -41,6 +59,7 @@ from typing import Any
 import numpy as np
 
 PROTOCOLS = ("market1501", "cuhk03", "single-shot")
+TIES = ("pessimistic", "torchreid")
 JUNK_PID = -1
 
 
@@ -283,8 +302,30 @@ def _on_gpu(d, device) -> bool:
     return hasattr(d, "device") and d.device.type != "cpu"
 
 
+def _market1501_ranks_sorted(d: np.ndarray, q_pids, g_pids, q_camids, g_camids, chunk: int | None = None
+                             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``ties="torchreid"``: rank by sorting each whole row with numpy's default argsort, as
+    torchreid's ``eval_market1501`` does, so tied items come in the same order as there."""
+    m = d.shape[0]
+    first, ap, valid = np.zeros(m, np.int64), np.zeros(m, np.float64), np.zeros(m, bool)
+    chunk = chunk or 256
+    for s in range(0, m, chunk):
+        order = np.argsort(d[s:s + chunk], axis=1)  # default kind on purpose: torchreid's tie order
+        for r, row in enumerate(order):
+            i = s + r
+            same = g_pids[row] == q_pids[i]
+            keep = ~((same & (g_camids[row] == q_camids[i])) | (g_pids[row] == JUNK_PID))
+            hits = np.flatnonzero(same[keep])  # 0-based ranks of the matches among kept items
+            if len(hits) == 0:
+                continue
+            valid[i] = True
+            first[i] = hits[0]
+            ap[i] = float(np.mean((np.arange(len(hits)) + 1.0) / (hits + 1.0)))
+    return first, ap, valid
+
+
 def market1501_ranks(distmat, q_pids, g_pids, q_camids, g_camids, chunk: int | None = None, device=None,
-                     backend: str | None = None, workers: int | None = None
+                     backend: str | None = None, workers: int | None = None, ties: str = "pessimistic"
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per query: rank (0-based) of the first correct match and average precision.
 
@@ -298,8 +339,13 @@ def market1501_ranks(distmat, q_pids, g_pids, q_camids, g_camids, chunk: int | N
     thread count) or ``"torch"`` (the default when the matrix is a GPU tensor or `device`
     is a GPU: per `chunk` queries, 4096 by default, the matches are sorted with ``topk``
     and every other item placed among them by ``searchsorted``). Both give the same ranks.
+    ``ties``: ``"pessimistic"`` (the default) or ``"torchreid"`` (see the module's *Ties*).
     """
     d, q_pids, g_pids, q_camids, g_camids = _check(distmat, q_pids, g_pids, q_camids, g_camids)
+    if ties not in TIES:
+        raise ValueError(f"ties {ties!r}: expected one of {', '.join(TIES)}")
+    if ties == "torchreid":
+        return _market1501_ranks_sorted(_float_numpy(d), q_pids, g_pids, q_camids, g_camids, chunk)
     backend = backend or ("torch" if _on_gpu(d, device) else "numpy")
     if backend == "torch":
         return _market1501_ranks_torch(d, q_pids, g_pids, q_camids, g_camids, chunk, device)
@@ -314,8 +360,8 @@ def market1501_ranks(distmat, q_pids, g_pids, q_camids, g_camids, chunk: int | N
 
 
 def market1501_ranks_from_features(query_features, gallery_features, q_pids, g_pids, q_camids, g_camids,
-                                   chunk: int | None = None, device=None, workers: int | None = None
-                                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                                   chunk: int | None = None, device=None, workers: int | None = None,
+                                   ties: str = "pessimistic") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`market1501_ranks` of the Euclidean distances between feature rows, without
     ever holding the whole query × gallery matrix.
 
@@ -336,6 +382,9 @@ def market1501_ranks_from_features(query_features, gallery_features, q_pids, g_p
         raise ValueError(f"features: query {tuple(q.shape)} and gallery {tuple(g.shape)} are not two matrices "
                          "with the same number of columns")
     q_pids, g_pids, q_camids, g_camids = _check_ids((q.shape[0], g.shape[0]), q_pids, g_pids, q_camids, g_camids)
+    if ties != "pessimistic":
+        return market1501_ranks(pairwise_distance(q, g, squared=True).cpu(), q_pids, g_pids, q_camids, g_camids,
+                                chunk, ties=ties)
     if q.device.type != "cpu":
         dist = pairwise_distance(q, g, squared=True)
         return _market1501_ranks_torch(dist, q_pids, g_pids, q_camids, g_camids, chunk, None)

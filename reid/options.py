@@ -5,6 +5,85 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+ARCHS = ("inception", "resnet50")  # reid.models.ARCHS (kept here so options need no torch)
+LAYOUTS = ("auto", "generated", "market1501", "dukemtmc", "msmt17", "cuhk03", "folder")  # reid.data.layouts
+PROTOCOLS = ("market1501", "cuhk03", "single-shot")  # reid.metrics.PROTOCOLS
+# Fields whose value must be one of a few names (also the CLI's `choices`).
+CHOICES: dict[str, tuple[str, ...]] = {
+    "layout": LAYOUTS, "arch": ARCHS, "sampler": ("random", "pk"), "optimizer": ("sgd", "adam"),
+    "cuhk03_images": ("labeled", "detected"), "cuhk03_protocol": ("classic", "new"),
+    "subset": ("test", "validation"), "protocols": PROTOCOLS, "folder_role": ("split", "train", "test"),
+    "baselines": ("colour-histogram",),  # reid.baselines.BASELINES
+}
+# Smallest allowed value of numeric fields (checked by `validate`).
+MINIMUM: dict[str, float] = {
+    "epochs": 1, "batch_size": 1, "num_instances": 1, "features": 1, "eval_every": 1, "val_identities": 2,
+    "val_repeats": 1, "repeats": 1, "single_shot_identities": 2, "max_rank": 1, "num_validation": 0, "num_test": 0,
+    "workers": 0, "threads": 0, "height": 0, "width": 0, "lr": 0, "momentum": 0, "weight_decay": 0,
+    "step_size": 0, "gamma": 0, "warmup_epochs": 0, "dropout": 0, "label_smoothing": 0, "triplet_weight": 0,
+    "random_erasing": 0, "pad": 0, "colour_jitter": 0, "grayscale": 0, "embedding_lr_mult": 0, "last_stride": 1, "cuhk03_split": 0,
+}
+MAXIMUM: dict[str, float] = {"dropout": 1, "label_smoothing": 1, "random_erasing": 1, "last_stride": 2, "grayscale": 1,
+                             "colour_jitter": 1}
+
+
+class OptionsError(ValueError):
+    """Invalid re-id options; `field` is the bad field, the message names it."""
+
+    def __init__(self, field: str, message: str, reason: str = ""):
+        self.field, self.reason = field, reason or message
+        super().__init__(message)
+
+
+def _bad(field: str, value: Any, reason: str) -> OptionsError:
+    return OptionsError(field, f"option {field} = {value!r}: {reason}", reason)
+
+
+class _Checked:
+    """`from_dict` that refuses unknown keys and `validate` that names the first bad field."""
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]):
+        """Build from a dict (an options file, a checkpoint, an experiment's table); unknown
+        keys and wrong types are an OptionsError naming them."""
+        if not isinstance(d, dict):
+            raise OptionsError("", f"{cls.__name__}: expected a table of options, got {d!r}")
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - set(fields))
+        if unknown:
+            raise OptionsError(unknown[0], f"unknown {cls.__name__} option(s) {', '.join(unknown)} "
+                                           f"(see `python -m reid train --help`)")
+        defaults = cls()
+        for key, value in d.items():
+            expected = getattr(defaults, key)
+            if isinstance(expected, bool):
+                ok = isinstance(value, bool)
+            elif isinstance(expected, float):
+                ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            elif isinstance(expected, int):
+                ok = isinstance(value, int) and not isinstance(value, bool)
+            elif isinstance(expected, list):
+                ok = isinstance(value, list)
+            else:
+                ok = isinstance(value, type(expected))
+            if not ok:
+                raise _bad(key, value, f"expected {type(expected).__name__}")
+        return cls(**d).validate()
+
+    def validate(self):
+        """Raise OptionsError naming the first bad field; returns self."""
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            allowed = CHOICES.get(f.name)
+            values = value if isinstance(value, list) else [value]
+            if allowed is not None and any(v not in allowed for v in values):
+                raise _bad(f.name, value, f"must be one of {', '.join(allowed)}")
+            if f.name in MINIMUM and value < MINIMUM[f.name]:
+                raise _bad(f.name, value, f"must be at least {MINIMUM[f.name]}")
+            if f.name in MAXIMUM and value > MAXIMUM[f.name]:
+                raise _bad(f.name, value, f"must be at most {MAXIMUM[f.name]}")
+        return self
+
 
 class _LoadsDatasets:
     """Options classes that carry the dataset-loading fields (same names as `LoadOptions`)."""
@@ -16,7 +95,7 @@ class _LoadsDatasets:
 
 
 @dataclass
-class TrainOptions(_LoadsDatasets):
+class TrainOptions(_Checked, _LoadsDatasets):
     """Everything a training or finetuning run depends on.
 
     Defaults reproduce the source study's Open-ReID setup: the small Inception network from
@@ -32,6 +111,7 @@ class TrainOptions(_LoadsDatasets):
     num_test: int = 100
     split_seed: int = 0
     check_images: bool = True
+    strict: bool = False  # refuse missing or unreadable image files instead of skipping them
     cuhk03_images: str = "labeled"
     cuhk03_protocol: str = "classic"
     cuhk03_split: int = 0
@@ -88,11 +168,6 @@ class TrainOptions(_LoadsDatasets):
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainOptions":
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
-
     def input_size(self) -> tuple[int, int]:
         from .models import DEFAULT_INPUT
 
@@ -101,7 +176,7 @@ class TrainOptions(_LoadsDatasets):
 
 
 @dataclass
-class EvalOptions(_LoadsDatasets):
+class EvalOptions(_Checked, _LoadsDatasets):
     """Evaluating one or more checkpoints on a dataset's test (or validation) set."""
 
     checkpoints: list[str] = field(default_factory=list)
@@ -124,6 +199,7 @@ class EvalOptions(_LoadsDatasets):
     num_test: int = 100
     split_seed: int = 0
     check_images: bool = True
+    strict: bool = False
     cuhk03_images: str = "labeled"
     cuhk03_protocol: str = "classic"
     cuhk03_split: int = 0

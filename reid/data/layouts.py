@@ -52,6 +52,7 @@ class LoadOptions:
     num_test: int = 100  # `folder` layout: identities held out for testing
     split_seed: int = 0
     check_images: bool = True  # open every file's header once and skip unreadable ones
+    strict: bool = False  # refuse a dataset with missing or unreadable files instead of skipping them
     cuhk03_images: str = "labeled"  # labeled | detected
     cuhk03_protocol: str = "classic"  # classic (20 splits of 100 test ids) | new (767/700)
     cuhk03_split: int = 0  # classic protocol: which of the 20 test splits
@@ -198,7 +199,7 @@ def load_generated(root: Path, opt: LoadOptions) -> ReidData:
     `num_validation` of them as validation; never overlapping."""
     from synth_humans_addon.core.dataset import read_dataset
 
-    ds = read_dataset(root)
+    ds = read_dataset(root, strict=opt.strict)
 
     def items(records):
         return [ImageItem(str(r.path), r.pid, r.camera_id) for r in records]
@@ -215,7 +216,7 @@ def load_generated(root: Path, opt: LoadOptions) -> ReidData:
         val = val or new_val
         if n_test:
             query, gallery = query_gallery_split(test)
-    return ReidData(name, "generated", train, query, gallery, val, protocols, [])
+    return ReidData(name, "generated", train, query, gallery, val, protocols, [str(p) for p in ds.missing])
 
 
 def load_dataset(root: str | Path, options: LoadOptions | None = None) -> ReidData:
@@ -240,6 +241,8 @@ def load_dataset(root: str | Path, options: LoadOptions | None = None) -> ReidDa
     if opt.check_images:
         for subset in ("train", "validation", "query", "gallery"):
             good, bad = check_readable(getattr(data, subset))
+            if bad and opt.strict:
+                raise DatasetLayoutError(f"{bad[0]}: unreadable image (drop --strict to skip such files)")
             setattr(data, subset, good)
             data.skipped.extend(bad)
     if not data.train and not data.query:

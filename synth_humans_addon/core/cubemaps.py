@@ -70,34 +70,23 @@ def face_paths(folder: Path, verify: bool = True) -> dict[str, Path]:
     from .spec import check_cubemap_folder
 
     folder = Path(folder)
-    problems = check_cubemap_folder(folder)
+    problems = check_cubemap_folder(folder, open_images=verify)  # decodes every face with `verify`
     if problems:
         raise CubemapError("cubemap unusable: " + "; ".join(problems))
     out: dict[str, Path] = {}
     for face in FACES:
         candidates = sorted(p for p in folder.iterdir() if p.stem.lower() == face and p.suffix.lower() in _IMAGE_SUFFIXES)
         out[face] = candidates[0]
-    if verify:
-        for face, path in out.items():
-            check_image_readable(path)
     return out
 
 
 def check_image_readable(path: Path) -> None:
-    """Raise CubemapError if PIL cannot decode `path` (skipped for EXR/HDR and without PIL)."""
-    if path.suffix.lower() in (".exr", ".hdr"):
-        return
-    try:
-        from PIL import Image
-    except ImportError:  # inside Blender's own Python: Blender reports the failure on load
-        return
-    try:
-        with Image.open(path) as im:
-            im.load()
-            if im.width < 1 or im.height < 1:
-                raise OSError("empty image")
-    except Exception as exc:  # PIL raises many types for broken files
-        raise CubemapError(f"cubemap face {path} is unreadable: {exc}") from None
+    """Raise CubemapError if `path` is not a decodable image (EXR/HDR: by their header)."""
+    from .spec import check_image_file
+
+    why = check_image_file(Path(path))
+    if why is not None:
+        raise CubemapError(f"cubemap face unusable: {why}")
 
 
 def ensure_builtin(name: str) -> Path:

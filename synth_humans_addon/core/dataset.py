@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import re
 import tempfile
@@ -35,6 +36,7 @@ FORMAT_NAME = "synth-humans-dataset"
 FORMAT_VERSION = 1
 SUBSETS = (SUBSET_TRAIN, SUBSET_GALLERY, SUBSET_QUERY, SUBSET_VALIDATION)
 MASKS_DIR = "masks"
+log = logging.getLogger(__name__)
 METADATA_DIR = "metadata"
 DATASET_FILE = "dataset.json"
 NAME_RE = re.compile(r"^(?P<pid>\d{4})_c(?P<cam>\d)s1_(?P<frame>\d{6})_(?P<k>\d{2,3})$")
@@ -110,6 +112,7 @@ class Dataset:
     manifest: dict[str, Any]
     images: list[ImageRecord]
     characters: dict[int, dict[str, Any]]  # pid → character metadata (samples)
+    missing: list[Path] = field(default_factory=list)  # files listed in metadata but absent (skipped)
 
     def subset(self, name: str) -> list[ImageRecord]:
         return [r for r in self.images if r.subset == name]
@@ -243,18 +246,21 @@ def read_manifest(root: Path) -> dict[str, Any]:
     return manifest
 
 
-def read_dataset(root: str | Path, check_files: bool = True) -> Dataset:
+def read_dataset(root: str | Path, check_files: bool = True, strict: bool = False) -> Dataset:
     """Read a dataset folder into typed records.
 
-    Every image listed in a metadata file must exist (with `check_files`), and every image
-    file in a subset folder must be listed; otherwise DatasetFormatError names the file.
-    Characters whose metadata file is missing are incomplete and their images are refused.
+    With `check_files`, an image listed in a metadata file but absent (deleted by hand, lost
+    in a copy) is skipped and its path reported in `Dataset.missing` and a warning; a
+    missing mask leaves its image without a mask. `strict` refuses both instead
+    (DatasetFormatError naming the file). Every image file in a subset folder must be
+    listed: characters whose metadata file is missing are incomplete and refused.
     """
     root = Path(root)
     manifest = read_manifest(root)
     images: list[ImageRecord] = []
     characters: dict[int, dict[str, Any]] = {}
     listed: set[str] = set()
+    missing: list[Path] = []
     meta_dir = root / METADATA_DIR
     if not meta_dir.is_dir():
         raise DatasetFormatError(f"{meta_dir}: missing metadata folder")
@@ -278,12 +284,16 @@ def read_dataset(root: str | Path, check_files: bool = True) -> Dataset:
             if mpid != pid:
                 raise DatasetFormatError(f"{mp}: image {rel} belongs to pid {mpid}, not {pid}")
             path = root / rel
-            if check_files and not path.is_file():
-                raise DatasetFormatError(f"{path}: listed in {mp} but missing")
             mask = root / e["mask"] if e.get("mask") else None
-            if check_files and mask is not None and not mask.is_file():
-                raise DatasetFormatError(f"{mask}: listed in {mp} but missing")
+            absent = [f for f in (path, mask) if check_files and f is not None and not f.is_file()]
+            if absent and strict:
+                raise DatasetFormatError(f"{absent[0]}: listed in {mp} but missing")
+            missing.extend(absent)
             listed.add(rel)
+            if path in absent:
+                continue
+            if mask in absent:
+                mask = None
             images.append(ImageRecord(path=path, mask_path=mask, pid=pid, camera_id=cam, subset=subset, split=split,
                                       k=k, frame=frame, info=e))
     if check_files:
@@ -297,4 +307,7 @@ def read_dataset(root: str | Path, check_files: bool = True) -> Dataset:
                 if f"{subset}/{f.name}" not in listed:
                     raise DatasetFormatError(f"{f}: image not listed in any metadata file "
                                              "(an incomplete character? re-run the generation to finish it)")
-    return Dataset(root=root, manifest=manifest, images=images, characters=characters)
+    if missing:
+        log.warning("%s: %d file(s) listed in the metadata are missing and were skipped, e.g. %s", root,
+                    len(missing), missing[0])
+    return Dataset(root=root, manifest=manifest, images=images, characters=characters, missing=missing)

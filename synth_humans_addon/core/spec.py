@@ -348,51 +348,26 @@ def save_spec(spec: Spec, path: str | Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------
-# A small TOML writer: enough for specs (tables, inline ranges, lists of scalars).
+# Writing TOML: tomli-w (pure Python; bundled as a wheel in the Blender extension), so any
+# key or string a user types (a palette named "grün", quotes, newlines) loads back.
 
 
-def _toml_scalar(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        if math.isinf(v) or math.isnan(v):
-            return {math.inf: "inf", -math.inf: "-inf"}.get(v, "nan")
-        return repr(v)
-    if isinstance(v, str):
-        escaped = v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-        return f'"{escaped}"'
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_scalar(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_scalar(x)}" for k, x in v.items()) + " }"
-    raise TypeError(f"cannot write {v!r} to TOML")
-
-
-def _toml_key(k: str) -> str:
-    return k if k.replace("_", "").replace("-", "").isalnum() else _toml_scalar(k)
+def _compact(value: Any) -> Any:
+    """Uniform ranges as ``[low, high]`` pairs, the way people write them."""
+    if isinstance(value, dict):
+        if set(value) == {"low", "high", "distribution"} and value["distribution"] == "uniform":
+            return [value["low"], value["high"]]
+        return {k: _compact(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_compact(v) for v in value]
+    return value
 
 
 def dumps_toml(data: dict[str, Any], skip: set[str] = frozenset()) -> str:
-    """Top-level scalars first, then one [table] per nested dict of the second level."""
-    lines: list[str] = []
-    tables = []
-    for k, v in data.items():
-        if k in skip:
-            continue
-        if isinstance(v, dict):
-            tables.append((k, v))
-        else:
-            lines.append(f"{_toml_key(k)} = {_toml_scalar(v)}")
-    for name, table in tables:
-        lines.append("")
-        lines.append(f"[{name}]")
-        for k, v in table.items():
-            if isinstance(v, dict) and set(v) == {"low", "high", "distribution"} and v["distribution"] == "uniform":
-                v = [v["low"], v["high"]]
-            lines.append(f"{_toml_key(k)} = {_toml_scalar(v)}")
-    return "\n".join(lines) + "\n"
+    """TOML text of a spec dict (or any dict of TOML-able values) that `tomllib` reads back equal."""
+    import tomli_w
+
+    return tomli_w.dumps({k: _compact(v) for k, v in data.items() if k not in skip})
 
 
 # ---------------------------------------------------------------------------------------
@@ -443,8 +418,50 @@ def _check_probability(problems, path, p: float):
         problems.append((path, f"probability must lie within [0, 1], got {p}"))
 
 
-def check_cubemap_folder(folder: Path) -> list[str]:
-    """Problems with a cubemap folder: missing or unreadable faces. Empty list = fine."""
+# Headers of the image formats Pillow does not read (Blender does).
+_HEADERS = {".exr": (b"\x76\x2f\x31\x01",), ".hdr": (b"#?RADIANCE", b"#?RGBE")}
+
+
+def check_image_file(path: Path) -> str | None:
+    """Why `path` is not a usable image (opened and decoded, as a render job would), or None."""
+    if not path.is_file():
+        return f"file not found: {path}"
+    if path.stat().st_size == 0:
+        return f"{path} is empty"
+    suffix = path.suffix.lower()
+    if suffix in _HEADERS:
+        with open(path, "rb") as f:
+            head = f.read(16)
+        return None if head.startswith(_HEADERS[suffix]) else f"{path} is not a {suffix[1:].upper()} image"
+    try:
+        from PIL import Image
+    except ImportError:  # a Blender without Pillow: only the checks above
+        return None
+    try:
+        with Image.open(path) as im:
+            im.load()
+    except Exception as exc:  # PIL raises many types for broken files
+        return f"{path} is not a readable image ({type(exc).__name__}: {exc})"
+    return None
+
+
+def check_bvh_file(path: Path) -> str | None:
+    """Why `path` is not a BVH motion file, or None."""
+    if not path.is_file():
+        return f"file not found: {path}"
+    try:
+        with open(path, encoding="utf-8", errors="strict") as f:
+            head = f.read(4096)
+    except (OSError, UnicodeDecodeError) as exc:
+        return f"{path} is not a readable BVH text file ({type(exc).__name__})"
+    if not head.lstrip().upper().startswith("HIERARCHY"):
+        return f"{path} is not a BVH file (it must start with HIERARCHY)"
+    return None
+
+
+def check_cubemap_folder(folder: Path, open_images: bool = True) -> list[str]:
+    """Problems with a cubemap folder: missing or (with `open_images`) unreadable faces.
+    Empty list = fine."""
     if not folder.is_dir():
         return [f"folder {folder} does not exist"]
     problems = []
@@ -454,7 +471,40 @@ def check_cubemap_folder(folder: Path) -> list[str]:
             problems.append(f"missing face '{face}' in {folder} (expected {face}.jpg/.png/...)")
         elif not matches[0].is_file() or matches[0].stat().st_size == 0:
             problems.append(f"face {matches[0]} is empty or not a file")
+        elif open_images and (why := check_image_file(matches[0])) is not None:
+            problems.append(f"face {why}")
     return problems
+
+
+# What torchreid's and fast-reid's Market-1501 readers accept (they assert both).
+MARKET1501_MAX_PID = 1501
+MARKET1501_MAX_CAMERA = 6
+
+
+def max_camera_id(d: DatasetSection) -> int:
+    """The largest camera id the dataset section can produce (see geometry.camera_id)."""
+    return 2 * max(1, d.camera_id_bins // 2) if d.camera_id_mode == "azimuth_elevation" else d.camera_id_bins
+
+
+def market1501_warnings(spec: Spec) -> list[tuple[str, str]]:
+    """Where a valid spec leaves the ranges other toolboxes' Market-1501 readers accept.
+
+    The dataset is still written and this project reads it; torchreid and fast-reid refuse
+    it as Market-1501 (`assert 1 <= camid <= 6`, `assert 0 <= pid <= 1501`), but read an
+    MSMT17-layout copy at any size (`python -m headless export`).
+    """
+    d = spec.dataset
+    hint = "torchreid's and fast-reid's Market-1501 readers refuse it; `python -m headless export DATASET " \
+           "--layout msmt17` writes a copy they read at any size (docs/cli.md)"
+    out = []
+    if d.characters > MARKET1501_MAX_PID:
+        out.append(("dataset.characters", f"identities up to {d.characters} exceed Market-1501's "
+                                          f"{MARKET1501_MAX_PID}: {hint}"))
+    cams = max_camera_id(d)
+    if cams > MARKET1501_MAX_CAMERA:
+        out.append(("dataset.camera_id_bins", f"camera ids up to {cams} exceed Market-1501's "
+                                              f"{MARKET1501_MAX_CAMERA}: {hint}"))
+    return out
 
 
 def validate_spec(spec: Spec, check_files: bool = True) -> list[tuple[str, str]]:
@@ -499,8 +549,8 @@ def validate_spec(spec: Spec, check_files: bool = True) -> list[tuple[str, str]]
     if po.sources.get("bvh", 0) > 0 and not po.bvh_files:
         p.append(("pose.bvh_files", "pose.sources.bvh > 0 needs at least one BVH file"))
     for i, f in enumerate(po.bvh_files):
-        if check_files and not spec.resolve_path(f).is_file():
-            p.append((f"pose.bvh_files[{i}]", f"file not found: {spec.resolve_path(f)}"))
+        if check_files and (why := check_bvh_file(spec.resolve_path(f))) is not None:
+            p.append((f"pose.bvh_files[{i}]", why))
 
     cl = spec.clothing
     palettes = set(BUILTIN_PALETTES) | set(cl.custom_palettes)
@@ -558,8 +608,8 @@ def validate_spec(spec: Spec, check_files: bool = True) -> list[tuple[str, str]]
         if not b.equirectangular:
             p.append(("background.equirectangular", "kind 'equirectangular' needs at least one image file"))
         for i, f in enumerate(b.equirectangular):
-            if check_files and not spec.resolve_path(f).is_file():
-                p.append((f"background.equirectangular[{i}]", f"file not found: {spec.resolve_path(f)}"))
+            if check_files and (why := check_image_file(spec.resolve_path(f))) is not None:
+                p.append((f"background.equirectangular[{i}]", why))
 
     cam = spec.camera
     if not cam.radius > 0:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ import bpy
 from bpy.props import EnumProperty
 
 from ..core import spec as S
+from ..core.processes import group_popen_kwargs, stop_process_group
 from .camera import SynthHumansPanel, ready_settings
 from .state import current_spec, home_scene, settings
 from .tables import draw_error
@@ -45,16 +45,7 @@ class GenerationRun:
         return sum(1 for p in meta.glob("*.json")) if meta.is_dir() else 0
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            try:
-                os.killpg(self.process.pid, signal.SIGTERM)
-            except (ProcessLookupError, PermissionError):
-                self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        stop_process_group(self.process)  # the broker and its workers; works on Windows too
 
 
 # Child processes are Python objects: one run per spec scene, per Blender process.
@@ -76,8 +67,8 @@ def farm_command() -> tuple[list[str], Path | None]:
     found = importlib.util.find_spec("headless")
     if found is not None and found.origin:
         return [sys.executable], Path(found.origin).resolve().parent.parent
-    raise RuntimeError("no render farm found: set 'Farm Python' in the add-on preferences to the Python of a "
-                       "synth-humans checkout (its .venv/bin/python)")
+    raise RuntimeError("no render farm found: set 'Farm Python' in the add-on preferences to a Python with "
+                       "synth-humans installed (README: 'Generate from the add-on')")
 
 
 def start_generation(context, out: Path, workers: int, renderer: str = "bpy") -> GenerationRun:
@@ -104,7 +95,7 @@ def start_generation(context, out: Path, workers: int, renderer: str = "bpy") ->
     if cwd is not None:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(cwd), env.get("PYTHONPATH", "")]))
     process = subprocess.Popen(cmd, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, env=env,
-                               start_new_session=True)  # own process group: cancel stops the workers too
+                               **group_popen_kwargs())  # own process group: cancel stops the workers too
     log.close()
     run = GenerationRun(process, out, spec.dataset.characters, key, log_path, cmd)
     _RUNS[key] = run

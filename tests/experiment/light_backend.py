@@ -68,7 +68,10 @@ class LightBackend:
     def reid_train(self, data: DataRef, options, out: Path, *, seed: int, device: str, init=None) -> ModelRef:
         self.calls.append(("reid_train" if init is None else "finetune", data.name))
         ckpt = out / "best.pt"
-        ckpt.write_text(json.dumps({"bins": int(options.get("bins", 4)), "init": str(init.checkpoint) if init else ""}))
+        # The histogram's bins per channel come from `features`: a real TrainOptions field,
+        # so the experiment file's up-front option checks accept it.
+        bins = int(options.get("features", 4))
+        ckpt.write_text(json.dumps({"bins": bins, "init": str(init.checkpoint) if init else ""}))
         (out / "summary.json").write_text(json.dumps({"best_score": 0.5, "epochs": options.get("epochs", 1)}))
         return ModelRef(out, ckpt)
 

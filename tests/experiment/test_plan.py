@@ -100,11 +100,26 @@ def test_tiny_uses_a_differently_styled_standin_real_domain():
     ("[evaluate]\nprotocols = ['viper']\n", "evaluate.protocols"),
     ("[evaluat]\n", "evaluat"),
     ("[reid]\nepochs = 3\n", "reid"),
+    # the option tables are checked up front too, not after every dataset has rendered
+    ("[reid]\ntrain = { epoch = 3 }\n", "reid.train.epoch"),
+    ("[reid]\nfinetune = { arch = 'resnet' }\n", "reid.finetune.arch"),
+    ("[reid]\ntrain = { epochs = '3' }\n", "reid.train.epochs"),
+    ("[reid]\ntrain = { output = 'x' }\n", "reid.train.output"),
+    ("[refine]\noptions = { n_epoch = 1 }\n", "n_epoch"),
+    ("[refine]\nptgan_options = { lambda_person = -1 }\n", "refine.ptgan_options"),
 ])
 def test_invalid_experiments_name_the_bad_field(tmp_path, text, field):
     with pytest.raises(ExperimentError) as err:
         parse_experiment(__import__("tomllib").loads(text), tmp_path, "x.toml")
     assert field in str(err.value)
+
+
+def test_dry_run_refuses_typos_in_option_tables(tmp_path, capsys):
+    f = tmp_path / "e.toml"
+    f.write_text("[[datasets]]\npreset = 'tiny'\n[refine]\noptions = { n_epoch = 1 }\n[reid]\ntrain = { epoch = 3 }\n")
+    assert main([str(f), "--output", str(tmp_path / "o"), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "n_epoch" in err and "reid.train.epoch" in err and "Traceback" not in err
 
 
 def test_missing_real_path_is_refused_with_a_pointer_to_the_docs(tmp_path, capsys):

@@ -38,7 +38,7 @@ name = "II"
 preset = "II"
 
 [reid]
-train = { bins = 4 }
+train = { features = 4 }
 
 [evaluate]
 protocols = ["single-shot", "market1501"]
@@ -106,7 +106,8 @@ def test_rerun_skips_finished_stages_and_a_changed_option_reruns_only_what_depen
     outcomes = run_plan(_plan(tmp_path, SMALL), out, again, log=lambda m: None)
     assert {o.state for o in outcomes} == {"cached"} and again.calls == []
     changed = LightBackend()
-    outcomes = run_plan(_plan(tmp_path, SMALL.replace("bins = 4", "bins = 6")), out, changed, log=lambda m: None)
+    outcomes = run_plan(_plan(tmp_path, SMALL.replace("features = 4", "features = 6")), out, changed,
+                        log=lambda m: None)
     states = {o.stage.id: o.state for o in outcomes}
     assert states["generate/I"] == states["generate/II"] == "cached"
     assert states["reid-train/I"] == states["evaluate/I@own"] == "ran"
@@ -152,7 +153,8 @@ def test_standin_real_domain_answers_every_question(tmp_path):
     assert set(data["questions"]) == {"all", "attributes", "refinement", "synthetic_vs_real", "finetuning"}
     assert "colour-histogram" in data["questions"]["all"]["single-shot"]
     ft = data["questions"]["finetuning"]["single-shot"]
-    assert set(ft) == {"fake-real", "I+fake-real", "II+fake-real", "R-I+fake-real", "R-II+fake-real", "chance"}
+    assert set(ft) == {"fake-real", "I+fake-real", "II+fake-real", "R-I+fake-real", "R-II+fake-real", "chance",
+                       "colour-histogram"}
     assert set(data["questions"]["refinement"]["market1501"]) >= {"I", "R-I", "II", "R-II"}
     assert data["skipped"] == []
     kinds = [c[0] for c in backend.calls]

@@ -86,3 +86,26 @@ def loop_market1501(distmat, q_pids, g_pids, q_camids, g_camids, max_rank=50):
     n = min(len(x) for x in all_cmc)
     cmc = np.asarray([x[:n] for x in all_cmc], float).mean(0)
     return cmc, float(np.mean(all_ap))
+
+
+def torchreid_market1501(distmat, q_pids, g_pids, q_camids, g_camids, max_rank=50):
+    """torchreid's `eval_market1501` rules, written out independently: every row sorted with
+    numpy's default argsort; same-identity-same-camera items removed; CMC by the first match
+    (cut to the gallery size); AP as the mean precision at each match; queries without a
+    match left out. (torchreid's dataset readers drop junk −1 items: the cases have none.)"""
+    num_q, num_g = distmat.shape
+    max_rank = min(max_rank, num_g)
+    indices = np.argsort(distmat, axis=1)
+    matches = (np.asarray(g_pids)[indices] == np.asarray(q_pids)[:, None]).astype(np.int32)
+    all_cmc, all_ap = [], []
+    for q in range(num_q):
+        order = indices[q]
+        remove = (np.asarray(g_pids)[order] == q_pids[q]) & (np.asarray(g_camids)[order] == q_camids[q])
+        raw = matches[q][~remove]
+        if not raw.any():
+            continue
+        hit_so_far = np.minimum(raw.cumsum(), 1)
+        all_cmc.append(hit_so_far[:max_rank])
+        precision_at_k = raw.cumsum() / (np.arange(len(raw)) + 1.0)
+        all_ap.append(float((precision_at_k * raw).sum() / raw.sum()))
+    return np.asarray(all_cmc, np.float64).mean(0), float(np.mean(all_ap))

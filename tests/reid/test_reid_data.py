@@ -143,6 +143,51 @@ def test_generated_format(tmp_path):
     assert "cuhk03" in d.protocols
 
 
+def test_generated_with_a_missing_image_loads_and_reports_it_unless_strict(tmp_path):
+    from cli_process import assert_user_error, run_cli
+    from reid.data.synthetic import make_procedural_dataset, small_spec
+
+    root = make_procedural_dataset(tmp_path / "gen", small_spec(characters=12, images_per_character=4,
+                                                                  validation=3, test=3, crop_height=32))
+    victim = sorted((root / "bounding_box_train").iterdir())[0]
+    victim.unlink()
+    d = load_dataset(root)
+    assert d.skipped == [str(victim)] and len(d.train) == 6 * 4 - 1
+    assert d.summary()["skipped_files"] == 1
+    with pytest.raises(ValueError, match=victim.name):
+        load_dataset(root, LoadOptions(strict=True))
+    r = run_cli("reid", "info", root, cwd=tmp_path)
+    assert r.returncode == 0 and '"skipped_files": 1' in r.stdout
+    assert_user_error(run_cli("reid", "info", root, "--strict", cwd=tmp_path), victim.name)
+
+
+def test_export_to_msmt17_is_read_back_with_every_camera_and_identity(tmp_path):
+    from cli_process import run_cli
+    from reid.data.synthetic import make_procedural_dataset, small_spec
+
+    spec = small_spec(characters=14, images_per_character=6, validation=3, test=4, crop_height=32)
+    spec.dataset.camera_id_bins = 8  # beyond Market-1501's 6 cameras
+    root = make_procedural_dataset(tmp_path / "gen", spec)
+    r = run_cli("headless", "export", root, "--layout", "msmt17", "--output", tmp_path / "msmt", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "msmt"
+    direct = load_dataset(root, LoadOptions(num_validation=0))
+    exported = load_dataset(out, LoadOptions(num_validation=0))
+    assert exported.layout == "msmt17"
+    assert len(exported.train) == len(direct.train) + len(direct.validation)  # MSMT17: train + val
+    assert (len(exported.query), len(exported.gallery)) == (len(direct.query), len(direct.gallery))
+    cams = {it.camid for it in direct.train + direct.query + direct.gallery}
+    assert max(cams) > 6 and {it.camid for it in exported.train + exported.query + exported.gallery} == cams
+    # torchreid's MSMT17 rules: label from the list (0-based, contiguous), camera from field 2 of the path
+    for name in ("list_train.txt", "list_query.txt", "list_gallery.txt"):
+        rows = [line.split(" ") for line in (out / name).read_text().splitlines()]
+        labels = sorted({int(pid) for _, pid in rows})
+        assert labels == list(range(len(labels)))
+        assert all(1 <= int(rel.split("_")[2]) <= 8 for rel, _ in rows)
+    val = {int(line.split()[1]) for line in (out / "list_val.txt").read_text().splitlines()}
+    assert min(val) == len(pids(direct.train)) and len(val) == 3  # after train's labels: combineall-safe
+
+
 def test_generated_without_test_and_validation_characters_is_split(tmp_path):
     from reid.data.synthetic import make_procedural_dataset, small_spec
 

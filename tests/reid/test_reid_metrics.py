@@ -6,7 +6,7 @@ torch = pytest.importorskip("torch")
 
 from reid import metrics  # noqa: E402
 
-from reid_oracles import loop_market1501, openreid_cmc  # noqa: E402
+from reid_oracles import loop_market1501, openreid_cmc, torchreid_market1501  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
@@ -177,6 +177,36 @@ def test_market1501_ties_follow_the_convention(backend, chunk):
     d = rng.integers(0, 6, d.shape).astype(np.float64)
     got = metrics.market1501_ranks(d, q_pids, g_pids, q_cams, g_cams, chunk=chunk, backend=backend)
     _assert_ranks_equal(got, _convention_ranks(d, q_pids, g_pids, q_cams, g_cams))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_ties_torchreid_option_matches_an_independent_torchreid_implementation(seed):
+    # Distances rounded to 0.1: many ties between matches and wrong items.
+    d, q_pids, g_pids, q_cams, g_cams = _random_case(seed, num_q=30, num_g=90, num_ids=12)
+    d = np.round(d, 1)
+    ref_cmc, ref_map = torchreid_market1501(d, q_pids, g_pids, q_cams, g_cams, max_rank=20)
+    got = metrics.cmc(d, q_pids, g_pids, q_cams, g_cams, max_rank=20, ties="torchreid")
+    np.testing.assert_allclose(got, ref_cmc, atol=1e-12)
+    assert metrics.mean_ap(d, q_pids, g_pids, q_cams, g_cams, ties="torchreid") == pytest.approx(ref_map, abs=1e-12)
+    # The default convention counts every tie against the query: never above torchreid's numbers.
+    pessimistic = metrics.cmc(d, q_pids, g_pids, q_cams, g_cams, max_rank=20)
+    assert (pessimistic <= got + 1e-12).all() and pessimistic.sum() < got.sum()
+    assert metrics.mean_ap(d, q_pids, g_pids, q_cams, g_cams) < ref_map
+    # Without ties the two conventions agree.
+    e = np.random.default_rng(seed).random(d.shape)
+    np.testing.assert_allclose(metrics.cmc(e, q_pids, g_pids, q_cams, g_cams, max_rank=20, ties="torchreid"),
+                               metrics.cmc(e, q_pids, g_pids, q_cams, g_cams, max_rank=20), atol=1e-12)
+
+
+def test_ties_hand_worked_and_bad_value():
+    # One query (pid 1, camera 1); gallery: a wrong item and a match, both at distance 0.1.
+    d = np.array([[0.1, 0.1, 0.5]])
+    args = (np.array([1]), np.array([2, 1, 3]), np.array([1]), np.array([2, 2, 2]))
+    assert metrics.cmc(d, *args, max_rank=3).tolist() == [0.0, 1.0, 1.0]  # the tie counts against the query
+    expected, _ = torchreid_market1501(d, *args, max_rank=3)
+    np.testing.assert_array_equal(metrics.cmc(d, *args, max_rank=3, ties="torchreid"), expected)
+    with pytest.raises(ValueError, match="ties"):
+        metrics.cmc(d, *args, ties="optimistic")
 
 
 def test_market1501_infinite_distances():

@@ -62,7 +62,7 @@ def test_missing_face_names_the_face(tmp_path):
 def test_unreadable_face_names_the_file(tmp_path):
     folder = _user_cubemap(tmp_path / "cm")
     (folder / "posy.jpg").write_bytes(b"this is not a jpeg at all")
-    with pytest.raises(cubemaps.CubemapError, match="posy.jpg is unreadable"):
+    with pytest.raises(cubemaps.CubemapError, match="posy.jpg is not a readable image"):
         cubemaps.cubemap_folder(str(folder))
 
 

@@ -1,0 +1,74 @@
+"""`python -m headless export DATASET --layout msmt17 --output DIR`: a copy other toolboxes read at any size.
+
+The generated format is Market-1501's, and torchreid's and fast-reid's Market-1501 readers
+assert identities ≤ 1501 and camera ids 1–6. Their MSMT17 readers assert neither: they take
+identities from list files and the camera from the file name (``<pid>_<idx>_<cam>_...``).
+This writes a dataset in MSMT17's `MSMT17_V1` layout:
+
+    DIR/train/<label>/<label>_<k>_<cam>_synth_<frame>_0.jpg   training (and validation) identities
+    DIR/test/<label>/...                                        test identities (query and gallery)
+    DIR/list_train.txt  list_val.txt  list_query.txt  list_gallery.txt   "<relative path> <label>"
+
+Labels are 0-based and contiguous: training identities 0…N−1, validation identities after
+them (so torchreid's ``combineall`` joins them without collisions), test identities 0…M−1.
+For torchreid put DIR at ``<data root>/msmt17/MSMT17_V1``; this project's `reid` reads DIR
+itself (layout ``msmt17``). Images are hard-linked where the filesystem allows, else copied.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from synth_humans_addon.core.dataset import ImageRecord, read_dataset
+
+LAYOUTS = ("msmt17",)
+
+
+@dataclass
+class ExportResult:
+    output: Path
+    images: dict[str, int]  # per list file
+    identities: dict[str, int]  # train, validation, test
+    cameras: int
+    missing: int  # files listed in the metadata but absent (skipped)
+
+
+def _place(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if dst.exists():
+        dst.unlink()
+    try:
+        os.link(src, dst)
+    except OSError:  # another filesystem, or links not allowed
+        shutil.copy2(src, dst)
+
+
+def _labels(records: list[ImageRecord], start: int = 0) -> dict[int, int]:
+    return {pid: start + i for i, pid in enumerate(sorted({r.pid for r in records}))}
+
+
+def export_msmt17(dataset: str | Path, output: str | Path, strict: bool = False) -> ExportResult:
+    ds = read_dataset(dataset, strict=strict)
+    out = Path(output)
+    train_labels = _labels(ds.train)
+    val_labels = _labels(ds.validation, start=len(train_labels))
+    test_labels = _labels(ds.query + ds.gallery)
+    lists = {"list_train.txt": ("train", ds.train, train_labels),
+             "list_val.txt": ("train", ds.validation, val_labels),
+             "list_query.txt": ("test", ds.query, test_labels),
+             "list_gallery.txt": ("test", ds.gallery, test_labels)}
+    counts = {}
+    for list_name, (folder, records, labels) in lists.items():
+        lines = []
+        for r in sorted(records, key=lambda r: (r.pid, r.k)):
+            label = labels[r.pid]
+            rel = f"{label:04d}/{label:04d}_{r.k:03d}_{r.camera_id:02d}_synth_{r.frame:06d}_0{r.path.suffix}"
+            _place(r.path, out / folder / rel)
+            lines.append(f"{rel} {label}\n")
+        (out / list_name).write_text("".join(lines))
+        counts[list_name] = len(lines)
+    return ExportResult(out, counts, {"train": len(train_labels), "validation": len(val_labels),
+                                      "test": len(test_labels)},
+                        len({r.camera_id for r in ds.images}), len(ds.missing))
