@@ -152,6 +152,12 @@ class ScriptedWorker:
             curve(self.sock)
         self.sock.connect(f"tcp://127.0.0.1:{port}")
         self.name = name
+        self.tokens: dict[tuple[int, int], str] = {}  # (job, attempt) → the lease token its JOB carried
+
+    def lease(self, job: int, attempt: int, token: str | None = None) -> dict:
+        """The fields naming a lease in CHUNK/DONE/FAIL: job, attempt and (if known) its token."""
+        token = token or self.tokens.get((job, attempt))
+        return {"job": job, "attempt": attempt} | ({"token": token} if token else {})
 
     def send(self, command: bytes, header: dict | None = None, *payload: bytes) -> None:
         self.sock.send_multipart(self.P.encode(command, header, *payload))
@@ -166,8 +172,11 @@ class ScriptedWorker:
             if self.sock.poll(max(1, int((deadline - time.time()) * 1000))):
                 msg = self.P.decode(self.sock.recv_multipart(), self.P.BROKER_COMMANDS)
                 if msg.command == self.P.HB:
-                    self.send(self.P.HB, {"held": getattr(self, "held", [])})
+                    held = [[j, a, self.tokens.get((j, a), "")] for j, a in getattr(self, "held", [])]
+                    self.send(self.P.HB, {"held": held})
                     continue
+                if msg.command == self.P.JOB and isinstance(msg.header.get("token"), str):
+                    self.tokens[(msg.header["job"], msg.header["attempt"])] = msg.header["token"]
                 if want is None or msg.command == want:
                     return msg
         return None
@@ -196,13 +205,14 @@ class ScriptedWorker:
                 declared.append({"k": r.k, "kind": kind, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()})
         return files, declared, infos
 
-    def upload(self, job: int, attempt: int, files: dict, declared: list, times: int = 1) -> list:
+    def upload(self, job: int, attempt: int, files: dict, declared: list, times: int = 1,
+               token: str | None = None) -> list:
         acks = []
         sha = {(d["k"], d["kind"]): d["sha256"] for d in declared}
         for (k, kind), data in files.items():
             for _ in range(times):
-                self.send(self.P.CHUNK, {"job": job, "attempt": attempt, "k": k, "kind": kind, "offset": 0,
-                                         "size": len(data), "sha256": sha[(k, kind)]}, data)
+                self.send(self.P.CHUNK, self.lease(job, attempt, token) | {
+                    "k": k, "kind": kind, "offset": 0, "size": len(data), "sha256": sha[(k, kind)]}, data)
                 acks.append(self.recv(want=self.P.ACK))
         return acks
 

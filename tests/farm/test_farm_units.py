@@ -122,9 +122,14 @@ def test_upload_rejects_names_outside_the_job():
         up.write_chunk(0, "../x", 0, 4, "0" * 64, b"abcd")
     with pytest.raises(P.ProtocolError):
         up.write_chunk(0, "image", 2, 4, "0" * 64, b"abcd")  # past the end of the file
-    up.write_chunk(0, "image", 2, 4, "0" * 64, b"cd")
+    with pytest.raises(P.ProtocolError):
+        up.write_chunk(0, "image", 2, 4, "0" * 64, b"cd")  # a gap: memory only for bytes that arrived
     up.write_chunk(0, "image", 0, 4, "0" * 64, b"ab")
+    assert up.nbytes == 2  # not the claimed 4
+    up.write_chunk(0, "image", 2, 4, "0" * 64, b"cd")
     assert up.files() == {(0, "image"): b"abcd"}
+    with pytest.raises(P.ProtocolError):
+        Upload(frozenset({0}), max_size=1000).write_chunk(0, "image", 0, 64 * 2**20, "0" * 64, b"x")
     up.write_chunk(1, "mask", 0, 3, "1" * 64, b"xyz")  # a whole file in one chunk (kept without a copy)
     up.write_chunk(1, "mask", 1, 3, "1" * 64, b"Y")  # a repeated piece of it
     assert up.files() == {(0, "image"): b"abcd", (1, "mask"): b"xYz"} and up.nbytes == 7
