@@ -721,7 +721,12 @@ class Broker:
             self.send(w.ident, P.RESULT, {"job": job, "attempt": attempt, "accepted": False,
                                           "reason": "not the lease holder"})
             return
-        if lease is not None and not lease.finalizing:
+        if lease is None:  # not a current attempt: nothing to end
+            self.stats.stale_results += 1
+            self.send(w.ident, P.RESULT, {"job": job, "attempt": attempt, "accepted": False, "reason": "superseded"})
+            self._after_result(w, job, h)
+            return
+        if not lease.finalizing:
             self._end_lease(job, attempt, f"{w.name}: {error}", failure=True, now=now)
         self.send(w.ident, P.RESULT, {"job": job, "attempt": attempt, "accepted": False, "reason": "failed"})
         self._after_result(w, job, h)
