@@ -370,20 +370,31 @@ def storage_fault(exc: BaseException, default_path: str | Path = "") -> StorageF
     return None
 
 
+def _named(path: str | Path, write, *args) -> None:
+    """Run a write; an OSError without a file name (os.write, flush, fsync) gets `path`, so a
+    storage fault always names where it happened."""
+    try:
+        write(*args)
+    except OSError as exc:
+        if exc.filename is None:
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
+        raise
+
+
 class Disk:
     """The seam every dataset write of the broker goes through (the real filesystem)."""
 
     def write(self, path: str | Path, data: bytes) -> None:
-        write_file(path, data)
+        _named(path, write_file, path, data)
 
     def write_atomic(self, path: Path, data: bytes) -> None:
-        atomic_write(path, data)
+        _named(path, atomic_write, path, data)
 
     def write_unsynced(self, path: str | Path, data: bytes) -> None:
-        write_unsynced(path, data)
+        _named(path, write_unsynced, path, data)
 
     def sync(self, root: Path) -> None:
-        syncfs(root)
+        _named(root, syncfs, root)
 
 
 class FaultyDisk(Disk):
