@@ -32,7 +32,6 @@ Broker → worker:
 from __future__ import annotations
 
 import json
-import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -99,7 +98,8 @@ def decode(frames: list[bytes], allowed: frozenset[bytes]) -> Message:
         raise ProtocolError(f"{command.decode()} header nests deeper than {MAX_DEPTH}") from None
     if not isinstance(header, dict):
         raise ProtocolError(f"{command.decode()} header is not a JSON object")
-    check_shape(header, command.decode())
+    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH or len(raw) > 2 * MAX_ITEMS:
+        check_shape(header, command.decode())  # else it cannot nest deeper or hold more: skip the walk
     payload = [f if type(f) is bytes else bytes(f) for f in frames[3:]]  # no copy of what is bytes already
     if any(len(p) > MAX_PAYLOAD for p in payload):
         raise ProtocolError(f"{command.decode()} payload exceeds {MAX_PAYLOAD} bytes")
@@ -187,35 +187,57 @@ _COORD = 1e7  # pixel and world coordinates: generous, finite
 
 
 def finite_number(v: Any, low: float, high: float) -> bool:
-    return (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and low <= v <= high)
+    """An int or float (not a bool) in low..high; NaN fails every comparison, infinities the range."""
+    t = type(v)
+    return (t is float or t is int) and low <= v <= high
+
+
+def _numbers_ok(v: Any, n: int, low: float, high: float) -> bool:
+    if type(v) is not list or len(v) != n:
+        return False
+    for x in v:
+        t = type(x)
+        if not ((t is float or t is int) and low <= x <= high):
+            return False
+    return True
 
 
 def _numbers(n: int, low: float = -_COORD, high: float = _COORD, ints: bool = False):
-    def check(v: Any) -> bool:
-        return (isinstance(v, list) and len(v) == n and all(finite_number(x, low, high) for x in v)
-                and (not ints or all(isinstance(x, int) for x in v)))
-    return check
+    if ints:
+        return lambda v: _numbers_ok(v, n, low, high) and all(type(x) is int for x in v)
+    return lambda v: _numbers_ok(v, n, low, high)
 
 
 def _matrix(rows: int, cols: int):
-    row = _numbers(cols)
-    return lambda v: isinstance(v, list) and len(v) == rows and all(row(r) for r in v)
+    return lambda v: (type(v) is list and len(v) == rows
+                      and all(_numbers_ok(r, cols, -_COORD, _COORD) for r in v))
 
 
 def _text(max_len: int):
-    return lambda v: isinstance(v, str) and len(v) <= max_len
+    return lambda v: type(v) is str and len(v) <= max_len
 
 
 def _keypoints(v: Any) -> bool:
-    if not isinstance(v, dict) or len(v) > 256:
+    """{joint: [x, y] or [x, y, visible]}: written out, as the real renderer sends ~20 per image."""
+    if type(v) is not dict or len(v) > 256:
         return False
-    return all(isinstance(name, str) and len(name) <= 64 and isinstance(p, list) and len(p) in (2, 3)
-               and all(finite_number(x, -_COORD, _COORD) for x in p) for name, p in v.items())
+    for name, p in v.items():
+        if type(name) is not str or len(name) > 64 or type(p) is not list or not 2 <= len(p) <= 3:
+            return False
+        for x in p:
+            t = type(x)
+            if not ((t is float or t is int) and -_COORD <= x <= _COORD):
+                return False
+    return True
 
 
 def _timings(v: Any) -> bool:
-    return (isinstance(v, dict) and len(v) <= 64
-            and all(isinstance(name, str) and len(name) <= 64 and finite_number(t, 0.0, 1e7) for name, t in v.items()))
+    if type(v) is not dict or len(v) > 64:
+        return False
+    for name, t in v.items():
+        if type(name) is not str or len(name) > 64 or not finite_number(t, 0.0, 1e7):
+            return False
+    return True
 
 
 INFO_SCHEMA = {
@@ -225,7 +247,7 @@ INFO_SCHEMA = {
     "keypoints": _keypoints,
     "person_box_world": _matrix(2, 3),
     "camera_matrix": _matrix(4, 4),
-    "camera_reaimed": lambda v: isinstance(v, bool),
+    "camera_reaimed": lambda v: type(v) is bool,
     "pose_source": _text(200),
     "pose_fallback": _text(2000),
     "engine": _text(40),

@@ -7,7 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from farmkit import REPO, Proc, broker_args, env, free_port, job_counts, wait_until, worker_args, write_spec
+from farmkit import REPO, Proc, broker_args, env, free_port, job_counts, wait_until, write_spec
 
 
 def _run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:

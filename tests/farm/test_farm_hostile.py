@@ -18,7 +18,7 @@ import zmq
 from PIL import Image
 
 from farmkit import (Proc, ScriptedWorker, broker_args, finish, free_port, job_counts, rss_bytes, security_counts,
-                     wait_until, worker_args, write_spec)
+                     worker_args, write_spec)
 from headless import protocol as P
 from synth_humans_addon.core.dataset import DatasetFormatError, metadata_path, read_dataset
 
