@@ -89,7 +89,7 @@ def format_status(st: FarmStatus) -> str:
             err = (f["last_error"] or "").strip().splitlines()
             lines.append(f"  job {f['id']} (pid {f['pid']:04d}) {f['state']}: {f['failures']} errors, "
                          f"{f['lost']} lost leases; last: {err[0][:150] if err else '-'}")
-    if st.security:
+    if any(st.security.values()):
         names = {"handshakes_refused": "refused handshakes", "refused": "refused (not the lease holder)",
                  "rejected": "rejected results", "malformed": "malformed", "stale": "stale"}
         lines.append("security " + "  ".join(f"{names.get(k, k)} {v}" for k, v in st.security.items()))

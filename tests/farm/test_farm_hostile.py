@@ -210,6 +210,7 @@ def test_oversize_claims_reserve_nothing(tmp_path):
     acks = [holder.recv(timeout=10, want=P.ACK) for _ in range(16)]
     assert all(m is not None and m.header["ok"] for m in acks)
     grown = rss_bytes(broker.pid) - before
+    print(f"\nbroker RSS {before / 2**20:.0f} MiB, grew by {grown / 2**20:.1f} MiB after 32 claims")
     assert grown < 32 * 2**20, f"broker grew by {grown / 2**20:.0f} MiB"
     files, declared, infos = holder.render(welcome.header["spec"], job)
     assert all(m.header["ok"] for m in holder.upload(j, a, files, declared))
@@ -242,6 +243,7 @@ def test_deep_nesting_and_floods_are_dropped_quietly(tmp_path):
     text = broker.text()
     assert "Traceback" not in text
     warnings = [line for line in text.splitlines() if "WARNING" in line or "ERROR" in line]
+    print(f"\n{len(warnings)} warning/error lines for 300 deep, 1,000 deep-ish and 1,001 stale messages")
     assert len(warnings) < 40, f"{len(warnings)} log lines for ~2,600 hostile messages"
     assert "nests deeper" in text
 
