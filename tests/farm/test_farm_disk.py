@@ -114,3 +114,31 @@ def test_read_only_output_stops_cleanly_and_resumes(tmp_path):
     finally:
         _umount(masks)
     _resume_and_finish(out, port, logs, worker, n, "2")
+
+
+def test_full_disk_under_the_job_table_stops_cleanly_and_resumes(tmp_path, tmpfs):
+    """Only the job table writes (workers registering) once the disk is full: SQLite's
+    "database or disk is full" is a storage fault too, in the loop and while stopping."""
+    from farmkit import ScriptedWorker
+    from headless import protocol as P
+
+    n = 10
+    spec = write_spec(tmp_path / "spec.toml", characters=n, images=2)
+    out, logs, port = tmpfs / "ds", tmp_path / "logs", free_port()
+    broker = Proc(broker_args(spec, out, port), logs / "broker-1.log")
+    wait_until(lambda: "broker on" in broker.text(), 60, what="the broker")
+    with open(tmpfs / "filler", "wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(b"\0" * 4096)
+        except OSError:
+            pass
+    for i in range(400):  # each registration is a small write to the job table
+        if not broker.alive():
+            break
+        s = ScriptedWorker(port, name=f"reg-{i}")
+        s.send(P.READY, {"worker": f"reg-{i}-" + "x" * 60, "want_job": False})
+        s.close()
+    _assert_clean_stop(broker, "ENOSPC", "jobs.sqlite")
+    (tmpfs / "filler").unlink()
+    _resume_and_finish(out, port, logs, None, n, "2")
