@@ -83,9 +83,9 @@ def simulate_workers(endpoint: str, n: int, timeout_s: float, broker_pid: int | 
     files = [{"k": 0, "kind": "image", "size": len(image), "sha256": hashlib.sha256(image).hexdigest()},
              {"k": 0, "kind": "mask", "size": len(mask), "sha256": hashlib.sha256(mask).hexdigest()}]
     files_json = json.dumps(files, separators=(",", ":"))
-    chunk_heads = [('{"job":%d,"attempt":%d,"k":0,"kind":"' + f["kind"] + '","offset":0,"size":' + str(f["size"])
+    chunk_heads = [('{"job":%d,"attempt":%d,"token":"%s","k":0,"kind":"' + f["kind"] + '","offset":0,"size":' + str(f["size"])
                     + ',"sha256":"' + f["sha256"] + '"}') for f in files]
-    done_head = ('{"job":%d,"attempt":%d,"files":' + files_json
+    done_head = ('{"job":%d,"attempt":%d,"token":"%s","files":' + files_json
                  + ',"infos":{"0":{"bbox":[0,0,16,32]}},"render_s":0.0,"want_job":true}')
     ctx = zmq.Context()
     ep = select.epoll()
@@ -102,6 +102,7 @@ def simulate_workers(endpoint: str, n: int, timeout_s: float, broker_pid: int | 
         socks[fd] = s
     magic, hb = P.MAGIC, P.encode(P.HB, {"held": [], "want_job": False})
     acks: dict[tuple, int] = {}
+    tokens: dict[tuple, str] = {}  # (job, attempt) → the lease token (proves the holder)
     first = last = None
     cpu_first = cpu_last = float("nan")
     results = cpu_results = 0
@@ -127,14 +128,15 @@ def simulate_workers(endpoint: str, n: int, timeout_s: float, broker_pid: int | 
                 h = json.loads(frames[2])
                 key = (h["job"], h["attempt"])
                 acks[key] = 0
+                tokens[key] = h["token"]
                 for head, data in zip(chunk_heads, (image, mask)):
-                    s.send_multipart([magic, P.CHUNK, (head % key).encode(), data])
+                    s.send_multipart([magic, P.CHUNK, (head % (*key, tokens[key])).encode(), data])
             elif cmd == P.ACK:
                 h = json.loads(frames[2])
                 key = (h["job"], h["attempt"])
                 acks[key] = acks.get(key, 0) + 1
                 if acks[key] == 2:
-                    s.send_multipart([magic, P.DONE, (done_head % key).encode()])
+                    s.send_multipart([magic, P.DONE, (done_head % (*key, tokens.pop(key))).encode()])
                     del acks[key]
             elif cmd == P.RESULT:
                 results += 1

@@ -10,15 +10,24 @@ is stored under its final name with a verified SHA-256 and its metadata is writt
 from a superseded attempt is discarded; a worker silent for `liveness × heartbeat` seconds is
 dead and its job goes back to the queue; a job failing `max_failures` times is parked as
 failed with its error. Restarting the broker on the same folder resumes the run.
+
+Workers are not trusted (docs/farm.md, threat model): a lease is bound to its holder (an
+unguessable token plus the holder's CURVE key or routing id) and only the holder may upload to
+it, complete it or fail it; everything else is refused, logged (rate-limited) and counted. On
+a storage fault (ENOSPC, EROFS, EIO) the broker pauses its workers, writes nothing half-way
+and stops with `stats.storage_fault` set (exit status 5); the fault is never counted against a
+job, so running it again after fixing the disk finishes the run.
 """
 from __future__ import annotations
 
 import collections
+import hmac
 import json
 import logging
 import os
 import signal
 import socket as pysocket
+import sqlite3
 import sys
 import threading
 import time
@@ -35,9 +44,9 @@ from synth_humans_addon.core.spec import Spec, spec_from_dict, spec_to_dict
 from . import jobs as J
 from . import protocol as P
 from .security import SecurityError, is_loopback_endpoint, secure_broker_socket
-from .storage import (CharacterView, DeclaredFile, StorePipeline, StoreTask, Upload, VerificationError,
-                      character_intact, clean_temporaries, db_path, remove_character_files, staging_relpath,
-                      sync_dataset_dirs, syncfs_available)
+from .storage import (CharacterView, DeclaredFile, Disk, StorageFault, StorePipeline, StoreTask, Upload,
+                      VerificationError, character_intact, clean_temporaries, db_path, disk_from_env, file_size_bound,
+                      remove_character_files, staging_relpath, storage_fault, sync_dataset_dirs, syncfs_available)
 
 log = logging.getLogger("headless.broker")
 
@@ -67,6 +76,17 @@ class BrokerConfig:
     progress: bool = True
     exit_when_done: bool = True
     retry_failed: bool = False
+    disk: Disk | None = None  # the storage seam (None: the real disk, or SYNTH_HUMANS_FARM_FAULT's)
+
+    def __post_init__(self):
+        """Refuse nonsense settings with a message naming the option (the CLI exits 2 on it)."""
+        checks = [("--heartbeat", self.heartbeat_s > 0), ("--liveness", self.liveness >= 1),
+                  ("--max-failures", self.max_failures >= 1), ("--max-lost", self.max_lost >= 1),
+                  ("--job-timeout", self.job_timeout_s > 0), ("--chunk-size", 1 <= self.chunk_size <= P.MAX_PAYLOAD),
+                  ("--window", self.window >= 1), ("--store-threads", 1 <= self.store_threads <= 64)]
+        for option, ok in checks:
+            if not ok:
+                raise ValueError(f"{option}: out of range (see --help)")
 
     @property
     def dead_after_s(self) -> float:
@@ -77,6 +97,7 @@ class BrokerConfig:
 class WorkerState:
     ident: bytes
     name: str
+    key: str | None = None  # its CURVE public key (z85), with CURVE
     host: str = ""
     pid: int = 0
     renderer: str = ""
@@ -97,6 +118,36 @@ class Lease:
     started: float
     finalizing: bool = False
     sample: str = ""  # the character sample (JSON), cached from the table for the lease's life
+    token: str | None = None  # the holder's proof (sent with JOB only to the holder)
+    key: str | None = None  # the holder's CURVE key: with CURVE, only that key may re-bind the lease
+    inherited: bool = False  # a lease of the previous broker process, waiting for its holder
+
+
+def same_token(a: str | None, b: str | None) -> bool:
+    return a is not None and b is not None and hmac.compare_digest(a, b)
+
+
+class RateLimitedLog:
+    """At most one log line per `interval` seconds per kind; the rest are counted and summarised.
+
+    Every error path of the broker's message handling goes through it, so no flood of messages
+    (malformed, hostile, or provoking an exception) can flood the log."""
+
+    def __init__(self, logger: logging.Logger, interval: float = 1.0):
+        self.log, self.interval = logger, interval
+        self._last: dict[str, float] = {}
+        self._suppressed: dict[str, int] = collections.Counter()
+
+    def __call__(self, kind: str, level: int, msg: str, *args, exc_info: bool = False) -> bool:
+        now = time.monotonic()
+        if now - self._last.get(kind, -1e9) < self.interval:
+            self._suppressed[kind] += 1
+            return False
+        more = self._suppressed.pop(kind, 0)
+        self._last[kind] = now
+        self.log.log(level, msg + (f" (+{more} similar since the last report)" if more else ""), *args,
+                     exc_info=exc_info)
+        return True
 
 
 @dataclass
@@ -107,16 +158,34 @@ class BrokerStats:
     stale_results: int = 0  # DONE/CHUNK of a superseded attempt, discarded
     duplicates: int = 0  # repeated DONE of an already handled attempt
     malformed: int = 0
-    rejected: int = 0  # results that failed verification
+    refused: int = 0  # CHUNK/DONE/FAIL/claims from a peer that does not hold the lease
+    handshakes_refused: int = 0  # CURVE handshakes with an unauthorised key (ZAP)
+    rejected: int = 0  # results that failed verification (checksums, per-image info schema)
     lost_leases: int = 0
     failed_jobs: int = 0
     dead_workers: int = 0
     workers_seen: int = 0
     render_s: float = 0.0
     wall_s: float = 0.0
+    storage_fault: StorageFault | None = None  # set: the broker stopped on it (exit status 5)
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        d = dict(self.__dict__)
+        d["storage_fault"] = self.storage_fault.line() if self.storage_fault else None
+        return d
+
+    def security_counts(self) -> dict[str, int]:
+        """What `status` shows under security (stored in the job table's meta once per beat)."""
+        return {"handshakes_refused": self.handshakes_refused, "refused": self.refused,
+                "rejected": self.rejected, "malformed": self.malformed, "stale": self.stale_results}
+
+
+class StorageFaultError(RuntimeError):
+    """A storage fault before the broker could serve (creating or resuming the run)."""
+
+    def __init__(self, fault: StorageFault):
+        super().__init__(fault.line())
+        self.fault = fault
 
 
 class Broker:
@@ -135,14 +204,22 @@ class Broker:
         self.stop_requested = False
         self.endpoint: str | None = None
         self._curve = None
-        self._last_warn = 0.0
+        self._rlog = RateLimitedLog(log)
+        self._security_saved: dict[str, int] = {}
+        self.disk = config.disk or disk_from_env()
         self._refused: set[tuple[int, int]] = set()
         self._waiting: dict[tuple[int, int], list[bytes]] = {}  # repeated DONEs awaiting the verdict
         self._dirs_dirty = False
         # Durable mode: one syncfs per batch when the system has it, else an fsync per file.
         self._sync_mode = ("group" if syncfs_available() else "file") if config.durable else "none"
         self._store: StorePipeline | None = None
-        self._open_table()
+        try:
+            self._open_table()
+        except (OSError, sqlite3.Error) as exc:
+            fault = storage_fault(exc, db_path(self.root))
+            if fault is None:
+                raise
+            raise StorageFaultError(fault) from None
 
     # ------------------------------------------------------------------------ set-up
     def _open_table(self) -> None:
@@ -162,6 +239,7 @@ class Broker:
         self.job_images = self.table.image_count_per_job()  # index = job id
         self.n_jobs = len(self.job_images)
         self.spec = spec_from_dict(self.spec_dict, validate=False)
+        self.max_file_size = file_size_bound(self.spec.render.crop_height)
         self.spec_bytes = json.dumps(self.spec_dict).encode()
         create_dataset(self.root, self.spec.dataset.name, self.spec_dict)
         if self.cfg.retry_failed:
@@ -200,7 +278,9 @@ class Broker:
         grace = 2 * self.cfg.dead_after_s
         for job_id in sorted(leased):
             row = self.table.row(job_id)
-            self.leases[job_id] = Lease(job_id, row.attempt, None, now + grace, now)
+            token, key = self.table.lease_binding(job_id)
+            self.leases[job_id] = Lease(job_id, row.attempt, None, now + grace, now, token=token, key=key,
+                                        inherited=True)
         self.pending.extend(self.table.ids_in_state(J.PENDING))
         if self.stats.recovered:
             log.info("%d characters were complete on disk; marked done", self.stats.recovered)
@@ -241,7 +321,7 @@ class Broker:
         if ready_callback:
             ready_callback(self.endpoint)
         log.info("broker on %s, dataset %s", self.endpoint, self.root)
-        store = self._store = StorePipeline(self.root, self._sync_mode, self.cfg.store_threads)
+        store = self._store = StorePipeline(self.root, self._sync_mode, self.cfg.store_threads, self.disk)
         done_images, total_images = self.table.image_counts()
         bar = None
         if self.cfg.progress:
@@ -257,39 +337,98 @@ class Broker:
         next_beat = t0
         try:
             while not self.stop_requested:
-                wait = max(0.0, next_beat - time.time())
-                if poller.poll(wait * 1000):
-                    self._drain_socket()  # cheap when empty (one EAGAIN)
-                self._collect_stored()
-                now = time.time()
-                if now >= next_beat:
-                    self._beat(now)
-                    next_beat = now + self.cfg.heartbeat_s
-                self._dispatch(now)
-                self.table.commit()
+                try:
+                    wait = max(0.0, next_beat - time.time())
+                    if poller.poll(wait * 1000):
+                        self._drain_socket()  # cheap when empty (one EAGAIN)
+                    self._collect_stored()
+                    now = time.time()
+                    if now >= next_beat:
+                        self._beat(now)
+                        next_beat = now + self.cfg.heartbeat_s
+                    self._dispatch(now)
+                    self.table.commit()
+                except (OSError, sqlite3.Error) as exc:
+                    self._on_storage_error(exc)  # re-raises anything that is not a storage fault
+                if self.stats.storage_fault is not None:
+                    self._pause_workers()
+                    break
                 self._flush()
                 if bar is not None:
                     bar.set_postfix(workers=len(self.workers), failed=self.stats.failed_jobs, refresh=False)
                 if self.cfg.exit_when_done and self._all_finished():
                     break
-            self._farewell()
+            if self.stats.storage_fault is None:
+                self._farewell()
         finally:
-            store.close()
-            self._collect_stored()
-            self._flush_worker_stats(time.time())
-            sync_dataset_dirs(self.root)
-            self.table.commit()
+            # Each step on its own: a second storage fault while stopping must not stop the rest.
+            self._safely(store.close)
+            self._safely(self._collect_stored)
+            self._safely(lambda: self._flush_worker_stats(time.time()))
+            if self.stats.storage_fault is None:
+                self._safely(lambda: sync_dataset_dirs(self.root))
+                self._safely(self.table.commit)
+            else:
+                self.table.rollback()  # nothing half-way: the table stays as last committed
+            self._safely(self._save_security_counts)
             self.stats.wall_s = time.time() - t0
             if bar is not None:
                 bar.close()
-            if self._all_finished():
-                clean_temporaries(self.root)
+            if self._all_finished() and self.stats.storage_fault is None:
+                self._safely(lambda: clean_temporaries(self.root))
+            self._safely(self._flush)
             self.sock.close(linger=0)
             os.close(store.wake_fd)
             if self._curve:
                 self._curve.stop()
-            self.table.close()
+            try:
+                self.table.close()
+            except sqlite3.Error as exc:
+                self._note_fault(exc)
+                self.table.rollback()
+                self.table.db.close()
+        if self.stats.storage_fault is not None:
+            log.error("broker stopped: %s", self.stats.storage_fault.line())
         return self.stats
+
+    # ------------------------------------------------------------------------ storage faults
+    def _note_fault(self, exc: BaseException) -> StorageFault | None:
+        fault = storage_fault(exc, db_path(self.root) if isinstance(exc, sqlite3.Error) else self.root)
+        if fault is not None and self.stats.storage_fault is None:
+            self.stats.storage_fault = fault
+        return fault
+
+    def _on_storage_error(self, exc: BaseException) -> None:
+        """A write failed in the loop: a storage fault stops the broker; anything else is a bug."""
+        if self._note_fault(exc) is None:
+            raise exc
+        self.table.rollback()
+        self.outbox = [(ident, frames) for ident, frames in self.outbox
+                       if frames[1] not in (P.JOB, P.RESULT)]  # replies that depended on the rolled-back turn
+
+    def _safely(self, step) -> None:
+        try:
+            step()
+        except (OSError, sqlite3.Error) as exc:
+            if self._note_fault(exc) is None:
+                log.error("while stopping: %s: %s", type(exc).__name__, exc)
+            self.table.rollback()
+
+    def _pause_workers(self) -> None:
+        """Tell every worker to take no new job and keep what it holds: the run resumes later."""
+        fault = self.stats.storage_fault
+        for ident in list(self.workers):
+            self.send(ident, P.PAUSE, {"reason": fault.line()[:500] if fault else "broker stopping"})
+        self._flush()
+
+    def _save_security_counts(self) -> None:
+        if self._curve is not None:
+            self.stats.handshakes_refused = self._curve.refused
+        counts = self.stats.security_counts()
+        if counts != self._security_saved:
+            self.table.begin()  # committed with the loop turn (or by close)
+            self.table.set_meta("security", json.dumps(counts))
+            self._security_saved = counts
 
     def stop(self) -> None:
         self.stop_requested = True
@@ -300,6 +439,7 @@ class Broker:
     def _drain_socket(self, budget: int = 5000) -> None:
         """Handle every waiting message (up to `budget`) without blocking."""
         recv, noblock = self.sock.recv, _NOBLOCK
+        curve = self._curve is not None
         for _ in range(budget):
             # Frame by frame with int flags: pyzmq's recv_multipart costs ~40 % more per message
             # (an RCVMORE getsockopt and enum arithmetic per frame).
@@ -308,8 +448,11 @@ class Broker:
             except zmq.Again:
                 return
             frames = [frame.bytes]
+            key = None
             while frame.more:
                 frame = recv(noblock, copy=False)
+                if curve and key is None:
+                    key = _user_id(frame)  # the ZAP user id: the peer's CURVE public key (z85)
                 if len(frames) <= P.MAX_FRAMES + 1:  # keep one too many at most: decode refuses it
                     frames.append(frame.bytes)
             if len(frames) < 2:
@@ -318,19 +461,33 @@ class Broker:
             ident, body = frames[0], frames[1:]
             try:
                 msg = P.decode(body, P.WORKER_COMMANDS)
-                self._handle(ident, msg, time.time())
+                self._handle(ident, msg, time.time(), key)
             except (P.ProtocolError, VerificationError) as exc:
                 self._malformed(ident, str(exc))
-            except Exception:  # a bug must not take the farm down: log and carry on
-                log.exception("error handling a message from %r", ident[:32])
-                self.stats.malformed += 1
+            except (OSError, sqlite3.Error) as exc:
+                if storage_fault(exc) is not None:
+                    raise  # the loop stops the broker on it
+                self._handler_error(ident, exc)
+            except Exception as exc:  # a bug must not take the farm down: log (rate-limited) and carry on
+                self._handler_error(ident, exc)
+
+    def _handler_error(self, ident: bytes, exc: BaseException) -> None:
+        self.stats.malformed += 1
+        self._rlog("handler-error", logging.ERROR, "error handling a message from %s: %s: %s",
+                   P.safe_name(ident[:48]), type(exc).__name__, str(exc)[:300], exc_info=True)
 
     def _malformed(self, ident: bytes, why: str) -> None:
         self.stats.malformed += 1
-        now = time.time()
-        if now - self._last_warn > 1.0:  # rate-limited: a flood must not flood the log
-            log.warning("dropped a malformed message from %s: %s", P.safe_name(ident[:48]), why[:300])
-            self._last_warn = now
+        self._rlog("malformed", logging.WARNING, "dropped a malformed message from %s: %s",
+                   P.safe_name(ident[:48]), why[:300])
+
+    def _refuse(self, w: WorkerState, what: str, job: int, attempt: int, now: float) -> None:
+        """A message about a lease the peer does not hold: refused, logged (rate-limited), counted."""
+        self.stats.refused += 1
+        if self._rlog("refused", logging.WARNING, "refused %s of job %d attempt %d from %s (%s): not the lease "
+                      "holder", what, job, attempt, w.name, P.safe_name(w.ident[:48])):
+            self.table.event("refused", f"{what} of job {job} attempt {attempt} from {w.name}: not the lease holder",
+                             now)
 
     def send(self, ident: bytes, command: bytes, header: dict | None = None, *payload: bytes) -> None:
         self.outbox.append((ident, P.encode(command, header, *payload)))
@@ -355,13 +512,17 @@ class Broker:
         self.outbox.clear()
 
     # ------------------------------------------------------------------------ messages
-    def _handle(self, ident: bytes, msg: P.Message, now: float) -> None:
+    def _handle(self, ident: bytes, msg: P.Message, now: float, key: str | None = None) -> None:
         cmd, h = msg.command, msg.header
         w = self.workers.get(ident)
         if log.isEnabledFor(logging.DEBUG) and cmd != P.CHUNK:
             log.debug("from %s: %s %s", ident[-8:], cmd.decode(), str(h)[:100])
+        if w is not None and self._curve is not None and key != w.key:
+            # Another key behind a known routing id (a reconnect that took over the id): a new peer.
+            self._forget_worker(ident, "left", now)
+            w = None
         if cmd == P.READY:
-            self._on_ready(ident, h, now)
+            self._on_ready(ident, h, now, key)
             return
         if w is None:
             if cmd not in (P.BYE,):
@@ -379,11 +540,11 @@ class Broker:
         elif cmd == P.BYE:
             self._forget_worker(ident, "left", now)
 
-    def _on_ready(self, ident: bytes, h: dict, now: float) -> None:
+    def _on_ready(self, ident: bytes, h: dict, now: float, key: str | None = None) -> None:
         name = P.safe_name(h.get("worker") or ident)
         w = self.workers.get(ident)
         if w is None:
-            w = WorkerState(ident=ident, name=name)
+            w = WorkerState(ident=ident, name=name, key=key)
             self.workers[ident] = w
             self.stats.workers_seen += 1
         w.host, w.renderer = P.safe_name(h.get("host", "")), P.safe_name(h.get("renderer", ""))
@@ -400,30 +561,36 @@ class Broker:
             self._set_idle(w)
 
     def _claim_all(self, w: WorkerState, h: dict, now: float) -> list[int]:
-        """Renew the leases a worker says it holds (`held`: [[job, attempt], ...])."""
+        """Renew the leases a worker says it holds (`held`: [[job, attempt, token], ...])."""
         held = h.get("held")
         if not isinstance(held, list):
             return []
         out = []
-        for pair in held[:16]:
-            if isinstance(pair, list) and len(pair) == 2:
-                job = self._claim(w, {"job": pair[0], "attempt": pair[1]}, now)
+        for entry in held[:16]:
+            if isinstance(entry, list) and len(entry) == 3:
+                job = self._claim(w, entry[0], entry[1], entry[2], now)
                 if job is not None:
                     out.append(job)
         return out
 
-    def _claim(self, w: WorkerState, h: dict, now: float) -> int | None:
-        job, attempt = h.get("job"), h.get("attempt")
-        if not isinstance(job, int) or not isinstance(attempt, int):
+    def _claim(self, w: WorkerState, job: Any, attempt: Any, token: Any, now: float) -> int | None:
+        """Renew, or re-bind to this peer, a lease it names with the lease's token.
+
+        A re-bind (a reconnect: new routing id) needs the token and, with CURVE, the same key."""
+        if not isinstance(job, int) or not isinstance(attempt, int) or not isinstance(token, str):
             return None
         lease = self.leases.get(job)
-        if lease is None or lease.attempt != attempt:
+        if lease is None or lease.attempt != attempt or lease.finalizing:
+            return None  # finalizing: its result is in; the worker only waits for the verdict
+        if not same_token(lease.token, token) or (self._curve is not None and lease.key is not None
+                                                  and lease.key != w.key):
+            self._refuse(w, "a claim", job, attempt, now)
             return None
-        if lease.finalizing:  # its result is in; the worker only waits for the verdict
-            return None
-        if lease.ident is not None and lease.ident != w.ident and lease.ident in self.workers:
-            self.workers[lease.ident].jobs.discard(job)
-        lease.ident = w.ident
+        if lease.ident != w.ident:
+            if lease.ident is not None and lease.ident in self.workers:
+                self.workers[lease.ident].jobs.discard(job)
+            lease.ident = w.ident
+            lease.inherited = False
         lease.expires = max(lease.expires, now + self.cfg.dead_after_s)
         w.jobs.add(job)
         return job
@@ -439,24 +606,31 @@ class Broker:
         if h.get("want_job") and not w.jobs:
             self._set_idle(w)
 
-    def _lease_for(self, w: WorkerState, h: dict, now: float) -> tuple[int, int, Lease | None]:
+    def _lease_for(self, w: WorkerState, h: dict, now: float) -> tuple[int, int, Lease | None, bool]:
+        """(job, attempt, the lease if `w` holds it, refused): `refused` is True when the attempt
+        is current but `w` is not its holder or lacks its token; the lease is None then too."""
         job = P.get_int(h, "job", 0, self.n_jobs - 1)
         attempt = P.get_int(h, "attempt", 1)
         lease = self.leases.get(job)
-        if lease is not None and lease.attempt == attempt:
-            lease.expires = max(lease.expires, now + self.cfg.dead_after_s)
-            if lease.ident != w.ident:
-                self._claim(w, h, now)
-            return job, attempt, lease
-        return job, attempt, None
+        if lease is None or lease.attempt != attempt:
+            return job, attempt, None, False
+        if lease.ident != w.ident or not same_token(lease.token, P.get_token(h)):
+            return job, attempt, None, True
+        lease.expires = max(lease.expires, now + self.cfg.dead_after_s)
+        return job, attempt, lease, False
 
     def _on_chunk(self, w: WorkerState, h: dict, payload: list[bytes], now: float) -> None:
-        job, attempt, lease = self._lease_for(w, h, now)
+        job, attempt, lease, refused = self._lease_for(w, h, now)
         k, kind, offset = P.get_int(h, "k", 0, 999), P.get_kind(h), P.get_int(h, "offset")
-        size, sha = P.get_int(h, "size", 1, P.MAX_FILE_SIZE), P.get_sha256(h)
+        # The claimed size is bounded by the spec's image size before anything is kept.
+        size, sha = P.get_int(h, "size", 1, self.max_file_size), P.get_sha256(h)
         reply = {"job": job, "attempt": attempt, "k": k, "kind": kind, "offset": offset}
         if len(payload) != 1:
             raise P.ProtocolError(f"CHUNK with {len(payload)} payload frames")
+        if refused:
+            self._refuse(w, "an upload", job, attempt, now)
+            self.send(w.ident, P.ACK, reply | {"ok": False, "reason": "not the lease holder"})
+            return
         if lease is None or lease.finalizing or self.cfg.shared:
             if lease is None and (job, attempt) not in self._refused:
                 self._refused.add((job, attempt))
@@ -467,16 +641,29 @@ class Broker:
             return
         up = self.uploads.get((job, attempt))
         if up is None:
-            up = Upload(range(self.job_images[job]))  # images are numbered k = 0..n-1
+            up = Upload(frozenset(range(self.job_images[job])), self.max_file_size)  # images are k = 0..n-1
             self.uploads[(job, attempt)] = up
         up.write_chunk(k, kind, offset, size, sha, payload[0])
         self.send(w.ident, P.ACK, reply | {"ok": True})
 
     def _on_done(self, w: WorkerState, h: dict, now: float) -> None:
-        job, attempt, lease = self._lease_for(w, h, now)
+        job, attempt, lease, refused = self._lease_for(w, h, now)
+        if refused:
+            self._refuse(w, "a result", job, attempt, now)
+            self.send(w.ident, P.RESULT, {"job": job, "attempt": attempt, "accepted": False,
+                                          "reason": "not the lease holder"})
+            return
         if lease is None:
             row = self.table.row(job)  # KeyError → malformed (unknown job)
             if row.state == J.DONE and row.attempt == attempt:
+                token, key = self.table.lease_binding(job)
+                if not same_token(token, P.get_token(h)) or (self._curve is not None and key is not None
+                                                            and key != w.key):
+                    # Never "accepted" for a peer that did not hold this attempt.
+                    self._refuse(w, "a result", job, attempt, now)
+                    self.send(w.ident, P.RESULT, {"job": job, "attempt": attempt, "accepted": False,
+                                                  "reason": "not the lease holder"})
+                    return
                 self.stats.duplicates += 1
                 self.send(w.ident, P.RESULT, {"job": job, "attempt": attempt, "accepted": True, "duplicate": True})
             else:
@@ -496,13 +683,16 @@ class Broker:
         infos_raw = h.get("infos") or {}
         if not isinstance(files_raw, list) or len(files_raw) > 2 * 1000 or not isinstance(infos_raw, dict):
             raise P.ProtocolError("DONE: 'files' must be a list and 'infos' an object")
-        files = [DeclaredFile(P.get_int(f, "k", 0, 999), P.get_kind(f), P.get_int(f, "size", 1, P.MAX_FILE_SIZE),
+        files = [DeclaredFile(P.get_int(f, "k", 0, 999), P.get_kind(f), P.get_int(f, "size", 1, self.max_file_size),
                               P.get_sha256(f)) for f in files_raw if isinstance(f, dict)]
-        infos: dict[int, dict] = {}
+        # Per-image infos are validated against the schema in the storage thread (store_character);
+        # here only their keys: image indices of this job.
+        infos: dict[int, Any] = {}
         for key, v in infos_raw.items():
-            if isinstance(v, dict) and str(key).isdigit():
-                infos[int(key)] = {str(a)[:64]: b for a, b in v.items() if str(a) not in ("sha256", "mask_sha256")}
-        render_s = h.get("render_s") if isinstance(h.get("render_s"), (int, float)) else None
+            if not (isinstance(key, str) and key.isdigit() and int(key) < self.job_images[job]):
+                raise P.ProtocolError(f"DONE: 'infos' key {str(key)[:20]!r} is not an image of job {job}")
+            infos[int(key)] = v
+        render_s = h.get("render_s") if P.finite_number(h.get("render_s"), 0.0, 1e9) else None
         lease.finalizing = True
         self.in_store += 1
         up = self.uploads.pop((job, attempt), None)
@@ -524,9 +714,19 @@ class Broker:
             self._set_idle(w)
 
     def _on_fail(self, w: WorkerState, h: dict, now: float) -> None:
-        job, attempt, lease = self._lease_for(w, h, now)
+        job, attempt, lease, refused = self._lease_for(w, h, now)
         error = P.get_str(h, "error", 4000, "unknown error")
-        if lease is not None and not lease.finalizing:
+        if refused:
+            self._refuse(w, "a failure report", job, attempt, now)
+            self.send(w.ident, P.RESULT, {"job": job, "attempt": attempt, "accepted": False,
+                                          "reason": "not the lease holder"})
+            return
+        if lease is None:  # not a current attempt: nothing to end
+            self.stats.stale_results += 1
+            self.send(w.ident, P.RESULT, {"job": job, "attempt": attempt, "accepted": False, "reason": "superseded"})
+            self._after_result(w, job, h)
+            return
+        if not lease.finalizing:
             self._end_lease(job, attempt, f"{w.name}: {error}", failure=True, now=now)
         self.send(w.ident, P.RESULT, {"job": job, "attempt": attempt, "accepted": False, "reason": "failed"})
         self._after_result(w, job, h)
@@ -562,6 +762,14 @@ class Broker:
                 for other in self._waiting.pop((job, attempt), ()):
                     self.send(other, P.RESULT, {"job": job, "attempt": attempt, "accepted": True, "duplicate": True})
                 continue
+            if exc is not None and self._note_fault(exc) is not None:
+                # The disk, not the job: nothing is counted and no verdict is sent; the lease stays
+                # (the worker keeps its result and re-uploads it to the resumed broker).
+                lease = self.leases.get(job)
+                if lease is not None:
+                    lease.finalizing = False
+                self._waiting.pop((job, attempt), None)
+                continue
             reason = f"{type(exc).__name__}: {exc}" if exc else "lease lost while storing"
             if not isinstance(exc, (VerificationError, OSError)) and exc is not None:
                 log.error("storing job %d failed unexpectedly: %s", job, reason)
@@ -592,7 +800,7 @@ class Broker:
             shutil.rmtree(self.root / staging_relpath(job, attempt), ignore_errors=True)
 
     # ------------------------------------------------------------------------ leases
-    def _end_lease(self, job: int, attempt: int, error: str, failure: bool, now: float) -> None:
+    def _end_lease(self, job: int, attempt: int, error: str, failure: bool | None, now: float) -> None:
         lease = self.leases.get(job)
         if lease is None or lease.attempt != attempt or lease.finalizing:
             return
@@ -630,6 +838,7 @@ class Broker:
     def _beat(self, now: float) -> None:
         """Heartbeat every worker, bury the silent ones, expire leases nobody renews."""
         self._flush_worker_stats(now)
+        self._save_security_counts()
         if self._dirs_dirty and self._sync_mode == "file":
             sync_dataset_dirs(self.root)  # per-file fsync mode: make the renames durable once per beat
             self._dirs_dirty = False
@@ -644,7 +853,10 @@ class Broker:
             if lease.finalizing:
                 continue
             if now > lease.expires:
-                self._end_lease(job, lease.attempt, "lease expired (no heartbeat names it)", failure=False, now=now)
+                # A lease inherited from the previous broker process whose holder never came back
+                # is not the job's fault (a broker restart, a storage fault): requeued, not counted.
+                self._end_lease(job, lease.attempt, "lease expired (no heartbeat names it)",
+                                failure=None if lease.inherited else False, now=now)
             elif now - lease.started > self.cfg.job_timeout_s:
                 self._end_lease(job, lease.attempt, f"attempt exceeded job timeout {self.cfg.job_timeout_s:.0f} s",
                                 failure=True, now=now)
@@ -661,11 +873,13 @@ class Broker:
             pairs.append((self.pending.popleft(), w))
         if not pairs:
             return
-        leased = self.table.lease_many([(job, w.name) for job, w in pairs], now)
-        for (job, w), (attempt, sample) in zip(pairs, leased):
-            self.leases[job] = Lease(job, attempt, w.ident, now + self.cfg.dead_after_s, now, sample=sample)
+        tokens = [P.new_token() for _ in pairs]
+        leased = self.table.lease_many([(job, w.name) for job, w in pairs], now, tokens, [w.key for _, w in pairs])
+        for (job, w), (attempt, sample), token in zip(pairs, leased, tokens):
+            self.leases[job] = Lease(job, attempt, w.ident, now + self.cfg.dead_after_s, now, sample=sample,
+                                     token=token, key=w.key)
             w.jobs.add(job)
-            header = {"job": job, "attempt": attempt, "lease_s": self.cfg.dead_after_s}
+            header = {"job": job, "attempt": attempt, "token": token, "lease_s": self.cfg.dead_after_s}
             if self.cfg.shared:
                 header["staging"] = staging_relpath(job, attempt)
             self.send(w.ident, P.JOB, header, sample.encode())
@@ -674,6 +888,14 @@ class Broker:
         for ident in list(self.workers):
             self.send(ident, P.BYE, {"reason": "run finished" if self._all_finished() else "broker stopping"})
         self._flush()
+
+
+def _user_id(frame: zmq.Frame) -> str | None:
+    """The ZAP user id of a received message (with CURVE: the sender's public key, z85)."""
+    try:
+        return frame.get("User-Id")
+    except (zmq.ZMQError, UnicodeDecodeError):
+        return None
 
 
 def _expand_child_main() -> None:

@@ -69,8 +69,17 @@ def _add_broker_options(p: argparse.ArgumentParser) -> None:
 def _broker_options(a: argparse.Namespace) -> dict:
     return dict(heartbeat_s=a.heartbeat, liveness=a.liveness, max_failures=a.max_failures, max_lost=a.max_lost,
                 job_timeout_s=a.job_timeout, retry_failed=a.retry_failed,
-                chunk_size=max(1024, min(a.chunk_size, 1024 * 1024)), window=max(1, a.window),
-                store_threads=max(1, a.store_threads), durable=not a.no_fsync)
+                chunk_size=max(1024, min(a.chunk_size, 1024 * 1024)), window=a.window,
+                store_threads=a.store_threads, durable=not a.no_fsync)
+
+
+EXIT_STORAGE_FAULT = 5  # broker/generate: the disk failed (ENOSPC, EROFS, EIO); fix it and run again
+
+
+def _storage_fault_exit(command: str, fault) -> int:
+    print(f"{command}: {fault.line()}; nothing was lost: fix the disk, then run the same command again to resume",
+          file=sys.stderr)
+    return EXIT_STORAGE_FAULT
 
 
 def _finish_report(out: Path, stats, sheet: bool) -> int:
@@ -101,6 +110,7 @@ def _finish_report(out: Path, stats, sheet: bool) -> int:
 
 
 def cmd_generate(a: argparse.Namespace) -> int:
+    from .broker import StorageFaultError
     from .generate import generate
 
     spec = _load_spec(a.spec)
@@ -108,14 +118,18 @@ def cmd_generate(a: argparse.Namespace) -> int:
     try:
         stats = generate(spec, a.out, workers=a.workers, renderer=a.renderer, standin_sleep_s=a.standin_sleep,
                          progress=not a.no_progress, **_broker_options(a))
+    except StorageFaultError as exc:
+        return _storage_fault_exit("generate", exc.fault)
     except (RuntimeError, ValueError) as exc:
         print(f"generate: {exc}", file=sys.stderr)
         return 2
+    if stats.storage_fault is not None:
+        return _storage_fault_exit("generate", stats.storage_fault)
     return _finish_report(a.out, stats, sheet=True)
 
 
 def cmd_broker(a: argparse.Namespace) -> int:
-    from .broker import BrokerConfig, run_broker
+    from .broker import BrokerConfig, StorageFaultError, run_broker
     from .security import SecurityError
 
     spec = _load_spec(a.spec) if a.spec else None
@@ -125,9 +139,13 @@ def cmd_broker(a: argparse.Namespace) -> int:
     if (a.curve_secret is None) != (a.curve_authorized is None):
         print("broker: --curve-secret and --curve-authorized go together", file=sys.stderr)
         return 2
-    cfg = BrokerConfig(out=a.out, spec=spec, bind=a.bind, shared=a.shared, curve_secret=a.curve_secret,
-                       curve_authorized=a.curve_authorized, insecure=a.insecure, progress=not a.no_progress,
-                       exit_when_done=not a.keep_running, **_broker_options(a))
+    try:
+        cfg = BrokerConfig(out=a.out, spec=spec, bind=a.bind, shared=a.shared, curve_secret=a.curve_secret,
+                           curve_authorized=a.curve_authorized, insecure=a.insecure, progress=not a.no_progress,
+                           exit_when_done=not a.keep_running, **_broker_options(a))
+    except ValueError as exc:
+        print(f"broker: {exc}", file=sys.stderr)
+        return 2
 
     def ready(endpoint: str) -> None:
         print(f"broker listening on {endpoint}; workers: python -m headless worker --connect {endpoint}",
@@ -135,19 +153,27 @@ def cmd_broker(a: argparse.Namespace) -> int:
 
     try:
         stats = run_broker(cfg, ready_callback=ready)
+    except StorageFaultError as exc:
+        return _storage_fault_exit("broker", exc.fault)
     except (SecurityError, ValueError, FileNotFoundError) as exc:
         print(f"broker: {exc}", file=sys.stderr)
         return 2
     print(json.dumps({"broker_stats": stats.as_dict()}), file=sys.stderr)
+    if stats.storage_fault is not None:
+        return _storage_fault_exit("broker", stats.storage_fault)
     return _finish_report(a.out, stats, sheet=a.contact_sheet)
 
 
 def cmd_worker(a: argparse.Namespace) -> int:
-    from .worker import config_from_args, run_worker
+    from .worker import EXIT_USAGE, config_from_args, run_worker
 
     logging.getLogger().setLevel(logging.DEBUG if a.verbose else logging.INFO)
-    _, gave_up = run_worker(config_from_args(a))
-    return 1 if gave_up else 0
+    try:
+        cfg = config_from_args(a)
+    except ValueError as exc:
+        print(f"worker: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return run_worker(cfg).exit_code
 
 
 def cmd_status(a: argparse.Namespace) -> int:

@@ -23,6 +23,7 @@ from .broker import BrokerConfig, BrokerStats, run_broker
 log = logging.getLogger("headless.generate")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+MAX_LOCAL_WORKERS = 256
 
 
 def default_workers(renderer: str) -> int:
@@ -141,13 +142,18 @@ def save_samples_sheet(out: Path, max_images: int = 40) -> Path | None:
 
 def generate(spec: Spec | None, out: Path, workers: int | None = None, renderer: str = "bpy",
              standin_sleep_s: float = 0.0, progress: bool = True, **broker_options) -> BrokerStats:
-    """Generate (or resume) a dataset with a local farm. Raises RuntimeError if the renderer is missing."""
+    """Generate (or resume) a dataset with a local farm. Raises ValueError naming a bad argument
+    and RuntimeError if the renderer is missing; a storage fault ends it with `stats.storage_fault`."""
+    if workers is not None and not 1 <= workers <= MAX_LOCAL_WORKERS:
+        raise ValueError(f"--workers {workers}: must be 1..{MAX_LOCAL_WORKERS}")
+    if not standin_sleep_s >= 0:
+        raise ValueError(f"--standin-sleep {standin_sleep_s}: must be 0 or more")
+    cfg = BrokerConfig(out=Path(out), spec=spec, bind="tcp://127.0.0.1:0", progress=progress, **broker_options)
     why = renderer_available(renderer)
     if why:
         raise RuntimeError(why)
     out = Path(out)
     n = workers or default_workers(renderer)
-    cfg = BrokerConfig(out=out, spec=spec, bind="tcp://127.0.0.1:0", progress=progress, **broker_options)
     pool: list[LocalWorkers] = []
 
     def started(endpoint: str) -> None:
@@ -155,9 +161,12 @@ def generate(spec: Spec | None, out: Path, workers: int | None = None, renderer:
         lw.start()
         pool.append(lw)
 
+    stats = None
     try:
         stats = run_broker(cfg, ready_callback=started)
     finally:
+        # Workers leave on the broker's BYE; after a storage fault (PAUSE) or an error they are stopped now.
+        prompt = stats is None or stats.storage_fault is not None
         for lw in pool:
-            lw.stop()
+            lw.stop(timeout=0.0 if prompt else 10.0)
     return stats

@@ -40,7 +40,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     lost INTEGER NOT NULL DEFAULT 0,       -- leases lost (dead or silent worker)
     last_error TEXT,
     leased_at REAL, finished_at REAL, render_s REAL,
-    completions INTEGER NOT NULL DEFAULT 0 -- times it was marked done (must end at 1)
+    completions INTEGER NOT NULL DEFAULT 0, -- times it was marked done (must end at 1)
+    lease_token TEXT,                -- the current (or last) lease's secret: proves the holder
+    lease_key TEXT                   -- the holder's CURVE public key (z85), with CURVE
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
 CREATE TABLE IF NOT EXISTS attempts (
@@ -89,8 +91,24 @@ class JobTable:
             # commits may roll back, which only re-renders jobs (names are deterministic).
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(SCHEMA)
+            self._migrate()
         self.db.row_factory = sqlite3.Row
         self._in_tx = False
+
+    def _migrate(self) -> None:
+        """Tables of an older version lack the lease binding columns: add them (resumable runs)."""
+        have = {r[1] for r in self.db.execute("PRAGMA table_info(jobs)")}
+        for col in ("lease_token", "lease_key"):
+            if col not in have:
+                self.db.execute(f"ALTER TABLE jobs ADD COLUMN {col} TEXT")
+
+    def rollback(self) -> None:
+        """Drop the current transaction (after a failed write: nothing half-way)."""
+        self._in_tx = False
+        try:
+            self.db.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass  # SQLite already rolled it back
 
     def close(self) -> None:
         if self._in_tx:
@@ -156,6 +174,11 @@ class JobTable:
     def ids_in_state(self, state: str) -> list[int]:
         return [r[0] for r in self.db.execute("SELECT id FROM jobs WHERE state=? ORDER BY id", (state,))]
 
+    def lease_binding(self, job_id: int) -> tuple[str | None, str | None]:
+        """(token, CURVE key) of the job's current or last lease."""
+        r = self.db.execute("SELECT lease_token, lease_key FROM jobs WHERE id=?", (job_id,)).fetchone()
+        return (r[0], r[1]) if r else (None, None)
+
     def row(self, job_id: int) -> JobRow:
         r = self.db.execute("SELECT id, pid, images, state, attempt, failures, lost FROM jobs WHERE id=?",
                             (job_id,)).fetchone()
@@ -181,15 +204,20 @@ class JobTable:
         """Give the job to `worker`; returns the new attempt number (the fencing token)."""
         return self.lease_many([(job_id, worker)], now)[0][0]
 
-    def lease_many(self, leases: list[tuple[int, str]], now: float) -> list[tuple[int, str]]:
+    def lease_many(self, leases: list[tuple[int, str]], now: float, tokens: list[str] | None = None,
+                   keys: list[str | None] | None = None) -> list[tuple[int, str]]:
         """`lease` for a batch of (job, worker): one statement per job plus one for the batch.
-        Returns (attempt, sample JSON) per job: the broker sends the sample with the lease."""
+        `tokens` and `keys` bind each lease to its holder (stored so a restarted broker can check
+        them). Returns (attempt, sample JSON) per job: the broker sends the sample with the lease."""
         if not leases:
             return []
+        tokens = tokens or [None] * len(leases)
+        keys = keys or [None] * len(leases)
         self.begin()
-        out = [self.db.execute("UPDATE jobs SET state='leased', attempt=attempt+1, worker=?, leased_at=? "
-                               "WHERE id=? RETURNING attempt, sample", (worker, now, job_id)).fetchone()
-               for job_id, worker in leases]
+        out = [self.db.execute("UPDATE jobs SET state='leased', attempt=attempt+1, worker=?, leased_at=?, "
+                               "lease_token=?, lease_key=? WHERE id=? RETURNING attempt, sample",
+                               (worker, now, token, key, job_id)).fetchone()
+               for (job_id, worker), token, key in zip(leases, tokens, keys)]
         self.db.executemany("INSERT OR REPLACE INTO attempts(job, attempt, worker, started) VALUES (?, ?, ?, ?)",
                             [(job_id, attempt, worker, now) for (job_id, worker), (attempt, _) in zip(leases, out)])
         return out
@@ -228,18 +256,24 @@ class JobTable:
         self.db.execute("UPDATE jobs SET state='done', finished_at=?, completions=completions+1 WHERE id=? "
                         "AND state!='done'", (now, job_id))
 
-    def release(self, job_id: int, attempt: int, now: float, error: str, failure: bool, max_failures: int,
+    def release(self, job_id: int, attempt: int, now: float, error: str, failure: bool | None, max_failures: int,
                 max_lost: int) -> str | None:
-        """End the current attempt without success. Returns the new state (pending or failed),
-        or None if `attempt` was not the current lease (nothing changes)."""
+        """End the current attempt without success. `failure`: True counts an error against the
+        job, False a lost lease, None nothing (the broker's own fault: a disk, a restart).
+        Returns the new state (pending or failed), or None if `attempt` was not the current
+        lease (nothing changes)."""
         self.begin()
-        col = "failures" if failure else "lost"
-        cur = self.db.execute(f"UPDATE jobs SET state='pending', worker=NULL, {col}={col}+1, last_error=? "
+        col = {True: "failures", False: "lost", None: None}[failure]
+        count = f"{col}={col}+1, " if col else ""
+        cur = self.db.execute(f"UPDATE jobs SET state='pending', worker=NULL, {count}last_error=? "
                               "WHERE id=? AND attempt=? AND state='leased'", (error[:2000], job_id, attempt))
         if cur.rowcount != 1:
             return None
         self.db.execute("UPDATE attempts SET ended=?, outcome=?, error=? WHERE job=? AND attempt=?",
-                        (now, "failed" if failure else "lost", error[:2000], job_id, attempt))
+                        (now, {True: "failed", False: "lost", None: "interrupted"}[failure], error[:2000], job_id,
+                         attempt))
+        if col is None:
+            return PENDING
         failures, lost = self.db.execute("SELECT failures, lost FROM jobs WHERE id=?", (job_id,)).fetchone()
         if failures >= max_failures or lost >= max_lost:
             self.db.execute("UPDATE jobs SET state='failed' WHERE id=?", (job_id,))

@@ -6,20 +6,27 @@ the worker's routing id in front). The style follows the ZeroMQ guide's reliable
 broker does not know it, and a fencing token (`attempt`) on everything that belongs to a job,
 so a result from a superseded attempt is recognised and discarded.
 
+A lease is bound to the worker that holds it: the JOB message carries an unguessable `token`,
+and the broker also records the holder's identity (its CURVE public key with CURVE, its
+ZeroMQ routing id otherwise). CHUNK, DONE and FAIL must come from the holder and carry the
+token; a reconnecting worker re-binds its leases by naming them with their tokens in READY/HB
+(`held: [[job, attempt, token], ...]`). Everything else is refused, logged and counted.
+
 Worker → broker:
-  READY  {worker, host, pid, renderer, job?, attempt?}    register (again, after a reconnect)
-  HB     {job?, attempt?, rendered?}                      heartbeat; names the job it holds
-  CHUNK  {job, attempt, k, kind, offset, size, sha256} + 1 payload frame   one piece of a file
-  DONE   {job, attempt, files: [{k, kind, size, sha256}], infos: {k: info}, render_s}
-  FAIL   {job, attempt, error}
+  READY  {worker, host, pid, renderer, held?, want_job?}  register (again, after a reconnect)
+  HB     {held?, want_job?}                               heartbeat; names the jobs it holds
+  CHUNK  {job, attempt, token, k, kind, offset, size, sha256} + 1 payload frame   one piece of a file
+  DONE   {job, attempt, token, files: [{k, kind, size, sha256}], infos: {k: info}, render_s}
+  FAIL   {job, attempt, token, error}
   BYE    {}
 Broker → worker:
   WELCOME {spec, heartbeat_s, liveness, chunk_size, window, shared}   after READY
   HB      {}
-  JOB     {job, attempt, pid, lease_s, staging?} + 1 frame: the character sample (JSON)
+  JOB     {job, attempt, token, pid, lease_s, staging?} + 1 frame: the character sample (JSON)
   ACK     {job, attempt, k, kind, offset, ok, reason?}   per chunk: the flow-control credit
   RESULT  {job, attempt, accepted, reason?}              the verdict on DONE / FAIL
   RESET   {reason}                                       "I do not know you": reconnect
+  PAUSE   {reason}                                       storage fault: take no new job, keep results
   BYE     {}                                             the run is over; exit
 """
 from __future__ import annotations
@@ -32,9 +39,9 @@ from typing import Any
 MAGIC = b"SHF1"
 
 READY, HB, CHUNK, DONE, FAIL, BYE = b"READY", b"HB", b"CHUNK", b"DONE", b"FAIL", b"BYE"
-WELCOME, JOB, ACK, RESULT, RESET = b"WELCOME", b"JOB", b"ACK", b"RESULT", b"RESET"
+WELCOME, JOB, ACK, RESULT, RESET, PAUSE = b"WELCOME", b"JOB", b"ACK", b"RESULT", b"RESET", b"PAUSE"
 WORKER_COMMANDS = frozenset({READY, HB, CHUNK, DONE, FAIL, BYE})
-BROKER_COMMANDS = frozenset({WELCOME, HB, JOB, ACK, RESULT, RESET, BYE})
+BROKER_COMMANDS = frozenset({WELCOME, HB, JOB, ACK, RESULT, RESET, PAUSE, BYE})
 
 FILE_KINDS = ("image", "mask")
 CHUNK_SIZE = 256 * 1024  # bytes of file data per CHUNK message
@@ -42,11 +49,14 @@ MAX_HEADER = 256 * 1024  # a DONE header carries per-image infos (keypoints, bbo
 MAX_PAYLOAD = 1024 * 1024  # hard cap of one payload frame
 MAX_FILE_SIZE = 64 * 1024 * 1024  # one image or mask
 MAX_FRAMES = 5
+MAX_DEPTH = 8  # nesting of a header's JSON (a DONE header's keypoints sit at depth 5)
+MAX_ITEMS = 50_000  # values in one header, all levels together
 # libzmq drops (and disconnects) peers sending anything larger: the first line of defence.
 MAX_MESSAGE_SIZE = MAX_HEADER + MAX_PAYLOAD + 4096
 
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _NAME_RE = re.compile(r"[^A-Za-z0-9_.:@-]")
+_TOKEN_RE = re.compile(r"^[0-9a-f]{32}$")
 
 
 class ProtocolError(ValueError):
@@ -83,17 +93,54 @@ def decode(frames: list[bytes], allowed: frozenset[bytes]) -> Message:
     try:
         header = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProtocolError(f"{command.decode()} header is not JSON ({exc})") from None
+        raise ProtocolError(f"{command.decode()} header is not JSON ({str(exc)[:100]})") from None
+    except RecursionError:  # json's C parser refuses ~1000 levels; ours is far lower (below)
+        raise ProtocolError(f"{command.decode()} header nests deeper than {MAX_DEPTH}") from None
     if not isinstance(header, dict):
         raise ProtocolError(f"{command.decode()} header is not a JSON object")
+    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH or len(raw) > 2 * MAX_ITEMS:
+        check_shape(header, command.decode())  # else it cannot nest deeper or hold more: skip the walk
     payload = [f if type(f) is bytes else bytes(f) for f in frames[3:]]  # no copy of what is bytes already
     if any(len(p) > MAX_PAYLOAD for p in payload):
         raise ProtocolError(f"{command.decode()} payload exceeds {MAX_PAYLOAD} bytes")
     return Message(command, header, payload)
 
 
+def check_shape(value: Any, what: str, max_depth: int = MAX_DEPTH, max_items: int = MAX_ITEMS) -> None:
+    """Bound a parsed header's nesting depth and number of values (iteratively: no recursion)."""
+    stack = [(value, 1)]
+    items = 0
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, dict):
+            children = v.values()
+        elif isinstance(v, list):
+            children = v
+        else:
+            continue
+        if depth > max_depth:
+            raise ProtocolError(f"{what} header nests deeper than {max_depth}")
+        items += len(children)
+        if items > max_items:
+            raise ProtocolError(f"{what} header holds more than {max_items} values")
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
+
+
 # ---------------------------------------------------------------------------------------
 # Field checks: the broker trusts nothing a worker sends.
+
+
+def new_token() -> str:
+    """An unguessable lease token (128 bits)."""
+    import secrets
+
+    return secrets.token_hex(16)
+
+
+def get_token(header: dict[str, Any], key: str = "token") -> str | None:
+    """The lease token of a message, or None if absent or malformed (refused by the caller)."""
+    v = header.get(key)
+    return v if isinstance(v, str) and _TOKEN_RE.match(v) else None
 
 
 def get_int(header: dict[str, Any], key: str, low: int = 0, high: int = 2**62) -> int:
@@ -127,3 +174,99 @@ def get_kind(header: dict[str, Any]) -> str:
 def safe_name(text: Any, max_len: int = 64) -> str:
     """A worker-supplied label made harmless for logs, tables and terminals."""
     return _NAME_RE.sub("_", str(text))[:max_len] or "unnamed"
+
+
+# ---------------------------------------------------------------------------------------
+# Per-image info (DONE `infos`): what only the renderer knows. Validated field by field before
+# it is stored; the fields that name a file, a subset, an index or a camera are the broker's
+# own and never come from here.
+
+RESERVED_INFO_KEYS = frozenset({"file", "mask", "k", "subset", "camera_id", "pid", "split", "sha256",
+                                "mask_sha256"})
+_COORD = 1e7  # pixel and world coordinates: generous, finite
+
+
+def finite_number(v: Any, low: float, high: float) -> bool:
+    """An int or float (not a bool) in low..high; NaN fails every comparison, infinities the range."""
+    t = type(v)
+    return (t is float or t is int) and low <= v <= high
+
+
+def _numbers_ok(v: Any, n: int, low: float, high: float) -> bool:
+    if type(v) is not list or len(v) != n:
+        return False
+    for x in v:
+        t = type(x)
+        if not ((t is float or t is int) and low <= x <= high):
+            return False
+    return True
+
+
+def _numbers(n: int, low: float = -_COORD, high: float = _COORD, ints: bool = False):
+    if ints:
+        return lambda v: _numbers_ok(v, n, low, high) and all(type(x) is int for x in v)
+    return lambda v: _numbers_ok(v, n, low, high)
+
+
+def _matrix(rows: int, cols: int):
+    return lambda v: (type(v) is list and len(v) == rows
+                      and all(_numbers_ok(r, cols, -_COORD, _COORD) for r in v))
+
+
+def _text(max_len: int):
+    return lambda v: type(v) is str and len(v) <= max_len
+
+
+def _keypoints(v: Any) -> bool:
+    """{joint: [x, y] or [x, y, visible]}: written out, as the real renderer sends ~20 per image."""
+    if type(v) is not dict or len(v) > 256:
+        return False
+    for name, p in v.items():
+        if type(name) is not str or len(name) > 64 or type(p) is not list or not 2 <= len(p) <= 3:
+            return False
+        for x in p:
+            t = type(x)
+            if not ((t is float or t is int) and -_COORD <= x <= _COORD):
+                return False
+    return True
+
+
+def _timings(v: Any) -> bool:
+    if type(v) is not dict or len(v) > 64:
+        return False
+    for name, t in v.items():
+        if type(name) is not str or len(name) > 64 or not finite_number(t, 0.0, 1e7):
+            return False
+    return True
+
+
+INFO_SCHEMA = {
+    "bbox": _numbers(4),
+    "frame_size": _numbers(2, 1, 1_000_000, ints=True),
+    "crop_size": _numbers(2, 1, 1_000_000, ints=True),
+    "keypoints": _keypoints,
+    "person_box_world": _matrix(2, 3),
+    "camera_matrix": _matrix(4, 4),
+    "camera_reaimed": lambda v: type(v) is bool,
+    "pose_source": _text(200),
+    "pose_fallback": _text(2000),
+    "engine": _text(40),
+    "renderer": _text(40),
+    "timings": _timings,
+}
+
+
+def validate_image_info(info: Any, k: int) -> dict[str, Any]:
+    """A worker's info for image `k`, checked against INFO_SCHEMA; raises ProtocolError naming the field."""
+    if not isinstance(info, dict):
+        raise ProtocolError(f"info of image {k}: expected an object")
+    for key, value in info.items():
+        if key in RESERVED_INFO_KEYS:
+            raise ProtocolError(f"info of image {k}: field {str(key)[:40]!r} is set by the broker, not a worker")
+        check = INFO_SCHEMA.get(key)
+        if check is None:
+            raise ProtocolError(f"info of image {k}: unknown field {str(key)[:40]!r}")
+        if not check(value):
+            raise ProtocolError(f"info of image {k}: field {key!r} has a bad type, size or value "
+                                f"(finite numbers in range expected)")
+    return info

@@ -78,14 +78,63 @@ class BrokerCurve:
 
     authenticator: object
 
+    @property
+    def refused(self) -> int:
+        """CURVE handshakes refused so far (unknown keys)."""
+        return getattr(self.authenticator, "refused", 0)
+
     def stop(self) -> None:
         self.authenticator.stop()
+
+
+def _logging_authenticator_class():
+    """A ThreadAuthenticator that logs every refused handshake (key, peer address), rate-limited,
+    and counts them for `status`. Built lazily: zmq.auth is imported only with CURVE."""
+    import threading
+    import time
+
+    import zmq.utils.z85
+    from zmq.auth.thread import ThreadAuthenticator
+
+    class LoggingAuthenticator(ThreadAuthenticator):
+        refused = 0
+        _current: tuple[str, str] = ("?", "?")
+        _last_log = 0.0
+        _suppressed = 0
+        _lock = threading.Lock()
+
+        async def handle_zap_message(self, msg):
+            address, key = "?", "?"
+            try:
+                address = bytes(msg[3]).decode("utf-8", "replace")[:80]
+                if len(msg) > 6 and bytes(msg[5]) == b"CURVE" and len(msg[6]) == 32:
+                    key = zmq.utils.z85.encode(bytes(msg[6])).decode()
+            except Exception:  # a malformed request: pyzmq answers it; we only label it
+                pass
+            self._current = (key, address)
+            await super().handle_zap_message(msg)
+
+        def _send_zap_reply(self, request_id, status_code, status_text, user_id="anonymous"):
+            if status_code != b"200":
+                key, address = self._current
+                with self._lock:
+                    self.refused += 1
+                    now = time.monotonic()
+                    if now - self._last_log >= 1.0:  # rate-limited: a scan must not flood the log
+                        more = f" (+{self._suppressed} more since the last report)" if self._suppressed else ""
+                        log.warning("refused a CURVE handshake from %s: key %s not authorised (%s)%s", address, key,
+                                    bytes(status_text).decode("utf-8", "replace")[:80], more)
+                        self._last_log, self._suppressed = now, 0
+                    else:
+                        self._suppressed += 1
+            super()._send_zap_reply(request_id, status_code, status_text, user_id)
+
+    return LoggingAuthenticator
 
 
 def secure_broker_socket(ctx: zmq.Context, sock: zmq.Socket, secret_file: Path, authorized_dir: Path) -> BrokerCurve:
     """Make `sock` a CURVE server accepting only clients whose public key is in `authorized_dir`."""
     import zmq.auth
-    from zmq.auth.thread import ThreadAuthenticator
 
     if not curve_available():
         raise SecurityError("this libzmq has no CURVE support (zmq.has('curve') is False)")
@@ -95,7 +144,7 @@ def secure_broker_socket(ctx: zmq.Context, sock: zmq.Socket, secret_file: Path, 
     public, secret = zmq.auth.load_certificate(secret_file)
     if secret is None:
         raise SecurityError(f"{secret_file}: not a secret key file (expected *.key_secret)")
-    auth = ThreadAuthenticator(ctx, log=logging.getLogger("headless.zap"))
+    auth = _logging_authenticator_class()(ctx, log=logging.getLogger("headless.zap"))
     auth.start()
     auth.configure_curve(domain="*", location=str(authorized_dir))
     sock.curve_secretkey = secret

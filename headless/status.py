@@ -38,6 +38,9 @@ class FarmStatus:
     workers: list[WorkerLine] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)  # parked jobs and jobs that failed before
     events: list[dict[str, Any]] = field(default_factory=list)
+    # Security events the broker counted: refused CURVE handshakes, messages about leases the
+    # peer does not hold, rejected results, malformed and stale messages.
+    security: dict[str, int] = field(default_factory=dict)
 
 
 def read_status(root: Path, events: int = 10) -> FarmStatus:
@@ -47,6 +50,10 @@ def read_status(root: Path, events: int = 10) -> FarmStatus:
         now = time.time()
         done, total = table.image_counts()
         st = FarmStatus(dataset=str(root), jobs=table.counts(), images_done=done, images_total=total)
+        try:
+            st.security = {k: int(v) for k, v in json.loads(table.get_meta("security") or "{}").items()}
+        except (ValueError, TypeError, AttributeError):
+            st.security = {}
         for r in table.db.execute("SELECT name, host, state, jobs_done, images_done, render_s, first_seen, last_seen, "
                                   "current_job FROM workers ORDER BY name"):
             life = max(1e-9, r["last_seen"] - r["first_seen"])
@@ -100,6 +107,10 @@ def format_status(st: FarmStatus) -> str:
             ids = ", ".join(str(f["id"]) for f in jobs[:8]) + (", …" if len(jobs) > 8 else "")
             lines.append(f"  {reason[:200]}")
             lines.append(f"    {len(jobs)} job(s) ({parked} parked as failed): {ids}")
+    if any(st.security.values()):
+        names = {"handshakes_refused": "refused handshakes", "refused": "refused (not the lease holder)",
+                 "rejected": "rejected results", "malformed": "malformed", "stale": "stale"}
+        lines.append("security " + "  ".join(f"{names.get(k, k)} {v}" for k, v in st.security.items()))
     if st.events:
         lines.append("recent events")
         for e in st.events:

@@ -9,9 +9,15 @@ every expected file is present with the declared size and SHA-256, fsyncs it, re
 its dataset name (atomic, same filesystem) and writes the character's metadata last.
 
 A superseded attempt only ever touches its own staging folder, which is deleted.
+
+Every dataset write goes through a `Disk` (the storage seam): the real filesystem, or, for
+the fault tests, a `FaultyDisk` that fails with ENOSPC, EROFS or EIO on cue. A write that
+fails with such an error is a storage fault (`storage_fault`): the broker stops cleanly, and
+the fault is never counted against the job.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -25,10 +31,11 @@ from typing import Any
 
 import synth_humans_addon.core.dataset as _dataset
 from synth_humans_addon.core.dataset import (MASKS_DIR, METADATA_DIR, SUBSETS, RenderedImage, atomic_write,
-                                             character_record, image_relpath, mask_relpath, metadata_path)
+                                             character_record, contained_relpath, image_relpath, mask_relpath,
+                                             metadata_path)
 from synth_humans_addon.core.sampling import CharacterSample
 
-from .protocol import FILE_KINDS, MAX_FILE_SIZE, ProtocolError
+from .protocol import FILE_KINDS, MAX_FILE_SIZE, ProtocolError, validate_image_info
 
 FARM_DIR = ".farm"
 STAGING_DIR = "staging"
@@ -71,14 +78,27 @@ class DeclaredFile:
     sha256: str
 
 
+def file_size_bound(crop_height: int) -> int:
+    """The largest image or mask a worker may claim for a spec: a crop at most 4× as wide as it
+    is tall, 3 bytes a pixel, twice over (a JPEG of noise at quality 100 can exceed its raw
+    size), plus 1 MiB of headers; never above MAX_FILE_SIZE."""
+    h = max(1, int(crop_height))
+    return min(MAX_FILE_SIZE, 2 * 3 * h * 4 * h + (1 << 20))
+
+
 @dataclass
 class Upload:
-    """Chunks of one attempt arriving at the broker, assembled in memory until DONE.
+    """Chunks of one attempt arriving at the broker, kept in memory until DONE.
 
     Files are crops of a few tens of kilobytes, so an upload costs no disk I/O until the
-    result is verified; the storage threads then write each file once under its final name."""
+    result is verified; the storage threads then write each file once under its final name.
+    Memory is taken as chunks arrive, never for a claimed size: a chunk may overwrite what
+    arrived or extend it, but not leave a gap (one connection delivers a worker's chunks in
+    order), so a peer claiming a large file and sending one byte holds one byte. A claim above
+    `max_size` (from the spec's image size) is refused before anything is kept."""
 
     valid_k: frozenset[int]
+    max_size: int = MAX_FILE_SIZE
     declared: dict[tuple[int, str], tuple[int, str]] = field(default_factory=dict)  # (k, kind) → (size, sha)
     buffers: dict[tuple[int, str], bytes | bytearray] = field(default_factory=dict)
     nbytes: int = 0
@@ -86,23 +106,31 @@ class Upload:
     def write_chunk(self, k: int, kind: str, offset: int, size: int, sha: str, data: bytes) -> None:
         if k not in self.valid_k or kind not in FILE_KINDS:
             raise ProtocolError(f"chunk for unknown file k={k} kind={kind!r}")
-        if not 0 < size <= MAX_FILE_SIZE or offset < 0 or offset + len(data) > size:
+        if not 0 < size <= self.max_size:
+            raise ProtocolError(f"chunk claims a file of {size} bytes; this run's bound is {self.max_size}")
+        if offset < 0 or offset + len(data) > size:
             raise ProtocolError(f"chunk outside its file: offset={offset} len={len(data)} size={size}")
         key = (k, kind)
         if self.declared.get(key) != (size, sha):  # a new file, or the worker restarted it
-            old = self.buffers.get(key)
-            self.nbytes += size - (len(old) if old is not None else 0)
+            old = self.buffers.pop(key, None)
+            self.nbytes -= len(old) if old is not None else 0
             self.declared[key] = (size, sha)
             if offset == 0 and len(data) == size:  # the usual case: a whole file in one chunk, no copy
                 self.buffers[key] = data
+                self.nbytes += size
                 return
-            self.buffers[key] = bytearray(size)
+            self.buffers[key] = bytearray()
         buf = self.buffers[key]
+        if offset > len(buf):
+            raise ProtocolError(f"chunk at offset {offset} of k={k} {kind} leaves a gap (have {len(buf)} bytes)")
         if not isinstance(buf, bytearray):  # a repeated chunk of a whole-file upload
             buf = self.buffers[key] = bytearray(buf)
+        before = len(buf)
         buf[offset:offset + len(data)] = data
+        self.nbytes += len(buf) - before
 
     def files(self) -> dict[tuple[int, str], bytes]:
+        """Each file as received; one that never arrived completely comes out short (and fails verification)."""
         return {key: buf if isinstance(buf, bytes) else bytes(buf) for key, buf in self.buffers.items()}
 
 
@@ -161,7 +189,7 @@ def _fsync_dir(path: Path) -> None:
 def store_character(root: Path, character: CharacterSample | CharacterView, files: list[DeclaredFile],
                     infos: dict[int, dict[str, Any]], extra: dict[str, Any],
                     uploaded: dict[tuple[int, str], bytes] | None = None, staging: Path | None = None,
-                    durable: bool = True) -> StoredCharacter:
+                    durable: bool = True, disk: Disk | None = None) -> StoredCharacter:
     """Verify every file of a character, store it under its dataset name, write metadata last.
 
     The bytes come from an upload (`uploaded`) or, in shared-filesystem mode, from the files a
@@ -175,8 +203,19 @@ def store_character(root: Path, character: CharacterSample | CharacterView, file
     file is the commit marker: it appears, atomically, only after every image of the character
     is written; a character without it is incomplete for the reader, and the broker's recovery
     re-checks every checksum of an unfinished job before adopting or deleting its files. It
-    saves two of the three syscalls-heavy renames per stored file."""
+    saves two of the three syscalls-heavy renames per stored file.
+
+    Per-image `infos` are checked against the schema (`validate_image_info`) first; every path
+    and every field that names a file, subset, index or camera is built here, never taken from
+    them. A write that fails removes what this call wrote of the character (best effort) and
+    raises: nothing is left half-way under a final name with metadata."""
     root = Path(root)
+    disk = disk or Disk()
+    for k, info in infos.items():
+        try:
+            validate_image_info(info, k)
+        except ProtocolError as exc:
+            raise VerificationError(f"character {character.pid:04d}: {exc}") from None
     expected = {(im.k, kind) for im in character.images for kind in FILE_KINDS}
     declared = {(f.k, f.kind): f for f in files}
     if set(declared) != expected:
@@ -201,18 +240,32 @@ def store_character(root: Path, character: CharacterSample | CharacterView, file
         if hashlib.sha256(data).hexdigest() != f.sha256:
             raise VerificationError(f"character {character.pid:04d}: {key[1]} k={key[0]} SHA-256 mismatch")
         blobs[key] = data
+    try:
+        _write_character(root, character, blobs, declared, infos, extra, durable, disk)
+    except OSError:
+        try:
+            remove_character_files(root, character)
+        except OSError:
+            pass  # a read-only disk: the restarted broker removes them (no metadata: incomplete)
+        raise
+    if staging is not None:
+        shutil.rmtree(staging, ignore_errors=True)
     total = 0
-    if durable:
-        for im in character.images:
-            atomic_write(root / image_relpath(character.pid, im), blobs[(im.k, "image")])
-            atomic_write(root / mask_relpath(character.pid, im), blobs[(im.k, "mask")])
-    else:
-        base = os.fspath(root)  # plain strings: pathlib costs microseconds per file
-        for im in character.images:
-            write_file(f"{base}/{image_relpath(character.pid, im)}", blobs[(im.k, "image")])
-            write_file(f"{base}/{mask_relpath(character.pid, im)}", blobs[(im.k, "mask")])
     for im in character.images:
         total += len(blobs[(im.k, "image")]) + len(blobs[(im.k, "mask")])
+    return StoredCharacter(character.pid, len(character.images), total)
+
+
+def _write_character(root: Path, character, blobs, declared, infos, extra, durable: bool, disk: Disk) -> None:
+    base = os.fspath(root)  # plain strings: pathlib costs microseconds per file
+    if durable:
+        for im in character.images:
+            disk.write_atomic(root / image_relpath(character.pid, im), blobs[(im.k, "image")])
+            disk.write_atomic(root / mask_relpath(character.pid, im), blobs[(im.k, "mask")])
+    else:
+        for im in character.images:
+            disk.write(f"{base}/{image_relpath(character.pid, im)}", blobs[(im.k, "image")])
+            disk.write(f"{base}/{mask_relpath(character.pid, im)}", blobs[(im.k, "mask")])
     rendered = []
     for im in character.images:
         info = dict(infos.get(im.k) or {})
@@ -220,12 +273,10 @@ def store_character(root: Path, character: CharacterSample | CharacterView, file
         info["mask_sha256"] = declared[(im.k, "mask")].sha256
         rendered.append(RenderedImage(k=im.k, image=b"", mask=b"", info=info))
     if durable:
-        atomic_write(metadata_path(root, character.pid), metadata_json(character, rendered, extra))
+        disk.write_atomic(metadata_path(root, character.pid), metadata_json(character, rendered, extra))
     else:  # the same name as metadata_path(), without pathlib
-        write_unsynced(f"{base}/{METADATA_DIR}/{character.pid:04d}.json", metadata_json(character, rendered, extra))
-    if staging is not None:
-        shutil.rmtree(staging, ignore_errors=True)
-    return StoredCharacter(character.pid, len(character.images), total)
+        disk.write_unsynced(f"{base}/{METADATA_DIR}/{character.pid:04d}.json",
+                            metadata_json(character, rendered, extra))
 
 
 # Stands for the character's samples in the metadata while it is encoded; random, so that no
@@ -279,6 +330,122 @@ def write_unsynced(path: str | Path, data: bytes) -> None:
     tmp = f"{folder}/.{name}.{os.getpid()}.{threading.get_ident()}.part"
     write_file(tmp, data)
     os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------------------------------
+# The storage seam and storage faults.
+
+# Errors that say "this disk cannot take writes now", not "this job is bad".
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EIO, getattr(errno, "EDQUOT", errno.ENOSPC)})
+
+
+@dataclass
+class StorageFault:
+    """Why the dataset's disk stopped taking writes: the broker stops on it (exit status 5)."""
+
+    path: str
+    errno: int
+    message: str
+
+    def line(self) -> str:
+        name = errno.errorcode.get(self.errno, str(self.errno))
+        return f"storage fault on {self.path}: {name} ({self.message})"
+
+
+def storage_fault(exc: BaseException, default_path: str | Path = "") -> StorageFault | None:
+    """The storage fault behind `exc` (ENOSPC, EROFS, EIO, from a file or SQLite), else None."""
+    import sqlite3
+
+    if isinstance(exc, OSError) and exc.errno in DISK_ERRNOS:
+        return StorageFault(str(exc.filename or default_path), exc.errno, exc.strerror or str(exc))
+    if isinstance(exc, sqlite3.Error):
+        name = getattr(exc, "sqlite_errorname", "") or ""
+        text = str(exc)
+        if name.startswith("SQLITE_FULL") or "disk is full" in text:
+            return StorageFault(str(default_path), errno.ENOSPC, text)
+        if name.startswith("SQLITE_READONLY") or "readonly database" in text:
+            return StorageFault(str(default_path), errno.EROFS, text)
+        if name.startswith("SQLITE_IOERR") or "disk I/O error" in text:
+            return StorageFault(str(default_path), errno.EIO, text)
+    return None
+
+
+def _named(path: str | Path, write, *args) -> None:
+    """Run a write; an OSError without a file name (os.write, flush, fsync) gets `path`, so a
+    storage fault always names where it happened."""
+    try:
+        write(*args)
+    except OSError as exc:
+        if exc.filename is None:
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
+        raise
+
+
+class Disk:
+    """The seam every dataset write of the broker goes through (the real filesystem)."""
+
+    def write(self, path: str | Path, data: bytes) -> None:
+        _named(path, write_file, path, data)
+
+    def write_atomic(self, path: Path, data: bytes) -> None:
+        _named(path, atomic_write, path, data)
+
+    def write_unsynced(self, path: str | Path, data: bytes) -> None:
+        _named(path, write_unsynced, path, data)
+
+    def sync(self, root: Path) -> None:
+        _named(root, syncfs, root)
+
+
+class FaultyDisk(Disk):
+    """A disk that fails every write after the first `after` with `errno` (tests; see `disk_from_env`).
+
+    A full or read-only disk stays so: once failing it fails every write until the process ends."""
+
+    def __init__(self, error: int, after: int = 0):
+        self.error, self.after, self.writes = error, after, 0
+        self._lock = threading.Lock()
+
+    def _tick(self, path: str | Path) -> None:
+        with self._lock:
+            self.writes += 1
+            if self.writes > self.after:
+                raise OSError(self.error, os.strerror(self.error), str(path))
+
+    def write(self, path, data):
+        self._tick(path)
+        super().write(path, data)
+
+    def write_atomic(self, path, data):
+        self._tick(path)
+        super().write_atomic(path, data)
+
+    def write_unsynced(self, path, data):
+        self._tick(path)
+        super().write_unsynced(path, data)
+
+    def sync(self, root):
+        with self._lock:
+            failing = self.writes > self.after
+        if failing:
+            raise OSError(self.error, os.strerror(self.error), str(root))
+        super().sync(root)
+
+
+FAULT_ENV = "SYNTH_HUMANS_FARM_FAULT"
+
+
+def disk_from_env(environ: dict[str, str] | None = None) -> Disk:
+    """`SYNTH_HUMANS_FARM_FAULT=ENOSPC:AFTER` (or EROFS, EIO): a FaultyDisk for failure-injection
+    tests of a broker process; unset: the real disk."""
+    spec = (os.environ if environ is None else environ).get(FAULT_ENV, "").strip()
+    if not spec:
+        return Disk()
+    name, _, after = spec.partition(":")
+    code = getattr(errno, name.upper(), None)
+    if code not in DISK_ERRNOS or (after and not after.isdigit()):
+        raise ValueError(f"{FAULT_ENV}={spec!r}: expected ENOSPC, EROFS or EIO, optionally :N writes before")
+    return FaultyDisk(code, int(after or 0))
 
 
 _libc = None
@@ -355,11 +522,12 @@ class StorePipeline:
     holds the GIL; every extra thread adds GIL hand-offs (futex calls) that cost the broker's
     loop more than the parallel syscalls win on the machines measured (see docs/farm.md)."""
 
-    def __init__(self, root: Path, sync: str = "group", store_threads: int = 1):
+    def __init__(self, root: Path, sync: str = "group", store_threads: int = 1, disk: Disk | None = None):
         if sync not in ("group", "file", "none"):
             raise ValueError(f"sync must be 'group', 'file' or 'none', not {sync!r}")
         self.root = Path(root)
         self.sync = sync
+        self.disk = disk or Disk()
         self.syncs = 0
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()
         self._to_sync: queue.SimpleQueue = queue.SimpleQueue()
@@ -441,7 +609,7 @@ class StorePipeline:
             for t in batch:
                 try:
                     store_character(self.root, CharacterView.from_json(t.sample_json), t.files, t.infos, t.extra,
-                                    t.uploaded, t.staging, durable=durable_each)
+                                    t.uploaded, t.staging, durable=durable_each, disk=self.disk)
                 except BaseException as exc:  # reported to the broker, which rejects the result
                     t.error = exc
                 t.uploaded = None  # free the bytes now
@@ -459,7 +627,7 @@ class StorePipeline:
             tasks = [t for b in batches for t in b]
             if tasks:
                 try:
-                    syncfs(self.root)
+                    self.disk.sync(self.root)
                     self.syncs += 1
                 except OSError as exc:
                     for t in tasks:
@@ -483,6 +651,9 @@ def character_intact(root: Path, pid: int) -> bool:
     try:
         rec = json.loads(mp.read_text())
         for e in rec["images"]:
+            if not contained_relpath(e["mask"], MASKS_DIR) or \
+                    not any(contained_relpath(e["file"], sub) for sub in SUBSETS):
+                return False
             if sha256_file(Path(root) / e["file"]) != e["sha256"]:
                 return False
             if sha256_file(Path(root) / e["mask"]) != e["mask_sha256"]:
@@ -586,7 +757,11 @@ def audit(root: Path) -> AuditReport:
             rep.lost += 1
             rep.problems.append(f"job {job_id}: metadata lists {len(entries)} images, expected {n_images}")
         for e in entries:
-            for rel, key in ((e["file"], "sha256"), (e["mask"], "mask_sha256")):
+            for rel, key in ((e.get("file"), "sha256"), (e.get("mask"), "mask_sha256")):
+                if not any(contained_relpath(rel, folder) for folder in SUBSETS + (MASKS_DIR,)):
+                    rep.bad_checksums += 1
+                    rep.problems.append(f"job {job_id}: metadata names {str(rel)[:120]!r}, not a file of the dataset")
+                    continue
                 listed.add(rel)
                 p = root / rel
                 if not p.is_file():

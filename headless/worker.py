@@ -8,6 +8,10 @@ owns the ZeroMQ DEALER socket, so heartbeats keep flowing while a render runs fo
 The link uploads results in chunks with a credit window, keeps each result in memory until
 the broker's verdict arrives, and after a lost broker reconnects with exponential backoff and
 jitter and uploads again what it still holds (the broker's attempt check decides).
+
+Exit status (for schedulers; docs/farm.md): 0 the run is finished (or --max-jobs done);
+1 gave up: the broker was unreachable or silent for --give-up seconds, in any state, a render
+included; 2 bad arguments; 4 the link to the broker failed (an error in the connection).
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ import json  # noqa: E402
 import logging  # noqa: E402
 import queue  # noqa: E402
 import random  # noqa: E402
+import re  # noqa: E402
 import socket as pysocket  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
@@ -37,6 +42,10 @@ import zmq  # noqa: E402
 from headless import protocol as P  # noqa: E402
 
 log = logging.getLogger("headless.worker")
+
+EXIT_OK, EXIT_GAVE_UP, EXIT_USAGE, EXIT_LINK_FAILED = 0, 1, 2, 4
+GIVE_UP_GRACE_S = 2.0  # after giving up, a render still running gets this long before the process exits
+_ENDPOINT_RE = re.compile(r"^(tcp://(\[[0-9A-Fa-f:.]+\]|[^\s/:\[\]]+):\d{1,5}|ipc://\S+|inproc://\S+)$")
 
 
 @dataclass
@@ -66,6 +75,7 @@ class JobOrder:
     attempt: int
     sample: dict[str, Any]
     staging: str | None = None
+    token: str | None = None  # the lease's secret: proves to the broker that this worker holds it
 
 
 @dataclass
@@ -79,6 +89,7 @@ class Result:
     infos: dict[str, dict[str, Any]]
     render_s: float
     error: str | None = None  # set: report FAIL instead
+    token: str | None = None
     # upload progress (link thread only)
     chunks: list[tuple[int, str, int]] = field(default_factory=list)  # (k, kind, offset) still to send
     in_flight: int = 0
@@ -108,6 +119,9 @@ class Link(threading.Thread):
         self.accepted = 0
         self.refused = 0
         self.gave_up = False
+        self.failed: str | None = None  # the link failed with this error
+        self.paused: str | None = None  # the broker's PAUSE reason (a storage fault): take no new job
+        self.rendering_token: str | None = None
         self._wake_rx = ctx.socket(zmq.PAIR)
         self._wake_rx.linger = 0
         endpoint = f"inproc://wake-{id(self)}"
@@ -120,7 +134,10 @@ class Link(threading.Thread):
     # -- called from the render thread ---------------------------------------------------
     def submit(self, result: Result) -> None:
         self.submitted.put(result)
-        self._wake_tx.send(b"")
+        try:  # never block: the link may be gone (gave up, failed) with nobody to read the wake-up
+            self._wake_tx.send(b"", zmq.NOBLOCK)
+        except zmq.ZMQError:
+            pass
 
     def next_job(self) -> JobOrder | None:
         while not self.stopping.is_set():
@@ -142,15 +159,17 @@ class Link(threading.Thread):
     def dead_after(self) -> float:
         return self.beat * int(self.settings.get("liveness", self.cfg.liveness))
 
-    def _held(self) -> list[list[int]]:
-        held = [list(k) for k in self.results]
+    def _held(self) -> list[list]:
+        """[[job, attempt, token], ...]: the leases this worker holds (the token proves it)."""
+        held = [[r.job, r.attempt, r.token] for r in self.results.values()]
         if self.rendering:
-            held.append(list(self.rendering))
-        held.extend([o.job, o.attempt] for o in list(self.jobs.queue) if o is not None)
+            held.append([*self.rendering, self.rendering_token])
+        held.extend([o.job, o.attempt, o.token] for o in list(self.jobs.queue) if o is not None)
         return held[:16]
 
     def _want_job(self) -> bool:
-        return self.rendering is None and self.jobs.empty() and not self.stopping.is_set()
+        return (self.rendering is None and self.jobs.empty() and not self.stopping.is_set()
+                and self.paused is None)
 
     def _connect(self) -> None:
         if self.sock is not None:
@@ -182,11 +201,15 @@ class Link(threading.Thread):
     def run(self) -> None:
         try:
             self._run()
-        except Exception:
-            log.exception("link thread failed")
+        except Exception as exc:
+            self.failed = f"{type(exc).__name__}: {exc}"
+            log.error("the link to the broker failed: %s", self.failed)
+            log.debug("link failure", exc_info=True)
         finally:
             self.stopping.set()
             self.jobs.put(None)
+            if self.gave_up or self.failed:
+                self._exit_even_mid_render()
             if self.sock is not None:
                 if self.spec_dict is not None:
                     try:
@@ -195,6 +218,19 @@ class Link(threading.Thread):
                         pass
                 self.sock.close(linger=0)
             self._wake_rx.close(linger=0)
+
+    def _exit_even_mid_render(self) -> None:
+        """--give-up holds in every state: a render (bpy cannot be interrupted) that is still
+        running after a short grace ends with the process, so the scheduler's slot is freed."""
+        deadline = time.time() + GIVE_UP_GRACE_S
+        while self.rendering is not None and time.time() < deadline:
+            time.sleep(0.05)
+        if self.rendering is not None:
+            code = EXIT_GAVE_UP if self.gave_up else EXIT_LINK_FAILED
+            log.error("exiting mid-render of job %d (status %d)", self.rendering[0], code)
+            for h in logging.getLogger().handlers:
+                h.flush()
+            os._exit(code)
 
     def _run(self) -> None:
         backoff = self.cfg.backoff_s
@@ -260,13 +296,17 @@ class Link(threading.Thread):
     def _handle(self, msg: P.Message, now: float) -> None:
         h = msg.header
         if msg.command == P.WELCOME:
+            if self.paused is not None:
+                log.info("broker is back: taking jobs again")
+            self.paused = None
             self.spec_dict = h.get("spec")
             self.settings = {k: h[k] for k in ("heartbeat_s", "liveness", "chunk_size", "window", "shared") if k in h}
             self.welcome.set()
         elif msg.command == P.JOB:
             if len(msg.payload) != 1:
                 return
-            order = JobOrder(int(h["job"]), int(h["attempt"]), json.loads(msg.payload[0]), h.get("staging"))
+            order = JobOrder(int(h["job"]), int(h["attempt"]), json.loads(msg.payload[0]), h.get("staging"),
+                             h.get("token"))
             self.jobs.put(order)
         elif msg.command == P.ACK:
             r = self.results.get((h.get("job"), h.get("attempt")))
@@ -291,6 +331,10 @@ class Link(threading.Thread):
             if self.cfg.max_jobs is not None and self.accepted + self.refused >= self.cfg.max_jobs \
                     and not self.results:
                 self.stopping.set()
+        elif msg.command == P.PAUSE:
+            self.paused = str(h.get("reason"))[:500]
+            log.warning("broker paused the farm (%s): taking no new job; keeping %d results until it is back",
+                        self.paused, len(self.results))
         elif msg.command == P.BYE:
             log.info("broker says goodbye: %s", h.get("reason"))
             self.stopping.set()
@@ -302,8 +346,8 @@ class Link(threading.Thread):
             except queue.Empty:
                 return
             if r.error is not None:
-                self._send(P.FAIL, {"job": r.job, "attempt": r.attempt, "error": r.error[-3000:],
-                                    "want_job": True})
+                self._send(P.FAIL, {"job": r.job, "attempt": r.attempt, "token": r.token, "error": r.error[-3000:],
+                                    "want_job": self.paused is None})
                 continue
             self.results[(r.job, r.attempt)] = r
             self._restart_upload(r)
@@ -327,12 +371,13 @@ class Link(threading.Thread):
                 k, kind, off = r.chunks.pop(0)
                 data = r.files[(k, kind)]
                 meta = next(d for d in r.declared if d["k"] == k and d["kind"] == kind)
-                self._send(P.CHUNK, {"job": r.job, "attempt": r.attempt, "k": k, "kind": kind, "offset": off,
-                                     "size": len(data), "sha256": meta["sha256"]}, data[off:off + size])
+                self._send(P.CHUNK, {"job": r.job, "attempt": r.attempt, "token": r.token, "k": k, "kind": kind,
+                                     "offset": off, "size": len(data), "sha256": meta["sha256"]},
+                           data[off:off + size])
                 r.in_flight += 1
             if not r.chunks and r.in_flight == 0 and r.done_sent_at is None:
-                self._send(P.DONE, {"job": r.job, "attempt": r.attempt, "files": r.declared, "infos": r.infos,
-                                    "render_s": r.render_s, "want_job": self._want_job()})
+                self._send(P.DONE, {"job": r.job, "attempt": r.attempt, "token": r.token, "files": r.declared,
+                                    "infos": r.infos, "render_s": r.render_s, "want_job": self._want_job()})
                 r.done_sent_at = now
             elif r.in_flight and now - r.last_progress > 4 * self.dead_after:
                 log.warning("upload of job %d stalled: starting it again", r.job)
@@ -383,13 +428,24 @@ def package_result(order: JobOrder, rendered: list, render_s: float, shared_root
                 os.replace(tmp, staging / f"{r.k:03d}.{kind}")
             else:
                 files[(r.k, kind)] = data
-    return Result(order.job, order.attempt, files, declared, infos, render_s)
+    return Result(order.job, order.attempt, files, declared, infos, render_s, token=order.token)
 
 
-def run_worker(cfg: WorkerConfig) -> tuple[int, bool]:
-    """Serve jobs until the broker says BYE (or it gives up waiting for one).
+@dataclass
+class WorkerOutcome:
+    jobs: int  # jobs rendered
+    gave_up: bool  # the broker was unreachable for `give_up_s`
+    link_error: str | None = None  # the link failed with this error
 
-    Returns (jobs rendered, gave up: the broker was unreachable for `give_up_s`)."""
+    @property
+    def exit_code(self) -> int:
+        if self.link_error is not None:
+            return EXIT_LINK_FAILED
+        return EXIT_GAVE_UP if self.gave_up else EXIT_OK
+
+
+def run_worker(cfg: WorkerConfig) -> WorkerOutcome:
+    """Serve jobs until the broker says BYE (or it gives up waiting for one, or the link fails)."""
     from synth_humans_addon.core.sampling import CharacterSample
     from synth_humans_addon.core.spec import spec_from_dict
 
@@ -404,6 +460,7 @@ def run_worker(cfg: WorkerConfig) -> tuple[int, bool]:
             order = link.next_job()
             if order is None:
                 break
+            link.rendering_token = order.token
             link.rendering = (order.job, order.attempt)
             t0 = time.perf_counter()
             try:
@@ -419,7 +476,8 @@ def run_worker(cfg: WorkerConfig) -> tuple[int, bool]:
             except Exception as exc:
                 log.error("job %d failed: %s", order.job, exc)
                 result = Result(order.job, order.attempt, {}, [], {}, time.perf_counter() - t0,
-                                error=f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}")
+                                error=f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}",
+                                token=order.token)
             link.rendering = None
             link.submit(result)
             rendered_jobs += 1
@@ -429,8 +487,11 @@ def run_worker(cfg: WorkerConfig) -> tuple[int, bool]:
         link.stopping.set()
         link.join(timeout=5)
         link.close_render_side()
+        if link.is_alive():  # never hang in ctx.term() on a socket the link thread still holds
+            log.error("the link thread did not stop")
+            return WorkerOutcome(rendered_jobs, link.gave_up, link.failed or "link thread did not stop")
         ctx.term()
-    return rendered_jobs, link.gave_up
+    return WorkerOutcome(rendered_jobs, link.gave_up, link.failed)
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
@@ -443,15 +504,28 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
                    help="shared-filesystem mode: the dataset folder as mounted on this machine")
     p.add_argument("--curve-secret", type=Path, help="this worker's *.key_secret (CURVE)")
     p.add_argument("--curve-server", type=Path, help="the broker's public key file broker.key (CURVE)")
-    p.add_argument("--give-up", type=float, default=None, help="exit after the broker was unreachable this many seconds")
+    p.add_argument("--give-up", type=float, default=None,
+                   help="exit (status 1) after the broker was unreachable this many seconds, even mid-render")
     p.add_argument("--max-jobs", type=int, default=None, help="exit after this many jobs")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
 
 def config_from_args(a: argparse.Namespace) -> WorkerConfig:
+    """Check the options; raises ValueError naming the bad one (the CLI exits with status 2)."""
+    if not _ENDPOINT_RE.match(a.connect or ""):
+        raise ValueError(f"--connect {a.connect!r}: expected tcp://HOST:PORT (or ipc://PATH)")
     if (a.curve_secret is None) != (a.curve_server is None):
-        raise SystemExit("worker: --curve-secret and --curve-server go together")
+        raise ValueError("--curve-secret and --curve-server go together")
+    for option, path in (("--curve-secret", a.curve_secret), ("--curve-server", a.curve_server)):
+        if path is not None and not Path(path).is_file():
+            raise ValueError(f"{option} {path}: no such file")
+    if a.give_up is not None and not a.give_up > 0:
+        raise ValueError(f"--give-up {a.give_up}: must be more than 0 seconds")
+    if a.max_jobs is not None and a.max_jobs < 1:
+        raise ValueError(f"--max-jobs {a.max_jobs}: must be at least 1")
+    if not a.standin_sleep >= 0:
+        raise ValueError(f"--standin-sleep {a.standin_sleep}: must be 0 or more")
     return WorkerConfig(connect=a.connect, name=a.name, renderer=a.renderer, standin_sleep_s=a.standin_sleep,
                         shared_root=a.shared_root, curve_secret=a.curve_secret, curve_server_public=a.curve_server,
                         give_up_s=a.give_up, max_jobs=a.max_jobs)
@@ -463,9 +537,14 @@ def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if a.verbose else logging.INFO,
                         format="%(asctime)s worker %(levelname)s %(message)s")
-    n, gave_up = run_worker(config_from_args(a))
-    log.info("worker finished after %d jobs", n)
-    return 1 if gave_up else 0
+    try:
+        cfg = config_from_args(a)
+    except ValueError as exc:
+        print(f"worker: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    outcome = run_worker(cfg)
+    log.info("worker finished after %d jobs (status %d)", outcome.jobs, outcome.exit_code)
+    return outcome.exit_code
 
 
 if __name__ == "__main__":

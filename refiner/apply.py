@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import shutil
 from collections import defaultdict
 from dataclasses import dataclass
@@ -23,8 +24,8 @@ import torch.nn.functional as F
 from PIL import Image
 from tqdm.auto import tqdm
 
-from synth_humans_addon.core.dataset import (DATASET_FILE, METADATA_DIR, atomic_write, read_dataset,
-                                             read_manifest)
+from synth_humans_addon.core.dataset import (DATASET_FILE, METADATA_DIR, DatasetFormatError, atomic_write,
+                                             read_dataset, read_manifest)
 
 from .data import LAYOUT_SYNTH, detect_layout, image_to_tensor, load_domain, load_image, tensor_to_image
 from .model import RefinerModel, load_generator_model
@@ -74,6 +75,15 @@ def _encode(image: Image.Image, suffix: str, jpeg_quality: int) -> bytes:
     return buf.getvalue()
 
 
+def _inside(root: Path, path: Path) -> Path:
+    """`path` if it lies inside `root` (links resolved); a dataset's metadata cannot make the
+    refiner read or write anything outside its input and output folders."""
+    real, base = os.path.realpath(path), os.path.realpath(root)
+    if real != base and not real.startswith(base.rstrip(os.sep) + os.sep):
+        raise DatasetFormatError(f"{path}: outside the dataset {root}; refusing to open it")
+    return path
+
+
 def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -120,6 +130,8 @@ def apply(checkpoint: str | Path, input: str | Path, output: str | Path, *, dire
     # Group by working size so a batch stacks; sizes come from the file headers only.
     groups: dict[tuple[int, int, int], list[str]] = defaultdict(list)
     for rel in rel_paths:
+        _inside(src, src / rel)
+        _inside(out, out / rel)
         with Image.open(src / rel) as im:
             groups[working_size(*im.size, model.opts.height)].append(rel)
     bar = tqdm(total=len(rel_paths), desc="refining", unit="img", disable=not progress, dynamic_ncols=True)
@@ -136,6 +148,8 @@ def apply(checkpoint: str | Path, input: str | Path, output: str | Path, *, dire
         for record in dataset.images:
             if record.mask_path is not None:
                 rel = record.mask_path.relative_to(src)
+                _inside(src, record.mask_path)
+                _inside(out, out / rel)
                 (out / rel).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(record.mask_path, out / rel)
         for meta in sorted((src / METADATA_DIR).glob("*.json")):

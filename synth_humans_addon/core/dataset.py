@@ -191,9 +191,12 @@ def character_record(character: CharacterSample, rendered: Iterable[RenderedImag
     images = []
     for im in character.images:
         r = by_k.get(im.k)
+        # The renderer's info first: the fields naming the file, mask, index, subset and camera
+        # are built from the sample and always win (a renderer, or a farm worker, cannot move them).
         images.append({
+            **(r.info if r else {}),
             "file": image_relpath(character.pid, im), "mask": mask_relpath(character.pid, im),
-            "k": im.k, "subset": im.subset, "camera_id": im.camera_id, **(r.info if r else {}),
+            "k": im.k, "subset": im.subset, "camera_id": im.camera_id,
         })
     rec = {"pid": character.pid, "split": character.split, "character": character.to_dict(), "images": images,
            "generator_version": generator_version()}
@@ -246,6 +249,20 @@ def read_manifest(root: Path) -> dict[str, Any]:
     return manifest
 
 
+def contained_relpath(rel: Any, folder: str) -> bool:
+    """True if `rel` is exactly `<folder>/<plain file name>`: relative, no `..`, no subfolder."""
+    if not isinstance(rel, str) or "\\" in rel or "\0" in rel:
+        return False
+    parts = rel.split("/")
+    return len(parts) == 2 and parts[0] == folder and parts[1] not in ("", ".", "..")
+
+
+def _inside(root_real: str, path: Path) -> bool:
+    """True if `path` (symbolic links resolved) lies inside the folder whose real path is `root_real`."""
+    real = os.path.realpath(path)
+    return real == root_real or real.startswith(root_real.rstrip(os.sep) + os.sep)
+
+
 def read_dataset(root: str | Path, check_files: bool = True, strict: bool = False) -> Dataset:
     """Read a dataset folder into typed records.
 
@@ -254,9 +271,21 @@ def read_dataset(root: str | Path, check_files: bool = True, strict: bool = Fals
     missing mask leaves its image without a mask. `strict` refuses both instead
     (DatasetFormatError naming the file). Every image file in a subset folder must be
     listed: characters whose metadata file is missing are incomplete and refused.
+    Every listed path must be `<subset>/<name>` (images) or `masks/<name>` (masks) and, with
+    `check_files`, resolve (links followed) inside the dataset: metadata cannot point elsewhere.
     """
     root = Path(root)
     manifest = read_manifest(root)
+    root_real = os.path.realpath(root)
+    folder_ok: dict[str, bool] = {}  # a subset folder that is a link out of the dataset is refused once
+
+    def check_inside(path: Path, mp: Path) -> None:
+        folder = path.parent.name
+        if folder not in folder_ok:
+            folder_ok[folder] = _inside(root_real, path.parent)
+        if not folder_ok[folder] or (path.is_symlink() and not _inside(root_real, path)):
+            raise DatasetFormatError(f"{mp}: {path.relative_to(root)} resolves outside the dataset {root}")
+
     images: list[ImageRecord] = []
     characters: dict[int, dict[str, Any]] = {}
     listed: set[str] = set()
@@ -279,16 +308,26 @@ def read_dataset(root: str | Path, check_files: bool = True, strict: bool = Fals
                 mpid, cam, frame, k = parse_name(rel)
             except (KeyError, TypeError) as exc:
                 raise DatasetFormatError(f"{mp}: malformed image entry {e!r} ({exc!r})") from None
-            if subset not in SUBSETS or not rel.startswith(subset + "/"):
+            if subset not in SUBSETS or not isinstance(rel, str) or not rel.startswith(subset + "/"):
                 raise DatasetFormatError(f"{mp}: image {rel} has unknown subset {subset!r}")
+            if not contained_relpath(rel, subset):
+                raise DatasetFormatError(f"{mp}: image path {rel!r} is not a file name inside {subset}/")
             if mpid != pid:
                 raise DatasetFormatError(f"{mp}: image {rel} belongs to pid {mpid}, not {pid}")
+            mask_rel = e.get("mask")
+            if mask_rel and not contained_relpath(mask_rel, MASKS_DIR):
+                raise DatasetFormatError(f"{mp}: mask path {str(mask_rel)[:200]!r} is not a file name inside "
+                                         f"{MASKS_DIR}/")
             path = root / rel
-            mask = root / e["mask"] if e.get("mask") else None
+            mask = root / mask_rel if mask_rel else None
             absent = [f for f in (path, mask) if check_files and f is not None and not f.is_file()]
             if absent and strict:
                 raise DatasetFormatError(f"{absent[0]}: listed in {mp} but missing")
             missing.extend(absent)
+            if check_files:
+                for f in (path, mask):
+                    if f is not None and f not in absent:
+                        check_inside(f, mp)
             listed.add(rel)
             if path in absent:
                 continue

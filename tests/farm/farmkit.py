@@ -49,14 +49,14 @@ LIVE: list["Proc"] = []  # every child started by a test; conftest stops leftove
 class Proc:
     """A child process with its output in a log file."""
 
-    def __init__(self, args: list[str], log: Path):
+    def __init__(self, args: list[str], log: Path, extra_env: dict[str, str] | None = None):
         LIVE.append(self)
         self.args = args
         self.log = log
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "ab") as f:
-            self.p = subprocess.Popen([PY, "-m", "headless", *args], stdout=f, stderr=subprocess.STDOUT, env=env(),
-                                      cwd=str(REPO))
+            self.p = subprocess.Popen([PY, "-m", "headless", *args], stdout=f, stderr=subprocess.STDOUT,
+                                      env=env() | (extra_env or {}), cwd=str(REPO))
 
     @property
     def pid(self) -> int:
@@ -123,6 +123,39 @@ def events(out: Path, kind: str | None = None) -> list[tuple]:
     return [r for r in rows if kind is None or r[0] == kind]
 
 
+def rss_bytes(pid: int) -> int:
+    """Resident memory of a process (Linux /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def security_counts(out: Path) -> dict[str, int]:
+    from headless.status import read_status
+
+    return read_status(out).security
+
+
+def finish(broker: Proc, workers: list[Proc], out: Path, timeout: float = 90.0):
+    """Wait for the broker to end the run (status 0), stop the workers, audit the dataset."""
+    from headless.storage import audit
+    from synth_humans_addon.core.dataset import read_dataset
+
+    try:
+        rc = broker.wait(timeout)
+    finally:
+        for w in workers:
+            w.stop()
+    assert rc == 0, broker.text()[-3000:]
+    assert "Traceback" not in broker.text(), broker.text()[-3000:]
+    rep = audit(out)
+    assert rep.problems == [], rep.problems[:10]
+    assert (rep.lost, rep.duplicated, rep.orphaned, rep.bad_checksums) == (0, 0, 0, 0)
+    read_dataset(out)  # the dataset reader accepts the folder
+    return rep
+
+
 def wait_until(cond, timeout: float, interval: float = 0.05, what: str = "condition") -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -152,6 +185,13 @@ class ScriptedWorker:
             curve(self.sock)
         self.sock.connect(f"tcp://127.0.0.1:{port}")
         self.name = name
+        self.tokens: dict[tuple[int, int], str] = {}  # (job, attempt) → the lease token its JOB carried
+        self.backlog: list = []  # messages received while waiting for another command
+
+    def lease(self, job: int, attempt: int, token: str | None = None) -> dict:
+        """The fields naming a lease in CHUNK/DONE/FAIL: job, attempt and (if known) its token."""
+        token = token or self.tokens.get((job, attempt))
+        return {"job": job, "attempt": attempt} | ({"token": token} if token else {})
 
     def send(self, command: bytes, header: dict | None = None, *payload: bytes) -> None:
         self.sock.send_multipart(self.P.encode(command, header, *payload))
@@ -161,15 +201,23 @@ class ScriptedWorker:
 
     def recv(self, timeout: float = 5.0, want: bytes | None = None):
         """Next message (of command `want`), skipping heartbeats; None on timeout."""
+        for i, msg in enumerate(self.backlog):  # kept from an earlier call that waited for another command
+            if want is None or msg.command == want:
+                del self.backlog[i]
+                return msg
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.sock.poll(max(1, int((deadline - time.time()) * 1000))):
                 msg = self.P.decode(self.sock.recv_multipart(), self.P.BROKER_COMMANDS)
                 if msg.command == self.P.HB:
-                    self.send(self.P.HB, {"held": getattr(self, "held", [])})
+                    held = [[j, a, self.tokens.get((j, a), "")] for j, a in getattr(self, "held", [])]
+                    self.send(self.P.HB, {"held": held})
                     continue
+                if msg.command == self.P.JOB and isinstance(msg.header.get("token"), str):
+                    self.tokens[(msg.header["job"], msg.header["attempt"])] = msg.header["token"]
                 if want is None or msg.command == want:
                     return msg
+                self.backlog.append(msg)
         return None
 
     def register(self, want_job: bool = True):
@@ -196,13 +244,14 @@ class ScriptedWorker:
                 declared.append({"k": r.k, "kind": kind, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()})
         return files, declared, infos
 
-    def upload(self, job: int, attempt: int, files: dict, declared: list, times: int = 1) -> list:
+    def upload(self, job: int, attempt: int, files: dict, declared: list, times: int = 1,
+               token: str | None = None) -> list:
         acks = []
         sha = {(d["k"], d["kind"]): d["sha256"] for d in declared}
         for (k, kind), data in files.items():
             for _ in range(times):
-                self.send(self.P.CHUNK, {"job": job, "attempt": attempt, "k": k, "kind": kind, "offset": 0,
-                                         "size": len(data), "sha256": sha[(k, kind)]}, data)
+                self.send(self.P.CHUNK, self.lease(job, attempt, token) | {
+                    "k": k, "kind": kind, "offset": 0, "size": len(data), "sha256": sha[(k, kind)]}, data)
                 acks.append(self.recv(want=self.P.ACK))
         return acks
 

@@ -88,7 +88,7 @@ def _duplicating_worker(port: int) -> dict:
     files, declared, infos = s.render(welcome.header["spec"], job)
     acks = s.upload(j, a, files, declared, times=2)
     assert all(m is not None and m.header["ok"] for m in acks)
-    done = {"job": j, "attempt": a, "files": declared, "infos": infos, "render_s": 0.01, "want_job": False}
+    done = s.lease(j, a) | {"files": declared, "infos": infos, "render_s": 0.01, "want_job": False}
     s.send(P.DONE, done)
     s.send(P.DONE, done)
     verdicts = [s.recv(timeout=20, want=P.RESULT), s.recv(timeout=20, want=P.RESULT)]
@@ -293,8 +293,8 @@ def test_failing_job_is_parked_with_its_error(tmp_path):
         job = s.recv(timeout=10, want=P.JOB)
         if job is None:
             break
-        s.send(P.FAIL, {"job": job.header["job"], "attempt": job.header["attempt"],
-                        "error": "RuntimeError: out of GPU memory", "want_job": True})
+        s.send(P.FAIL, s.lease(job.header["job"], job.header["attempt"]) | {
+            "error": "RuntimeError: out of GPU memory", "want_job": True})
         failed_jobs.add(job.header["job"])
         assert s.recv(timeout=10, want=P.RESULT).header["accepted"] is False
     s.close()

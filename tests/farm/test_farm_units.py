@@ -122,9 +122,14 @@ def test_upload_rejects_names_outside_the_job():
         up.write_chunk(0, "../x", 0, 4, "0" * 64, b"abcd")
     with pytest.raises(P.ProtocolError):
         up.write_chunk(0, "image", 2, 4, "0" * 64, b"abcd")  # past the end of the file
-    up.write_chunk(0, "image", 2, 4, "0" * 64, b"cd")
+    with pytest.raises(P.ProtocolError):
+        up.write_chunk(0, "image", 2, 4, "0" * 64, b"cd")  # a gap: memory only for bytes that arrived
     up.write_chunk(0, "image", 0, 4, "0" * 64, b"ab")
+    assert up.nbytes == 2  # not the claimed 4
+    up.write_chunk(0, "image", 2, 4, "0" * 64, b"cd")
     assert up.files() == {(0, "image"): b"abcd"}
+    with pytest.raises(P.ProtocolError):
+        Upload(frozenset({0}), max_size=1000).write_chunk(0, "image", 0, 64 * 2**20, "0" * 64, b"x")
     up.write_chunk(1, "mask", 0, 3, "1" * 64, b"xyz")  # a whole file in one chunk (kept without a copy)
     up.write_chunk(1, "mask", 1, 3, "1" * 64, b"Y")  # a repeated piece of it
     assert up.files() == {(0, "image"): b"abcd", (1, "mask"): b"xYz"} and up.nbytes == 7
@@ -202,3 +207,107 @@ def test_parallel_expansion_gives_the_same_samples():
     serial = list(expand_samples(spec, processes=1))
     parallel = list(expand_samples(spec, processes=3))  # 3 real child processes, ranges of 2-3 characters
     assert parallel == serial == [c.to_dict() for c in expand_dataset(spec)]
+
+
+def test_header_depth_and_size_limits():
+    deep = b"[" * 100_000
+    with pytest.raises(P.ProtocolError, match="nests deeper"):
+        P.decode([P.MAGIC, P.HB, deep], P.WORKER_COMMANDS)
+    nested = json.dumps({"a": json.loads("[" * (P.MAX_DEPTH + 1) + "]" * (P.MAX_DEPTH + 1))}).encode()
+    with pytest.raises(P.ProtocolError, match="nests deeper"):
+        P.decode([P.MAGIC, P.HB, nested], P.WORKER_COMMANDS)
+    many = json.dumps({"held": [0] * (P.MAX_ITEMS + 1)}).encode()
+    with pytest.raises(P.ProtocolError, match="more than"):
+        P.decode([P.MAGIC, P.HB, many], P.WORKER_COMMANDS)
+    ok = {"infos": {"0": {"keypoints": {"head": [1.0, 2.0, 1]}, "camera_matrix": [[0.0] * 4] * 4}}}
+    assert P.decode(P.encode(P.DONE, ok), P.WORKER_COMMANDS).header == ok
+
+
+def test_image_info_schema():
+    good = {"bbox": [0, 0, 16, 32], "frame_size": [640, 480], "crop_size": [16, 32],
+            "keypoints": {"head": [1.5, 2.0, 1]}, "person_box_world": [[0, 0, 0], [1.0, 1, 2]],
+            "camera_matrix": [[1.0, 0, 0, 0]] * 4, "camera_reaimed": False, "pose_source": "mixamo",
+            "engine": "cycles", "renderer": "standin", "timings": {"render": 0.5}, "pose_fallback": "x"}
+    assert P.validate_image_info(good, 0) is good
+    for bad in ({"file": "a.jpg"}, {"mask": "/etc/hostname"}, {"k": 1}, {"camera_id": 2}, {"subset": "query"},
+                {"sha256": "0" * 64}, {"unknown": 1}, {"bbox": [0, 0, float("nan"), 1]},
+                {"bbox": [0, 0, float("inf"), 1]}, {"bbox": [True, 0, 1, 1]}, {"bbox": [0, 0, 1]},
+                {"frame_size": [1.5, 2]}, {"keypoints": {"head": [1e300, 0]}}, {"keypoints": {"x" * 65: [0, 0]}},
+                {"camera_reaimed": 1}, {"pose_source": "x" * 201}, {"timings": {"t": -1}}):
+        with pytest.raises(P.ProtocolError):
+            P.validate_image_info(bad, 3)
+    with pytest.raises(P.ProtocolError):
+        P.validate_image_info(["not", "a", "dict"], 0)
+
+
+def test_worker_fields_never_override_names_in_the_metadata():
+    spec = small_spec(n=1, images=1)
+    ch = next(iter(expand_dataset(spec)))
+    rec = character_record(ch, [RenderedImage(0, b"", b"", {"file": "/etc/passwd", "mask": "../x", "k": 9,
+                                                            "camera_id": 99, "subset": "query"})])
+    e = rec["images"][0]
+    im = ch.images[0]
+    assert (e["k"], e["camera_id"], e["subset"]) == (im.k, im.camera_id, im.subset)
+    assert e["file"].startswith(im.subset + "/") and e["mask"].startswith("masks/")
+
+
+def test_storage_faults_are_classified_and_injected(tmp_path):
+    import errno
+
+    from headless.storage import FAULT_ENV, Disk, FaultyDisk, disk_from_env, storage_fault
+
+    assert storage_fault(OSError(errno.ENOSPC, "No space left on device", "/d/x.jpg")).path == "/d/x.jpg"
+    assert storage_fault(OSError(errno.EROFS, "Read-only file system")).errno == errno.EROFS
+    assert storage_fault(OSError(errno.ENOENT, "missing")) is None  # not the disk's fault
+    assert storage_fault(ValueError("x")) is None
+    full = sqlite3.OperationalError("database or disk is full")
+    assert storage_fault(full, "/d/.farm/jobs.sqlite").errno == errno.ENOSPC
+    assert "ENOSPC" in storage_fault(full, "/d/.farm/jobs.sqlite").line()
+    assert type(disk_from_env({})) is Disk
+    disk = disk_from_env({FAULT_ENV: "EIO:1"})
+    assert isinstance(disk, FaultyDisk)
+    disk.write(str(tmp_path / "a"), b"1")
+    with pytest.raises(OSError) as exc:
+        disk.write(str(tmp_path / "b"), b"2")
+    assert exc.value.errno == errno.EIO and exc.value.filename == str(tmp_path / "b")
+    with pytest.raises(OSError):
+        disk.sync(tmp_path)  # a failing disk stays failing
+    with pytest.raises(ValueError):
+        disk_from_env({FAULT_ENV: "EPERM"})
+
+
+def test_store_character_leaves_nothing_half_way_on_a_storage_fault(tmp_path):
+    import errno
+
+    from headless.storage import FaultyDisk
+
+    spec = small_spec(n=1, images=2)
+    create_dataset(tmp_path, "t", spec_to_dict(spec))
+    ch = next(iter(expand_dataset(spec)))
+    rendered = render_character(spec, ch)
+    files = [DeclaredFile(r.k, kind, len(b), hashlib.sha256(b).hexdigest())
+             for r in rendered for kind, b in (("image", r.image), ("mask", r.mask))]
+    uploaded = {(r.k, kind): b for r in rendered for kind, b in (("image", r.image), ("mask", r.mask))}
+    with pytest.raises(OSError) as exc:
+        store_character(tmp_path, ch, files, {}, {}, uploaded, durable=False, disk=FaultyDisk(errno.ENOSPC, 3))
+    assert exc.value.errno == errno.ENOSPC
+    left = [p for sub in ("bounding_box_train", "bounding_box_test", "query", "validation", "masks", "metadata")
+            for p in (tmp_path / sub).iterdir()]
+    assert left == []  # the three files it wrote are gone again
+    store_character(tmp_path, ch, files, {}, {}, uploaded, durable=False)  # a healthy disk: stored
+    assert read_dataset(tmp_path).images
+
+
+def test_old_job_tables_gain_the_lease_binding_columns(tmp_path):
+    path = tmp_path / "jobs.sqlite"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE jobs (id INTEGER PRIMARY KEY, pid INTEGER NOT NULL, split TEXT NOT NULL, "
+                "images INTEGER NOT NULL, sample TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'pending', "
+                "attempt INTEGER NOT NULL DEFAULT 0, worker TEXT, failures INTEGER NOT NULL DEFAULT 0, "
+                "lost INTEGER NOT NULL DEFAULT 0, last_error TEXT, leased_at REAL, finished_at REAL, "
+                "render_s REAL, completions INTEGER NOT NULL DEFAULT 0)")  # the table before lease binding
+    assert "lease_token" not in {r[1] for r in con.execute("PRAGMA table_info(jobs)")}
+    con.close()
+    t = J.JobTable(path)
+    assert {"lease_token", "lease_key"} <= {r[1] for r in t.db.execute("PRAGMA table_info(jobs)")}
+    t.close()
