@@ -140,7 +140,8 @@ class RenderSession:
         lo, hi = render_mod.person_box(self.loaded.build.person_objects(), depsgraph)
         timer.lap("pose")
         r = self.spec.render
-        result = render_mod.plan_image_crop(image.camera, lo, hi, r.crop_height, r.margin)
+        result = render_mod.plan_image_crop(image.camera, lo, hi, r.crop_height, r.margin,
+                                            box=getattr(image, "box", None))
         camera_mod.apply_camera(self.camera, image.camera, result.cam_to_world)
         render_mod.set_border(self.scene, result.plan, crop=crop)
         lights_mod.apply_light_sample(self.lights, self.loaded.room, image.light)

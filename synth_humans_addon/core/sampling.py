@@ -126,6 +126,19 @@ class PostprocessSample:
 
 
 @dataclass
+class BoxSample:
+    """How this image's crop box differs from the tight person box (see `spec.BoxSection`)."""
+
+    scale: float = 1.0
+    aspect: float = 1.0
+    shift_x: float = 0.0  # fraction of the box width
+    shift_y: float = 0.0  # fraction of the box height, + = down
+    cut_top: float = 0.0  # fraction of the person's height cut off at the top (head)
+    cut_bottom: float = 0.0  # … at the bottom (feet)
+    output_aspect: float = 0.0  # height/width of the crop; 0 = follow the box
+
+
+@dataclass
 class ImageSample:
     k: int  # index of the image within its character
     subset: str  # bounding_box_train | bounding_box_test | query | validation
@@ -135,6 +148,7 @@ class ImageSample:
     light: LightSample
     postprocess: PostprocessSample
     seed: int
+    box: BoxSample = field(default_factory=BoxSample)  # absent in samples stored before boxes existed
 
 
 @dataclass
@@ -241,14 +255,14 @@ def _pick_color(rng, spec: Spec, palette_weights: dict[str, float], hair: bool =
 
 
 def _garment(rng, spec: Spec, kind: str | None, palettes_: dict[str, float] | None = None,
-             jeans: bool = False) -> GarmentSample | None:
+             jeans: bool = False, textures: dict[str, float] | None = None) -> GarmentSample | None:
     if kind is None:
         return None
     cl = spec.clothing
     weights = {"denim": 1.0} if jeans else (palettes_ or cl.palettes)
     palette, color = _pick_color(rng, spec, weights)
     _, secondary = _pick_color(rng, spec, weights)
-    texture = choose(rng, cl.textures)
+    texture = choose(rng, textures or cl.textures)
     if jeans:
         texture = "denim"
     return GarmentSample(
@@ -333,8 +347,22 @@ def _image(spec: Spec, index: int, k: int, split: str) -> ImageSample:
     cid = geometry.camera_id(azimuth, theta, spec.dataset.camera_id_mode, spec.dataset.camera_id_bins,
                              cam.theta1_deg, cam.theta2_deg)
     subset = {SPLIT_TRAIN: SUBSET_TRAIN, SPLIT_VALIDATION: SUBSET_VALIDATION}.get(split, SUBSET_GALLERY)
-    return ImageSample(k=k, subset=subset, camera_id=cid, camera=camera, pose_phase=float(rng.random()),
-                       light=light, postprocess=post, seed=int(rng.integers(2**31)))
+    pose_phase, seed = float(rng.random()), int(rng.integers(2**31))
+    # Drawn last, so the draws above (and every image of older specs) stay as they were.
+    return ImageSample(k=k, subset=subset, camera_id=cid, camera=camera, pose_phase=pose_phase,
+                       light=light, postprocess=post, seed=seed, box=_box(rng, spec))
+
+
+def _box(rng: np.random.Generator, spec: Spec) -> BoxSample:
+    b = spec.box
+    cut_head, cut_feet = rng.random() < b.truncate_head, rng.random() < b.truncate_feet
+    fractions = draw_range(rng, b.truncate_fraction), draw_range(rng, b.truncate_fraction)
+    return BoxSample(
+        scale=draw_range(rng, b.scale), aspect=draw_range(rng, b.aspect),
+        shift_x=draw_range(rng, b.shift_x), shift_y=draw_range(rng, b.shift_y),
+        cut_top=fractions[0] if cut_head else 0.0, cut_bottom=fractions[1] if cut_feet else 0.0,
+        output_aspect=b.output_aspect,
+    )
 
 
 def _assign_queries(images: list[ImageSample]) -> None:
@@ -378,10 +406,13 @@ def expand_character(spec: Spec, index: int, split: str | None = None) -> Charac
         skin_color=palettes.skin_color(ethnicity, age, variation),
     )
     cl = spec.clothing
-    top = _garment(rng, spec, choose(rng, cl.tops, allow_none=True))
+    # Empty per-role tables fall back to the shared ones with the same draws, so specs
+    # without them expand exactly as before they existed.
+    top = _garment(rng, spec, choose(rng, cl.tops, allow_none=True), palettes_=cl.top_palettes,
+                   textures=cl.top_textures)
     bottom_kind = choose(rng, (cl.male_bottoms or cl.bottoms) if male else cl.bottoms, allow_none=True)
     jeans = rng.random() < cl.jeans and bottom_kind in ("trousers", "shorts")
-    bottom = _garment(rng, spec, bottom_kind, jeans=jeans)
+    bottom = _garment(rng, spec, bottom_kind, palettes_=cl.bottom_palettes, jeans=jeans, textures=cl.bottom_textures)
     shoes = _garment(rng, spec, choose(rng, cl.shoes, allow_none=True), palettes_=cl.shoe_palettes)
     style = choose(rng, (spec.hair.male_styles or spec.hair.styles) if male else spec.hair.styles, allow_none=True)
     hair = None

@@ -51,8 +51,12 @@ class SYNTHHUMANS_PT_characters_clothing(_CharacterSub, bpy.types.Panel):
             draw_weights(layout, cl, name, f"clothing.{name}")
         layout.prop(cl, "jeans", slider=True)
         draw_weights(layout, cl, "palettes", "clothing.palettes")
+        draw_weights(layout, cl, "top_palettes", "clothing.top_palettes")
+        draw_weights(layout, cl, "bottom_palettes", "clothing.bottom_palettes")
         draw_weights(layout, cl, "shoe_palettes", "clothing.shoe_palettes")
         draw_weights(layout, cl, "textures", "clothing.textures")
+        draw_weights(layout, cl, "top_textures", "clothing.top_textures")
+        draw_weights(layout, cl, "bottom_textures", "clothing.bottom_textures")
         draw_range(layout, cl, "texture_scale")
         draw_custom_palettes(layout, cl)
 

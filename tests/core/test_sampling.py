@@ -144,3 +144,27 @@ def test_camera_ids_follow_the_viewpoint():
     assert geometry.camera_id(10, 41, "elevation", 2, 40, 80) == 1
     assert geometry.camera_id(10, 79, "elevation", 2, 40, 80) == 2
     assert geometry.camera_id(180, 79, "azimuth_elevation", 4, 40, 80) == 4
+
+
+def test_iv_classic_keeps_todays_draws_and_roles_use_their_own_tables():
+    """IV-classic has no per-role tables and a neutral box: its samples are IV's from before
+    issue 14. IV draws tops and bottoms from the published colour frequencies."""
+    classic = presets.preset("IV-classic")
+    assert classic.clothing.top_palettes == classic.clothing.bottom_palettes == {}
+    c = sampling.expand_character(classic, 5)
+    assert all(im.box == sampling.BoxSample() for im in c.images)
+    iv = presets.preset("IV")
+    iv.dataset.characters = 600
+    chars = [sampling.expand_character(iv, i) for i in range(600)]
+    tops = [c.top for c in chars if c.top]
+    bottoms = [c.bottom for c in chars if c.bottom]
+    assert {t.palette for t in tops} <= set(iv.clothing.top_palettes)
+    assert {b.palette for b in bottoms} <= set(iv.clothing.bottom_palettes) | {"denim"}
+    black_tops = sum(t.palette == "black" for t in tops) / len(tops)
+    assert black_tops == pytest.approx(iv.clothing.top_palettes["black"], abs=0.06)
+    plain = sum(b.texture in ("solid", "noise", "denim") for b in bottoms) / len(bottoms)
+    patterned_tops = sum(t.texture not in ("solid", "noise") for t in tops) / len(tops)
+    assert plain > 0.9 and patterned_tops > 0.2
+    boxes = [im.box for c in chars[:100] for im in c.images]
+    assert 0.05 < np.mean([b.cut_bottom > 0 for b in boxes]) < 0.16
+    assert all(0.72 <= b.aspect <= 0.92 for b in boxes)
