@@ -123,6 +123,8 @@ class PostprocessSample:
     downscale: float
     color_gain: list[float]  # per-channel gains (R, G, B)
     seed: int
+    exposure: float = 1.0  # brightness gain
+    contrast: float = 1.0  # contrast around the image's mean
 
 
 @dataclass
@@ -349,8 +351,10 @@ def _image(spec: Spec, index: int, k: int, split: str) -> ImageSample:
     subset = {SPLIT_TRAIN: SUBSET_TRAIN, SPLIT_VALIDATION: SUBSET_VALIDATION}.get(split, SUBSET_GALLERY)
     pose_phase, seed = float(rng.random()), int(rng.integers(2**31))
     # Drawn last, so the draws above (and every image of older specs) stay as they were.
+    box = _box(rng, spec)
+    post.exposure, post.contrast = draw_range(rng, pp.exposure), draw_range(rng, pp.contrast)
     return ImageSample(k=k, subset=subset, camera_id=cid, camera=camera, pose_phase=pose_phase,
-                       light=light, postprocess=post, seed=seed, box=_box(rng, spec))
+                       light=light, postprocess=post, seed=seed, box=box)
 
 
 def _box(rng: np.random.Generator, spec: Spec) -> BoxSample:

@@ -227,6 +227,8 @@ class PostprocessSection:
     jpeg_quality: Range = field(default_factory=lambda: Range(75.0, 95.0))
     downscale: Range = field(default_factory=lambda: Range(1.0, 1.5))  # down by this factor, then back up
     color_cast: Range = field(default_factory=lambda: Range(0.0, 0.04))  # per-channel gain spread
+    exposure: Range = field(default_factory=lambda: Range(1.0, 1.0))  # brightness gain (a camera's auto-exposure)
+    contrast: Range = field(default_factory=lambda: Range(1.0, 1.0))  # contrast around the image's mean (> 1 = harder)
 
 
 @dataclass
@@ -658,4 +660,6 @@ def validate_spec(spec: Spec, check_files: bool = True) -> list[tuple[str, str]]
     _check_range(p, "postprocess.jpeg_quality", pp.jpeg_quality, 1.0, 100.0)
     _check_range(p, "postprocess.downscale", pp.downscale, 1.0, 8.0)
     _check_range(p, "postprocess.color_cast", pp.color_cast, 0.0, 0.5)
+    _check_range(p, "postprocess.exposure", pp.exposure, 0.1, 10.0)
+    _check_range(p, "postprocess.contrast", pp.contrast, 0.1, 5.0)
     return p

@@ -188,6 +188,9 @@ FIELDS: dict[str, FieldInfo] = {
                                        1.0, 4.0),
     "postprocess.color_cast": FieldInfo("Colour Cast", "Spread of per-channel gains (white-balance errors)",
                                         0.0, 0.2),
+    "postprocess.exposure": FieldInfo("Exposure", "Brightness gain of the camera (1 = as rendered)", 0.25, 4.0),
+    "postprocess.contrast": FieldInfo("Contrast", "Contrast around the image's mean (1 = as rendered, > 1 = harder)",
+                                      0.25, 4.0),
     # ---- top level (kept for the round trip; not drawn)
     "version": FieldInfo("Spec Version", "Version of the spec format"),
     "base_dir": FieldInfo("Base Folder", "Folder that relative paths in the spec are resolved against"),
