@@ -8,6 +8,10 @@ the other 39. Only this command's render step imports bpy.
 
     python -m headless preview examples/preset_iv.toml --characters 40 --out preview/
     python -m headless.preview --preset IV --characters 40 --out preview/ --crop-height 128
+    python -m headless preview --preset IV --characters 20 --out preview/ --compare my_camera_crops/
+
+`--compare FOLDER` also saves `compare_sheet.png`: the generated crops above as many of the
+user's real crops (a seeded random choice), all at the same height, for the eye.
 """
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ from pathlib import Path
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="synth-humans preview", description=__doc__.split("\n\n")[0])
     p.add_argument("spec", nargs="?", type=Path, help="dataset spec (TOML)")
-    p.add_argument("--preset", help="a built-in spec instead of a file (I, II, III, IV, default, tiny)")
+    p.add_argument("--preset", help="a built-in spec instead of a file (I, II, III, IV-classic, IV, default, tiny)")
     p.add_argument("--characters", type=int, default=40, help="how many characters (the first N of the spec)")
     p.add_argument("--images-per-character", type=int, default=1, help="images of each character to render")
     p.add_argument("--out", type=Path, required=True, help="output folder")
@@ -29,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crop-height", type=int, help="override render.crop_height")
     p.add_argument("--samples", type=int, help="override render.samples")
     p.add_argument("--columns", type=int, default=10, help="contact sheet columns")
+    p.add_argument("--compare", type=Path, metavar="FOLDER",
+                   help="also save compare_sheet.png: the crops above as many real crops from FOLDER, same height")
     return p
 
 
@@ -56,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     from synth_humans_addon.core.dataset import image_stem
     from synth_humans_addon.core.sampling import assign_splits, expand_character
 
+    if args.compare is not None and not args.compare.is_dir():
+        raise SystemExit(f"--compare: folder {args.compare} does not exist")
     n_total = spec.dataset.characters
     count = max(0, min(args.characters, n_total - args.start))
     if count == 0:
@@ -92,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         make_contact_sheet([Image.open(p) for p in crops], labels, columns=args.columns).save(out / "contact_sheet.png")
         make_contact_sheet([Image.open(p) for p in masks], labels, columns=args.columns).save(
             out / "contact_sheet_masks.png")
+    if crops and args.compare is not None:
+        _compare_sheet(crops, args.compare, args.columns, out / "compare_sheet.png")
     summary = {"characters": count, "rendered_images": len(crops), "failures": failures,
                "seconds": round(time.perf_counter() - t_start, 2),
                "seconds_per_character": round(sum(timings) / len(timings), 3) if timings else None}
@@ -99,6 +109,23 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(crops)} images of {count - len(failures)} characters in {summary['seconds']} s → "
           f"{out / 'contact_sheet.png'}" + (f"; {len(failures)} failed (see preview.json)" if failures else ""))
     return 1 if failures and not crops else 0
+
+
+def _compare_sheet(crops: list[Path], folder: Path, columns: int, out: Path) -> None:
+    """Generated crops next to as many real ones (a seeded random choice), at the same height."""
+    from PIL import Image
+
+    from headless.contact_sheet import make_compare_sheet
+    from synth_humans_addon.core.crop_stats import list_images
+
+    real = list_images(folder, limit=len(crops), seed=0)
+    if not real:
+        print(f"--compare: no images in {folder}; no comparison sheet", file=sys.stderr)
+        return
+    height = max(Image.open(p).height for p in crops)
+    make_compare_sheet([Image.open(p) for p in crops], [Image.open(p) for p in real], columns,
+                       cell_height=min(256, height)).save(out)
+    print(f"comparison with {len(real)} crops of {folder} → {out}")
 
 
 def _label(character) -> str:
