@@ -30,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--generated", type=Path, help="folder of crops rendered from SPEC (calibrates the renderer)")
     p.add_argument("--render", type=int, default=0, metavar="N",
                    help="render N characters of SPEC and of the fitted spec and report the distance before/after")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="with --render: further rounds correcting brightness/contrast from the fitted renders")
     p.add_argument("--work", type=Path, help="folder for --render's previews (default: a temporary folder)")
     p.add_argument("--limit", type=int, default=1000, help="most target crops to read (a seeded subset; default 1000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the target subset and the fitted palettes")
@@ -71,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         spec = load_spec(args.spec)
     except SpecError as exc:
         return _fail(str(exc).replace("\n", " "))
+    if args.rounds < 1:
+        return _fail(f"--rounds must be at least 1, got {args.rounds}")
     if args.render < 0 or args.render == 1:
         return _fail(f"--render must be 0 (no renders) or at least 2, got {args.render}")
     if args.limit < 2:
@@ -96,7 +100,19 @@ def main(argv: list[str] | None = None) -> int:
             report["distance_before"] = round(fit.domain_distance(generated, target), 5)
         if args.render:
             after = _stats(_render(args.out, args.render, work / "after"), "rendered", args.limit, args.seed)
-            report["distance_after"] = round(fit.domain_distance(after, target), 5)
+            report["distances"] = [round(fit.domain_distance(after, target), 5)]
+            fitted = result.spec
+            for round_ in range(2, args.rounds + 1):
+                if not generated:  # without renders of SPEC, exposure/contrast were never fitted
+                    break
+                fitted = fit.refine_light(fitted, target, after)
+                save_spec(fitted, args.out)
+                after = _stats(_render(args.out, args.render, work / f"after{round_}"), "rendered", args.limit,
+                               args.seed)
+                report["distances"].append(round(fit.domain_distance(after, target), 5))
+            report["distance_after"] = report["distances"][-1]
+            report["fitted"].update(exposure=[fitted.postprocess.exposure.low, fitted.postprocess.exposure.high],
+                                    contrast=[fitted.postprocess.contrast.low, fitted.postprocess.contrast.high])
             report["generated_after"] = fit.summarize(after)
     if args.report:
         args.report.write_text(json.dumps(report, indent=1))

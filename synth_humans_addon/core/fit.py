@@ -76,10 +76,13 @@ def palette_albedo_luminance(spec: Spec, weights: dict[str, float]) -> float:
     return out
 
 
-def shading_factor(spec: Spec, generated: list[CropStats]) -> float:
-    """Observed / albedo linear luminance of the upper body in crops rendered from `spec`."""
-    observed = float(np.mean([_luminance(to_linear(s.upper_rgb)) for s in generated]))
-    albedo = palette_albedo_luminance(spec, spec.clothing.top_palettes or spec.clothing.palettes)
+def shading_factor(spec: Spec, generated: list[CropStats], role: str = "upper") -> float:
+    """Observed / albedo linear luminance of the upper (or lower) body in crops rendered
+    from `spec` (legs get less light than shoulders: each role has its own)."""
+    attr, weights = (("upper_rgb", spec.clothing.top_palettes) if role == "upper"
+                     else ("lower_rgb", spec.clothing.bottom_palettes))
+    observed = float(np.mean([_luminance(to_linear(getattr(s, attr))) for s in generated]))
+    albedo = palette_albedo_luminance(spec, weights or spec.clothing.palettes)
     return float(np.clip(observed / max(albedo, 1e-4), 0.05, 5.0))
 
 
@@ -226,11 +229,17 @@ def degradation_table(quality: int, render_blur: float) -> tuple[np.ndarray, np.
     return est_b, est_n
 
 
-def invert_degradation(blur_est: float, noise_est: float, quality: int, render_blur: float) -> tuple[float, float]:
+def invert_degradation(blur_est: float, noise_est: float, quality: int, render_blur: float,
+                       blur: float | None = None, noise: float | None = None) -> tuple[float, float]:
     """The (blur σ, noise σ) of our post-processing whose measured estimates are nearest
-    (`blur_est`, `noise_est`), with JPEG `quality` and renders as sharp as `render_blur`."""
+    (`blur_est`, `noise_est`), with JPEG `quality` and renders as sharp as `render_blur`.
+    Given `blur` (or `noise`), only the other one is searched, with that one held fixed."""
     est_b, est_n = degradation_table(int(quality), round(float(render_blur), 2))
     cost = (np.log(est_b + 0.2) - np.log(blur_est + 0.2)) ** 2 + (np.log(est_n + 2e-3) - np.log(noise_est + 2e-3)) ** 2
+    if blur is not None:
+        cost[np.arange(len(_BLUR_GRID)) != int(np.argmin(np.abs(_BLUR_GRID - blur)))] = np.inf
+    if noise is not None:
+        cost[:, np.arange(len(_NOISE_GRID)) != int(np.argmin(np.abs(_NOISE_GRID - noise)))] = np.inf
     i, j = np.unravel_index(int(np.argmin(cost)), cost.shape)
     return float(_BLUR_GRID[i]), float(_NOISE_GRID[j])
 
@@ -250,7 +259,8 @@ def fit_spec(spec: Spec, target: list[CropStats], generated: list[CropStats] | N
     exposure = 1.0
     if generated:
         report["generated"] = summarize(generated)
-        shading = shading_factor(spec, generated) if shading is None else shading
+        shading_upper = shading_factor(spec, generated, "upper") if shading is None else shading
+        shading_lower = shading_factor(spec, generated, "lower") if shading is None else shading
         # The generated crops carry the spec's own degradations: take them out to get the renderer's.
         # The generated crops carry the spec's own blur: what is left is the renderer's.
         gen_q = [s.jpeg_quality for s in generated if s.jpeg_quality is not None]
@@ -266,23 +276,35 @@ def fit_spec(spec: Spec, target: list[CropStats], generated: list[CropStats] | N
         contrast = float(np.clip(contrast, 0.5, 2.0))
         pp.exposure = Range(round(exposure * 0.9, 3), round(exposure * 1.1, 3))
         pp.contrast = Range(round(contrast * 0.92, 3), round(contrast * 1.08, 3))
-        cast_t = float(_pct([max(abs(g - 1) for g in s.channel_gain) for s in target], 75))
-        cast_g = float(_pct([max(abs(g - 1) for g in s.channel_gain) for s in generated], 75))
-        pp.color_cast = Range(0.0, round(min(0.5, max(spec.postprocess.color_cast.high, _less(cast_t, cast_g) * 1.5)), 4))
+        cast_t = float(_pct([max(abs(g - 1) for g in s.channel_gain) for s in target], 50))
+        cast_g = float(_pct([max(abs(g - 1) for g in s.channel_gain) for s in generated], 50))
+        if cast_g > cast_t:
+            # Renders more tinted than the target: narrow the light's colour temperature
+            # (around daylight) and the white-balance error by the ratio.
+            k = cast_t / max(cast_g, 1e-6)
+            t = out.lighting.color_temperature_k
+            mid = min(max(6000.0, t.low), t.high)
+            out.lighting.color_temperature_k = Range(round(mid - (mid - t.low) * k), round(mid + (t.high - mid) * k))
+            pp.color_cast = Range(0.0, round(spec.postprocess.color_cast.high * k, 4))
+        else:
+            pp.color_cast = Range(0.0, round(min(0.5, spec.postprocess.color_cast.high + _less(cast_t, cast_g)), 4))
         report["fitted"].update(exposure=[pp.exposure.low, pp.exposure.high], contrast=[pp.contrast.low, pp.contrast.high],
-                                color_cast=[pp.color_cast.low, pp.color_cast.high])
+                                color_cast=[pp.color_cast.low, pp.color_cast.high],
+                                color_temperature_k=[out.lighting.color_temperature_k.low,
+                                                     out.lighting.color_temperature_k.high])
     else:
-        shading = DEFAULT_SHADING if shading is None else shading
+        shading_upper = shading_lower = DEFAULT_SHADING if shading is None else shading
         report["not_fitted"] += ["postprocess.exposure", "postprocess.contrast", "postprocess.color_cast"]
         report["assumed"]["render_blur_px"] = render_blur
-    report["assumed"]["shading"] = round(float(shading), 4)
+    report["assumed"]["shading"] = [round(float(shading_upper), 4), round(float(shading_lower), 4)]
 
     # Colours: an empirical sample of the target's per-crop body colours, as albedo.
-    gain = shading * exposure
     cl = out.clothing
     cl.custom_palettes = dict(cl.custom_palettes)
-    cl.custom_palettes[FITTED_UPPER] = fitted_palette([s.upper_rgb for s in target], gain, PALETTE_SIZE, seed)
-    cl.custom_palettes[FITTED_LOWER] = fitted_palette([s.lower_rgb for s in target], gain, PALETTE_SIZE, seed + 1)
+    cl.custom_palettes[FITTED_UPPER] = fitted_palette([s.upper_rgb for s in target], shading_upper * exposure,
+                                                      PALETTE_SIZE, seed)
+    cl.custom_palettes[FITTED_LOWER] = fitted_palette([s.lower_rgb for s in target], shading_lower * exposure,
+                                                      PALETTE_SIZE, seed + 1)
     cl.top_palettes, cl.bottom_palettes = {FITTED_UPPER: 1.0}, {FITTED_LOWER: 1.0}
     cl.jeans = 0.0  # blue legs are already in the fitted lower colours (jeans would add more)
     report["fitted"]["palettes"] = {FITTED_UPPER: len(cl.custom_palettes[FITTED_UPPER]),
@@ -297,12 +319,13 @@ def fit_spec(spec: Spec, target: list[CropStats], generated: list[CropStats] | N
     else:
         report["not_fitted"].append("postprocess.jpeg_quality (target crops are not JPEG)")
     quality = int(round((pp.jpeg_quality.low + pp.jpeg_quality.high) / 2))
-    blurs, noises = [], []
-    for q in (10, 50, 90):
-        b, n = invert_degradation(float(_pct([s.blur_sigma for s in target], q)),
-                                  float(_pct([s.noise_std for s in target], q)), quality, render_blur)
-        blurs.append(b)
-        noises.append(n)
+    tb, tn = [s.blur_sigma for s in target], [s.noise_std for s in target]
+    b50, n50 = invert_degradation(float(np.median(tb)), float(np.median(tn)), quality, render_blur)
+    # The spread of each with the other held at the median (joint percentiles are unstable).
+    blurs = [b50] + [invert_degradation(float(_pct(tb, q)), float(np.median(tn)), quality, render_blur, noise=n50)[0]
+                     for q in (10, 90)]
+    noises = [n50] + [invert_degradation(float(np.median(tb)), float(_pct(tn, q)), quality, render_blur, blur=b50)[1]
+                      for q in (10, 90)]
     pp.blur_sigma = Range(round(min(blurs), 3), round(max(blurs), 3))
     pp.noise_std = Range(round(min(noises), 4), round(max(noises), 4))
     pp.downscale = Range(1.0, 1.0)  # resolution loss is part of the fitted blur
@@ -329,3 +352,18 @@ def fit_spec(spec: Spec, target: list[CropStats], generated: list[CropStats] | N
     report["not_fitted"] += ["camera elevation", "lighting direction", "hair", "textures", "box jitter/truncation"]
     out.dataset.name = f"{spec.dataset.name}-fitted"
     return FitResult(out, report)
+
+
+def refine_light(fitted: Spec, target: list[CropStats], rendered: list[CropStats]) -> Spec:
+    """One more step on brightness and contrast, from crops rendered with the fitted spec:
+    new palettes change how bright and contrasted people render, so the first estimate of
+    `exposure` / `contrast` (made on the unfitted renders) is corrected by the remaining ratio."""
+    out = copy.deepcopy(fitted)
+    pp = out.postprocess
+    e = float(np.median([s.luma_mean for s in target]) / max(np.median([s.luma_mean for s in rendered]), 1e-3))
+    c = float(np.median([s.luma_std for s in target]) / max(np.median([s.luma_std for s in rendered]) * e, 1e-3))
+    pp.exposure = Range(round(float(np.clip(pp.exposure.low * e, 0.1, 10.0)), 3),
+                        round(float(np.clip(pp.exposure.high * e, 0.1, 10.0)), 3))
+    pp.contrast = Range(round(float(np.clip(pp.contrast.low * c, 0.1, 5.0)), 3),
+                        round(float(np.clip(pp.contrast.high * c, 0.1, 5.0)), 3))
+    return out
