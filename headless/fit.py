@@ -101,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.render:
             after = _stats(_render(args.out, args.render, work / "after"), "rendered", args.limit, args.seed)
             report["distances"] = [round(fit.domain_distance(after, target), 5)]
-            fitted = result.spec
+            fitted = best = result.spec
+            best_after = after
             for round_ in range(2, args.rounds + 1):
                 if not generated:  # without renders of SPEC, exposure/contrast were never fitted
                     break
@@ -110,7 +111,11 @@ def main(argv: list[str] | None = None) -> int:
                 after = _stats(_render(args.out, args.render, work / f"after{round_}"), "rendered", args.limit,
                                args.seed)
                 report["distances"].append(round(fit.domain_distance(after, target), 5))
-            report["distance_after"] = report["distances"][-1]
+                if report["distances"][-1] < min(report["distances"][:-1]):
+                    best, best_after = fitted, after
+            fitted, after = best, best_after  # a round that did not bring the target closer is undone
+            save_spec(fitted, args.out)
+            report["distance_after"] = min(report["distances"])
             report["fitted"].update(exposure=[fitted.postprocess.exposure.low, fitted.postprocess.exposure.high],
                                     contrast=[fitted.postprocess.contrast.low, fitted.postprocess.contrast.high])
             report["generated_after"] = fit.summarize(after)

@@ -236,6 +236,9 @@ def invert_degradation(blur_est: float, noise_est: float, quality: int, render_b
     Given `blur` (or `noise`), only the other one is searched, with that one held fixed."""
     est_b, est_n = degradation_table(int(quality), round(float(render_blur), 2))
     cost = (np.log(est_b + 0.2) - np.log(blur_est + 0.2)) ** 2 + (np.log(est_n + 2e-3) - np.log(noise_est + 2e-3)) ** 2
+    # Past some blur, noise dominates what is left and the blur estimate falls again: only
+    # the rising part of each column is a valid answer.
+    cost[est_b < np.maximum.accumulate(est_b, axis=0) - 1e-9] = np.inf
     if blur is not None:
         cost[np.arange(len(_BLUR_GRID)) != int(np.argmin(np.abs(_BLUR_GRID - blur)))] = np.inf
     if noise is not None:
