@@ -114,6 +114,8 @@ def preset_IV() -> Spec:
     b.shift_x, b.shift_y = Range(-0.05, 0.05), Range(-0.03, 0.03)
     b.truncate_head, b.truncate_feet, b.truncate_fraction = 0.03, 0.1, Range(0.03, 0.12)
     s.camera.theta1_deg, s.camera.theta2_deg = 40.0, 80.0
+    # Structure around the person: walls, pillars, railings, benches (sun and shade on the person).
+    s.background.structures = {"wall": 0.6, "pillar": 0.4, "railing": 0.35, "bench": 0.2}
     li = s.lighting
     li.kinds = {"sun": 0.7, "area": 0.3}
     li.strength, li.world_strength = Range(2.5, 6.0), Range(0.2, 0.8)

@@ -71,6 +71,23 @@ class AccessorySample:
 
 
 @dataclass
+class StructureSample:
+    """A wall, pillar, railing or bench near the person, in the *view frame* of each image:
+    the person at the origin, +x away from the camera (behind the person), +y to the side.
+    Each image places it anew around its camera (`blender/structures.place`), so what was
+    sampled "behind the person" stays behind the person in every view."""
+
+    kind: str
+    x: float
+    y: float
+    rotation_deg: float  # about Z in the view frame; 90 = the long side faces the camera
+    width: float
+    height: float
+    depth: float
+    color: str
+
+
+@dataclass
 class BackgroundSample:
     kind: str
     # `fixed` / `varied`: wall colours in the order +X, −X, +Y, −Y, floor, ceiling.
@@ -78,6 +95,7 @@ class BackgroundSample:
     source: str = ""  # `cubemap`: folder or builtin:<name>; `equirectangular`: image path
     rotation_deg: float = 0.0  # rotation of the environment about Z
     room_size: float = 10.0
+    structures: list[StructureSample] = field(default_factory=list)
 
 
 @dataclass
@@ -311,6 +329,41 @@ def _background(rng, spec: Spec) -> BackgroundSample:
                             rotation_deg=float(rng.uniform(0, 360)), room_size=size)
 
 
+# Sizes (width, height, depth ranges, metres) and colours of the structures around a person.
+_STRUCTURE_SIZES = {
+    "wall": ((3.0, 7.0), (2.2, 3.5), (0.2, 0.3)),
+    "pillar": ((0.35, 0.8), (2.8, 4.0), (0.35, 0.8)),
+    "railing": ((1.5, 4.0), (0.9, 1.15), (0.05, 0.08)),
+    "bench": ((1.2, 2.0), (0.42, 0.5), (0.4, 0.55)),
+}
+_STRUCTURE_COLORS = ("#8d8a84", "#a6a29a", "#6f6c67", "#b8b2a6", "#7b5a46", "#945f4a", "#5d6166", "#c9c4b8",
+                     "#3f4347", "#6b7a6e", "#d6d0c4", "#4d4a45")
+
+
+def _structures(rng: np.random.Generator, spec: Spec) -> list[StructureSample]:
+    """Structures of one character: `background.structures[kind]` is the expected count
+    (whole part always, the fraction with that probability). Walls stand behind the person
+    as the camera sees it (bearing ± 35°), the rest around behind (± 60°); a fifth of the
+    railings stand in front (one sees the person through them)."""
+    out = []
+    for kind, expected in spec.background.structures.items():
+        n = int(expected) + int(rng.random() < expected - int(expected))
+        (w0, w1), (h0, h1), (d0, d1) = _STRUCTURE_SIZES[kind]
+        for _ in range(n):
+            spread = 35.0 if kind == "wall" else 60.0
+            bearing = float(rng.normal(0.0, spread))
+            if kind == "railing" and rng.random() < 0.2:
+                bearing += 180.0
+            dist = draw_range(rng, spec.background.structure_distance)
+            w, h, d = float(rng.uniform(w0, w1)), float(rng.uniform(h0, h1)), float(rng.uniform(d0, d1))
+            dist += d / 2  # the near face keeps the sampled distance
+            a = math.radians(bearing)
+            out.append(StructureSample(kind=kind, x=dist * math.cos(a), y=dist * math.sin(a),
+                                       rotation_deg=bearing + 90.0 + float(rng.normal(0, 8)), width=w, height=h,
+                                       depth=d, color=_STRUCTURE_COLORS[int(rng.integers(len(_STRUCTURE_COLORS)))]))
+    return out
+
+
 def expand_cubemap_sources(entries: list[str]) -> list[str]:
     """`builtin:all` stands for every built-in cubemap; other entries stay as they are."""
     from .cubemaps import BUILTIN_CUBEMAPS
@@ -441,6 +494,8 @@ def expand_character(spec: Spec, index: int, split: str | None = None) -> Charac
         stride=draw_range(rng, po.stride), arm_swing=draw_range(rng, po.arm_swing), variant=int(rng.integers(4)),
     )
     seed = int(rng.integers(2**31))
+    # Drawn after every older draw: specs without structures expand exactly as before.
+    background.structures = _structures(rng, spec)
     images = [_image(spec, index, k, split) for k in range(spec.dataset.images_per_character)]
     if split == SPLIT_TEST:
         _assign_queries(images)

@@ -39,6 +39,7 @@ BUILTIN_HAIR_PALETTES = ("natural", "dark", "dyed")
 ETHNICITIES = ("african", "asian", "caucasian")
 POSE_SOURCES = ("walk", "procedural_walk", "standing", "bvh")
 BACKGROUND_KINDS = ("fixed", "varied", "cubemap", "equirectangular")
+STRUCTURE_KINDS = ("wall", "pillar", "railing", "bench")
 CUBEMAP_FACES = ("posx", "negx", "posy", "negy", "posz", "negz")
 LIGHT_KINDS = ("sun", "area")
 ENGINES = ("cycles", "eevee")
@@ -165,6 +166,10 @@ class BackgroundSection:
     cubemaps: list[str] = field(default_factory=lambda: ["builtin:all"])
     equirectangular: list[str] = field(default_factory=list)  # `equirectangular`: image files
     room_size: Range = field(default_factory=lambda: Range(14.0, 20.0))  # metres, side of the cuboid (> 2R)
+    # Structures around the person (real crops show walls, railings, pillars, benches): the
+    # expected number of each kind per character (0.5 = one in every other character, 2 = two).
+    structures: dict[str, float] = field(default_factory=dict)
+    structure_distance: Range = field(default_factory=lambda: Range(1.2, 4.0))  # metres from the person
 
 
 @dataclass
@@ -568,6 +573,11 @@ def validate_spec(spec: Spec, check_files: bool = True) -> list[tuple[str, str]]
     _check_range(p, "background.value", b.value, 0.0, 1.0)
     _check_range(p, "background.saturation", b.saturation, 0.0, 1.0)
     _check_range(p, "background.room_size", b.room_size, 1.0, 1000.0)
+    _check_weights(p, "background.structures", b.structures, STRUCTURE_KINDS, probabilities=False, allow_empty=True)
+    for k, v in b.structures.items():
+        if math.isfinite(v) and v > 8:
+            p.append((f"background.structures.{k}", f"at most 8 per character, got {v}"))
+    _check_range(p, "background.structure_distance", b.structure_distance, 0.6, 50.0)
     if b.kind == "fixed":
         if not b.colors:
             p.append(("background.colors", "kind 'fixed' needs at least one colour"))

@@ -132,6 +132,11 @@ FIELDS: dict[str, FieldInfo] = {
     "background.equirectangular": FieldInfo("Panoramas", "Equirectangular image files for that kind"),
     "background.room_size": FieldInfo("Room Size", "Side of the room cuboid in metres (must exceed 2·R)",
                                       1.0, 100.0, unit="m"),
+    "background.structures": FieldInfo("Structures", "Expected number of walls, pillars, railings and benches "
+                                       "around each person (0.5 = every other person)",
+                                       catalogue=S.STRUCTURE_KINDS, soft_min=0.0, soft_max=4.0),
+    "background.structure_distance": FieldInfo("Structure Distance", "Distance of structures from the person, metres",
+                                               0.6, 10.0),
     # ---- camera
     "camera.radius": FieldInfo("R", "Distance R of the cameras from the person's mid-height, in metres",
                                0.5, 50.0, unit="m"),

@@ -1,6 +1,7 @@
 """Deterministic expansion and uniform sampling on the hemisphere segment."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -168,3 +169,29 @@ def test_iv_classic_keeps_todays_draws_and_roles_use_their_own_tables():
     boxes = [im.box for c in chars[:100] for im in c.images]
     assert 0.05 < np.mean([b.cut_bottom > 0 for b in boxes]) < 0.16
     assert all(0.72 <= b.aspect <= 0.92 for b in boxes)
+
+
+def test_structures_are_sampled_behind_the_person_and_placed_around_each_camera():
+    from synth_humans_addon.blender import structures as st
+
+    iv = presets.preset("IV")
+    iv.dataset.characters = 400
+    found = [s for i in range(400) for s in sampling.expand_character(iv, i).background.structures]
+    kinds = {k: sum(s.kind == k for s in found) / 400 for k in iv.background.structures}
+    for k, expected in iv.background.structures.items():
+        assert kinds[k] == pytest.approx(expected, abs=0.08)
+    walls = [s for s in found if s.kind == "wall"]
+    assert np.mean([s.x > 0 for s in walls]) > 0.95  # behind the person as the camera sees it
+    assert sampling.expand_character(presets.preset("IV-classic"), 3).background.structures == []
+    wall = walls[0]
+    for eye in (np.array([6.0, 0.0, 3.0]), np.array([0.0, -6.0, 3.0]), np.array([-4.0, 4.0, 3.0])):
+        w = st.place(wall, eye)
+        # Same distance from the person, on the far side from the camera.
+        assert math.hypot(w.x, w.y) == pytest.approx(math.hypot(wall.x, wall.y))
+        assert np.dot([w.x, w.y], eye[:2]) < 0
+    # A wall across the line of sight blocks it; one beside it does not.
+    across = sampling.StructureSample("wall", 0.0, 0.0, 0.0, 4.0, 3.0, 0.2, "#808080")
+    assert st.blocks_view(dataclasses.replace(across, x=0.0, y=-2.0), np.array([0.0, -6.0, 2.0]), np.array([0, 0, 1.0]))
+    assert not st.blocks_view(dataclasses.replace(across, x=0.0, y=2.0), np.array([0.0, -6.0, 2.0]), np.array([0, 0, 1.0]))
+    verts, faces = st.structure_mesh(dataclasses.replace(across, kind="railing"))
+    assert faces.shape == (4 * 6, 4) and verts[:, 2].max() == pytest.approx(3.0)
