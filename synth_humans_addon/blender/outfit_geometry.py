@@ -45,9 +45,10 @@ def outfit_geometry(character, verts: np.ndarray | None = None) -> OutfitGeometr
             faces[role] = len(garment_mesh(g.kind, verts, g.seed, layout, top).faces)
     clearance = 0.0
     if character.hair is not None:
-        variation = style_variation(character.hair)
-        faces["hair"] = sum(len(p.faces) for p in hair_geometry(verts, character.hair.style, variation))
-        clearance = hair_clearance(verts, character.hair.style, variation)
+        h = character.hair
+        variation = style_variation(h)
+        faces["hair"] = sum(len(p.faces) for p in hair_geometry(verts, h.style, variation, h.volume, h.ragged))
+        clearance = hair_clearance(verts, h.style, variation, h.volume)
     for a in character.accessories:
         parts = accessory_geometry(verts, a.kind, clearance, accessory_side(a.color))
         faces[a.kind] = sum(len(p.faces) for p in parts)

@@ -109,6 +109,7 @@ def preset_IV() -> Spec:
     cl.bottom_textures = {"solid": 0.82, "noise": 0.12, "denim": 0.03, "checks": 0.02, "plaid": 0.01}
     cl.shoe_palettes = {"shoes": 1.0}
     s.hair.palettes = {"dark": 0.75, "natural": 0.25}
+    s.hair.volume, s.hair.ragged = Range(1.1, 1.5), Range(0.2, 0.6)  # hair with volume, ending in locks
     b = s.box
     b.scale, b.aspect = Range(0.96, 1.06), Range(0.72, 0.92)
     b.shift_x, b.shift_y = Range(-0.05, 0.05), Range(-0.03, 0.03)

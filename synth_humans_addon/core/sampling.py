@@ -61,6 +61,8 @@ class HairSample:
     palette: str
     color: str
     length: float = 0.5  # 0 … 1: where this person's hair lies within its style's length range
+    volume: float = 1.0  # thickness multiplier (spec hair.volume)
+    ragged: float = 0.0  # unevenness of long hair's ends (spec hair.ragged)
 
 
 @dataclass
@@ -496,6 +498,9 @@ def expand_character(spec: Spec, index: int, split: str | None = None) -> Charac
     seed = int(rng.integers(2**31))
     # Drawn after every older draw: specs without structures expand exactly as before.
     background.structures = _structures(rng, spec)
+    volume, ragged = draw_range(rng, spec.hair.volume), draw_range(rng, spec.hair.ragged)
+    if hair is not None:
+        hair.volume, hair.ragged = volume, ragged
     images = [_image(spec, index, k, split) for k in range(spec.dataset.images_per_character)]
     if split == SPLIT_TEST:
         _assign_queries(images)

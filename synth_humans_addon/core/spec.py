@@ -143,6 +143,10 @@ class HairSection:
     # Styles of men (gender > 0.5); empty = the same as `styles`. Mostly short, some bald.
     male_styles: dict[str, float] = field(default_factory=lambda: {"short": 0.78, "medium": 0.1, "long": 0.04})
     palettes: dict[str, float] = field(default_factory=lambda: {"natural": 0.8, "dark": 0.2})
+    # Thickness of the hair over the scalp and of long hair's mass (1 = the sleek default;
+    # real hair has volume), and how unevenly long hair ends (locks of ± this × 10 cm).
+    volume: Range = field(default_factory=lambda: Range(1.0, 1.0))
+    ragged: Range = field(default_factory=lambda: Range(0.0, 0.0))
 
 
 @dataclass
@@ -558,6 +562,8 @@ def validate_spec(spec: Spec, check_files: bool = True) -> list[tuple[str, str]]
             _check_color(p, f"clothing.custom_palettes.{name}[{i}]", col)
 
     h = spec.hair
+    _check_range(p, "hair.volume", h.volume, 0.5, 3.0)
+    _check_range(p, "hair.ragged", h.ragged, 0.0, 1.0)
     _check_weights(p, "hair.styles", h.styles, HAIR_STYLES, probabilities=True)
     _check_weights(p, "hair.male_styles", h.male_styles, HAIR_STYLES, probabilities=True)
     _check_weights(p, "hair.palettes", h.palettes, tuple(sorted(set(BUILTIN_HAIR_PALETTES) | set(cl.custom_palettes))),

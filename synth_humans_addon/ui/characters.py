@@ -70,6 +70,8 @@ class SYNTHHUMANS_PT_characters_hair(_CharacterSub, bpy.types.Panel):
         draw_weights(layout, spec.hair, "styles", "hair.styles")
         draw_weights(layout, spec.hair, "male_styles", "hair.male_styles")
         draw_weights(layout, spec.hair, "palettes", "hair.palettes")
+        draw_range(layout, spec.hair, "volume")
+        draw_range(layout, spec.hair, "ragged")
         col = layout.column(align=True)
         for name in ("backpack", "shoulder_bag", "cap", "hat", "glasses"):
             col.prop(spec.accessories, name, slider=True)

@@ -110,6 +110,10 @@ FIELDS: dict[str, FieldInfo] = {
                                   catalogue=S.HAIR_STYLES, probabilities=True, **_P),
     "hair.palettes": FieldInfo("Hair Palettes", "Relative weight of each hair colour palette",
                                catalogue=S.BUILTIN_HAIR_PALETTES + ("*palettes",), **_P),
+    "hair.volume": FieldInfo("Hair Volume", "Thickness of the hair over the scalp and of long hair (1 = sleek)",
+                             0.5, 3.0),
+    "hair.ragged": FieldInfo("Ragged Ends", "How unevenly medium and long hair ends (locks of ± this × 10 cm)",
+                             0.0, 1.0),
     # ---- accessories
     "accessories.backpack": FieldInfo("Backpack", "Probability of carrying a backpack", **_P),
     "accessories.shoulder_bag": FieldInfo("Shoulder Bag", "Probability of carrying a shoulder bag", **_P),

@@ -66,3 +66,26 @@ def test_a_slice_of_every_preset_dresses(name):
     spec = presets.preset(name)
     spec.dataset.characters = max(spec.dataset.characters, 500)
     assert check_characters(spec, range(440, 470)) == []
+
+
+def test_hair_volume_stands_off_the_scalp_and_ragged_ends_form_locks():
+    from synth_humans_addon.blender.hair import hair_clearance, hair_geometry
+
+    verts = mpfb.body_vertices(mpfb.Phenotype(gender=0.1))
+    sleek = hair_geometry(verts, "long", 0.5)
+    assert all(np.array_equal(a.vertices, b.vertices)  # the defaults are the old geometry
+               for a, b in zip(sleek, hair_geometry(verts, "long", 0.5, volume=1.0, ragged=0.0)))
+    full = hair_geometry(verts, "long", 0.5, volume=1.5)
+    assert full[0].vertices[:, 2].max() > sleek[0].vertices[:, 2].max() + 0.003  # the cap stands higher
+    assert hair_clearance(verts, "long", 0.5, 1.5) > hair_clearance(verts, "long", 0.5, 1.0) + 0.003  # hats go over it
+    ragged = hair_geometry(verts, "long", 0.5, ragged=0.6)
+    curtain = next(p for p in ragged if p.name == "curtain")
+    flat = next(p for p in sleek if p.name == "curtain")
+    # The ends of the columns spread by several centimetres more than the straight cut's.
+    assert np.ptp(_hem(flat.vertices)) + 0.02 < np.ptp(_hem(curtain.vertices))
+
+
+def _hem(v):
+    """Heights of the lowest vertex of each column of a curtain (columns by azimuth)."""
+    az = np.round(np.arctan2(v[:, 0], -v[:, 1]), 3)
+    return np.array([v[az == a, 2].min() for a in np.unique(az)])
