@@ -8,9 +8,11 @@ degradations and crop shape follow the target crops' statistics (`crop_stats.Cro
   used as `clothing.top_palettes` / `bottom_palettes`. Observed colours are lit colours:
   they are divided by the renderer's shading factor (observed / albedo luminance of the
   spec's own palettes, read off `generated` crops of the spec, else `DEFAULT_SHADING`);
-* noise, blur, JPEG quality, colour cast → `postprocess` ranges (10th–90th percentile of
-  the target, less what the renderer and the spec's own degradations already add);
-* brightness and contrast → `postprocess.exposure` / `contrast` (needs `generated`);
+* noise and blur → the `postprocess` σs whose *measured* values after our own pipeline
+  match the target's (`invert_degradation`: our camera model simulated on project-made
+  crops); JPEG quality → the target's 10th–90th percentile;
+* brightness, contrast, colour cast → `postprocess.exposure` / `contrast` / `color_cast`
+  and the light's colour temperature (need `generated`);
 * crop height and height/width → `render.crop_height`, `box.output_aspect`;
 * background colours → `background.value` / `saturation` (used by the `varied` kind).
 
@@ -35,11 +37,12 @@ from .spec import Range, Spec
 
 FITTED_UPPER, FITTED_LOWER = "fitted_upper", "fitted_lower"
 PALETTE_SIZE = 64
-# Observed / albedo linear luminance of garments in our renders (preset IV, 160 px, measured
-# on `headless preview` crops with `headless fit --generated`); used when no generated crops are given.
-DEFAULT_SHADING = 0.6
+# Observed / albedo linear luminance of the upper and lower body band in our renders, used
+# when no generated crops are given: measured by `headless fit --render 24` on preset IV
+# (256 px): 0.36–0.39 and 1.14–1.15 (the lower band holds bright floor between the legs).
+DEFAULT_SHADING = (0.37, 1.15)
 # What a clean render already has before post-processing (Cycles + OIDN at 4 samples).
-DEFAULT_RENDER_BLUR = 0.5  # px
+DEFAULT_RENDER_BLUR = 1.0  # px: measured 1.07 on the same renders (AA filter + denoiser)
 
 
 @dataclass
@@ -252,8 +255,9 @@ def fit_spec(spec: Spec, target: list[CropStats], generated: list[CropStats] | N
     """A copy of `spec` fitted to the `target` crops (see the module doc).
 
     `generated`: crops rendered from `spec` itself (optional); they calibrate the shading
-    factor, the renderer's own blur, exposure and contrast. Without them `render_blur`
-    and `shading` (default `DEFAULT_SHADING`) are assumed."""
+    factors, the renderer's own blur, exposure, contrast and colour cast. Without them
+    `render_blur` and `shading` (one factor for both roles; default `DEFAULT_SHADING`)
+    are assumed."""
     if len(target) < 2:
         raise ValueError(f"need at least 2 target crops, got {len(target)}")
     out = copy.deepcopy(spec)
@@ -296,7 +300,7 @@ def fit_spec(spec: Spec, target: list[CropStats], generated: list[CropStats] | N
                                 color_temperature_k=[out.lighting.color_temperature_k.low,
                                                      out.lighting.color_temperature_k.high])
     else:
-        shading_upper = shading_lower = DEFAULT_SHADING if shading is None else shading
+        shading_upper, shading_lower = DEFAULT_SHADING if shading is None else (shading, shading)
         report["not_fitted"] += ["postprocess.exposure", "postprocess.contrast", "postprocess.color_cast"]
         report["assumed"]["render_blur_px"] = render_blur
     report["assumed"]["shading"] = [round(float(shading_upper), 4), round(float(shading_lower), 4)]

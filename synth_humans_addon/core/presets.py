@@ -121,7 +121,7 @@ def preset_IV() -> Spec:
     li.kinds = {"sun": 0.7, "area": 0.3}
     li.strength, li.world_strength = Range(2.5, 6.0), Range(0.2, 0.8)
     pp = s.postprocess
-    pp.noise_std, pp.blur_sigma = Range(0.0, 0.03), Range(0.2, 1.0)
+    pp.noise_std, pp.blur_sigma = Range(0.0, 0.03), Range(0.2, 0.9)
     pp.jpeg_quality, pp.downscale, pp.color_cast = Range(60.0, 90.0), Range(1.0, 2.0), Range(0.0, 0.06)
     pp.exposure, pp.contrast = Range(0.85, 1.25), Range(1.0, 1.35)  # sun and shade, blown highlights
     return s
