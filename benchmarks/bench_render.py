@@ -14,6 +14,7 @@ Targets on a 2-core CPU: ≤ 1 s per 256-px image, ≤ 2 s character setup.
 
     python benchmarks/bench_render.py --characters 3 --images 3
     python benchmarks/bench_render.py --preset default --crop-height 128 --threads 2
+    python benchmarks/bench_render.py --preset IV --baseline IV-classic --crop-height 160 --skip-full-frame
 """
 from __future__ import annotations
 
@@ -34,16 +35,32 @@ def parse_args(argv=None):
     p.add_argument("--crop-height", type=int, default=256)
     p.add_argument("--threads", type=int, default=0, help="render threads (0 = all cores)")
     p.add_argument("--skip-full-frame", action="store_true", help="only time cropped rendering")
+    p.add_argument("--baseline", help="also time this preset in the same run and report the cost ratio "
+                                      "(e.g. --preset IV --baseline IV-classic)")
     return p.parse_args(argv)
 
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    result = measure(args.preset, args)
+    print_table(result)
+    if args.baseline:
+        base = measure(args.baseline, args)
+        print_table(base)
+        # Per image including the character's setup, as a worker pays it.
+        ratio = result["seconds_per_image_with_setup"] / base["seconds_per_image_with_setup"]
+        result = {**result, "baseline": base, "cost_vs_baseline": round(ratio, 3)}
+        print(f"\npreset {args.preset} costs {ratio:.2f}× preset {args.baseline} per image (setup included; "
+              f"cropped render alone {result['seconds_per_image_cropped'] / base['seconds_per_image_cropped']:.2f}×)")
+    return result
+
+
+def measure(preset_name: str, args) -> dict:
     from synth_humans_addon.blender.job import RenderSession
     from synth_humans_addon.core import presets
     from synth_humans_addon.core.sampling import assign_splits, expand_character
 
-    spec = presets.preset(args.preset)
+    spec = presets.preset(preset_name)
     spec.render.crop_height = args.crop_height
     spec.render.threads = args.threads
     images_per_character_spec = spec.dataset.images_per_character
@@ -83,8 +100,8 @@ def main(argv=None) -> dict:
     per_image_full = statistics.mean(full) if full else float("nan")
     ipc = images_per_character_spec
     per_image_with_setup = per_image + per_setup / ipc
-    result = {
-        "preset": args.preset,
+    return {
+        "preset": preset_name,
         "crop_height": args.crop_height,
         "samples": spec.render.samples,
         "threads": args.threads or "all",
@@ -97,10 +114,9 @@ def main(argv=None) -> dict:
         "seconds_session_start": round(session_s, 3),
         "seconds_first_use": round(first_use_s, 3),
         "images_per_character": ipc,
+        "seconds_per_image_with_setup": round(per_image_with_setup, 3),
         "images_per_hour_one_worker": round(3600.0 / per_image_with_setup),
     }
-    print_table(result)
-    return result
 
 
 def print_table(r: dict) -> None:

@@ -1,7 +1,7 @@
 """`python -m headless <command>` (console script `synth-humans`): the single entry point.
 
-Commands: validate, generate, broker, worker, status, certs, and preview / experiment,
-which dispatch lazily to `headless.preview` and `headless.experiment`.
+Commands: validate, generate, broker, worker, status, certs, and preview / experiment / fit,
+which dispatch lazily to `headless.preview`, `headless.experiment` and `headless.fit`.
 """
 from __future__ import annotations
 
@@ -297,14 +297,15 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_export)
 
     for name, module, text in (("preview", "headless.preview", "render a quick preview (see its --help)"),
-                               ("experiment", "headless.experiment", "run an experiment (see its --help)")):
+                               ("experiment", "headless.experiment", "run an experiment (see its --help)"),
+                               ("fit", "headless.fit", "fit a spec to a folder of real crops (see its --help)")):
         x = sub.add_parser(name, help=text, add_help=False)
         x.add_argument("rest", nargs=argparse.REMAINDER)
         x.set_defaults(func=_lazy(module))
     return p
 
 
-LAZY_COMMANDS = {"preview": "headless.preview", "experiment": "headless.experiment"}
+LAZY_COMMANDS = {"preview": "headless.preview", "experiment": "headless.experiment", "fit": "headless.fit"}
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:

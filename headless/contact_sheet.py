@@ -31,6 +31,25 @@ def make_contact_sheet(images: Sequence[Image.Image], labels: Sequence[str] | No
     return sheet
 
 
+def make_compare_sheet(generated: Sequence[Image.Image], real: Sequence[Image.Image], columns: int = 10,
+                       cell_height: int = 192) -> Image.Image:
+    """Generated crops above real ones, every crop scaled to the same height, each block
+    titled ("generated" / "real"), so the two looks can be compared by eye."""
+    if not generated or not real:
+        raise ValueError("a comparison needs generated and real crops")
+    blocks = [make_contact_sheet(generated, None, columns, cell_height), make_contact_sheet(real, None, columns, cell_height)]
+    title_h = 16
+    width = max(b.width for b in blocks)
+    sheet = Image.new("RGB", (width, sum(b.height + title_h for b in blocks)), (24, 24, 24))
+    draw = ImageDraw.Draw(sheet)
+    y = 0
+    for title, block in zip((f"generated ({len(generated)})", f"real ({len(real)})"), blocks):
+        draw.text((6, y + 2), title, fill=(230, 230, 230))
+        sheet.paste(block, (0, y + title_h))
+        y += block.height + title_h
+    return sheet
+
+
 def save_contact_sheet(paths: Sequence[Path], out: Path, labels: Sequence[str] | None = None, columns: int = 10) -> Path:
     images = [Image.open(p) for p in paths]
     make_contact_sheet(images, labels, columns).save(out)

@@ -8,6 +8,10 @@ the other 39. Only this command's render step imports bpy.
 
     python -m headless preview examples/presets/IV.toml --characters 40 --output preview/
     python -m headless preview --preset IV --characters 40 --output preview/ --crop-height 128
+    python -m headless preview --preset IV --characters 20 --output preview/ --compare my_camera_crops/
+
+`--compare FOLDER` also saves `compare_sheet.png`: the generated crops above as many of the
+user's real crops (a seeded random choice), all at the same height, for the eye.
 """
 from __future__ import annotations
 
@@ -35,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crop-height", type=int, help="override render.crop_height")
     p.add_argument("--samples", type=int, help="override render.samples")
     p.add_argument("--columns", type=int, default=10, help="contact sheet columns")
+    p.add_argument("--compare", type=Path, metavar="FOLDER",
+                   help="also save compare_sheet.png: the crops above as many real crops from FOLDER, same height")
     return p
 
 
@@ -68,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
     from synth_humans_addon.core.dataset import image_stem
     from synth_humans_addon.core.sampling import assign_splits, expand_character
 
+    if args.compare is not None and not args.compare.is_dir():
+        raise UserError(f"--compare {args.compare}: no such folder")
     n_total = spec.dataset.characters
     count = max(0, min(args.characters, n_total - args.start))
     if count == 0:
@@ -106,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
         make_contact_sheet([Image.open(p) for p in crops], labels, columns=args.columns).save(sheet)
         make_contact_sheet([Image.open(p) for p in masks], labels, columns=args.columns).save(
             out / "contact_sheet_masks.png")
+    if crops and args.compare is not None:
+        _compare_sheet(crops, args.compare, args.columns, out / "compare_sheet.png")
     summary = {"characters": count, "rendered_images": len(crops), "failures": failures,
                "seconds": round(time.perf_counter() - t_start, 2),
                "seconds_per_character": round(sum(timings) / len(timings), 3) if timings else None}
@@ -119,6 +129,23 @@ def summary_line(images: int, characters: int, failed: int, seconds: float, shee
     line = f"{images} images of {characters - failed} characters in {seconds} s"
     line += f" → {sheet}" if sheet else "; no contact sheet (nothing rendered)"
     return line + (f"; {failed} failed (see {report})" if failed else "")
+
+
+def _compare_sheet(crops: list[Path], folder: Path, columns: int, out: Path) -> None:
+    """Generated crops next to as many real ones (a seeded random choice), at the same height."""
+    from PIL import Image
+
+    from headless.contact_sheet import make_compare_sheet
+    from synth_humans_addon.core.crop_stats import list_images
+
+    real = list_images(folder, limit=len(crops), seed=0)
+    if not real:
+        print(f"--compare: no images in {folder}; no comparison sheet", file=sys.stderr)
+        return
+    height = max(Image.open(p).height for p in crops)
+    make_compare_sheet([Image.open(p) for p in crops], [Image.open(p) for p in real], columns,
+                       cell_height=min(256, height)).save(out)
+    print(f"comparison with {len(real)} crops of {folder} → {out}")
 
 
 def _label(character) -> str:

@@ -237,15 +237,20 @@ def accessory_geometry(verts: np.ndarray, kind: str, hair_clearance: float = 0.0
 # Blender side
 # ---------------------------------------------------------------------------------------
 
-def add_accessory(outfit, ctx, accessory, name_prefix: str = ""):
-    """Create an accessory (`sampling.AccessorySample`) on a dressed body; returns its objects."""
+def accessory_side(color: str) -> int:
+    """The character's side (+1 left, −1 right) a shoulder bag hangs on: fixed by its colour."""
     import zlib
 
+    return 1 if zlib.crc32(color.encode()) % 2 else -1
+
+
+def add_accessory(outfit, ctx, accessory, name_prefix: str = ""):
+    """Create an accessory (`sampling.AccessorySample`) on a dressed body; returns its objects."""
     from . import materials  # noqa: PLC0415
     from .skinned_mesh import mesh_object, parent_to_bone  # noqa: PLC0415
 
     clearance = getattr(outfit, "hair_clearance", 0.0)  # set by hair.add_hair (hair is added first)
-    side = 1 if zlib.crc32(accessory.color.encode()) % 2 else -1
+    side = accessory_side(accessory.color)
     parts = accessory_geometry(ctx.vertices, accessory.kind, clearance, side)
     mats: dict[float, object] = {}
     objects = []

@@ -62,6 +62,39 @@ def _offsets(kind: str, verts: np.ndarray, lm: gr.BodyLandmarks) -> np.ndarray |
     return base + extra
 
 
+# The least skirt that shows below a top's hem, metres (× height scale). A long jacket over a
+# short skirt once left a band thinner than one row of the skirt helper (~4.5 cm): no faces.
+MIN_SKIRT_BELOW_TOP = 0.12
+
+
+def skirt_span(lm: gr.BodyLandmarks, seed: int, under_top: str | None = None) -> tuple[float, float]:
+    """(top, hem) heights of a skirt: knee-length ± a hand (mid-thigh to mid-calf), tucked
+    under `under_top`'s hem, and always at least `MIN_SKIRT_BELOW_TOP` long below it."""
+    hem = lm.knee + (lm.crotch - lm.knee) * (0.6 - 1.0 * _unit(seed, 1))
+    top_z = lm.waist
+    if under_top is not None:
+        top_z = min(top_z, garment_cut(under_top, lm).torso_low + 0.02 * lm.height_scale)
+    return top_z, min(hem, top_z - MIN_SKIRT_BELOW_TOP * lm.height_scale)
+
+
+def cut_faces(verts: np.ndarray, cut: gr.GarmentCut, layout: gr.TightsLayout, tries: int = 4) -> np.ndarray:
+    """The tights faces of `cut`; if a body leaves none (a band narrower than one ring of the
+    tights), the cut is widened step by step (1.5 cm of height, 0.08 of a limb each side)
+    so a valid sample always gets its garment instead of failing the whole character."""
+    faces = gr.tights_faces(verts, cut, layout)
+    for k in range(1, tries + 1):
+        if len(faces):
+            break
+        dz, ds = 0.015 * k, 0.08 * k
+        wider = gr.GarmentCut(
+            sleeve_end=cut.sleeve_end + ds if cut.sleeve_end >= 0 else cut.sleeve_end,
+            leg_start=cut.leg_start - ds if cut.leg_end >= 0 else cut.leg_start,
+            leg_end=cut.leg_end + ds if cut.leg_end >= 0 else cut.leg_end,
+            torso_low=cut.torso_low - dz, torso_high=cut.torso_high + dz)
+        faces = gr.tights_faces(verts, wider, layout)
+    return faces
+
+
 def garment_mesh(kind: str, verts: np.ndarray, seed: int = 0,
                  layout: gr.TightsLayout | None = None, under_top: str | None = None) -> gr.SubMesh:
     """The rest-pose mesh of one garment on a body (`verts`: all morphed base-mesh vertices).
@@ -72,19 +105,17 @@ def garment_mesh(kind: str, verts: np.ndarray, seed: int = 0,
     """
     lm = gr.landmarks(verts)
     if kind == "skirt":
-        # Knee-length ± a hand: from mid-thigh to mid-calf.
-        hem = lm.knee + (lm.crotch - lm.knee) * (0.6 - 1.0 * _unit(seed, 1))
-        top_z = lm.waist
-        if under_top is not None:
-            top_z = min(top_z, garment_cut(under_top, lm).torso_low + 0.02 * lm.height_scale)
+        top_z, hem = skirt_span(lm, seed, under_top)
         faces = gr.skirt_faces(verts, top_z=top_z, hem_z=hem)
+        if len(faces) == 0:  # fallback: the whole skirt helper below the top (a long skirt)
+            faces = gr.skirt_faces(verts, top_z=top_z, hem_z=-np.inf)
         shaped = verts
     else:
         layout = layout or gr.tights_layout(verts)
         cut = garment_cut(kind, lm, seed)
-        faces = gr.tights_faces(verts, cut, layout)
+        faces = cut_faces(verts, cut, layout)
         shaped = gr.snap_hems(verts, faces, layout, cut) if len(faces) else verts
-    if len(faces) == 0:
+    if len(faces) == 0:  # both rules failed: a broken body mesh, not a valid sample
         raise ValueError(f"garment {kind!r} selects no faces on this body")
     sub = gr.submesh(shaped, faces, _offsets(kind, shaped, lm))
     if kind in ("shoes", "boots"):

@@ -121,11 +121,13 @@ def _outline(verts: np.ndarray, frame: HeadFrame, phis: np.ndarray, zs: np.ndarr
 
 def curtain(verts: np.ndarray, frame: HeadFrame, length_z: float, side_z: float, gap: float,
             half_angle_deg: float = 115.0, columns: int = 25, rows: int = 14,
-            slab: float = 0.015) -> tuple[np.ndarray, np.ndarray]:
+            slab: float = 0.015, ragged: float = 0.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Vertices and quads of a mass of hair around the back of the head.
 
     It spans azimuths ±`half_angle_deg` around the back, from near the crown down to
     `length_z` behind and `side_z` at its side edges, `slab` metres thick at its ends.
+    `ragged` (metres): each column's end moves up or down by up to that much, so the hair
+    ends in locks rather than one straight cut.
     """
     c = frame.center
     half = np.radians(half_angle_deg)
@@ -135,6 +137,10 @@ def curtain(verts: np.ndarray, frame: HeadFrame, length_z: float, side_z: float,
     t = np.linspace(0.0, 1.0, rows)
     side_weight = np.clip(np.abs(np.linspace(-1.0, 1.0, columns)) * 1.6 - 0.45, 0.0, 1.0)  # 0 behind, 1 at the sides
     bottom = length_z + (max(side_z, length_z) - length_z) * side_weight
+    if ragged > 0:
+        locks = np.random.default_rng(seed).uniform(-1.0, 1.0, columns)
+        locks = np.convolve(np.pad(locks, 1, mode="edge"), [0.25, 0.5, 0.25], mode="valid")  # locks, not single spikes
+        bottom = bottom + ragged * locks * (1.0 - 0.7 * side_weight)
     z = top + (bottom[None, :] - top) * t[:, None]  # (rows, columns)
     zs = np.linspace(top, float(bottom.min()), 2 * rows)
     radius_table = _outline(verts, frame, phis, zs, gap)
@@ -218,23 +224,26 @@ class HairPart:
     head_weight: np.ndarray
 
 
-def hair_clearance(verts: np.ndarray, style: str, variation: float = 0.5) -> float:
+def hair_clearance(verts: np.ndarray, style: str, variation: float = 0.5, volume: float = 1.0) -> float:
     """How far (metres) a hairstyle stands off the scalp on top: headwear goes over this."""
     s = head_frame(verts).scale
-    thickness = _THICKNESS[style] * s * (0.8 + 0.5 * variation)
+    thickness = _THICKNESS[style] * s * (0.8 + 0.5 * variation) * volume
     return thickness + (0.004 * s if style in ("medium", "long") else 0.0)
 
 
-def hair_geometry(verts: np.ndarray, style: str, variation: float = 0.5) -> list[HairPart]:
+def hair_geometry(verts: np.ndarray, style: str, variation: float = 0.5, volume: float = 1.0,
+                  ragged: float = 0.0) -> list[HairPart]:
     """The meshes of a hairstyle on a body (`verts`: all morphed base-mesh vertices).
 
-    `variation` in [0, 1) varies length and volume within the style.
+    `variation` in [0, 1) varies length and volume within the style; `volume` multiplies
+    the thickness over the scalp and of long hair's mass; `ragged` makes medium and long
+    hair end in uneven locks (± `ragged` × 10 cm) instead of one straight hem.
     """
     if style not in HAIR_STYLES:
         raise ValueError(f"hair.style = {style!r} is not one of {HAIR_STYLES}")
     f = head_frame(verts)
     s = f.scale
-    thickness = _THICKNESS[style] * s * (0.8 + 0.5 * variation)
+    thickness = _THICKNESS[style] * s * (0.8 + 0.5 * variation) * volume
     front = {"short": 0.45, "medium": 0.42, "long": 0.4, "ponytail": 0.45, "bun": 0.45}[style]
     cap_faces = scalp_faces(verts, f, front_height=front - 0.1 * variation)
     cap = gr.submesh(verts, cap_faces, thickness)
@@ -253,7 +262,8 @@ def hair_geometry(verts: np.ndarray, style: str, variation: float = 0.5) -> list
             length = f.shoulder_z - (0.06 + 0.2 * variation) * s
             side = f.neck_z + 0.01 * s  # the side locks end above the shoulders
         v, faces = curtain(verts, f, length_z=length, side_z=side, gap=0.6 * thickness + 0.002 * s,
-                           half_angle_deg=112.0 if style == "medium" else 105.0)
+                           half_angle_deg=112.0 if style == "medium" else 105.0, slab=0.015 * volume,
+                           ragged=0.1 * ragged * s, seed=int(variation * 10007))
         parts.append(HairPart("curtain", v, faces, blend(v)))
     elif style == "ponytail":
         c = f.center
@@ -288,8 +298,9 @@ def add_hair(outfit, ctx, hair, name_prefix: str = ""):
     from .skinned_mesh import mesh_object, skin_by_weights  # noqa: PLC0415
 
     variation = style_variation(hair)
-    parts = hair_geometry(ctx.vertices, hair.style, variation)
-    outfit.hair_clearance = hair_clearance(ctx.vertices, hair.style, variation)
+    volume, ragged = float(getattr(hair, "volume", 1.0)), float(getattr(hair, "ragged", 0.0))
+    parts = hair_geometry(ctx.vertices, hair.style, variation, volume, ragged)
+    outfit.hair_clearance = hair_clearance(ctx.vertices, hair.style, variation, volume)
     mat = materials.hair_material(hair.color, name=f"{name_prefix}hair")
     outfit.materials.append(mat)
     objects = []

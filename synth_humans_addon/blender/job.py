@@ -33,6 +33,7 @@ from . import lights as lights_mod
 from . import render as render_mod
 from . import room as room_mod
 from . import scene as scene_mod
+from . import structures as structures_mod
 
 # Datablocks that builders cache across characters on purpose (the body's template meshes).
 KEEP_PREFIXES = ("SH_template_",)
@@ -140,8 +141,13 @@ class RenderSession:
         lo, hi = render_mod.person_box(self.loaded.build.person_objects(), depsgraph)
         timer.lap("pose")
         r = self.spec.render
-        result = render_mod.plan_image_crop(image.camera, lo, hi, r.crop_height, r.margin)
+        result = render_mod.plan_image_crop(image.camera, lo, hi, r.crop_height, r.margin,
+                                            box=getattr(image, "box", None))
         camera_mod.apply_camera(self.camera, image.camera, result.cam_to_world)
+        room = self.loaded.room
+        if room.structures:  # placed around this camera; any that would hide the person is hidden
+            structures_mod.place_structures(room.structures, self.loaded.character.background.structures,
+                                          result.cam_to_world[:3, 3], render_mod.box_target(lo, hi))
         render_mod.set_border(self.scene, result.plan, crop=crop)
         lights_mod.apply_light_sample(self.lights, self.loaded.room, image.light)
         if self.engine.engine == "CYCLES":

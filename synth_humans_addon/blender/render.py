@@ -92,15 +92,18 @@ def box_target(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     return (lo + hi) / 2.0
 
 
-def plan_image_crop(camera_sample: Any, lo: np.ndarray, hi: np.ndarray, crop_height: int, margin: float) -> CropResult:
-    """Camera matrix and crop plan for one image; re-aims without jitter if the box leaves the frame."""
+def plan_image_crop(camera_sample: Any, lo: np.ndarray, hi: np.ndarray, crop_height: int, margin: float,
+                    box: Any = None) -> CropResult:
+    """Camera matrix and crop plan for one image; re-aims without jitter if the box leaves the frame.
+
+    `box`: the image's `sampling.BoxSample` (detector-like jitter and truncation), or None."""
     target = box_target(lo, hi)
     corners = geometry.box_corners(lo, hi)
     for jitter in (True, False):
         m = camera_mod.camera_to_world(camera_sample, target, jitter=jitter)
         try:
             plan = geometry.plan_crop(corners, m, camera_sample.focal_length_mm, camera_sample.sensor_width_mm,
-                                      crop_height, margin, FRAME_ASPECT)
+                                      crop_height, margin, FRAME_ASPECT, box=box)
             return CropResult(plan, m, reaimed=not jitter)
         except CharacterOutOfFrame:
             if not jitter:

@@ -25,6 +25,7 @@ import numpy as np
 from ..core import cubemaps
 from ..core.palettes import hex_to_linear
 from . import scene as scene_mod
+from . import structures as structures_mod
 
 EYE_HEIGHT = 1.6  # metres: where the horizon of a cubemap lies
 
@@ -41,6 +42,7 @@ class Room:
     world: Any = None
     ambient: tuple[float, float, float] = (0.5, 0.5, 0.5)  # linear RGB of the world light (before strength)
     kind: str = ""
+    structures: list[Any] = field(default_factory=list)  # objects of `background.structures`, in order
 
 
 def build_room(scene: bpy.types.Scene, background: Any, spec: Any = None) -> Room:
@@ -63,6 +65,7 @@ def build_room(scene: bpy.types.Scene, background: Any, spec: Any = None) -> Roo
         _panorama_world(room, path, background.rotation_deg)
     else:
         raise BackgroundError(f"background.kind: unknown kind {kind!r}")
+    room.structures = structures_mod.build_structures(scene, room, getattr(background, "structures", []))
     set_world_strength(room, 1.0)
     return room
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -141,11 +142,13 @@ class CharacterOutOfFrame(ValueError):
 
 
 def plan_crop(points_world: np.ndarray, cam_to_world: np.ndarray, focal_length_mm: float, sensor_width_mm: float,
-              crop_height: int, margin: float = 0.04, aspect: float = 1.0) -> CropPlan:
+              crop_height: int, margin: float = 0.04, aspect: float = 1.0, box: Any = None) -> CropPlan:
     """Fit a render border around projected points so that the crop is `crop_height` px high.
 
     `aspect` is the full frame's width/height (only changes where the frame's edges lie).
     The frame is grown until it contains the whole box, so a character never leaves it.
+    `box` (a `sampling.BoxSample`) turns the tight box into a detector-like one: cut at the
+    head or feet, scaled, narrowed or widened, shifted, and given a fixed output aspect.
     """
     # Project at a reference resolution, then scale the frame so the box gets crop_height.
     ref_h = 1000
@@ -160,10 +163,12 @@ def plan_crop(points_world: np.ndarray, cam_to_world: np.ndarray, focal_length_m
     box_w = (xmax - xmin) * (1 + 2 * margin)
     if box_h <= 0 or box_w <= 0:
         raise CharacterOutOfFrame("the character's projection is empty")
+    cx, cy = (xmin + xmax) / 2, (ymin + ymax) / 2
+    if box is not None:
+        cx, cy, box_w, box_h = detector_box(cx, cy, box_w, box_h, ymax - ymin, box)
     scale = crop_height / box_h
     # Frame large enough to hold the box wherever it lies (the camera aims at the body,
     # but jitter and tall boxes can push it off-centre): grow it symmetrically.
-    cx, cy = (xmin + xmax) / 2, (ymin + ymax) / 2
     half_w_needed = max(abs(cx - box_w / 2 - ref_w / 2), abs(cx + box_w / 2 - ref_w / 2))
     half_h_needed = max(abs(cy - box_h / 2 - ref_h / 2), abs(cy + box_h / 2 - ref_h / 2))
     grow = max(1.0, 2 * half_w_needed / ref_w, 2 * half_h_needed / ref_h)
@@ -183,6 +188,22 @@ def plan_crop(points_world: np.ndarray, cam_to_world: np.ndarray, focal_length_m
     x1 = max(x0 + 1, min(frame_w, x0 + int(round(box_w * scale))))
     y1 = max(y0 + 1, min(frame_h, y0 + crop_height))
     return CropPlan(frame_w, frame_h, x0, y0, x1, y1)
+
+
+def detector_box(cx: float, cy: float, w: float, h: float, person_h: float, box: Any) -> tuple[float, float, float, float]:
+    """(centre x, centre y, width, height) of a detector-like box from the tight one.
+
+    Order: cut the top/bottom by fractions of the person's height `person_h` (a detector
+    that missed the feet), scale both sides, scale the width (`aspect`), force the output
+    height/width if set, then shift the centre by fractions of the final size. Image y
+    grows downwards."""
+    top, bottom = cy - h / 2 + box.cut_top * person_h, cy + h / 2 - box.cut_bottom * person_h
+    cy, h = (top + bottom) / 2, max(bottom - top, 1e-6)
+    h *= box.scale
+    w *= box.scale * box.aspect
+    if box.output_aspect > 0:
+        w = h / box.output_aspect
+    return cx + box.shift_x * w, cy + box.shift_y * h, w, h
 
 
 def camera_id(azimuth_deg: float, theta_deg: float, mode: str, bins: int, theta1_deg: float, theta2_deg: float) -> int:

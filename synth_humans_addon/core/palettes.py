@@ -36,6 +36,57 @@ CLOTHING_PALETTES: dict[str, tuple[str, ...]] = {
     "pastel": ("#f4c2c2", "#c2e0f4", "#c2f4d3", "#f4ecc2", "#dcc2f4", "#f4d9c2", "#e8e8e8", "#c9d6df"),
 }
 
+# Colour-name palettes: the classes of the pedestrian attribute annotations below, as the
+# muted, shaded shades such a label covers on real street clothes (a "red" top in a
+# surveillance crop is a dull brick or maroon far more often than #ff0000).
+COLOR_NAME_PALETTES: dict[str, tuple[str, ...]] = {
+    "black": ("#0f0f11", "#151518", "#1b1b1f", "#202125", "#26272b", "#1a1c22", "#222026"),
+    "white": ("#e9e8e4", "#dcdbd6", "#f1f0ec", "#d2d1cb", "#e4e2da", "#c9c8c3"),
+    "gray": ("#3c3d40", "#4d4e52", "#5f6064", "#737478", "#88898c", "#9d9ea0", "#b3b3b2"),
+    "blue": ("#1c2740", "#23324f", "#2e4063", "#3d5379", "#4e6890", "#2a3850", "#5a7391"),
+    "red": ("#5e1f22", "#7a2a2c", "#8f3433", "#a33f3a", "#6e2430", "#b04a42"),
+    "green": ("#2f3a2c", "#3d4a35", "#4c5a3e", "#5d6b48", "#35473d", "#6a7552"),
+    "yellow": ("#b49a4c", "#c7ad5a", "#a88c3e", "#d1bb72", "#9b8a50"),
+    "purple": ("#3d2f4c", "#4f3b5e", "#614a70", "#76608a", "#5a3f55"),
+    "brown": ("#3b2a20", "#4e3828", "#634733", "#7a5a40", "#8f7052", "#a98d6a"),
+    "pink": ("#c9959a", "#b77f88", "#d8a9ab", "#a86c78", "#e0bcbc"),
+}
+
+# How many identities wear each colour, from the attribute annotations of Market-1501
+# (1,501 ids, summer, Tsinghua campus) and DukeMTMC-reID (1,812 ids, winter, Duke campus)
+# published with Lin et al., "Improving person re-identification by attribute and identity
+# learning", Pattern Recognition 95 (2019), doi:10.1016/j.patcog.2019.06.006
+# (github.com/vana77/Market-1501_Attribute, github.com/vana77/DukeMTMC-attribute; train +
+# test ids of both, counted from market_attribute.mat and duke_attribute.mat). Market has
+# no "brown" upper label and Duke no "yellow"/"pink"/"purple" lower ones; Duke's lower
+# "red" is counted with "pink". Each id has exactly one upper and one lower colour label;
+# ids labelled with none are left out.
+PUBLISHED_COLOR_COUNTS: dict[str, dict[str, int]] = {
+    "upper": {"black": 1319, "white": 573, "gray": 409, "blue": 267, "red": 251, "green": 131, "yellow": 97,
+              "purple": 70, "brown": 34},
+    "lower": {"black": 1422, "blue": 825, "gray": 419, "white": 250, "brown": 201, "pink": 80, "green": 42,
+              "yellow": 11, "purple": 2},
+}
+
+
+def published_color_weights(role: str, jeans: float = 0.0) -> dict[str, float]:
+    """Palette weights (colour-name palettes) for `role` "upper" or "lower", from the counts
+    above, as fractions summing to 1.
+
+    Jeans are blue: with a probability `jeans` that trousers are jeans (drawn separately, in
+    the denim palette), that much of the published "blue" share is taken off the lower
+    palettes, so blue legs overall keep their published frequency."""
+    counts = PUBLISHED_COLOR_COUNTS[role]
+    total = sum(counts.values())
+    w = {k: v / total for k, v in counts.items()}
+    if jeans > 0:
+        if jeans >= 1 or jeans > w["blue"] + 1e-12:
+            raise ValueError(f"jeans = {jeans} exceeds the published blue share {w['blue']:.3f}")
+        w["blue"] = (w["blue"] - jeans) / (1 - jeans)
+        w = {k: (v if k == "blue" else v / (1 - jeans)) for k, v in w.items()}
+    return {k: round(v, 4) for k, v in w.items()}
+
+
 HAIR_PALETTES: dict[str, tuple[str, ...]] = {
     "natural": (
         "#0b0908", "#14100d", "#1f1712", "#2a1d14", "#3b2819", "#4e3421", "#6a4a2f", "#8d6a45",
@@ -59,7 +110,8 @@ def palette_colors(name: str, custom: dict[str, list[str]] | None = None, hair: 
     if custom and name in custom:
         colors = tuple(custom[name])
     else:
-        table = HAIR_PALETTES if hair and name in HAIR_PALETTES else CLOTHING_PALETTES
+        table = HAIR_PALETTES if hair and name in HAIR_PALETTES else (
+            CLOTHING_PALETTES if name in CLOTHING_PALETTES else COLOR_NAME_PALETTES)
         if name not in table:
             raise KeyError(f"unknown palette {name!r}")
         colors = table[name]

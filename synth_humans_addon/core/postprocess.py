@@ -4,7 +4,7 @@ A clean render looks unlike a surveillance camera: real crops are soft, noisy, J
 often upscaled from fewer pixels and tinted by white balance. `apply_postprocess` adds those
 effects from a `PostprocessSample`, in the order a camera pipeline produces them:
 
-    colour cast (white balance) → optical blur → sensor resolution (down, then back up)
+    exposure and contrast → colour cast (white balance) → optical blur → sensor resolution (down, then back up)
     → sensor noise → JPEG compression (in `encode_jpeg`)
 
 The output keeps the crop's size, so the person mask stays pixel-aligned. Everything is
@@ -24,6 +24,16 @@ def apply_color_cast(rgb: np.ndarray, gains: list[float] | tuple[float, ...]) ->
     """Multiply each channel by its gain (a white-balance error). float32 [0, 1] in and out."""
     g = np.asarray(gains, np.float32).reshape(1, 1, 3)
     return np.clip(rgb * g, 0.0, 1.0)
+
+
+def apply_exposure_contrast(rgb: np.ndarray, exposure: float, contrast: float) -> np.ndarray:
+    """Scale brightness by `exposure`, then stretch around the image's mean luma by `contrast`
+    (harsh sun and shade: > 1; flat, hazy light: < 1). float32 [0, 1] in and out."""
+    if abs(exposure - 1.0) < 1e-6 and abs(contrast - 1.0) < 1e-6:
+        return rgb
+    out = rgb * np.float32(exposure)
+    mean = float(out.mean())
+    return np.clip((out - mean) * np.float32(contrast) + mean, 0.0, 1.0)
 
 
 def apply_blur(rgb: np.ndarray, sigma: float) -> np.ndarray:
@@ -65,6 +75,7 @@ def apply_postprocess(image: np.ndarray, sample: Any) -> np.ndarray:
         raise ValueError(f"expected an (H, W, 3) RGB image, got shape {image.shape}")
     rng = np.random.default_rng(int(sample.seed))
     rgb = image.astype(np.float32) / 255.0
+    rgb = apply_exposure_contrast(rgb, float(getattr(sample, "exposure", 1.0)), float(getattr(sample, "contrast", 1.0)))
     rgb = apply_color_cast(rgb, sample.color_gain)
     rgb = apply_blur(rgb, float(sample.blur_sigma))
     rgb = apply_rescale(rgb, float(sample.downscale))

@@ -5,8 +5,13 @@ The study's datasets grow in realism step by step:
 * I   — plain fixed background, shirts and trousers, bright solid colours, no hair or accessories.
 * II  — varied plain backgrounds per character, textures on clothes.
 * III — as II plus hair and more textures.
-* IV  — cubemap backgrounds, all clothes (skirts, shorts, jackets, boots) and accessories,
-        realistic (muted, dark) palettes as in real surveillance crops.
+* IV-classic — cubemap backgrounds, all clothes (skirts, shorts, jackets, boots) and
+        accessories, muted palettes with some bright ones, patterns on any garment: preset IV
+        as it was until issue 14 (the study's "IV (before)" row reproduces with it).
+* IV  — IV-classic made to look like real cameras' people: upper/lower-body colour
+        frequencies published for Market-1501 and DukeMTMC, patterns mostly on tops, plain or
+        denim trousers and skirts, dark hair dominant, detector-like boxes (jitter, truncated
+        heads and feet), a steeper camera, harder light and stronger compression.
 
 `default` is the README's main job (a small preset-IV dataset that renders in minutes on a
 laptop); `tiny` is the smallest useful dataset for tests.
@@ -15,9 +20,10 @@ from __future__ import annotations
 
 import copy
 
+from . import palettes
 from .spec import Range, Spec
 
-PRESET_NAMES = ("I", "II", "III", "IV", "default", "tiny")
+PRESET_NAMES = ("I", "II", "III", "IV-classic", "IV", "default", "tiny")
 
 
 def _study_base(name: str) -> Spec:
@@ -69,7 +75,8 @@ def preset_III() -> Spec:
     return s
 
 
-def preset_IV() -> Spec:
+def preset_IV_classic() -> Spec:
+    """Preset IV as it was up to issue 14 (the study's "IV (before)" row): bright-ish CG look."""
     s = preset_III()
     s.dataset.name = "preset-IV"
     s.background.kind = "cubemap"
@@ -84,6 +91,39 @@ def preset_IV() -> Spec:
     s.hair.palettes = {"natural": 0.6, "dark": 0.4}
     s.accessories.backpack, s.accessories.shoulder_bag = 0.25, 0.2
     s.accessories.cap, s.accessories.hat, s.accessories.glasses = 0.08, 0.04, 0.15
+    return s
+
+
+def preset_IV() -> Spec:
+    """The realistic look (issue 14): real-world colour frequencies per garment role, plain
+    trousers and skirts, dark hair, detector-like boxes, a steeper, harsher camera."""
+    s = preset_IV_classic()
+    cl = s.clothing
+    cl.jeans = 0.25
+    # Published upper/lower-body colour frequencies of Market-1501 + DukeMTMC (palettes.py).
+    cl.top_palettes = palettes.published_color_weights("upper")
+    cl.bottom_palettes = palettes.published_color_weights("lower", jeans=cl.jeans)
+    cl.palettes = {"realistic": 0.6, "dark": 0.4}  # the shared table: no role uses it any more
+    cl.top_textures = {"solid": 0.6, "noise": 0.08, "stripes": 0.1, "checks": 0.07, "plaid": 0.05, "knit": 0.06,
+                       "dots": 0.02, "camouflage": 0.02}
+    cl.bottom_textures = {"solid": 0.82, "noise": 0.12, "denim": 0.03, "checks": 0.02, "plaid": 0.01}
+    cl.shoe_palettes = {"shoes": 1.0}
+    s.hair.palettes = {"dark": 0.75, "natural": 0.25}
+    s.hair.volume, s.hair.ragged = Range(1.1, 1.5), Range(0.2, 0.6)  # hair with volume, ending in locks
+    b = s.box
+    b.scale, b.aspect = Range(0.96, 1.06), Range(0.72, 0.92)
+    b.shift_x, b.shift_y = Range(-0.05, 0.05), Range(-0.03, 0.03)
+    b.truncate_head, b.truncate_feet, b.truncate_fraction = 0.03, 0.1, Range(0.03, 0.12)
+    s.camera.theta1_deg, s.camera.theta2_deg = 40.0, 80.0
+    # Structure around the person: walls, pillars, railings, benches (sun and shade on the person).
+    s.background.structures = {"wall": 0.6, "pillar": 0.4, "railing": 0.35, "bench": 0.2}
+    li = s.lighting
+    li.kinds = {"sun": 0.7, "area": 0.3}
+    li.strength, li.world_strength = Range(2.5, 6.0), Range(0.2, 0.8)
+    pp = s.postprocess
+    pp.noise_std, pp.blur_sigma = Range(0.0, 0.03), Range(0.2, 0.9)
+    pp.jpeg_quality, pp.downscale, pp.color_cast = Range(60.0, 90.0), Range(1.0, 2.0), Range(0.0, 0.06)
+    pp.exposure, pp.contrast = Range(0.85, 1.25), Range(1.0, 1.35)  # sun and shade, blown highlights
     return s
 
 
@@ -114,13 +154,13 @@ def preset_tiny() -> Spec:
     return s
 
 
-_PRESETS = {"I": preset_I, "II": preset_II, "III": preset_III, "IV": preset_IV, "default": preset_default,
-            "tiny": preset_tiny}
+_PRESETS = {"I": preset_I, "II": preset_II, "III": preset_III, "IV-classic": preset_IV_classic, "IV": preset_IV,
+            "default": preset_default, "tiny": preset_tiny}
 
 
 def preset(name: str) -> Spec:
     """A fresh copy of a built-in spec by name (case-insensitive Roman numerals)."""
-    key = name if name in _PRESETS else name.upper()
+    key = name if name in _PRESETS else {k.upper(): k for k in _PRESETS}.get(name.upper(), name)
     if key not in _PRESETS:
         raise KeyError(f"unknown preset {name!r} (known: {', '.join(PRESET_NAMES)})")
     return copy.deepcopy(_PRESETS[key]())

@@ -61,12 +61,31 @@ class HairSample:
     palette: str
     color: str
     length: float = 0.5  # 0 … 1: where this person's hair lies within its style's length range
+    volume: float = 1.0  # thickness multiplier (spec hair.volume)
+    ragged: float = 0.0  # unevenness of long hair's ends (spec hair.ragged)
 
 
 @dataclass
 class AccessorySample:
     kind: str
     palette: str
+    color: str
+
+
+@dataclass
+class StructureSample:
+    """A wall, pillar, railing or bench near the person, in the *view frame* of each image:
+    the person at the origin, +x away from the camera (behind the person), +y to the side.
+    Each image places it anew around its camera (`blender/structures.place`), so what was
+    sampled "behind the person" stays behind the person in every view."""
+
+    kind: str
+    x: float
+    y: float
+    rotation_deg: float  # about Z in the view frame; 90 = the long side faces the camera
+    width: float
+    height: float
+    depth: float
     color: str
 
 
@@ -78,6 +97,7 @@ class BackgroundSample:
     source: str = ""  # `cubemap`: folder or builtin:<name>; `equirectangular`: image path
     rotation_deg: float = 0.0  # rotation of the environment about Z
     room_size: float = 10.0
+    structures: list[StructureSample] = field(default_factory=list)
 
 
 @dataclass
@@ -123,6 +143,21 @@ class PostprocessSample:
     downscale: float
     color_gain: list[float]  # per-channel gains (R, G, B)
     seed: int
+    exposure: float = 1.0  # brightness gain
+    contrast: float = 1.0  # contrast around the image's mean
+
+
+@dataclass
+class BoxSample:
+    """How this image's crop box differs from the tight person box (see `spec.BoxSection`)."""
+
+    scale: float = 1.0
+    aspect: float = 1.0
+    shift_x: float = 0.0  # fraction of the box width
+    shift_y: float = 0.0  # fraction of the box height, + = down
+    cut_top: float = 0.0  # fraction of the person's height cut off at the top (head)
+    cut_bottom: float = 0.0  # … at the bottom (feet)
+    output_aspect: float = 0.0  # height/width of the crop; 0 = follow the box
 
 
 @dataclass
@@ -135,6 +170,7 @@ class ImageSample:
     light: LightSample
     postprocess: PostprocessSample
     seed: int
+    box: BoxSample = field(default_factory=BoxSample)  # absent in samples stored before boxes existed
 
 
 @dataclass
@@ -241,14 +277,14 @@ def _pick_color(rng, spec: Spec, palette_weights: dict[str, float], hair: bool =
 
 
 def _garment(rng, spec: Spec, kind: str | None, palettes_: dict[str, float] | None = None,
-             jeans: bool = False) -> GarmentSample | None:
+             jeans: bool = False, textures: dict[str, float] | None = None) -> GarmentSample | None:
     if kind is None:
         return None
     cl = spec.clothing
     weights = {"denim": 1.0} if jeans else (palettes_ or cl.palettes)
     palette, color = _pick_color(rng, spec, weights)
     _, secondary = _pick_color(rng, spec, weights)
-    texture = choose(rng, cl.textures)
+    texture = choose(rng, textures or cl.textures)
     if jeans:
         texture = "denim"
     return GarmentSample(
@@ -295,6 +331,41 @@ def _background(rng, spec: Spec) -> BackgroundSample:
                             rotation_deg=float(rng.uniform(0, 360)), room_size=size)
 
 
+# Sizes (width, height, depth ranges, metres) and colours of the structures around a person.
+_STRUCTURE_SIZES = {
+    "wall": ((3.0, 7.0), (2.2, 3.5), (0.2, 0.3)),
+    "pillar": ((0.35, 0.8), (2.8, 4.0), (0.35, 0.8)),
+    "railing": ((1.5, 4.0), (0.9, 1.15), (0.05, 0.08)),
+    "bench": ((1.2, 2.0), (0.42, 0.5), (0.4, 0.55)),
+}
+_STRUCTURE_COLORS = ("#8d8a84", "#a6a29a", "#6f6c67", "#b8b2a6", "#7b5a46", "#945f4a", "#5d6166", "#c9c4b8",
+                     "#3f4347", "#6b7a6e", "#d6d0c4", "#4d4a45")
+
+
+def _structures(rng: np.random.Generator, spec: Spec) -> list[StructureSample]:
+    """Structures of one character: `background.structures[kind]` is the expected count
+    (whole part always, the fraction with that probability). Walls stand behind the person
+    as the camera sees it (bearing ± 35°), the rest around behind (± 60°); a fifth of the
+    railings stand in front (one sees the person through them)."""
+    out = []
+    for kind, expected in spec.background.structures.items():
+        n = int(expected) + int(rng.random() < expected - int(expected))
+        (w0, w1), (h0, h1), (d0, d1) = _STRUCTURE_SIZES[kind]
+        for _ in range(n):
+            spread = 35.0 if kind == "wall" else 60.0
+            bearing = float(rng.normal(0.0, spread))
+            if kind == "railing" and rng.random() < 0.2:
+                bearing += 180.0
+            dist = draw_range(rng, spec.background.structure_distance)
+            w, h, d = float(rng.uniform(w0, w1)), float(rng.uniform(h0, h1)), float(rng.uniform(d0, d1))
+            dist += d / 2  # the near face keeps the sampled distance
+            a = math.radians(bearing)
+            out.append(StructureSample(kind=kind, x=dist * math.cos(a), y=dist * math.sin(a),
+                                       rotation_deg=bearing + 90.0 + float(rng.normal(0, 8)), width=w, height=h,
+                                       depth=d, color=_STRUCTURE_COLORS[int(rng.integers(len(_STRUCTURE_COLORS)))]))
+    return out
+
+
 def expand_cubemap_sources(entries: list[str]) -> list[str]:
     """`builtin:all` stands for every built-in cubemap; other entries stay as they are."""
     from .cubemaps import BUILTIN_CUBEMAPS
@@ -333,8 +404,24 @@ def _image(spec: Spec, index: int, k: int, split: str) -> ImageSample:
     cid = geometry.camera_id(azimuth, theta, spec.dataset.camera_id_mode, spec.dataset.camera_id_bins,
                              cam.theta1_deg, cam.theta2_deg)
     subset = {SPLIT_TRAIN: SUBSET_TRAIN, SPLIT_VALIDATION: SUBSET_VALIDATION}.get(split, SUBSET_GALLERY)
-    return ImageSample(k=k, subset=subset, camera_id=cid, camera=camera, pose_phase=float(rng.random()),
-                       light=light, postprocess=post, seed=int(rng.integers(2**31)))
+    pose_phase, seed = float(rng.random()), int(rng.integers(2**31))
+    # Drawn last, so the draws above (and every image of older specs) stay as they were.
+    box = _box(rng, spec)
+    post.exposure, post.contrast = draw_range(rng, pp.exposure), draw_range(rng, pp.contrast)
+    return ImageSample(k=k, subset=subset, camera_id=cid, camera=camera, pose_phase=pose_phase,
+                       light=light, postprocess=post, seed=seed, box=box)
+
+
+def _box(rng: np.random.Generator, spec: Spec) -> BoxSample:
+    b = spec.box
+    cut_head, cut_feet = rng.random() < b.truncate_head, rng.random() < b.truncate_feet
+    fractions = draw_range(rng, b.truncate_fraction), draw_range(rng, b.truncate_fraction)
+    return BoxSample(
+        scale=draw_range(rng, b.scale), aspect=draw_range(rng, b.aspect),
+        shift_x=draw_range(rng, b.shift_x), shift_y=draw_range(rng, b.shift_y),
+        cut_top=fractions[0] if cut_head else 0.0, cut_bottom=fractions[1] if cut_feet else 0.0,
+        output_aspect=b.output_aspect,
+    )
 
 
 def _assign_queries(images: list[ImageSample]) -> None:
@@ -378,10 +465,13 @@ def expand_character(spec: Spec, index: int, split: str | None = None) -> Charac
         skin_color=palettes.skin_color(ethnicity, age, variation),
     )
     cl = spec.clothing
-    top = _garment(rng, spec, choose(rng, cl.tops, allow_none=True))
+    # Empty per-role tables fall back to the shared ones with the same draws, so specs
+    # without them expand exactly as before they existed.
+    top = _garment(rng, spec, choose(rng, cl.tops, allow_none=True), palettes_=cl.top_palettes,
+                   textures=cl.top_textures)
     bottom_kind = choose(rng, (cl.male_bottoms or cl.bottoms) if male else cl.bottoms, allow_none=True)
     jeans = rng.random() < cl.jeans and bottom_kind in ("trousers", "shorts")
-    bottom = _garment(rng, spec, bottom_kind, jeans=jeans)
+    bottom = _garment(rng, spec, bottom_kind, palettes_=cl.bottom_palettes, jeans=jeans, textures=cl.bottom_textures)
     shoes = _garment(rng, spec, choose(rng, cl.shoes, allow_none=True), palettes_=cl.shoe_palettes)
     style = choose(rng, (spec.hair.male_styles or spec.hair.styles) if male else spec.hair.styles, allow_none=True)
     hair = None
@@ -406,6 +496,11 @@ def expand_character(spec: Spec, index: int, split: str | None = None) -> Charac
         stride=draw_range(rng, po.stride), arm_swing=draw_range(rng, po.arm_swing), variant=int(rng.integers(4)),
     )
     seed = int(rng.integers(2**31))
+    # Drawn after every older draw: specs without structures expand exactly as before.
+    background.structures = _structures(rng, spec)
+    volume, ragged = draw_range(rng, spec.hair.volume), draw_range(rng, spec.hair.ragged)
+    if hair is not None:
+        hair.volume, hair.ragged = volume, ragged
     images = [_image(spec, index, k, split) for k in range(spec.dataset.images_per_character)]
     if split == SPLIT_TEST:
         _assign_queries(images)

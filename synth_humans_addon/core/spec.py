@@ -32,11 +32,14 @@ SHOE_KINDS = ("shoes", "boots")
 HAIR_STYLES = ("short", "medium", "long", "ponytail", "bun")
 ACCESSORY_KINDS = ("backpack", "shoulder_bag", "cap", "hat", "glasses")
 TEXTURE_KINDS = ("solid", "stripes", "checks", "plaid", "dots", "noise", "camouflage", "denim", "knit")
-BUILTIN_PALETTES = ("realistic", "dark", "bright", "denim", "pastel", "shoes")
+BUILTIN_PALETTES = ("realistic", "dark", "bright", "denim", "pastel", "shoes",
+                    # colour names of the Market-1501 / DukeMTMC attribute annotations (see palettes.py)
+                    "black", "white", "gray", "blue", "red", "green", "yellow", "purple", "brown", "pink")
 BUILTIN_HAIR_PALETTES = ("natural", "dark", "dyed")
 ETHNICITIES = ("african", "asian", "caucasian")
 POSE_SOURCES = ("walk", "procedural_walk", "standing", "bvh")
 BACKGROUND_KINDS = ("fixed", "varied", "cubemap", "equirectangular")
+STRUCTURE_KINDS = ("wall", "pillar", "railing", "bench")
 CUBEMAP_FACES = ("posx", "negx", "posy", "negy", "posz", "negz")
 LIGHT_KINDS = ("sun", "area")
 ENGINES = ("cycles", "eevee")
@@ -117,6 +120,12 @@ class ClothingSection:
     shoes: dict[str, float] = field(default_factory=lambda: {"shoes": 0.8, "boots": 0.2})
     palettes: dict[str, float] = field(default_factory=lambda: {"realistic": 0.6, "dark": 0.3, "bright": 0.1})
     textures: dict[str, float] = field(default_factory=lambda: {"solid": 0.7, "stripes": 0.1, "checks": 0.1, "denim": 0.1})
+    # Per garment role; empty = `palettes` / `textures`. Real crowds wear patterns on tops,
+    # while trousers and skirts are overwhelmingly plain (or jeans).
+    top_palettes: dict[str, float] = field(default_factory=dict)
+    bottom_palettes: dict[str, float] = field(default_factory=dict)
+    top_textures: dict[str, float] = field(default_factory=dict)
+    bottom_textures: dict[str, float] = field(default_factory=dict)
     texture_scale: Range = field(default_factory=lambda: Range(0.5, 2.0))
     # Probability that trousers/shorts are jeans (denim palette and texture): jeans dominate real crowds.
     jeans: float = 0.3
@@ -134,6 +143,10 @@ class HairSection:
     # Styles of men (gender > 0.5); empty = the same as `styles`. Mostly short, some bald.
     male_styles: dict[str, float] = field(default_factory=lambda: {"short": 0.78, "medium": 0.1, "long": 0.04})
     palettes: dict[str, float] = field(default_factory=lambda: {"natural": 0.8, "dark": 0.2})
+    # Thickness of the hair over the scalp and of long hair's mass (1 = the sleek default;
+    # real hair has volume), and how unevenly long hair ends (locks of ± this × 10 cm).
+    volume: Range = field(default_factory=lambda: Range(1.0, 1.0))
+    ragged: Range = field(default_factory=lambda: Range(0.0, 0.0))
 
 
 @dataclass
@@ -157,6 +170,10 @@ class BackgroundSection:
     cubemaps: list[str] = field(default_factory=lambda: ["builtin:all"])
     equirectangular: list[str] = field(default_factory=list)  # `equirectangular`: image files
     room_size: Range = field(default_factory=lambda: Range(14.0, 20.0))  # metres, side of the cuboid (> 2R)
+    # Structures around the person (real crops show walls, railings, pillars, benches): the
+    # expected number of each kind per character (0.5 = one in every other character, 2 = two).
+    structures: dict[str, float] = field(default_factory=dict)
+    structure_distance: Range = field(default_factory=lambda: Range(1.2, 4.0))  # metres from the person
 
 
 @dataclass
@@ -177,6 +194,23 @@ class LightingSection:
     color_temperature_k: Range = field(default_factory=lambda: Range(3500.0, 7500.0))
     elevation_deg: Range = field(default_factory=lambda: Range(30.0, 80.0))
     world_strength: Range = field(default_factory=lambda: Range(0.3, 1.0))
+
+
+@dataclass
+class BoxSection:
+    """Detector-like person boxes: how the crop's box differs from the tight box around the
+    person (plus `render.margin`). All zero/one = the tight, centred box. The render border
+    is this box, so the image, the mask and the keypoints all follow it."""
+
+    scale: Range = field(default_factory=lambda: Range(1.0, 1.0))  # box size × this (both sides)
+    aspect: Range = field(default_factory=lambda: Range(1.0, 1.0))  # box width × this
+    shift_x: Range = field(default_factory=lambda: Range(0.0, 0.0))  # centre shift, fraction of box width
+    shift_y: Range = field(default_factory=lambda: Range(0.0, 0.0))  # centre shift, fraction of box height (+ = down)
+    truncate_head: float = 0.0  # probability that the top of the box cuts into the head
+    truncate_feet: float = 0.0  # probability that the bottom of the box cuts off the feet
+    truncate_fraction: Range = field(default_factory=lambda: Range(0.04, 0.15))  # of the person's height cut off
+    # Height/width of every output crop (CUHK03 labeled: 3.4); 0 = the width follows the box.
+    output_aspect: float = 0.0
 
 
 @dataclass
@@ -202,6 +236,8 @@ class PostprocessSection:
     jpeg_quality: Range = field(default_factory=lambda: Range(75.0, 95.0))
     downscale: Range = field(default_factory=lambda: Range(1.0, 1.5))  # down by this factor, then back up
     color_cast: Range = field(default_factory=lambda: Range(0.0, 0.04))  # per-channel gain spread
+    exposure: Range = field(default_factory=lambda: Range(1.0, 1.0))  # brightness gain (a camera's auto-exposure)
+    contrast: Range = field(default_factory=lambda: Range(1.0, 1.0))  # contrast around the image's mean (> 1 = harder)
 
 
 @dataclass
@@ -214,6 +250,7 @@ class Spec:
     accessories: AccessoriesSection = field(default_factory=AccessoriesSection)
     background: BackgroundSection = field(default_factory=BackgroundSection)
     camera: CameraSection = field(default_factory=CameraSection)
+    box: BoxSection = field(default_factory=BoxSection)
     lighting: LightingSection = field(default_factory=LightingSection)
     render: RenderSection = field(default_factory=RenderSection)
     postprocess: PostprocessSection = field(default_factory=PostprocessSection)
@@ -398,7 +435,7 @@ def _check_weights(problems, path, weights: dict[str, float], known: tuple[str, 
     total = sum(w for w in weights.values() if math.isfinite(w) and w >= 0)
     if probabilities and total > 1 + 1e-9:
         problems.append((path, f"probabilities sum to {total:.3f}; they must sum to at most 1 (the rest means none)"))
-    if not probabilities and not allow_empty and total <= 0:
+    if not probabilities and total <= 0 and not (allow_empty and not weights):
         problems.append((path, "needs at least one choice with a weight > 0"))
 
 
@@ -560,6 +597,11 @@ def validate_spec(spec: Spec, check_files: bool = True) -> list[tuple[str, str]]
     _check_weights(p, "clothing.shoes", cl.shoes, SHOE_KINDS, probabilities=True)
     _check_weights(p, "clothing.palettes", cl.palettes, tuple(sorted(palettes)), probabilities=False)
     _check_weights(p, "clothing.textures", cl.textures, TEXTURE_KINDS, probabilities=False)
+    for role in ("top", "bottom"):  # empty = the shared table
+        _check_weights(p, f"clothing.{role}_palettes", getattr(cl, f"{role}_palettes"), tuple(sorted(palettes)),
+                       probabilities=False, allow_empty=True)
+        _check_weights(p, f"clothing.{role}_textures", getattr(cl, f"{role}_textures"), TEXTURE_KINDS,
+                       probabilities=False, allow_empty=True)
     _check_range(p, "clothing.texture_scale", cl.texture_scale, 0.05, 20.0)
     _check_probability(p, "clothing.jeans", cl.jeans)
     _check_weights(p, "clothing.shoe_palettes", cl.shoe_palettes, tuple(sorted(palettes)), probabilities=False)
@@ -570,6 +612,8 @@ def validate_spec(spec: Spec, check_files: bool = True) -> list[tuple[str, str]]
             _check_color(p, f"clothing.custom_palettes.{name}[{i}]", col)
 
     h = spec.hair
+    _check_range(p, "hair.volume", h.volume, 0.5, 3.0)
+    _check_range(p, "hair.ragged", h.ragged, 0.0, 1.0)
     _check_weights(p, "hair.styles", h.styles, HAIR_STYLES, probabilities=True)
     _check_weights(p, "hair.male_styles", h.male_styles, HAIR_STYLES, probabilities=True)
     _check_weights(p, "hair.palettes", h.palettes, tuple(sorted(set(BUILTIN_HAIR_PALETTES) | set(cl.custom_palettes))),
@@ -585,6 +629,11 @@ def validate_spec(spec: Spec, check_files: bool = True) -> list[tuple[str, str]]
     _check_range(p, "background.value", b.value, 0.0, 1.0)
     _check_range(p, "background.saturation", b.saturation, 0.0, 1.0)
     _check_range(p, "background.room_size", b.room_size, 1.0, 1000.0)
+    _check_weights(p, "background.structures", b.structures, STRUCTURE_KINDS, probabilities=False, allow_empty=True)
+    for k, v in b.structures.items():
+        if math.isfinite(v) and v > 8:
+            p.append((f"background.structures.{k}", f"at most 8 per character, got {v}"))
+    _check_range(p, "background.structure_distance", b.structure_distance, 0.6, 50.0)
     if b.kind == "fixed":
         if not b.colors:
             p.append(("background.colors", "kind 'fixed' needs at least one colour"))
@@ -634,6 +683,18 @@ def validate_spec(spec: Spec, check_files: bool = True) -> list[tuple[str, str]]
                   f"cameras up to {cam.radius * (1 + cam.radius_jitter):.2f} m away do not fit in a room of "
                   f"{b.room_size.low} m (background.room_size.low must exceed 2·R)"))
 
+    bx = spec.box
+    _check_range(p, "box.scale", bx.scale, 0.5, 2.0)
+    _check_range(p, "box.aspect", bx.aspect, 0.3, 3.0)
+    _check_range(p, "box.shift_x", bx.shift_x, -0.5, 0.5)
+    _check_range(p, "box.shift_y", bx.shift_y, -0.5, 0.5)
+    _check_probability(p, "box.truncate_head", bx.truncate_head)
+    _check_probability(p, "box.truncate_feet", bx.truncate_feet)
+    _check_range(p, "box.truncate_fraction", bx.truncate_fraction, 0.0, 0.4)
+    if not (bx.output_aspect == 0.0 or 0.5 <= bx.output_aspect <= 8.0):
+        p.append(("box.output_aspect", f"must be 0 (follow the person) or lie within [0.5, 8] (height/width), "
+                                       f"got {bx.output_aspect}"))
+
     li = spec.lighting
     _check_weights(p, "lighting.kinds", li.kinds, LIGHT_KINDS, probabilities=False)
     _check_range(p, "lighting.strength", li.strength, 0.0, 1000.0)
@@ -665,4 +726,6 @@ def validate_spec(spec: Spec, check_files: bool = True) -> list[tuple[str, str]]
     _check_range(p, "postprocess.jpeg_quality", pp.jpeg_quality, 1.0, 100.0)
     _check_range(p, "postprocess.downscale", pp.downscale, 1.0, 8.0)
     _check_range(p, "postprocess.color_cast", pp.color_cast, 0.0, 0.5)
+    _check_range(p, "postprocess.exposure", pp.exposure, 0.1, 10.0)
+    _check_range(p, "postprocess.contrast", pp.contrast, 0.1, 5.0)
     return p

@@ -114,6 +114,8 @@ class SYNTHHUMANS_PT_background(SynthHumansPanel, bpy.types.Panel):
             else:
                 draw_strings(col, b, "equirectangular", "background.equirectangular")
         draw_range(layout, b, "room_size")
+        draw_weights(layout, b, "structures", "background.structures")
+        draw_range(layout, b, "structure_distance")
         layout.separator()
         li = s.spec.lighting
         layout.label(text="Lighting", icon="LIGHT_SUN")

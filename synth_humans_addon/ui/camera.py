@@ -13,7 +13,7 @@ import bpy
 
 from ..core import geometry
 from .state import ensure_initialized, settings
-from .tables import draw_error
+from .tables import draw_error, draw_range
 
 SEGMENT_NAME = "SH_camera_segment"
 # Mid-height of an average person: the point the camera hemisphere is centred on.
@@ -134,6 +134,13 @@ class SYNTHHUMANS_PT_camera(SynthHumansPanel, bpy.types.Panel):
         col.prop(cam, "sensor_width_mm")
         col.prop(cam, "aim_jitter_deg")
         col.prop(cam, "radius_jitter")
+        box = s.spec.box  # detector-like crops
+        for name in ("scale", "aspect", "shift_x", "shift_y", "truncate_fraction"):
+            draw_range(layout, box, name)
+        col = layout.column(align=True)
+        col.prop(box, "truncate_head", slider=True)
+        col.prop(box, "truncate_feet", slider=True)
+        col.prop(box, "output_aspect")
         layout.prop(s, "show_hemisphere")
         layout.operator(SYNTHHUMANS_OT_update_segment.bl_idname, icon="SPHERE")
         draw_error(layout, context)

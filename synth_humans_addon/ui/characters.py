@@ -51,8 +51,12 @@ class SYNTHHUMANS_PT_characters_clothing(_CharacterSub, bpy.types.Panel):
             draw_weights(layout, cl, name, f"clothing.{name}")
         layout.prop(cl, "jeans", slider=True)
         draw_weights(layout, cl, "palettes", "clothing.palettes")
+        draw_weights(layout, cl, "top_palettes", "clothing.top_palettes")
+        draw_weights(layout, cl, "bottom_palettes", "clothing.bottom_palettes")
         draw_weights(layout, cl, "shoe_palettes", "clothing.shoe_palettes")
         draw_weights(layout, cl, "textures", "clothing.textures")
+        draw_weights(layout, cl, "top_textures", "clothing.top_textures")
+        draw_weights(layout, cl, "bottom_textures", "clothing.bottom_textures")
         draw_range(layout, cl, "texture_scale")
         draw_custom_palettes(layout, cl)
 
@@ -66,6 +70,8 @@ class SYNTHHUMANS_PT_characters_hair(_CharacterSub, bpy.types.Panel):
         draw_weights(layout, spec.hair, "styles", "hair.styles")
         draw_weights(layout, spec.hair, "male_styles", "hair.male_styles")
         draw_weights(layout, spec.hair, "palettes", "hair.palettes")
+        draw_range(layout, spec.hair, "volume")
+        draw_range(layout, spec.hair, "ragged")
         col = layout.column(align=True)
         for name in ("backpack", "shoulder_bag", "cap", "hat", "glasses"):
             col.prop(spec.accessories, name, slider=True)

@@ -85,6 +85,16 @@ FIELDS: dict[str, FieldInfo] = {
                                    catalogue=S.BUILTIN_PALETTES + ("*palettes",), **_P),
     "clothing.textures": FieldInfo("Texture Kinds", "Relative weight of each fabric pattern",
                                    catalogue=S.TEXTURE_KINDS, **_P),
+    "clothing.top_palettes": FieldInfo("Top Palettes", "Relative weight of each colour palette for tops; "
+                                       "empty = as Palettes", catalogue=S.BUILTIN_PALETTES + ("*palettes",), **_P),
+    "clothing.bottom_palettes": FieldInfo("Bottom Palettes", "Relative weight of each colour palette for trousers, "
+                                          "shorts and skirts; empty = as Palettes",
+                                          catalogue=S.BUILTIN_PALETTES + ("*palettes",), **_P),
+    "clothing.top_textures": FieldInfo("Top Textures", "Relative weight of each fabric pattern on tops; "
+                                       "empty = as Texture Kinds", catalogue=S.TEXTURE_KINDS, **_P),
+    "clothing.bottom_textures": FieldInfo("Bottom Textures", "Relative weight of each fabric pattern on trousers, "
+                                          "shorts and skirts; empty = as Texture Kinds",
+                                          catalogue=S.TEXTURE_KINDS, **_P),
     "clothing.texture_scale": FieldInfo("Texture Scale", "Scale of fabric patterns (1 = natural size)", 0.05, 20.0),
     "clothing.jeans": FieldInfo("Jeans", "Probability that trousers and shorts are jeans (denim colour and texture)",
                                 **_P),
@@ -100,6 +110,10 @@ FIELDS: dict[str, FieldInfo] = {
                                   catalogue=S.HAIR_STYLES, probabilities=True, **_P),
     "hair.palettes": FieldInfo("Hair Palettes", "Relative weight of each hair colour palette",
                                catalogue=S.BUILTIN_HAIR_PALETTES + ("*palettes",), **_P),
+    "hair.volume": FieldInfo("Hair Volume", "Thickness of the hair over the scalp and of long hair (1 = sleek)",
+                             0.5, 3.0),
+    "hair.ragged": FieldInfo("Ragged Ends", "How unevenly medium and long hair ends (locks of ± this × 10 cm)",
+                             0.0, 1.0),
     # ---- accessories
     "accessories.backpack": FieldInfo("Backpack", "Probability of carrying a backpack", **_P),
     "accessories.shoulder_bag": FieldInfo("Shoulder Bag", "Probability of carrying a shoulder bag", **_P),
@@ -122,6 +136,11 @@ FIELDS: dict[str, FieldInfo] = {
     "background.equirectangular": FieldInfo("Panoramas", "Equirectangular image files for that kind"),
     "background.room_size": FieldInfo("Room Size", "Side of the room cuboid in metres (must exceed 2·R)",
                                       1.0, 100.0, unit="m"),
+    "background.structures": FieldInfo("Structures", "Expected number of walls, pillars, railings and benches "
+                                       "around each person (0.5 = every other person)",
+                                       catalogue=S.STRUCTURE_KINDS, soft_min=0.0, soft_max=4.0),
+    "background.structure_distance": FieldInfo("Structure Distance", "Distance of structures from the person, metres",
+                                               0.6, 10.0),
     # ---- camera
     "camera.radius": FieldInfo("R", "Distance R of the cameras from the person's mid-height, in metres",
                                0.5, 50.0, unit="m"),
@@ -134,6 +153,19 @@ FIELDS: dict[str, FieldInfo] = {
     "camera.aim_jitter_deg": FieldInfo("Aim Jitter", "Random error of the camera's aim at the body, degrees",
                                        0.0, 20.0),
     "camera.radius_jitter": FieldInfo("R Jitter", "Relative random change of R (0.1 = ±10 %)", 0.0, 0.99),
+    # ---- box (detector-like crops)
+    "box.scale": FieldInfo("Box Scale", "Size of the crop's box relative to the tight person box", 0.5, 2.0),
+    "box.aspect": FieldInfo("Box Aspect", "Width of the crop's box relative to the tight box (< 1 = tighter)",
+                            0.3, 3.0),
+    "box.shift_x": FieldInfo("Box Shift X", "Sideways shift of the box centre, as a fraction of its width",
+                             -0.5, 0.5),
+    "box.shift_y": FieldInfo("Box Shift Y", "Vertical shift of the box centre, fraction of its height (+ = down)",
+                             -0.5, 0.5),
+    "box.truncate_head": FieldInfo("Cut Head", "Probability that the box cuts into the head", **_P),
+    "box.truncate_feet": FieldInfo("Cut Feet", "Probability that the box cuts off the feet", **_P),
+    "box.truncate_fraction": FieldInfo("Cut Amount", "Fraction of the person's height a cut removes", 0.0, 0.4),
+    "box.output_aspect": FieldInfo("Output Aspect", "Height/width of every crop (CUHK03: 3.4); 0 = follow the box",
+                                   0.0, 8.0),
     # ---- lighting
     "lighting.kinds": FieldInfo("Light Kinds", "Relative weight of sun and area lights",
                                 catalogue=S.LIGHT_KINDS, **_P),
@@ -165,6 +197,9 @@ FIELDS: dict[str, FieldInfo] = {
                                        1.0, 4.0),
     "postprocess.color_cast": FieldInfo("Colour Cast", "Spread of per-channel gains (white-balance errors)",
                                         0.0, 0.2),
+    "postprocess.exposure": FieldInfo("Exposure", "Brightness gain of the camera (1 = as rendered)", 0.25, 4.0),
+    "postprocess.contrast": FieldInfo("Contrast", "Contrast around the image's mean (1 = as rendered, > 1 = harder)",
+                                      0.25, 4.0),
     # ---- top level (kept for the round trip; not drawn)
     "version": FieldInfo("Spec Version", "Version of the spec format"),
     "base_dir": FieldInfo("Base Folder", "Folder that relative paths in the spec are resolved against"),

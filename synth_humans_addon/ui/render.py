@@ -36,7 +36,7 @@ class SYNTHHUMANS_PT_render(SynthHumansPanel, bpy.types.Panel):
         layout.use_property_split = False
         layout.label(text="Camera degradations", icon="IMAGE_DATA")
         pp = s.spec.postprocess
-        for name in ("noise_std", "blur_sigma", "jpeg_quality", "downscale", "color_cast"):
+        for name in ("noise_std", "blur_sigma", "jpeg_quality", "downscale", "color_cast", "exposure", "contrast"):
             draw_range(layout, pp, name)
         draw_error(layout, context)
 

@@ -46,3 +46,44 @@ def test_box_behind_the_camera_is_refused():
     m = geometry.camera_matrix(eye, geometry.look_at(eye, np.array([0.0, -12.0, 1.0])))  # looking away
     with pytest.raises(geometry.CharacterOutOfFrame):
         geometry.plan_crop(geometry.box_corners([-0.3, -0.2, 0], [0.3, 0.2, 1.8]), m, 50, 36, 256)
+
+
+def _plan(box=None, crop_height=300):
+    eye = geometry.spherical_to_cartesian(20, 70, 6.0) + np.array([0, 0, 0.9])
+    m = geometry.camera_matrix(eye, geometry.look_at(eye, np.array([0, 0, 0.9])))
+    corners = geometry.box_corners([-0.3, -0.2, 0.0], [0.3, 0.2, 1.8])
+    plan = geometry.plan_crop(corners, m, 50, 36, crop_height=crop_height, margin=0.0, box=box)
+    proj = geometry.project_points(corners, m, geometry.Intrinsics(50, 36, plan.frame_width, plan.frame_height))
+    return plan, proj
+
+
+def test_detector_box_cuts_feet_and_head_and_keeps_the_output_size():
+    from synth_humans_addon.core.sampling import BoxSample
+
+    tight, _ = _plan()
+    assert _plan(BoxSample())[0] == tight  # the neutral box changes nothing
+    feet, proj = _plan(BoxSample(cut_bottom=0.15))
+    assert feet.height == 300
+    person_h = proj[:, 1].max() - proj[:, 1].min()
+    # The crop ends above the person's lowest point by 15 % of its height; the top stays.
+    assert proj[:, 1].max() - feet.y1 == pytest.approx(0.15 * person_h, abs=2)
+    assert abs(feet.y0 - proj[:, 1].min()) <= 1
+    head, proj = _plan(BoxSample(cut_top=0.1))
+    assert head.y0 - proj[:, 1].min() == pytest.approx(0.1 * (proj[:, 1].max() - proj[:, 1].min()), abs=2)
+
+
+def test_detector_box_aspect_scale_and_shift():
+    from synth_humans_addon.core.sampling import BoxSample
+
+    tight, proj = _plan()
+    narrow, _ = _plan(BoxSample(aspect=0.8))
+    assert narrow.width == pytest.approx(0.8 * tight.width, abs=1)
+    fixed, _ = _plan(BoxSample(output_aspect=3.4))
+    assert fixed.height / fixed.width == pytest.approx(3.4, rel=0.02)
+    bigger, proj_big = _plan(BoxSample(scale=1.2))
+    # At the same output height, a larger box shows the person smaller.
+    person = (proj_big[:, 1].max() - proj_big[:, 1].min()) / bigger.height
+    assert person == pytest.approx(1 / 1.2, rel=0.02)
+    shifted, proj_s = _plan(BoxSample(shift_x=0.1))
+    centre = (proj_s[:, 0].min() + proj_s[:, 0].max()) / 2
+    assert (shifted.x0 + shifted.x1) / 2 - centre == pytest.approx(0.1 * shifted.width, abs=1.5)

@@ -1,6 +1,7 @@
 """Deterministic expansion and uniform sampling on the hemisphere segment."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -144,3 +145,53 @@ def test_camera_ids_follow_the_viewpoint():
     assert geometry.camera_id(10, 41, "elevation", 2, 40, 80) == 1
     assert geometry.camera_id(10, 79, "elevation", 2, 40, 80) == 2
     assert geometry.camera_id(180, 79, "azimuth_elevation", 4, 40, 80) == 4
+
+
+def test_iv_classic_keeps_todays_draws_and_roles_use_their_own_tables():
+    """IV-classic has no per-role tables and a neutral box: its samples are IV's from before
+    issue 14. IV draws tops and bottoms from the published colour frequencies."""
+    classic = presets.preset("IV-classic")
+    assert classic.clothing.top_palettes == classic.clothing.bottom_palettes == {}
+    c = sampling.expand_character(classic, 5)
+    assert all(im.box == sampling.BoxSample() for im in c.images)
+    iv = presets.preset("IV")
+    iv.dataset.characters = 600
+    chars = [sampling.expand_character(iv, i) for i in range(600)]
+    tops = [c.top for c in chars if c.top]
+    bottoms = [c.bottom for c in chars if c.bottom]
+    assert {t.palette for t in tops} <= set(iv.clothing.top_palettes)
+    assert {b.palette for b in bottoms} <= set(iv.clothing.bottom_palettes) | {"denim"}
+    black_tops = sum(t.palette == "black" for t in tops) / len(tops)
+    assert black_tops == pytest.approx(iv.clothing.top_palettes["black"], abs=0.06)
+    plain = sum(b.texture in ("solid", "noise", "denim") for b in bottoms) / len(bottoms)
+    patterned_tops = sum(t.texture not in ("solid", "noise") for t in tops) / len(tops)
+    assert plain > 0.9 and patterned_tops > 0.2
+    boxes = [im.box for c in chars[:100] for im in c.images]
+    assert 0.05 < np.mean([b.cut_bottom > 0 for b in boxes]) < 0.16
+    assert all(0.72 <= b.aspect <= 0.92 for b in boxes)
+
+
+def test_structures_are_sampled_behind_the_person_and_placed_around_each_camera():
+    from synth_humans_addon.blender import structures as st
+
+    iv = presets.preset("IV")
+    iv.dataset.characters = 400
+    found = [s for i in range(400) for s in sampling.expand_character(iv, i).background.structures]
+    kinds = {k: sum(s.kind == k for s in found) / 400 for k in iv.background.structures}
+    for k, expected in iv.background.structures.items():
+        assert kinds[k] == pytest.approx(expected, abs=0.08)
+    walls = [s for s in found if s.kind == "wall"]
+    assert np.mean([s.x > 0 for s in walls]) > 0.95  # behind the person as the camera sees it
+    assert sampling.expand_character(presets.preset("IV-classic"), 3).background.structures == []
+    wall = walls[0]
+    for eye in (np.array([6.0, 0.0, 3.0]), np.array([0.0, -6.0, 3.0]), np.array([-4.0, 4.0, 3.0])):
+        w = st.place(wall, eye)
+        # Same distance from the person, on the far side from the camera.
+        assert math.hypot(w.x, w.y) == pytest.approx(math.hypot(wall.x, wall.y))
+        assert np.dot([w.x, w.y], eye[:2]) < 0
+    # A wall across the line of sight blocks it; one beside it does not.
+    across = sampling.StructureSample("wall", 0.0, 0.0, 0.0, 4.0, 3.0, 0.2, "#808080")
+    assert st.blocks_view(dataclasses.replace(across, x=0.0, y=-2.0), np.array([0.0, -6.0, 2.0]), np.array([0, 0, 1.0]))
+    assert not st.blocks_view(dataclasses.replace(across, x=0.0, y=2.0), np.array([0.0, -6.0, 2.0]), np.array([0, 0, 1.0]))
+    verts, faces = st.structure_mesh(dataclasses.replace(across, kind="railing"))
+    assert faces.shape == (4 * 6, 4) and verts[:, 2].max() == pytest.approx(3.0)

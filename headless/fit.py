@@ -1,0 +1,138 @@
+"""`python -m headless fit SPEC.toml --target FOLDER --out FITTED.toml`: fit a spec to real crops.
+
+Reads a folder of unlabelled person crops from the user's cameras, estimates what the spec
+controls (body colours, camera degradations, crop shape, background; see
+`synth_humans_addon/core/fit.py`) and writes a fitted spec. With `--generated FOLDER`
+(crops rendered from SPEC, e.g. a preview's images/) the renderer's own shading, blur,
+noise, brightness and contrast are calibrated from them; with `--render N` this command
+renders N characters of SPEC and of the fitted spec itself (`headless preview`, bpy) and
+reports the domain distance (kernel MMD² on colour/texture statistics) to the target
+before and after fitting.
+
+    python -m headless fit examples/presets/IV.toml --target /data/cam3 --out cam3.toml --render 24
+
+Exit status: 0 fitted; 2 a bad spec, folder or option (one line on stderr).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m headless fit", description=__doc__.split("\n\n")[0])
+    p.add_argument("spec", type=Path, help="the spec to start from (TOML)")
+    p.add_argument("--target", type=Path, required=True, help="folder of real person crops (jpg/png)")
+    p.add_argument("--out", type=Path, required=True, help="where to write the fitted spec (TOML)")
+    p.add_argument("--generated", type=Path, help="folder of crops rendered from SPEC (calibrates the renderer)")
+    p.add_argument("--render", type=int, default=0, metavar="N",
+                   help="render N characters of SPEC and of the fitted spec and report the distance before/after")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="with --render: further rounds correcting brightness/contrast from the fitted renders")
+    p.add_argument("--work", type=Path, help="folder for --render's previews (default: a temporary folder)")
+    p.add_argument("--limit", type=int, default=1000, help="most target crops to read (a seeded subset; default 1000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the target subset and the fitted palettes")
+    p.add_argument("--report", type=Path, help="also write the report as JSON here")
+    return p
+
+
+def _fail(message: str) -> int:
+    print(f"headless fit: {message}", file=sys.stderr)
+    return 2
+
+
+def _stats(folder: Path, what: str, limit: int, seed: int):
+    from synth_humans_addon.core.crop_stats import folder_stats
+
+    if not folder.is_dir():
+        raise ValueError(f"{what} folder {folder} does not exist")
+    stats = folder_stats(folder, limit=limit, seed=seed)
+    if len(stats) < 2:
+        raise ValueError(f"{what} folder {folder} holds {len(stats)} readable crops; at least 2 are needed")
+    return stats
+
+
+def _render(spec_path: Path, n: int, out: Path) -> Path:
+    from headless import preview
+
+    rc = preview.main([str(spec_path), "--characters", str(n), "--out", str(out)])
+    if rc != 0:
+        raise RuntimeError(f"rendering {spec_path} failed (see above)")
+    return out / "images"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from synth_humans_addon.core import fit
+    from synth_humans_addon.core.spec import SpecError, load_spec, save_spec
+
+    try:
+        spec = load_spec(args.spec)
+    except SpecError as exc:
+        return _fail(str(exc).replace("\n", " "))
+    if args.rounds < 1:
+        return _fail(f"--rounds must be at least 1, got {args.rounds}")
+    if args.render < 0 or args.render == 1:
+        return _fail(f"--render must be 0 (no renders) or at least 2, got {args.render}")
+    if args.limit < 2:
+        return _fail(f"--limit must be at least 2, got {args.limit}")
+    try:
+        target = _stats(args.target, "--target", args.limit, args.seed)
+    except ValueError as exc:
+        return _fail(str(exc))
+    with tempfile.TemporaryDirectory(prefix="synth-humans-fit-") as tmp:
+        work = args.work or Path(tmp)
+        generated_dir = args.generated
+        if generated_dir is None and args.render:
+            generated_dir = _render(args.spec, args.render, work / "before")
+        try:
+            generated = _stats(generated_dir, "--generated", args.limit, args.seed) if generated_dir else None
+        except ValueError as exc:
+            return _fail(str(exc))
+        result = fit.fit_spec(spec, target, generated, seed=args.seed)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        save_spec(result.spec, args.out)
+        report = result.report
+        if generated:
+            report["distance_before"] = round(fit.domain_distance(generated, target), 5)
+        if args.render:
+            after = _stats(_render(args.out, args.render, work / "after"), "rendered", args.limit, args.seed)
+            report["distances"] = [round(fit.domain_distance(after, target), 5)]
+            fitted = best = result.spec
+            best_after = after
+            for round_ in range(2, args.rounds + 1):
+                if not generated:  # without renders of SPEC, exposure/contrast were never fitted
+                    break
+                fitted = fit.refine_light(fitted, target, after)
+                save_spec(fitted, args.out)
+                after = _stats(_render(args.out, args.render, work / f"after{round_}"), "rendered", args.limit,
+                               args.seed)
+                report["distances"].append(round(fit.domain_distance(after, target), 5))
+                if report["distances"][-1] < min(report["distances"][:-1]):
+                    best, best_after = fitted, after
+            fitted, after = best, best_after  # a round that did not bring the target closer is undone
+            save_spec(fitted, args.out)
+            report["distance_after"] = min(report["distances"])
+            report["fitted"].update(exposure=[fitted.postprocess.exposure.low, fitted.postprocess.exposure.high],
+                                    contrast=[fitted.postprocess.contrast.low, fitted.postprocess.contrast.high])
+            report["generated_after"] = fit.summarize(after)
+    if args.report:
+        args.report.write_text(json.dumps(report, indent=1))
+    t = report["target"]
+    print(f"{t['crops']} target crops: median {t['width_px'][1]:.0f}×{t['height_px'][1]:.0f} px, "
+          f"height/width {t['height_over_width'][1]:.2f}, noise {t['noise_std'][1]:.4f}, "
+          f"blur {t['blur_sigma_px'][1]:.2f} px, JPEG {t['jpeg_quality'][1] if t['jpeg_quality'] else '-'}")
+    print("upper colours: " + ", ".join(f"{k} {v:.0%}" for k, v in list(t["upper_colour_names"].items())[:5]))
+    print("lower colours: " + ", ".join(f"{k} {v:.0%}" for k, v in list(t["lower_colour_names"].items())[:5]))
+    for key in ("distance_before", "distance_after"):
+        if key in report:
+            print(f"{key.replace('_', ' ')} (MMD²): {report[key]:.4f}")
+    print(f"fitted spec → {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
