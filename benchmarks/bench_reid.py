@@ -13,6 +13,12 @@
 3. Training images per second (forward + backward + SGD step on random batches) of the
    study's Inception network at 144×56 and ResNet-50 at 256×128, on CPU and on the GPU
    when there is one.
+4. The study's whole training recipe (``reid.engine.train``: Inception, softmax, 144×56,
+   batch 64, validation every epoch) on a procedural dataset on disk, two ways in this
+   run: today's reference path (per-epoch JPEG decoding and PIL resizing in 2 DataLoader
+   worker processes, NCHW) against the default path (crops decoded once, tensor
+   augmentation in the training process, channels-last). Wall time of the whole call,
+   decoding included. Target: ≥ 2× faster.
 
 `main()` returns the figures as a dict and prints a table.
 """
@@ -164,6 +170,41 @@ def bench_training(device_name: str, iters: int, quick: bool) -> dict:
     return out
 
 
+def bench_training_pipeline(epochs: int, characters: int, crop_height: int = 160) -> dict:
+    """Seconds for `epochs` epochs of `reid.engine.train` with the reference data path and the
+    default (decode-once, channels-last) one, same dataset, same options otherwise."""
+    import logging
+    import tempfile
+
+    from reid.data.synthetic import make_procedural_dataset, small_spec
+    from reid.engine import train
+    from reid.options import TrainOptions
+
+    logging.getLogger("reid").setLevel(logging.WARNING)
+    out: dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        data = make_procedural_dataset(Path(tmp) / "data", small_spec(characters, 8, validation=10, test=0,
+                                                                      crop_height=crop_height))
+        variants = {"reference": dict(cache_images=False, channels_last=False, workers=2),
+                    "default": dict(cache_images=True, channels_last=True, workers=0)}
+        for name, kw in variants.items():
+            opt = TrainOptions(data=str(data), output=str(Path(tmp) / name), epochs=epochs, progress=False,
+                               num_test=0, **kw)
+            t0 = time.perf_counter()
+            result = train(opt)
+            seconds = time.perf_counter() - t0
+            images = sum(h["images_per_second"] * h["seconds"] for h in result.history)
+            out[f"train_pipeline_{name}_s"] = seconds
+            out[f"train_pipeline_{name}_img_per_s"] = images / seconds
+        out["train_pipeline_images_per_epoch"] = int(round(images / epochs))
+    out["train_pipeline_speedup"] = out["train_pipeline_reference_s"] / out["train_pipeline_default_s"]
+    print(f"training recipe ({out['train_pipeline_images_per_epoch']} images/epoch × {epochs} epochs, "
+          f"{crop_height}-px crops): reference path {out['train_pipeline_reference_s']:.1f} s, default "
+          f"{out['train_pipeline_default_s']:.1f} s = {out['train_pipeline_speedup']:.2f}× (target ≥ 2×)",
+          flush=True)
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict:
     import torch
 
@@ -175,11 +216,12 @@ def main(argv: list[str] | None = None) -> dict:
                          "default: 1 and torch's default)")
     ap.add_argument("--repeat", type=int, default=1, help="runs per evaluation variant; the fastest counts")
     ap.add_argument("--eval-only", action="store_true", help="skip the cuhk03 and training figures")
+    ap.add_argument("--training-only", action="store_true", help="only the training figures")
     args = ap.parse_args(argv if argv is not None else [])
     default_threads = torch.get_num_threads()
     res: dict = {}
     thread_counts = dict.fromkeys(int(t) or default_threads for t in args.threads.split(","))
-    for i, threads in enumerate(thread_counts):
+    for i, threads in enumerate([] if args.training_only else thread_counts):
         torch.set_num_threads(threads)
         ev = bench_evaluation(args.dim, args.quick, args.repeat, gpu=i == 0)
         res.update({f"{k}@{ev['torch_threads']}t" if k.startswith("eval_") and "gpu" not in k else k: v
@@ -193,8 +235,10 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(default_threads)
     res["torch_threads"] = default_threads
     if not args.eval_only:
-        res.update(bench_cuhk03())
+        if not args.training_only:
+            res.update(bench_cuhk03())
         res.update(bench_training("cpu", 2 if args.quick else 4, args.quick))
+        res.update(bench_training_pipeline(1 if args.quick else 2, 30 if args.quick else 60))
         if torch.cuda.is_available():
             res.update(bench_training("cuda", 4, args.quick))
     if torch.cuda.is_available():
