@@ -73,7 +73,7 @@ def test_two_ranks_with_a_resume_train_what_one_process_trains(dataset, tmp_path
     one, two = load_checkpoint(tmp_path / "one" / "last.pt"), load_checkpoint(tmp_path / "two" / "last.pt")
     assert two["epoch"] == 2 and [h["epoch"] for h in two["history"]] == [1, 2]
     # Losses and accuracies are all ranks' (all-reduced): the global batch's, as in one process.
-    # 1e-5: the epoch means agree to float32 rounding of 5 steps (measured ≤ 1e-6).
+    # 1e-5: the epoch means agree to float32 rounding of 5 steps (measured ≤ 2e-6).
     for h1, h2 in zip(one["history"], two["history"]):
         assert h2["loss"] == pytest.approx(h1["loss"], rel=1e-5)
         assert h2["accuracy"] == h1["accuracy"]
