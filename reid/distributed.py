@@ -25,9 +25,6 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-ENV_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
-
-
 def _env_int(name: str, default: int) -> int:
     value = os.environ.get(name, "")
     if value == "":
@@ -79,9 +76,6 @@ class DistContext:
         dist.all_reduce(t)
         return t.cpu().tolist()
 
-    def all_reduce_mean(self, values: list[float]) -> list[float]:
-        return [v / self.world_size for v in self.all_reduce_sum(values)]
-
     def broadcast_object(self, obj, src: int = 0):
         """Rank `src`'s `obj` (any picklable value) on every rank."""
         if not self.enabled:
@@ -128,16 +122,17 @@ class DistContext:
         gradients, and with it the weighted means add up to the global batch's mean."""
         return local_items * self.world_size / global_items if self.enabled else 1.0
 
-    def rank_seed(self, seed: int, epoch: int) -> int:
-        """Seed of this rank's torch RNG (dropout, the reference-path transforms) in `epoch`:
-        ranks draw independently, and a resumed run draws the same again."""
-        return (seed * 1_000_003 + epoch) * 1_000 + self.rank
+    def rank_seed(self, seed: int, position: int) -> int:
+        """Seed of this rank's torch RNG (dropout, the reference path's transforms) from an
+        epoch or step: ranks draw independently, and a run resumed there draws the same."""
+        return (seed * 1_000_003 + position) * 1_000 + self.rank
 
     # -- models ----------------------------------------------------------------------
 
     def sync_batchnorm(self, model: nn.Module) -> nn.Module:
         """Batch norm over the global batch: torch's SyncBatchNorm on GPUs; on the CPU, where
-        torch's refuses to run, :class:`CpuSyncBatchNorm`. Call before building optimisers."""
+        torch's refuses to run, :class:`CpuSyncBatchNorm`. The new layers share the old ones'
+        parameters, so optimisers built before stay valid."""
         if not self.enabled:
             return model
         if self.device.type == "cuda":

@@ -20,11 +20,14 @@ from cli_process import run_cli
 
 torch = pytest.importorskip("torch")
 
+from reid.data.cached import Augment, CachedBatches  # noqa: E402
+from reid.data.samplers import PKBatchSampler  # noqa: E402
 from reid.data.synthetic import make_procedural_dataset, small_spec  # noqa: E402
+from reid.distributed import DistContext, ShardedBatchSampler  # noqa: E402
 from reid.engine import load_checkpoint, seed_everything  # noqa: E402
 from reid.models import build_model  # noqa: E402
 
-pytestmark = [pytest.mark.torch, pytest.mark.slow]
+pytestmark = pytest.mark.torch
 
 TINY = ["--height", "32", "--width", "16", "--workers", "0", "--threads", "1", "--dropout", "0",
         "--val-identities", "4", "--val-repeats", "2", "--device", "cpu", "-q"]
@@ -60,6 +63,7 @@ def relative_weight_difference(a: dict, b: dict, num_classes: int) -> float:
     return diff / moved
 
 
+@pytest.mark.slow
 def test_two_ranks_with_a_resume_train_what_one_process_trains(dataset, tmp_path):
     """Decode-once batches with flips (every rank augments the global batch, keeps its slice),
     synchronised batch norm, cross-entropy; the DDP run stops after epoch 1 and resumes."""
@@ -85,6 +89,7 @@ def test_two_ranks_with_a_resume_train_what_one_process_trains(dataset, tmp_path
     assert {p.name for p in (tmp_path / "two").iterdir()} == {"best.pt", "last.pt", "history.json", "log.csv"}
 
 
+@pytest.mark.slow
 def test_two_ranks_on_the_reference_loader_with_pk_batches_and_the_triplet_loss(dataset, tmp_path):
     """The per-epoch DataLoader path: P×K batch sampler sharded per rank, batch-hard triplet
     mining on all ranks' features gathered. One global batch of 40 = one step (the
@@ -100,6 +105,7 @@ def test_two_ranks_on_the_reference_loader_with_pk_batches_and_the_triplet_loss(
     assert relative_weight_difference(one["model"], two["model"], one["num_classes"]) < 1e-2
 
 
+@pytest.mark.slow
 def test_batch_size_must_split_evenly_over_the_ranks(dataset, tmp_path):
     result = run_cli("torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "reid", "train",
                      "--data", dataset, *TINY, "--batch-size", "7", "--epochs", "1", "--output", tmp_path / "x",
@@ -107,3 +113,64 @@ def test_batch_size_must_split_evenly_over_the_ranks(dataset, tmp_path):
     assert result.returncode != 0
     assert "batch_size 7: not a multiple of the 2 processes" in result.stderr
     assert not (tmp_path / "x" / "last.pt").exists()
+
+
+# ---------------------------------------------------------------------------------------
+# Sharding arithmetic (no process group needed: a rank's slice is pure bookkeeping)
+
+
+def ranks(n: int) -> list[DistContext]:
+    return [DistContext(rank=r, world_size=n) for r in range(n)]
+
+
+def test_slices_of_a_global_batch_tile_it_in_order():
+    batch = torch.arange(10)
+    for n in (1, 2, 3, 4):
+        parts = [ctx.take(batch) for ctx in ranks(n)]
+        assert torch.equal(torch.cat(parts), batch)
+        assert max(map(len, parts)) - min(map(len, parts)) <= 1
+        # the weighted slice means add up (after DDP's division by n) to the global mean
+        x = torch.rand(10, dtype=torch.float64)
+        means = [ctx.loss_weight(len(p), 10) * x[p].mean() for ctx, p in zip(ranks(n), parts)]
+        assert float(sum(means) / n) == pytest.approx(float(x.mean()), rel=1e-12)
+
+
+def test_sharded_batch_samplers_give_each_rank_its_slice_without_drawing_extra():
+    def shuffled_batches():
+        gen = torch.Generator().manual_seed(7)
+        return gen, torch.utils.data.BatchSampler(torch.utils.data.RandomSampler(range(11), generator=gen), 4,
+                                                  drop_last=False)
+
+    _, single = shuffled_batches()
+    expected = list(single)  # [4, 4, 3]
+    for ctx in ranks(2):
+        gen, batches = shuffled_batches()
+        sharded = ShardedBatchSampler(batches, ctx)
+        state = gen.get_state()
+        assert len(sharded) == 3 and torch.equal(gen.get_state(), state)  # len() draws nothing
+        assert list(sharded) == [b[ctx.bounds(len(b))[0]:ctx.bounds(len(b))[1]] for b in expected]
+    # a last global batch smaller than the number of ranks is skipped on every rank
+    tiny = torch.utils.data.BatchSampler(range(9), 4, drop_last=False)  # [4, 4, 1]
+    assert [len(ShardedBatchSampler(tiny, ctx)) for ctx in ranks(2)] == [2, 2]
+    assert [list(ShardedBatchSampler(tiny, ctx)) for ctx in ranks(2)] == [[[0, 1], [4, 5]], [[2, 3], [6, 7]]]
+    pk = PKBatchSampler([i // 4 for i in range(24)], 8, 4, seed=1)
+    slices = [list(ShardedBatchSampler(pk, ctx)) for ctx in ranks(2)]
+    assert [a + b for a, b in zip(*slices)] == list(pk)
+
+
+def test_cached_batches_augment_the_global_batch_and_yield_each_rank_its_slice():
+    frames = torch.randint(0, 256, (20, 3, 8, 4), dtype=torch.uint8)
+    labels = [i // 2 for i in range(20)]
+    augment = Augment(flip=True, pad=1, colour_jitter=0.2, random_erasing=0.5)
+
+    def batches(shard=None):
+        cb = CachedBatches(frames, labels, 6, augment, seed=3, shard=shard)
+        cb.set_epoch(2)
+        return list(cb)
+
+    whole = batches()
+    parts = [batches(ctx) for ctx in ranks(2)]
+    assert len(whole) == len(parts[0]) == len(parts[1]) == 3
+    for (x, y), (x0, y0), (x1, y1) in zip(whole, *parts):
+        assert len(y0) == len(y1) == 3
+        assert torch.equal(torch.cat([x0, x1]), x) and torch.equal(torch.cat([y0, y1]), y)
