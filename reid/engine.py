@@ -9,13 +9,12 @@ score improved. ``history.json`` and ``log.csv`` hold the per-epoch figures.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import json
 import logging
 import math
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,7 @@ from .data.transforms import build_transforms
 from .distributed import DistContext, ShardedBatchSampler, process_group
 from .losses import BatchHardTripletLoss, CrossEntropyLabelSmooth
 from .models import ReidNet, build_model
-from .options import TrainOptions
+from .options import OptionsError, TrainOptions
 
 log = logging.getLogger(__name__)
 CHECKPOINT_FORMAT = "synth-humans-reid-checkpoint"
@@ -248,8 +247,9 @@ def _train(opt: TrainOptions, data: ReidData | None, ctx: DistContext) -> TrainR
     device = ctx.device
     if ctx.enabled:  # DDP: rank 0 reports and writes; every rank takes batch_size / N of each batch
         if opt.batch_size % ctx.world_size:
-            raise ValueError(f"batch_size {opt.batch_size}: not a multiple of the {ctx.world_size} processes")
-        opt = opt if ctx.is_main else dataclasses.replace(opt, progress=False)
+            why = f"not a multiple of the {ctx.world_size} processes (each takes an equal slice of every batch)"
+            raise OptionsError("batch_size", f"option batch_size = {opt.batch_size}: {why}", why)
+        opt = opt if ctx.is_main else replace(opt, progress=False)
     out = Path(opt.output).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     if data is None:

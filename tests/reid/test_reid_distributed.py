@@ -111,7 +111,7 @@ def test_batch_size_must_split_evenly_over_the_ranks(dataset, tmp_path):
                      "--data", dataset, *TINY, "--batch-size", "7", "--epochs", "1", "--output", tmp_path / "x",
                      cwd=tmp_path)
     assert result.returncode != 0
-    assert "batch_size 7: not a multiple of the 2 processes" in result.stderr
+    assert "error: --batch-size 7: not a multiple of the 2 processes" in result.stderr
     assert not (tmp_path / "x" / "last.pt").exists()
 
 
