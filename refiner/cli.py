@@ -185,9 +185,12 @@ def _train(args: argparse.Namespace) -> int:
     r = train(options, args.source, args.target, args.output, source_masks=args.source_masks,
               target_masks=args.target_masks, resume=args.resume, overrides=overrides, max_steps=args.max_steps,
               progress=not args.quiet, strict=args.strict)
-    print(f"trained to epoch {r.epoch}, step {r.step}; latest checkpoint {r.latest_checkpoint}")
-    if r.samples:
-        print(f"sample grid: {r.samples[-1]}")
+    from reid.distributed import is_main_process  # under torchrun only rank 0 reports
+
+    if is_main_process():
+        print(f"trained to epoch {r.epoch}, step {r.step}; latest checkpoint {r.latest_checkpoint}")
+        if r.samples:
+            print(f"sample grid: {r.samples[-1]}")
     return 0
 
 

@@ -20,6 +20,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from reid.distributed import DistContext
+
 from .networks import build_discriminator, build_generator, init_weights
 from .options import RefinerOptions
 
@@ -147,6 +149,7 @@ class RefinerModel:
         for net in self.nets.values():
             net.to(self.device, memory_format=memory_format)
         self.state = TrainState()
+        self.ctx, self.train_nets = DistContext(device=self.device), self.nets  # see distribute()
         if not for_training:
             for net in self.nets.values():
                 net.eval().requires_grad_(False)
@@ -161,6 +164,27 @@ class RefinerModel:
         self.sched_G = torch.optim.lr_scheduler.LambdaLR(self.opt_G, self.lr_factor)
         self.sched_D = torch.optim.lr_scheduler.LambdaLR(self.opt_D, self.lr_factor)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+
+    def distribute(self, ctx: DistContext) -> None:
+        """Train as one rank of a DistributedDataParallel run (after loading any checkpoint).
+
+        Each rank gets its slice of every global batch; gradients are averaged by DDP, batch
+        norm (norm = batch) is synchronised, and the image pools see the whole global batch,
+        so the step is a one-process step on that batch. The discriminators' DDP wrappers
+        are used only in their own update: in the generators' update they are frozen and
+        called directly (DDP would wait for their gradients).
+        """
+        self.ctx = ctx
+        if not ctx.enabled:
+            return
+        self.nets = {name: ctx.sync_batchnorm(net) for name, net in self.nets.items()}  # same modules, BN swapped
+        self.train_nets = {name: ctx.wrap(net) for name, net in self.nets.items()}
+
+    def _pooled(self, pool: ImagePool, fakes: torch.Tensor) -> torch.Tensor:
+        """`pool.query` on the global batch's fakes (every rank keeps the same pool), this rank's part."""
+        if not self.ctx.enabled or pool.size == 0:
+            return pool.query(fakes)
+        return self.ctx.take(pool.query(self.ctx.gather(fakes)))
 
     # -- schedule --------------------------------------------------------------------
 
@@ -204,16 +228,20 @@ class RefinerModel:
         use_idt = o.lambda_identity > 0
         use_person = o.model == "ptgan" and o.lambda_person > 0
         zero = torch.zeros((), device=self.device)
+        G_A, G_B, D_A, D_B = (self.train_nets[k] for k in ("G_A", "G_B", "D_A", "D_B"))  # DDP wrappers, or the nets
+        n = real_A.shape[0]
+        items = int(self.ctx.all_reduce_sum([float(n)])[0]) if self.ctx.enabled else n  # the global batch
+        weight = self.ctx.loss_weight(n, items)  # 1 in one process
 
         # Generators: discriminators frozen so their gradients stay untouched.
         self.D_A.requires_grad_(False)
         self.D_B.requires_grad_(False)
         self.opt_G.zero_grad(set_to_none=True)
         with self._autocast():
-            fake_B, idt_A = self._run_pair(self.G_A, real_A, real_B if use_idt else None)
-            fake_A, idt_B = self._run_pair(self.G_B, real_B, real_A if use_idt else None)
-            rec_A = self.G_B(fake_B)
-            rec_B = self.G_A(fake_A)
+            fake_B, idt_A = self._run_pair(G_A, real_A, real_B if use_idt else None)
+            fake_A, idt_B = self._run_pair(G_B, real_B, real_A if use_idt else None)
+            rec_A = G_B(fake_B)
+            rec_B = G_A(fake_A)
             loss_G_A = self.gan_loss(self.D_A(fake_B), True)
             loss_G_B = self.gan_loss(self.D_B(fake_A), True)
         loss_cycle_A = self.l1(rec_A.float(), real_A.float()) * o.lambda_a
@@ -228,29 +256,30 @@ class RefinerModel:
             loss_person_A = loss_person_B = zero
         loss_G = (loss_G_A + loss_G_B + loss_cycle_A + loss_cycle_B + loss_idt_A + loss_idt_B
                   + loss_person_A + loss_person_B)
-        self.scaler.scale(loss_G).backward()
+        self.scaler.scale(loss_G * weight if self.ctx.enabled else loss_G).backward()
         self.scaler.step(self.opt_G)
 
         # Discriminators on real images and pooled fakes, each half-weighted (reference).
         self.D_A.requires_grad_(True)
         self.D_B.requires_grad_(True)
         self.opt_D.zero_grad(set_to_none=True)
-        pooled_B = self.pool_B.query(fake_B.detach())
-        pooled_A = self.pool_A.query(fake_A.detach())
+        pooled_B = self._pooled(self.pool_B, fake_B.detach())
+        pooled_A = self._pooled(self.pool_A, fake_A.detach())
         with self._autocast():
-            real_score_A, fake_score_A = self._run_pair(self.D_A, real_B, pooled_B.to(real_B.dtype))
-            real_score_B, fake_score_B = self._run_pair(self.D_B, real_A, pooled_A.to(real_A.dtype))
+            real_score_A, fake_score_A = self._run_pair(D_A, real_B, pooled_B.to(real_B.dtype))
+            real_score_B, fake_score_B = self._run_pair(D_B, real_A, pooled_A.to(real_A.dtype))
         loss_D_A = 0.5 * (self.gan_loss(real_score_A, True) + self.gan_loss(fake_score_A, False))
         loss_D_B = 0.5 * (self.gan_loss(real_score_B, True) + self.gan_loss(fake_score_B, False))
-        self.scaler.scale(loss_D_A + loss_D_B).backward()
+        self.scaler.scale((loss_D_A + loss_D_B) * weight if self.ctx.enabled else loss_D_A + loss_D_B).backward()
         self.scaler.step(self.opt_D)
         self.scaler.update()
 
-        n = real_A.shape[0]
         self.state.step += 1
-        self.state.step_in_epoch += n
+        self.state.step_in_epoch += items
         values = torch.stack([loss_D_A, loss_G_A, loss_cycle_A, loss_idt_A, loss_person_A,
                               loss_D_B, loss_G_B, loss_cycle_B, loss_idt_B, loss_person_B]).detach().float()
+        if self.ctx.enabled:  # the global batch's means: the ranks' means weighted by their items
+            return dict(zip(LOSS_NAMES, (v / items for v in self.ctx.all_reduce_sum((values * n).cpu().tolist()))))
         return dict(zip(LOSS_NAMES, values.cpu().tolist()))  # one device sync per step
 
     # -- inference -------------------------------------------------------------------

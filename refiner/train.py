@@ -27,6 +27,8 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from reid.distributed import DistContext, ShardedBatchSampler, process_group
+
 from .data import NoMasks, PairTransform, UnalignedPairs, load_domain, parse_mask_source
 from .model import RefinerModel, auto_batch_size, load_checkpoint, resolve_device
 from .options import OptionsError, RefinerOptions
@@ -76,7 +78,8 @@ def train(options: RefinerOptions | None, source: str | Path, target: str | Path
     with `overrides` for the few that may change (RESUMABLE_OVERRIDES). `max_steps` stops
     after that many steps in all (saving `latest`), e.g. for smoke tests.
     Mask sources: see `refiner.data.parse_mask_source`; None = `auto`, or when resuming,
-    the sources the run was started with.
+    the sources the run was started with. Under torchrun it is one rank of a
+    DistributedDataParallel run (docs/refiner.md, "Beyond one device").
     """
     out = Path(output_dir)
     latest = out / "checkpoints" / "latest.pt"
@@ -99,12 +102,25 @@ def train(options: RefinerOptions | None, source: str | Path, target: str | Path
         raise FileExistsError(f"{latest} exists: pass resume=True (--resume) to continue it, or use a new output folder")
     else:
         options = options.replace(**(overrides or {}))
+    with process_group(resolve_device(options.device)) as ctx:
+        return _train(options, checkpoint, source, target, out, source_masks, target_masks, max_steps, progress,
+                      strict, ctx)
 
+
+def _train(options: RefinerOptions, checkpoint: dict | None, source: str | Path, target: str | Path, out: Path,
+           source_masks: str | None, target_masks: str | None, max_steps: int | None, progress: bool, strict: bool,
+           ctx: DistContext) -> TrainResult:
+    latest = out / "checkpoints" / "latest.pt"
     if options.threads:
         torch.set_num_threads(options.threads)
-    device = resolve_device(options.device)
-    if options.batch_size == 0:
-        options = options.replace(batch_size=auto_batch_size(options, device))
+    device = ctx.device
+    if options.batch_size == 0:  # under DDP the global batch: what fits one device, times the devices
+        options = options.replace(batch_size=auto_batch_size(options, device) * ctx.world_size)
+    if options.batch_size % ctx.world_size:
+        raise OptionsError(f"refiner option `batch_size` = {options.batch_size}: not a multiple of the "
+                           f"{ctx.world_size} processes (each takes batch_size / {ctx.world_size} of every batch)")
+    ctx.barrier()  # every rank has checked the output folder before rank 0 writes to it
+    progress = progress and ctx.is_main
 
     source_masks, target_masks = source_masks or "auto", target_masks or "auto"
     domain_a = load_domain(source, options.source_subsets, strict)
@@ -126,28 +142,36 @@ def train(options: RefinerOptions | None, source: str | Path, target: str | Path
         torch.set_rng_state(checkpoint["torch_rng"])
     else:
         torch.manual_seed(options.seed)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "options.json").write_text(json.dumps(options.to_dict(), indent=1))
-    (out / "run.json").write_text(json.dumps({
-        "source": str(source), "target": str(target), "source_layout": domain_a.layout, "target_layout": domain_b.layout,
-        "source_images": len(domain_a), "target_images": len(domain_b), "source_masks": repr(masks_a),
-        "target_masks": repr(masks_b), "device": str(device), "amp": str(model.amp_dtype),
-        "channels_last": model.channels_last, "batch_size": options.batch_size}, indent=1))
-
+    if ctx.enabled:  # DDP: each rank its own dropout masks (use_dropout)
+        torch.manual_seed(ctx.rank_seed(options.seed, model.state.step))
+    model.distribute(ctx)
     history_path = out / "losses.jsonl"
-    past = _read_history(history_path, model.state.step)
-    history_path.write_text("".join(json.dumps(r) + "\n" for r in past))  # drop steps after the checkpoint
+    if ctx.is_main:  # DDP: rank 0 writes every file, the others wait at barriers
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "options.json").write_text(json.dumps(options.to_dict(), indent=1))
+        (out / "run.json").write_text(json.dumps({
+            "source": str(source), "target": str(target), "source_layout": domain_a.layout,
+            "target_layout": domain_b.layout, "source_images": len(domain_a), "target_images": len(domain_b),
+            "source_masks": repr(masks_a), "target_masks": repr(masks_b), "device": str(device),
+            "amp": str(model.amp_dtype), "channels_last": model.channels_last, "batch_size": options.batch_size,
+            "processes": ctx.world_size}, indent=1))
+        past = _read_history(history_path, model.state.step)
+        history_path.write_text("".join(json.dumps(r) + "\n" for r in past))  # drop steps after the checkpoint
     fixed = pairs.fixed_batch(options.sample_count)
     result = TrainResult(out, latest, model.state.epoch, model.state.step)
 
     def save(numbered: bool = False) -> None:
-        d = model.state_dict()
-        d["torch_rng"] = torch.get_rng_state()
-        atomic_torch_save(d, latest)
-        if numbered:
-            atomic_torch_save(d, out / "checkpoints" / f"epoch_{model.state.epoch:04d}.pt")
+        if ctx.is_main:
+            d = model.state_dict()
+            d["torch_rng"] = torch.get_rng_state()
+            atomic_torch_save(d, latest)
+            if numbered:
+                atomic_torch_save(d, out / "checkpoints" / f"epoch_{model.state.epoch:04d}.pt")
+        ctx.barrier()
 
     def render_samples() -> None:
+        if not ctx.is_main:
+            return
         path = out / "samples" / f"epoch_{model.state.epoch:04d}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         cycle_grid(fixed, model.cycle(fixed["A"], fixed["B"])).save(path)
@@ -155,11 +179,14 @@ def train(options: RefinerOptions | None, source: str | Path, target: str | Path
 
     if model.state.step == 0:
         render_samples()  # epoch 0: the untrained networks, for comparison
-    with history_path.open("a") as log:
+    with (history_path if ctx.is_main else Path(os.devnull)).open("a") as log:
         while model.state.epoch < options.total_epochs:
             epoch = model.state.epoch
             pairs.set_epoch(epoch, model.state.step_in_epoch)
-            loader = torch.utils.data.DataLoader(pairs, batch_size=options.batch_size, shuffle=False,
+            # DDP: rank r loads its slice of each global batch (crops and flips depend on the position only)
+            batches = torch.utils.data.BatchSampler(torch.utils.data.SequentialSampler(pairs), options.batch_size,
+                                                    drop_last=False)
+            loader = torch.utils.data.DataLoader(pairs, batch_sampler=ShardedBatchSampler(batches, ctx),
                                                  num_workers=options.num_workers,
                                                  pin_memory=device.type == "cuda",
                                                  persistent_workers=False)
@@ -186,8 +213,9 @@ def train(options: RefinerOptions | None, source: str | Path, target: str | Path
             save(numbered=model.state.epoch % max(1, options.save_every_epochs) == 0
                  or model.state.epoch == options.total_epochs)
             render_samples()
-            save_loss_curves(_read_history(history_path, model.state.step), out / "loss_curves.png",
-                             f"{options.model}: {domain_a.root.name} → {domain_b.root.name}")
+            if ctx.is_main:
+                save_loss_curves(_read_history(history_path, model.state.step), out / "loss_curves.png",
+                                 f"{options.model}: {domain_a.root.name} → {domain_b.root.name}")
             if progress:
                 tqdm.write(f"epoch {model.state.epoch}/{options.total_epochs}  step {model.state.step}  "
                            f"lr {model.learning_rate:.2e}  " + "  ".join(

@@ -173,7 +173,10 @@ def _check_paths(args: argparse.Namespace) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")
+    from .distributed import is_main_process  # under torchrun only rank 0 reports
+
+    level = (logging.DEBUG if args.verbose else logging.INFO) if is_main_process() else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(message)s")
     values = {k: v for k, v in vars(args).items() if k not in ("command", "verbose")}
     _check_paths(args)
     try:
@@ -182,8 +185,9 @@ def _run(args: argparse.Namespace) -> int:
             from .engine import train
 
             result = train(opt)
-            print(json.dumps({"best_checkpoint": str(result.best_checkpoint), "best_score": result.best_score,
-                              "best_epoch": result.best_epoch}, indent=1))
+            if is_main_process():
+                    print(json.dumps({"best_checkpoint": str(result.best_checkpoint), "best_score": result.best_score,
+                                  "best_epoch": result.best_epoch}, indent=1))
         elif args.command == "evaluate":
             opt = EvalOptions(**values).validate()
             from .evaluate import evaluate

@@ -14,7 +14,7 @@ import logging
 import math
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +30,10 @@ from .data.samplers import PKBatchSampler
 from .data.splits import query_gallery_split
 from .data.torch_dataset import EvalImages, TrainImages
 from .data.transforms import build_transforms
+from .distributed import DistContext, ShardedBatchSampler, process_group
 from .losses import BatchHardTripletLoss, CrossEntropyLabelSmooth
 from .models import ReidNet, build_model
-from .options import TrainOptions
+from .options import OptionsError, TrainOptions
 
 log = logging.getLogger(__name__)
 CHECKPOINT_FORMAT = "synth-humans-reid-checkpoint"
@@ -185,20 +186,26 @@ def _optimizer(model: ReidNet, opt: TrainOptions) -> torch.optim.Optimizer:
     raise ValueError(f"optimizer {opt.optimizer!r}: expected 'sgd' or 'adam'")
 
 
-def _train_loader(ds: TrainImages, opt: TrainOptions):
+def _train_loader(ds: TrainImages, opt: TrainOptions, ctx: DistContext = DistContext()):
     use_pk = opt.sampler == "pk" or opt.triplet_weight > 0
     if opt.sampler not in ("random", "pk"):
         raise ValueError(f"sampler {opt.sampler!r}: expected 'random' or 'pk'")
     if use_pk:
         sampler = PKBatchSampler(ds.labels, opt.batch_size, opt.num_instances, opt.seed)
-        return torch.utils.data.DataLoader(ds, batch_sampler=sampler, num_workers=opt.workers), sampler
+        batches = ShardedBatchSampler(sampler, ctx) if ctx.enabled else sampler
+        return torch.utils.data.DataLoader(ds, batch_sampler=batches, num_workers=opt.workers), sampler
     gen = torch.Generator().manual_seed(opt.seed)
+    if ctx.enabled:  # the batches DataLoader(shuffle=True, generator=gen) draws, this rank's slices
+        batches = torch.utils.data.BatchSampler(torch.utils.data.RandomSampler(ds, generator=gen), opt.batch_size,
+                                                drop_last=len(ds) > opt.batch_size)
+        return torch.utils.data.DataLoader(ds, batch_sampler=ShardedBatchSampler(batches, ctx), generator=gen,
+                                           num_workers=opt.workers), None
     loader = torch.utils.data.DataLoader(ds, batch_size=opt.batch_size, shuffle=True, generator=gen,
                                          drop_last=len(ds) > opt.batch_size, num_workers=opt.workers)
     return loader, None
 
 
-def _cached_loader(ds: TrainImages, opt: TrainOptions, height: int, width: int):
+def _cached_loader(ds: TrainImages, opt: TrainOptions, height: int, width: int, ctx: DistContext = DistContext()):
     """The decode-once path (reid.data.cached): same batches per epoch as the sampler says,
     augmentation on tensors in this process."""
     frames, bad = decode_resized(ds.items, height, width, opt.progress)
@@ -210,7 +217,7 @@ def _cached_loader(ds: TrainImages, opt: TrainOptions, height: int, width: int):
     pk = PKBatchSampler(ds.labels, opt.batch_size, opt.num_instances, opt.seed) if use_pk else None
     augment = Augment(flip=opt.flip, pad=opt.pad, colour_jitter=opt.colour_jitter, grayscale=opt.grayscale,
                       random_erasing=opt.random_erasing)
-    return CachedBatches(frames, ds.labels, opt.batch_size, augment, pk, opt.seed), pk
+    return CachedBatches(frames, ds.labels, opt.batch_size, augment, pk, opt.seed, ctx), pk
 
 
 def _write_logs(out: Path, history: list[dict[str, Any]]) -> None:
@@ -226,11 +233,23 @@ def train(opt: TrainOptions, data: ReidData | None = None) -> TrainResult:
     """Train (or finetune, with `opt.finetune_from`) a re-id model; returns where it went.
 
     `data` can be passed pre-loaded (tests, notebooks); otherwise `opt.data` is loaded.
+    Under torchrun it is one rank of a DistributedDataParallel run (docs/reid.md, "Beyond
+    one device"; reid.distributed).
     """
+    with process_group(resolve_device(opt.device)) as ctx:
+        return _train(opt, data, ctx)
+
+
+def _train(opt: TrainOptions, data: ReidData | None, ctx: DistContext) -> TrainResult:
     if opt.threads > 0:
         torch.set_num_threads(opt.threads)
     seed_everything(opt.seed)
-    device = resolve_device(opt.device)
+    device = ctx.device
+    if ctx.enabled:  # DDP: rank 0 reports and writes; every rank takes batch_size / N of each batch
+        if opt.batch_size % ctx.world_size:
+            why = f"not a multiple of the {ctx.world_size} processes (each takes an equal slice of every batch)"
+            raise OptionsError("batch_size", f"option batch_size = {opt.batch_size}: {why}", why)
+        opt = opt if ctx.is_main else replace(opt, progress=False)
     out = Path(opt.output).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     if data is None:
@@ -243,9 +262,9 @@ def train(opt: TrainOptions, data: ReidData | None = None) -> TrainResult:
     train_ds = TrainImages(data.train, build_transforms(height, width, True, opt.flip, opt.random_erasing, opt.pad,
                                                         opt.colour_jitter, opt.grayscale))
     if opt.cache_images:
-        loader, pk = _cached_loader(train_ds, opt, height, width)
+        loader, pk = _cached_loader(train_ds, opt, height, width, ctx)
     else:
-        loader, pk = _train_loader(train_ds, opt)
+        loader, pk = _train_loader(train_ds, opt, ctx)
     log.info("dataset %s", json.dumps(data.summary()))
     if data.skipped:
         log.warning("%d unreadable files skipped (first: %s)", len(data.skipped), data.skipped[0])
@@ -262,6 +281,7 @@ def train(opt: TrainOptions, data: ReidData | None = None) -> TrainResult:
         model.reset_classifier(train_ds.num_classes)
         log.info("finetuning %s: classifier g reset from %d to %d identities, embedding lr × %g",
                  opt.finetune_from, src["num_classes"], train_ds.num_classes, opt.embedding_lr_mult)
+    model = ctx.sync_batchnorm(model)  # DDP: batch-norm statistics of the global batch
     model.to(device)
     memory_format = torch.channels_last if opt.channels_last else torch.contiguous_format
     model.to(memory_format=memory_format)
@@ -284,6 +304,7 @@ def train(opt: TrainOptions, data: ReidData | None = None) -> TrainResult:
         best_score = st["best_score"] if st["best_score"] is not None else -math.inf
         best_epoch = st["best_epoch"]
         log.info("resuming %s after epoch %d", last_path, start_epoch)
+    net = ctx.wrap(model)  # DDP: gradients averaged over the ranks; `model` itself is what is saved
 
     def state(epoch: int) -> dict[str, Any]:
         return {"format": CHECKPOINT_FORMAT, "version": 1, "options": opt.to_dict(), "arch": opt.arch,
@@ -299,6 +320,8 @@ def train(opt: TrainOptions, data: ReidData | None = None) -> TrainResult:
     for epoch in range(start_epoch, opt.epochs):
         t0 = time.perf_counter()
         model.train()
+        if ctx.enabled:  # dropout (and the reference path's transforms) differ per rank, resume-stable
+            torch.manual_seed(ctx.rank_seed(opt.seed, epoch))
         if isinstance(loader, CachedBatches):
             loader.set_epoch(epoch)
         elif pk is not None:
@@ -312,44 +335,65 @@ def train(opt: TrainOptions, data: ReidData | None = None) -> TrainResult:
             images = images.to(device, non_blocking=True, memory_format=memory_format)
             labels = labels.to(device, non_blocking=True)
             with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
-                o = model(images)
-                loss = ce(o.logits.float(), labels)
-                if opt.triplet_weight > 0:
-                    loss = loss + opt.triplet_weight * triplet(o.triplet_features.float(), labels)
+                o = net(images)
+                loss, batch_loss = _batch_loss(o, labels, ce, triplet, opt.triplet_weight, ctx)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
             n = labels.numel()
-            tot_loss += loss.item() * n
+            tot_loss += batch_loss.item() * n
             tot_correct += float((o.logits.argmax(1) == labels).sum())
             tot_n += n
             bar.set_postfix(loss=f"{tot_loss / tot_n:.3f}", acc=f"{tot_correct / tot_n:.3f}")
         seconds = time.perf_counter() - t0
+        tot_loss, tot_correct, tot_n = ctx.all_reduce_sum([tot_loss, tot_correct, tot_n])  # DDP: all ranks'
         row: dict[str, Any] = {"epoch": epoch + 1, "lr": optimizer.param_groups[-1]["lr"],
                                "loss": tot_loss / max(tot_n, 1), "accuracy": tot_correct / max(tot_n, 1),
                                "images_per_second": tot_n / max(seconds, 1e-9), "seconds": seconds}
         scheduler.step()
         last = epoch + 1 == opt.epochs
         if has_val and ((epoch + 1) % max(opt.eval_every, 1) == 0 or last):
-            row.update(validation_score(model, data.validation, height, width, device, opt.val_identities,
-                                        opt.val_repeats, opt.seed, opt.batch_size, opt.workers))
+            score = validation_score(model, data.validation, height, width, device, opt.val_identities,
+                                     opt.val_repeats, opt.seed, opt.batch_size, opt.workers) if ctx.is_main else None
+            row.update(ctx.broadcast_object(score))  # DDP: rank 0 validates, every rank agrees on the best
         improved = "score" in row and row["score"] > best_score
         if improved:
             best_score, best_epoch = row["score"], epoch + 1
         history.append(row)
-        st = state(epoch + 1)
-        if improved or (not has_val):
-            save_checkpoint(best_path, st)
-        save_checkpoint(last_path, st)
-        _write_logs(out, history)
+        if ctx.is_main:  # DDP: one writer, the others wait at the barrier
+            st = state(epoch + 1)
+            if improved or (not has_val):
+                save_checkpoint(best_path, st)
+            save_checkpoint(last_path, st)
+            _write_logs(out, history)
+        ctx.barrier()
         score = f" score {row['score']:.4f} (rank-1 {row['val_rank1']:.3f})" if "score" in row else ""
         log.info("epoch %d/%d loss %.4f acc %.3f%s%s [%.0f img/s]", epoch + 1, opt.epochs, row["loss"],
                  row["accuracy"], score, " *best*" if improved else "", row["images_per_second"])
-    if not best_path.is_file() and last_path.is_file():
+    if ctx.is_main and not best_path.is_file() and last_path.is_file():
         save_checkpoint(best_path, load_checkpoint(last_path))
+    ctx.barrier()
     return TrainResult(out, best_path, last_path, None if best_score == -math.inf else best_score, best_epoch,
                        history)
+
+
+def _batch_loss(o, labels: torch.Tensor, ce, triplet, triplet_weight: float, ctx: DistContext):
+    """(loss to backpropagate, the batch's loss to report): cross-entropy, plus the triplet
+    loss when `triplet_weight` > 0. In one process both are that sum.
+
+    Under DDP cross-entropy is a mean over this rank's slice, weighted so that DDP's gradient
+    average is the global batch's mean; batch-hard mining needs the whole batch, so the
+    triplet loss is computed on all ranks' features gathered (the same on every rank; the
+    gather's backward sums the N copies of each slice's gradient and DDP divides by N)."""
+    n = labels.numel()
+    global_n = int(ctx.all_reduce_sum([float(n)])[0]) if ctx.enabled else n
+    local_ce = ce(o.logits.float(), labels)
+    loss, batch_loss = local_ce * ctx.loss_weight(n, global_n), local_ce
+    if triplet_weight > 0:
+        t = triplet_weight * triplet(ctx.gather(o.triplet_features.float(), with_grad=True), ctx.gather(labels))
+        loss, batch_loss = loss + t, batch_loss + t
+    return loss, batch_loss.detach()
 
 
 def finetune(opt: TrainOptions, data: ReidData | None = None) -> TrainResult:

@@ -145,16 +145,21 @@ def _random_erase(x: torch.Tensor, p: float, gen: torch.Generator) -> None:
 class CachedBatches:
     """Batches (images, labels) over decoded frames: shuffled (`batch_size`, drop_last like
     the reference loader) or drawn by a batch sampler (P×K). Deterministic given the seed
-    set by :meth:`set_epoch`."""
+    set by :meth:`set_epoch`.
+
+    `shard` (a ``reid.distributed.DistContext`` under DDP): every rank draws and augments the
+    same global batch and yields only its slice, so the ranks together see exactly the
+    images and augmentations of a one-process run (augmenting is cheap next to training)."""
 
     def __init__(self, frames: torch.Tensor, labels: list[int], batch_size: int, augment: Augment,
-                 batch_sampler=None, seed: int = 0):
+                 batch_sampler=None, seed: int = 0, shard=None):
         self.frames = frames
         self.labels = torch.as_tensor(labels, dtype=torch.long)
         self.batch_size = batch_size
         self.augment = augment
         self.batch_sampler = batch_sampler
         self.seed = seed
+        self.shard = shard if shard is not None and shard.enabled else None
         self.epoch = 0
         self.drop_last = len(labels) > batch_size
 
@@ -181,4 +186,8 @@ class CachedBatches:
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         gen = torch.Generator().manual_seed(self.seed * 1000 + self.epoch)  # resume-stable
         for idx in self._index_batches(gen):
-            yield self.augment(self.frames[idx], gen), self.labels[idx]
+            images, labels = self.augment(self.frames[idx], gen), self.labels[idx]
+            if self.shard is None:
+                yield images, labels
+            elif len(idx) >= self.shard.world_size:  # as ShardedBatchSampler: no rank sits a step out
+                yield self.shard.take(images), self.shard.take(labels)
