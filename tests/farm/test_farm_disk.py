@@ -42,15 +42,23 @@ def _assert_clean_stop(broker: Proc, error: str, where: str = "") -> str:
     return last
 
 
-def _resume_and_finish(out: Path, port: int, logs: Path, worker: Proc | None, n_jobs: int, tag: str) -> None:
-    """The same command without a spec resumes; the paused worker (if any) reconnects and finishes."""
+def _resume_and_finish(out: Path, port: int, logs: Path, worker: Proc | None, n_jobs: int, tag: str) -> bool:
+    """The same command without a spec resumes; the paused worker (if any) reconnects and
+    finishes. Returns whether the paused worker was still there to do so."""
     assert job_counts(out).get("failed", 0) == 0
     broker = Proc(broker_args(None, out, port), logs / f"broker-{tag}.log")
-    workers = [worker] if worker is not None and worker.alive() else []
-    if not workers:
-        workers = [Proc(worker_args(port, f"w-{tag}"), logs / f"w-{tag}.log")]
-    rep = finish(broker, workers, out, timeout=90)
+    paused = worker is not None and worker.alive()
+    # A paused worker is not stopped by `finish`: it must end by itself on the resumed
+    # broker's BYE, and on a loaded machine it may need a moment after the broker exits.
+    workers = [] if paused else [Proc(worker_args(port, f"w-{tag}"), logs / f"w-{tag}.log")]
+    try:
+        rep = finish(broker, workers, out, timeout=90)
+    except BaseException:
+        if paused:
+            worker.stop()
+        raise
     assert rep.done == n_jobs and rep.failed == 0 and rep.images == 2 * n_jobs
+    return paused
 
 
 @pytest.mark.parametrize("error", ["ENOSPC", "EIO", "EROFS"])
@@ -94,7 +102,8 @@ def test_full_disk_mid_run_stops_cleanly_and_resumes(tmp_path, tmpfs):
             pass
     _assert_clean_stop(broker, "ENOSPC")
     filler.unlink()  # free the space, then run the same command again
-    _resume_and_finish(out, port, logs, worker, n, "2")
+    if _resume_and_finish(out, port, logs, worker, n, "2"):
+        assert worker.wait(30) == 0  # the resumed broker's BYE
 
 
 def test_read_only_output_stops_cleanly_and_resumes(tmp_path):
@@ -114,7 +123,8 @@ def test_read_only_output_stops_cleanly_and_resumes(tmp_path):
         _assert_clean_stop(broker, "EROFS", "masks")
     finally:
         _umount(masks)
-    _resume_and_finish(out, port, logs, worker, n, "2")
+    if _resume_and_finish(out, port, logs, worker, n, "2"):
+        assert worker.wait(30) == 0  # the resumed broker's BYE
 
 
 def test_full_disk_under_the_job_table_stops_cleanly_and_resumes(tmp_path, tmpfs):
