@@ -16,12 +16,10 @@ itself (layout ``msmt17``). Images are hard-linked where the filesystem allows, 
 """
 from __future__ import annotations
 
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from synth_humans_addon.core.dataset import ImageRecord, read_dataset
+from synth_humans_addon.core.dataset import ImageRecord, link_or_copy, read_dataset
 
 LAYOUTS = ("msmt17",)
 
@@ -33,16 +31,6 @@ class ExportResult:
     identities: dict[str, int]  # train, validation, test
     cameras: int
     missing: int  # files listed in the metadata but absent (skipped)
-
-
-def _place(src: Path, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    if dst.exists():
-        dst.unlink()
-    try:
-        os.link(src, dst)
-    except OSError:  # another filesystem, or links not allowed
-        shutil.copy2(src, dst)
 
 
 def _labels(records: list[ImageRecord], start: int = 0) -> dict[int, int]:
@@ -65,7 +53,7 @@ def export_msmt17(dataset: str | Path, output: str | Path, strict: bool = False)
         for r in sorted(records, key=lambda r: (r.pid, r.k)):
             label = labels[r.pid]
             rel = f"{label:04d}/{label:04d}_{r.k:03d}_{r.camera_id:02d}_synth_{r.frame:06d}_0{r.path.suffix}"
-            _place(r.path, out / folder / rel)
+            link_or_copy(r.path, out / folder / rel)
             lines.append(f"{rel} {label}\n")
         (out / list_name).write_text("".join(lines))
         counts[list_name] = len(lines)

@@ -14,13 +14,14 @@ camera 1, 5–9 camera 2)::
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from synth_humans_addon.core.dataset import link_or_copy
 
 from .layouts import IMAGE_EXTENSIONS
 
@@ -96,15 +97,6 @@ class SplitSummary:
     skipped: list[str]
 
 
-def _place(src: Path, dst: Path) -> None:
-    if dst.exists():
-        dst.unlink()
-    try:
-        os.link(src, dst)
-    except OSError:  # another filesystem, or links not allowed
-        shutil.copy2(src, dst)
-
-
 def split_folder(source: str | Path, out: str | Path, rule: NamingRule = NamingRule(), test_identities: int = 100,
                  seed: int = 0, max_train_identities: int = 0, max_images_per_identity: int = 0) -> SplitSummary:
     """Write ``out/train`` and ``out/test`` (the ``folder`` layout) from the crops in `source`.
@@ -166,7 +158,7 @@ def split_folder(source: str | Path, out: str | Path, rule: NamingRule = NamingR
         for pid in ids:
             files = pick(by_pid[pid]) if limit else by_pid[pid]
             for k, (p, cam, slot) in enumerate(files):
-                _place(p, folder / f"{pid:04d}_c{cam}_{slot or k:0>2}{p.suffix.lower()}")
+                link_or_copy(p, folder / f"{pid:04d}_c{cam}_{slot or k:0>2}{p.suffix.lower()}")
                 n += 1
         counts[subset] = n
     summary = SplitSummary(str(source), str(out), seed, len(train_ids), counts["train"], len(test_ids),

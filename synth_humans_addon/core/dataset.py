@@ -158,6 +158,20 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
+def link_or_copy(src: Path, dst: Path) -> None:
+    """Place `src` at `dst` as a hard link (no image bytes copied), or a copy where a link is
+    impossible (another filesystem, links not allowed); an existing `dst` is replaced."""
+    import shutil
+
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if dst.exists():
+        dst.unlink()
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
 def _read_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
