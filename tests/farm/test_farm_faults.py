@@ -17,27 +17,10 @@ from pathlib import Path
 import pytest
 import zmq
 
-from farmkit import (Proc, ScriptedWorker, broker_args, events, free_port, job_counts, wait_until, worker_args,
-                     write_spec)
+from farmkit import (Proc, ScriptedWorker, broker_args, events, finish, free_port, job_counts, wait_until,
+                     worker_args, write_spec)
 from headless import protocol as P
 from headless.storage import audit
-from synth_humans_addon.core.dataset import read_dataset
-
-
-def _finish(broker: Proc, workers: list[Proc], out: Path, timeout: float = 90.0):
-    try:
-        rc = broker.wait(timeout)
-    finally:
-        for w in workers:
-            w.stop()
-    assert rc == 0, broker.text()[-3000:]
-    assert "Traceback" not in broker.text(), broker.text()[-3000:]
-    rep = audit(out)
-    print(f"\naudit: {rep.as_dict()}")
-    assert rep.problems == [], rep.problems[:10]
-    assert (rep.lost, rep.duplicated, rep.orphaned, rep.bad_checksums) == (0, 0, 0, 0)
-    read_dataset(out)  # the dataset reader accepts the folder
-    return rep
 
 
 def _fuzz(port: int) -> int:
@@ -162,7 +145,7 @@ def test_chaos_every_job_done_exactly_once(tmp_path):
     side_thread.join(60)
     sent_bad, dup = side["sent_bad"], side["dup"]
     assert broker_restarted and kills >= 5 and stopped is not None
-    rep = _finish(broker, list(workers.values()), out)
+    rep = finish(broker, list(workers.values()), out)
     assert rep.done == n_jobs and rep.images == 2 * n_jobs and rep.failed == 0
     assert dup["verdicts"][0]["accepted"] and dup["verdicts"][1]["accepted"]
     assert dup["verdicts"][1].get("duplicate"), dup
@@ -223,7 +206,7 @@ def test_late_result_refused_while_broker_runs(tmp_path):
     assert verdict is not None and verdict.header["accepted"] is False and verdict.header["reason"] == "superseded"
     s2.close()
     w = Proc(worker_args(port, "honest"), logs / "honest.log")
-    _finish(broker, [w], out, timeout=60)
+    finish(broker, [w], out, timeout=60)
     assert events(out, "stale")
 
 
@@ -237,7 +220,7 @@ def test_broker_restart_resumes_and_finished_run_does_nothing(tmp_path):
     broker.kill9()
     before = job_counts(out).get("done", 0)
     broker = Proc(bargs, logs / "b2.log")
-    _finish(broker, [w], out)
+    finish(broker, [w], out)
     assert before < 30
     # Started again on the finished folder: it does nothing and exits at once.
     t0 = time.time()
@@ -266,7 +249,7 @@ def test_curve_broker_refuses_unauthenticated_workers(tmp_path):
     assert job_counts(out).get("done", 0) == 0  # neither could take a job
     good = Proc(worker_args(port, "trusted", 0.0, "--curve-secret", str(made["worker-1"]),
                             "--curve-server", str(made["broker_public"])), logs / "trusted.log")
-    _finish(broker, [good, plain, bad], out, timeout=60)
+    finish(broker, [good, plain, bad], out, timeout=60)
     con = sqlite3.connect(out / ".farm" / "jobs.sqlite")
     names = {r[0] for r in con.execute("SELECT name FROM workers")}
     con.close()
@@ -278,7 +261,7 @@ def test_shared_filesystem_mode(tmp_path):
     out, logs, port = tmp_path / "ds", tmp_path / "logs", free_port()
     broker = Proc(broker_args(spec, out, port, "--shared"), logs / "broker.log")
     ws = [Proc(worker_args(port, f"s{i}", 0.0, "--shared-root", str(out)), logs / f"s{i}.log") for i in range(2)]
-    rep = _finish(broker, ws, out)
+    rep = finish(broker, ws, out)
     assert rep.done == 12
 
 
@@ -325,7 +308,7 @@ def test_worker_runs_as_a_script_and_validate_names_bad_fields(tmp_path):
                         "--renderer", "standin", "--name", "script", "--give-up", "20"],
                        cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=60)
     assert w.returncode == 0, w.stderr[-2000:]
-    _finish(broker, [], out)
+    finish(broker, [], out)
     bad = tmp_path / "bad.toml"
     bad.write_text("[dataset]\ncharacters = 0\n")
     v = subprocess.run([sys.executable, "-m", "headless", "validate", str(bad)], cwd=str(REPO), capture_output=True,

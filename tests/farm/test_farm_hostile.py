@@ -65,6 +65,15 @@ def _stored_shas(out: Path, job: int) -> set[str]:
     return {e["sha256"] for e in rec["images"]} | {e["mask_sha256"] for e in rec["images"]}
 
 
+def _complete(worker: ScriptedWorker, spec: dict, job, want_job: bool) -> None:
+    """An honest worker renders its leased job, uploads it and is told it was accepted."""
+    j, a = job.header["job"], job.header["attempt"]
+    files, declared, infos = worker.render(spec, job)
+    assert all(m.header["ok"] for m in worker.upload(j, a, files, declared))
+    worker.send(P.DONE, worker.lease(j, a) | {"files": declared, "infos": infos, "want_job": want_job})
+    assert worker.recv(timeout=20, want=P.RESULT).header["accepted"] is True
+
+
 def test_hijack_with_a_guessed_attempt_is_refused(tmp_path):
     out, logs, port, broker = _start(tmp_path, characters=3)
     honest = ScriptedWorker(port, name="honest")
@@ -120,10 +129,7 @@ def test_fail_and_done_for_jobs_the_peer_does_not_hold(tmp_path):
             sent += 2
     verdicts = [saboteur.recv(timeout=10, want=P.RESULT) for _ in range(sent)]
     assert all(v is not None and v.header["accepted"] is False for v in verdicts)
-    files, declared, infos = honest.render(welcome.header["spec"], job)
-    assert all(m.header["ok"] for m in honest.upload(j, a, files, declared))
-    honest.send(P.DONE, honest.lease(j, a) | {"files": declared, "infos": infos, "want_job": False})
-    assert honest.recv(timeout=20, want=P.RESULT).header["accepted"] is True
+    _complete(honest, welcome.header["spec"], job, want_job=False)
     saboteur.close()
     honest.close()
     rep = finish(broker, [Proc(worker_args(port, "w"), logs / "w.log")], out, timeout=60)
@@ -280,16 +286,8 @@ def test_curve_refused_handshakes_are_logged_and_counted_and_keys_bind_leases(tm
     red, red_declared = _red_square()
     acks = other.upload(j, a, red, red_declared, token=honest.tokens[(j, a)])
     assert all(not m.header["ok"] for m in acks)
-    files, declared, infos = honest.render(welcome.header["spec"], job)
-    assert all(m.header["ok"] for m in honest.upload(j, a, files, declared))
-    honest.send(P.DONE, honest.lease(j, a) | {"files": declared, "infos": infos, "want_job": True})
-    assert honest.recv(timeout=20, want=P.RESULT).header["accepted"] is True
-    job2 = honest.recv(timeout=20, want=P.JOB)
-    j2, a2 = job2.header["job"], job2.header["attempt"]
-    files, declared, infos = honest.render(welcome.header["spec"], job2)
-    assert all(m.header["ok"] for m in honest.upload(j2, a2, files, declared))
-    honest.send(P.DONE, honest.lease(j2, a2) | {"files": declared, "infos": infos, "want_job": False})
-    assert honest.recv(timeout=20, want=P.RESULT).header["accepted"] is True
+    _complete(honest, welcome.header["spec"], job, want_job=True)
+    _complete(honest, welcome.header["spec"], honest.recv(timeout=20, want=P.JOB), want_job=False)
     other.close()
     honest.close()
     assert broker.wait(30) == 0, broker.text()[-2000:]
