@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .stages import DataRef, ModelRef, TestSplit
+from .refs import DataRef, ModelRef, TestSplit
 
 SET_BY_EXPERIMENT = {"data", "output", "seed", "device", "resume", "finetune_from", "progress"}
 
