@@ -38,6 +38,7 @@ from typing import Any, Iterator
 import zmq
 
 from synth_humans_addon.core.dataset import create_dataset, metadata_path
+from synth_humans_addon.core.processes import env_with_pythonpath
 from synth_humans_addon.core.sampling import assign_splits, expand_character, expand_dataset
 from synth_humans_addon.core.spec import Spec, spec_from_dict, spec_to_dict
 
@@ -933,8 +934,7 @@ def expand_samples(spec: Spec, processes: int | None = None, scratch: Path | Non
 
     spec_dict = spec_to_dict(spec)
     bounds = [n * k // processes for k in range(processes + 1)]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [str(Path(__file__).resolve().parent.parent)] + [x for x in [os.environ.get("PYTHONPATH")] if x]))
+    env = env_with_pythonpath(Path(__file__).resolve().parent.parent)
     with tempfile.TemporaryDirectory(prefix="expand-", dir=scratch) as tmp:
         children = []
         for k in range(processes):

@@ -27,10 +27,11 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from reid.device import resolve_device
 from reid.distributed import DistContext, ShardedBatchSampler, process_group
 
 from .data import NoMasks, PairTransform, UnalignedPairs, load_domain, parse_mask_source
-from .model import RefinerModel, auto_batch_size, load_checkpoint, resolve_device
+from .model import RefinerModel, auto_batch_size, load_checkpoint
 from .options import OptionsError, RefinerOptions
 from .plots import cycle_grid, save_loss_curves
 

@@ -20,6 +20,7 @@ rejects a malformed folder with an error that names the file.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import logging
 import os
@@ -156,6 +157,15 @@ def atomic_write(path: Path, data: bytes) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes, read 1 MiB at a time (the farm's result checks, provenance)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _read_umask() -> int:

@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from .spec import ETHNICITIES
+
 # ---------------------------------------------------------------------------------------
 # Finding the assets
 # ---------------------------------------------------------------------------------------
@@ -44,8 +46,6 @@ OBJ_TO_METRES = 0.1
 MIN_AGE_YEARS = 1.0
 MID_AGE_YEARS = 25.0
 MAX_AGE_YEARS = 90.0
-
-ETHNICITIES = ("african", "asian", "caucasian")
 
 
 class AssetError(FileNotFoundError):
