@@ -26,7 +26,6 @@ import json
 import logging
 import os
 import signal
-import socket as pysocket
 import sqlite3
 import sys
 import threading
@@ -977,11 +976,3 @@ def run_broker(config: BrokerConfig, ready_callback=None) -> BrokerStats:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-
-
-def hostname() -> str:
-    return pysocket.gethostname()
-
-
-def default_store_threads() -> int:
-    return max(2, min(8, os.cpu_count() or 2))

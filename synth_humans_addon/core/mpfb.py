@@ -259,12 +259,6 @@ def preload_macro_targets() -> int:
     return len(names)
 
 
-def clear_target_cache() -> None:
-    """Forget parsed targets (tests and memory-constrained tools)."""
-    with _LOCK:
-        _TARGET_CACHE.clear()
-
-
 # ---------------------------------------------------------------------------------------
 # Phenotype and macro weights
 # ---------------------------------------------------------------------------------------
