@@ -26,7 +26,6 @@ import json
 import logging
 import os
 import signal
-import socket as pysocket
 import sqlite3
 import sys
 import threading
@@ -38,6 +37,7 @@ from typing import Any, Iterator
 import zmq
 
 from synth_humans_addon.core.dataset import create_dataset, metadata_path
+from synth_humans_addon.core.processes import env_with_pythonpath
 from synth_humans_addon.core.sampling import assign_splits, expand_character, expand_dataset
 from synth_humans_addon.core.spec import Spec, spec_from_dict, spec_to_dict
 
@@ -933,8 +933,7 @@ def expand_samples(spec: Spec, processes: int | None = None, scratch: Path | Non
 
     spec_dict = spec_to_dict(spec)
     bounds = [n * k // processes for k in range(processes + 1)]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [str(Path(__file__).resolve().parent.parent)] + [x for x in [os.environ.get("PYTHONPATH")] if x]))
+    env = env_with_pythonpath(Path(__file__).resolve().parent.parent)
     with tempfile.TemporaryDirectory(prefix="expand-", dir=scratch) as tmp:
         children = []
         for k in range(processes):
@@ -977,11 +976,3 @@ def run_broker(config: BrokerConfig, ready_callback=None) -> BrokerStats:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-
-
-def hostname() -> str:
-    return pysocket.gethostname()
-
-
-def default_store_threads() -> int:
-    return max(2, min(8, os.cpu_count() or 2))

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from synth_humans_addon.core.processes import env_with_pythonpath
 from synth_humans_addon.core.spec import Spec
 
 from .broker import BrokerConfig, BrokerStats, run_broker
@@ -74,9 +75,8 @@ class LocalWorkers:
     def _spawn(self, i: int) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         logf = open(self.log_dir / f"worker-{i + 1}.log", "ab")
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-        self.procs[i] = subprocess.Popen(self.command(i), stdout=logf, stderr=subprocess.STDOUT, env=env,
+        self.procs[i] = subprocess.Popen(self.command(i), stdout=logf, stderr=subprocess.STDOUT,
+                                         env=env_with_pythonpath(REPO_ROOT),
                                          cwd=str(REPO_ROOT))
         logf.close()
 

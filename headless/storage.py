@@ -32,7 +32,7 @@ from typing import Any
 import synth_humans_addon.core.dataset as _dataset
 from synth_humans_addon.core.dataset import (MASKS_DIR, METADATA_DIR, SUBSETS, RenderedImage, atomic_write,
                                              character_record, contained_relpath, image_relpath, mask_relpath,
-                                             metadata_path)
+                                             metadata_path, sha256_file)
 from synth_humans_addon.core.sampling import CharacterSample
 
 from .protocol import FILE_KINDS, MAX_FILE_SIZE, ProtocolError, validate_image_info
@@ -56,14 +56,6 @@ def staging_relpath(job: int, attempt: int) -> str:
 
 def staged_name(k: int, kind: str) -> str:
     return f"{k:03d}.{kind}"
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class VerificationError(RuntimeError):

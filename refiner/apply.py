@@ -9,7 +9,6 @@ the same tree of files plus `refiner_provenance.json`.
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -25,7 +24,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from synth_humans_addon.core.dataset import (DATASET_FILE, METADATA_DIR, DatasetFormatError, atomic_write,
-                                             read_dataset, read_manifest)
+                                             read_dataset, read_manifest, sha256_file)
 
 from .data import LAYOUT_SYNTH, detect_layout, image_to_tensor, load_domain, load_image, tensor_to_image
 from .model import RefinerModel, load_generator_model
@@ -84,14 +83,6 @@ def _inside(root: Path, path: Path) -> Path:
     return path
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def apply(checkpoint: str | Path, input: str | Path, output: str | Path, *, direction: str = "AtoB",
           batch_size: int = 0, device: str | None = None, name: str | None = None, jpeg_quality: int = 95,
           overwrite: bool = False, progress: bool = True, strict: bool = False) -> ApplyResult:
@@ -115,7 +106,7 @@ def apply(checkpoint: str | Path, input: str | Path, output: str | Path, *, dire
     else:
         rel_paths = [it.key for it in load_domain(src, ["all"]).items]
 
-    provenance = {"checkpoint": str(Path(checkpoint).resolve()), "checkpoint_sha256": file_sha256(Path(checkpoint)),
+    provenance = {"checkpoint": str(Path(checkpoint).resolve()), "checkpoint_sha256": sha256_file(Path(checkpoint)),
                   "epoch": model.state.epoch, "step": model.state.step, "direction": direction,
                   "options": model.opts.to_dict(), "input": str(src.resolve()), "jpeg_quality": jpeg_quality}
     out.mkdir(parents=True, exist_ok=True)

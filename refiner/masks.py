@@ -19,10 +19,10 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from synth_humans_addon.core.cli_conventions import UserError
+from reid.device import resolve_device
 from synth_humans_addon.core.dataset import atomic_write
 
 from .data import load_domain, load_image, mask_to_image
-from .model import resolve_device
 
 VOC_PERSON = 15
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from reid.device import resolve_device
 from reid.distributed import DistContext
 
 from .networks import build_discriminator, build_generator, init_weights
@@ -89,15 +90,6 @@ class ImagePool:
         self.images = [t.to(device) for t in state["images"]]
         rng = state["rng"]
         self.rng.setstate((rng[0], tuple(rng[1]), rng[2]))
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {name!r} asked for, but torch sees no CUDA GPU")
-    return device
 
 
 def resolve_amp(opts: RefinerOptions, device: torch.device) -> torch.dtype | None:

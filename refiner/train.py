@@ -16,7 +16,6 @@ position within the epoch) and continues at the same step with the same batches.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import tempfile
@@ -27,10 +26,11 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from reid.device import resolve_device
 from reid.distributed import DistContext, ShardedBatchSampler, process_group
 
 from .data import NoMasks, PairTransform, UnalignedPairs, load_domain, parse_mask_source
-from .model import RefinerModel, auto_batch_size, load_checkpoint, resolve_device
+from .model import RefinerModel, auto_batch_size, load_checkpoint
 from .options import OptionsError, RefinerOptions
 from .plots import cycle_grid, save_loss_curves
 
@@ -228,8 +228,3 @@ def _epoch_means(history: list[dict], epoch: int) -> dict[str, float]:
     rows = [r for r in history if r["epoch"] == epoch]
     keys = ("D_A", "G_A", "cycle_A", "D_B", "G_B", "cycle_B")
     return {k: sum(r[k] for r in rows) / len(rows) for k in keys} if rows else {}
-
-
-def options_with(**changes: Any) -> RefinerOptions:
-    """RefinerOptions with `changes` applied and validated (a convenience for the API)."""
-    return dataclasses.replace(RefinerOptions(), **changes).validate()

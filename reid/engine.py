@@ -30,6 +30,7 @@ from .data.samplers import PKBatchSampler
 from .data.splits import query_gallery_split
 from .data.torch_dataset import EvalImages, TrainImages
 from .data.transforms import build_transforms
+from .device import resolve_device
 from .distributed import DistContext, ShardedBatchSampler, process_group
 from .losses import BatchHardTripletLoss, CrossEntropyLabelSmooth
 from .models import ReidNet, build_model
@@ -47,15 +48,6 @@ class TrainResult:
     best_score: float | None
     best_epoch: int | None
     history: list[dict[str, Any]] = field(default_factory=list)
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(name)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r}: CUDA is not available on this machine")
-    return dev
 
 
 def seed_everything(seed: int) -> None:

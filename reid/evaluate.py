@@ -24,7 +24,8 @@ from . import metrics
 from .baselines import BASELINES, baseline_features
 from .data.layouts import load_dataset
 from .data.records import ImageItem, ReidData
-from .engine import extract_features, model_from_checkpoint, resolve_device
+from .device import resolve_device
+from .engine import extract_features, model_from_checkpoint
 from .options import EvalOptions
 from .plots import plot_cmc
 

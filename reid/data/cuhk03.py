@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .layouts import DatasetLayoutError, LoadOptions, with_validation
+from .loading import DatasetLayoutError, LoadOptions, with_validation
 from .records import ImageItem, ReidData
 
 MAT_NAME = "cuhk-03.mat"

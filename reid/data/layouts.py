@@ -28,9 +28,10 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
+from .cuhk03 import load_cuhk03
+from .loading import DatasetLayoutError, LoadOptions, with_validation
 from .records import ImageItem, ReidData
 from .splits import query_gallery_split, split_by_identity
 
@@ -41,26 +42,6 @@ FOLDER_ROLES = ("split", "train", "test")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 MARKET_NAME_RE = re.compile(r"^(-?\d+)_c(\d+)")
 FOLDER_NAME_RE = re.compile(r"^(-?\d+)_c?(\d+)_")
-
-
-@dataclass
-class LoadOptions:
-    """How to load a dataset (the matching fields of the training/evaluation options)."""
-
-    layout: str = "auto"
-    num_validation: int = 100  # identities moved from train to validation where a dataset has none
-    num_test: int = 100  # `folder` layout: identities held out for testing
-    split_seed: int = 0
-    check_images: bool = True  # open every file's header once and skip unreadable ones
-    strict: bool = False  # refuse a dataset with missing or unreadable files instead of skipping them
-    cuhk03_images: str = "labeled"  # labeled | detected
-    cuhk03_protocol: str = "classic"  # classic (20 splits of 100 test ids) | new (767/700)
-    cuhk03_split: int = 0  # classic protocol: which of the 20 test splits
-    folder_role: str = "split"  # `folder` layout: split | train | test (see the module docstring)
-
-
-class DatasetLayoutError(ValueError):
-    """A folder that does not match the requested or any known layout; names the path."""
 
 
 def detect_layout(root: Path) -> str:
@@ -116,15 +97,6 @@ def _parse_folder(folder: Path, pattern: re.Pattern, skipped: list[str], recursi
             continue
         items.append(ImageItem(str(p), int(m[1]), int(m[2])))
     return items
-
-
-def with_validation(name, layout, train, query, gallery, opt: LoadOptions, protocols, skipped) -> ReidData:
-    val: list[ImageItem] = []
-    n_ids = len({it.pid for it in train})
-    n_val = min(opt.num_validation, max(0, n_ids - 1))
-    if n_val > 0:
-        train, val, _ = split_by_identity(train, n_val, 0, opt.split_seed)
-    return ReidData(name, layout, train, query, gallery, val, protocols, skipped)
 
 
 def load_market_like(root: Path, opt: LoadOptions, layout: str = "market1501") -> ReidData:
@@ -233,8 +205,6 @@ def load_dataset(root: str | Path, options: LoadOptions | None = None) -> ReidDa
     elif layout == "msmt17":
         data = load_msmt17(root, opt)
     elif layout == "cuhk03":
-        from .cuhk03 import load_cuhk03
-
         data = load_cuhk03(root, opt)
     else:
         data = load_folder(root, opt)

@@ -19,6 +19,7 @@ import numpy as np
 from ..core.mpfb import Phenotype
 from . import body as body_mod
 from . import clothes as clothes_mod
+from . import motion
 
 PERSON_PASS_INDEX = 1
 log = logging.getLogger(__name__)
@@ -63,15 +64,6 @@ class CharacterBuild:
         return [o for o in self.collection.all_objects if o.type in ("MESH", "CURVE", "SURFACE") and not o.hide_render]
 
 
-def _import_motion():
-    try:
-        from . import motion  # the BODY helper's module
-
-        return motion
-    except ImportError:
-        return None
-
-
 def build_character(spec: Any, character: Any, scene: bpy.types.Scene | None = None) -> CharacterBuild:
     """Build body, clothes, hair and accessories of a CharacterSample in `scene` (rest pose)."""
     scene = scene or bpy.context.scene
@@ -92,11 +84,7 @@ def pose_character(build: CharacterBuild, spec: Any, phase: float) -> None:
     character falls back to the standing pose and `build.pose_error` says why; the render
     job records that in the image metadata rather than failing silently.
     """
-    motion = _import_motion()
     pose = build.character.pose
-    if motion is None:
-        build.pose_source, build.pose_error = "rest", "motion module not available"
-        return
     bvh = str(spec.resolve_path(pose.bvh_file)) if pose.source == "bvh" and pose.bvh_file else None
     try:
         motion.apply_pose(build.body, pose.source, float(phase), stride=pose.stride, arm_swing=pose.arm_swing,

@@ -46,11 +46,6 @@ def rgba(hex_color: str, alpha: float = 1.0) -> tuple[float, float, float, float
     return (r, g, b, alpha)
 
 
-def _scaled(hex_color: str, factor: float) -> tuple[float, float, float, float]:
-    r, g, b, a = rgba(hex_color)
-    return (min(1.0, r * factor), min(1.0, g * factor), min(1.0, b * factor), a)
-
-
 class _Graph:
     """A tiny helper that builds a node tree left to right, so pattern code stays readable."""
 
@@ -335,20 +330,6 @@ def accessory_material(kind: str, color: str, name: str | None = None) -> bpy.ty
     mat.diffuse_color = c
     _output(g, c, roughness=_ACCESSORY_ROUGHNESS.get(kind, 0.6), specular=0.35)
     return mat
-
-
-def solid_material(color: str, name: str, roughness: float = 0.6) -> bpy.types.Material:
-    """A single-colour material (straps, soles, lenses)."""
-    c = rgba(color)
-    mat, g = _new_material(name)
-    mat.diffuse_color = c
-    _output(g, c, roughness=roughness)
-    return mat
-
-
-def material_color(mat: bpy.types.Material) -> tuple[float, float, float]:
-    """The main linear colour of one of our materials (its viewport colour), for tests and QA."""
-    return tuple(mat.diffuse_color[:3])
 
 
 def remove_materials(materials: Iterable[bpy.types.Material]) -> None:

@@ -42,9 +42,9 @@ import numpy as np
 from mathutils import Euler, Matrix, Quaternion, Vector
 
 from ..core import mpfb
+from ..core.spec import POSE_SOURCES
 from .body import BodyBuild, _alive
 
-POSE_SOURCES = ("walk", "procedural_walk", "standing", "bvh")
 STANDING_VARIANTS = 4
 X, Y, Z = Vector((1, 0, 0)), Vector((0, 1, 0)), Vector((0, 0, 1))
 

@@ -23,12 +23,12 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .image_files import CUBEMAP_FACES, IMAGE_EXTENSIONS, check_cubemap_folder, check_image_file
+
 # Names of the built-in environments (`builtin:<name>` in a spec; `builtin:all` = every one).
 BUILTIN_CUBEMAPS = ("street", "plaza", "corridor", "park")
-FACES = ("posx", "negx", "posy", "negy", "posz", "negz")
 GENERATOR_VERSION = 2  # 2: duller park grass (real crops are muted)
 FACE_SIZE = 512
-_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".exr", ".hdr", ".tif", ".tiff", ".bmp")
 
 
 class CubemapError(FileNotFoundError):
@@ -67,22 +67,20 @@ def face_paths(folder: Path, verify: bool = True) -> dict[str, Path]:
     With `verify`, each face is opened with PIL (when available) so a truncated or
     non-image file is reported here rather than rendered as a black wall.
     """
-    from .spec import check_cubemap_folder
 
     folder = Path(folder)
     problems = check_cubemap_folder(folder, open_images=verify)  # decodes every face with `verify`
     if problems:
         raise CubemapError("cubemap unusable: " + "; ".join(problems))
     out: dict[str, Path] = {}
-    for face in FACES:
-        candidates = sorted(p for p in folder.iterdir() if p.stem.lower() == face and p.suffix.lower() in _IMAGE_SUFFIXES)
+    for face in CUBEMAP_FACES:
+        candidates = sorted(p for p in folder.iterdir() if p.stem.lower() == face and p.suffix.lower() in IMAGE_EXTENSIONS)
         out[face] = candidates[0]
     return out
 
 
 def check_image_readable(path: Path) -> None:
     """Raise CubemapError if `path` is not a decodable image (EXR/HDR: by their header)."""
-    from .spec import check_image_file
 
     why = check_image_file(Path(path))
     if why is not None:
@@ -92,7 +90,7 @@ def check_image_readable(path: Path) -> None:
 def ensure_builtin(name: str) -> Path:
     """Generate built-in cubemap `name` into the cache unless it is already there."""
     folder = builtin_folder(name)
-    if all((folder / f"{f}.png").is_file() for f in FACES):
+    if all((folder / f"{f}.png").is_file() for f in CUBEMAP_FACES):
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
@@ -101,7 +99,7 @@ def ensure_builtin(name: str) -> Path:
         try:
             os.replace(tmp, folder)  # atomic: concurrent workers may race, one wins
         except OSError:
-            if not all((folder / f"{f}.png").is_file() for f in FACES):
+            if not all((folder / f"{f}.png").is_file() for f in CUBEMAP_FACES):
                 raise
     finally:
         if tmp.exists():

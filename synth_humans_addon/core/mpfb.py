@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from .spec import ETHNICITIES
+
 # ---------------------------------------------------------------------------------------
 # Finding the assets
 # ---------------------------------------------------------------------------------------
@@ -44,8 +46,6 @@ OBJ_TO_METRES = 0.1
 MIN_AGE_YEARS = 1.0
 MID_AGE_YEARS = 25.0
 MAX_AGE_YEARS = 90.0
-
-ETHNICITIES = ("african", "asian", "caucasian")
 
 
 class AssetError(FileNotFoundError):
@@ -257,12 +257,6 @@ def preload_macro_targets() -> int:
     for n in names:
         load_target(n)
     return len(names)
-
-
-def clear_target_cache() -> None:
-    """Forget parsed targets (tests and memory-constrained tools)."""
-    with _LOCK:
-        _TARGET_CACHE.clear()
 
 
 # ---------------------------------------------------------------------------------------

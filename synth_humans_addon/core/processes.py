@@ -1,5 +1,5 @@
-"""Start a child process in its own process group and stop the whole group, on every
-platform the extension declares (Linux, macOS, Windows). No bpy.
+"""Start a child process in its own process group (the project first on its PYTHONPATH) and
+stop the whole group, on every platform the extension declares (Linux, macOS, Windows). No bpy.
 
 POSIX: a new session (``start_new_session``), stopped with SIGTERM to the group, then
 SIGKILL. Windows has no process groups in the POSIX sense (no ``os.killpg``): the child
@@ -13,6 +13,14 @@ import os
 import signal
 import subprocess
 import sys
+
+
+def env_with_pythonpath(root: str | os.PathLike) -> dict[str, str]:
+    """This process's environment with `root` first on PYTHONPATH: a child `python -m headless …`
+    then imports the project from `root` (not from whatever else is installed)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
+    return env
 
 
 def group_popen_kwargs(platform: str = sys.platform) -> dict:

@@ -23,6 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
+# Image suffixes, cubemap faces and the image checks live with the image files; named here too
+# because the spec's users (UI, tests) read them as part of the spec's vocabulary.
+from .image_files import CUBEMAP_FACES, IMAGE_EXTENSIONS, check_cubemap_folder, check_image_file  # noqa: F401
+
 SPEC_VERSION = 1
 
 # Catalogues: the names the generator knows how to build. Unknown names are refused.
@@ -40,7 +44,6 @@ ETHNICITIES = ("african", "asian", "caucasian")
 POSE_SOURCES = ("walk", "procedural_walk", "standing", "bvh")
 BACKGROUND_KINDS = ("fixed", "varied", "cubemap", "equirectangular")
 STRUCTURE_KINDS = ("wall", "pillar", "railing", "bench")
-CUBEMAP_FACES = ("posx", "negx", "posy", "negy", "posz", "negz")
 LIGHT_KINDS = ("sun", "area")
 ENGINES = ("cycles", "eevee")
 DEVICES = ("cpu", "gpu")
@@ -48,7 +51,6 @@ DENOISERS = ("oidn", "none")
 DENOISER_PREFILTERS = ("fast", "accurate", "none")
 DISTRIBUTIONS = ("uniform", "normal")
 CAMERA_ID_MODES = ("azimuth", "elevation", "azimuth_elevation")
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".exr", ".hdr", ".tif", ".tiff", ".bmp")
 
 
 class SpecError(ValueError):
@@ -455,33 +457,6 @@ def _check_probability(problems, path, p: float):
         problems.append((path, f"probability must lie within [0, 1], got {p}"))
 
 
-# Headers of the image formats Pillow does not read (Blender does).
-_HEADERS = {".exr": (b"\x76\x2f\x31\x01",), ".hdr": (b"#?RADIANCE", b"#?RGBE")}
-
-
-def check_image_file(path: Path) -> str | None:
-    """Why `path` is not a usable image (opened and decoded, as a render job would), or None."""
-    if not path.is_file():
-        return f"file not found: {path}"
-    if path.stat().st_size == 0:
-        return f"{path} is empty"
-    suffix = path.suffix.lower()
-    if suffix in _HEADERS:
-        with open(path, "rb") as f:
-            head = f.read(16)
-        return None if head.startswith(_HEADERS[suffix]) else f"{path} is not a {suffix[1:].upper()} image"
-    try:
-        from PIL import Image
-    except ImportError:  # a Blender without Pillow: only the checks above
-        return None
-    try:
-        with Image.open(path) as im:
-            im.load()
-    except Exception as exc:  # PIL raises many types for broken files
-        return f"{path} is not a readable image ({type(exc).__name__}: {exc})"
-    return None
-
-
 def check_bvh_file(path: Path) -> str | None:
     """Why `path` is not a BVH motion file, or None."""
     if not path.is_file():
@@ -494,23 +469,6 @@ def check_bvh_file(path: Path) -> str | None:
     if not head.lstrip().upper().startswith("HIERARCHY"):
         return f"{path} is not a BVH file (it must start with HIERARCHY)"
     return None
-
-
-def check_cubemap_folder(folder: Path, open_images: bool = True) -> list[str]:
-    """Problems with a cubemap folder: missing or (with `open_images`) unreadable faces.
-    Empty list = fine."""
-    if not folder.is_dir():
-        return [f"folder {folder} does not exist"]
-    problems = []
-    for face in CUBEMAP_FACES:
-        matches = [p for p in folder.iterdir() if p.stem.lower() == face and p.suffix.lower() in IMAGE_EXTENSIONS]
-        if not matches:
-            problems.append(f"missing face '{face}' in {folder} (expected {face}.jpg/.png/...)")
-        elif not matches[0].is_file() or matches[0].stat().st_size == 0:
-            problems.append(f"face {matches[0]} is empty or not a file")
-        elif open_images and (why := check_image_file(matches[0])) is not None:
-            problems.append(f"face {why}")
-    return problems
 
 
 # What torchreid's and fast-reid's Market-1501 readers accept (they assert both).

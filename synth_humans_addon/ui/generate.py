@@ -21,7 +21,7 @@ import bpy
 from bpy.props import EnumProperty
 
 from ..core import spec as S
-from ..core.processes import group_popen_kwargs, stop_process_group
+from ..core.processes import env_with_pythonpath, group_popen_kwargs, stop_process_group
 from .camera import SynthHumansPanel, ready_settings
 from .state import current_spec, home_scene, settings
 from .tables import draw_error
@@ -91,9 +91,7 @@ def start_generation(context, out: Path, workers: int, renderer: str = "bpy") ->
                     "--renderer", renderer, "--no-progress"]
     log_path = out.parent / f"{out.name}.generate.log"
     log = open(log_path, "w", encoding="utf-8")
-    env = dict(os.environ)
-    if cwd is not None:
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(cwd), env.get("PYTHONPATH", "")]))
+    env = dict(os.environ) if cwd is None else env_with_pythonpath(cwd)
     process = subprocess.Popen(cmd, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, env=env,
                                **group_popen_kwargs())  # own process group: cancel stops the workers too
     log.close()

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from headless.experiment import main
-from headless.experiments.config import parse_experiment
-from headless.experiments.plan import build_plan
-from headless.experiments.runner import run_plan
+from headless.study.cli import main
+from headless.study.config import parse_experiment
+from headless.study.plan import build_plan
+from headless.study.runner import run_plan
 
 from .light_backend import Interrupt, LightBackend
 

@@ -5,6 +5,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from reid import metrics  # noqa: E402
+from reid.metrics import kernels, reference  # noqa: E402
 
 from reid_oracles import loop_market1501, openreid_cmc, torchreid_market1501  # noqa: E402
 
@@ -221,8 +222,8 @@ def test_market1501_many_matches_per_query(monkeypatch):
     # 100 images per identity and a gallery larger than a padded block: the numpy backend
     # packs each query's near items before counting, and splits blocks to bound memory.
     packed = []
-    original = metrics._pack_near
-    monkeypatch.setattr(metrics, "_pack_near", lambda *a: packed.append(1) or original(*a))
+    original = kernels._pack_near
+    monkeypatch.setattr(kernels, "_pack_near", lambda *a: packed.append(1) or original(*a))
     d, q_pids, g_pids, q_cams, g_cams = _random_case(6, num_q=24, num_g=5000, num_ids=50, junk=0.02)
     d[q_pids[:, None] == g_pids[None, :]] -= 0.5  # a good embedding: matches mostly near
     got = metrics.market1501_ranks(d, q_pids, g_pids, q_cams, g_cams, chunk=16)
@@ -288,3 +289,24 @@ def test_market1501_threads_give_identical_ranks():
                 np.testing.assert_array_equal(a, b)
     _assert_ranks_equal(metrics.market1501_ranks(d, q_pids, g_pids, q_cams, g_cams, chunk=3, workers=2),
                         _convention_ranks(d, q_pids, g_pids, q_cams, g_cams))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_fast_ranking_equals_the_reference_loop_on_data_with_ties(backend, seed):
+    # reid/metrics/reference.py is the readable definition; the kernels must give its numbers.
+    rng = np.random.default_rng(100 + seed)
+    d, q_pids, g_pids, q_cams, g_cams = _random_case(100 + seed, num_q=50, num_g=2100, num_ids=15, junk=0.05)
+    d = rng.integers(0, 8, d.shape).astype(np.float64)  # many exact ties of every kind
+    d[rng.random(d.shape) < 0.01] = np.inf
+    q_pids[:3] = 99  # identities the gallery lacks: left out
+    ref_first, ref_ap, ref_valid = reference.market1501_ranks(d, q_pids, g_pids, q_cams, g_cams)
+    assert ref_valid.any() and not ref_valid.all()  # both kinds of query occur
+    first, ap, valid = metrics.market1501_ranks(d, q_pids, g_pids, q_cams, g_cams, chunk=7, backend=backend)
+    np.testing.assert_array_equal(valid, ref_valid)
+    np.testing.assert_array_equal(first[valid], ref_first[ref_valid])
+    np.testing.assert_allclose(ap[valid], ref_ap[ref_valid], atol=1e-12)
+    ref_cmc, ref_map = reference.market1501_cmc_map(d, q_pids, g_pids, q_cams, g_cams, max_rank=30)
+    got_cmc, got_map, _ = metrics.market1501_cmc_map(d, q_pids, g_pids, q_cams, g_cams, max_rank=30, backend=backend)
+    np.testing.assert_allclose(got_cmc, ref_cmc, atol=1e-12)
+    assert got_map == pytest.approx(ref_map, abs=1e-12)

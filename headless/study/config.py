@@ -315,7 +315,7 @@ def parse_experiment(data: dict[str, Any], base_dir: Path, source: str = "") -> 
     report = _typed_table(ReportConfig, data.get("report"), "report", problems)
     estimate = data.get("estimate", {})
     if not isinstance(estimate, dict) or not all(isinstance(v, (int, float)) for v in estimate.values()):
-        problems.append(("estimate", "expected a table of numbers (see headless/experiments/plan.py: CostModel)"))
+        problems.append(("estimate", "expected a table of numbers (see headless/study/plan.py: CostModel)"))
         estimate = {}
 
     if problems:
@@ -341,7 +341,7 @@ def _check_refiner_options(refine: RefineConfig, problems: list) -> None:
 
 def _check_reid_options(reid: ReidConfig, problems: list) -> None:
     """The `[reid]` train / finetune tables as `reid.options.TrainOptions` fields."""
-    from headless.experiments.reid_adapter import SET_BY_EXPERIMENT
+    from headless.study.reid_adapter import SET_BY_EXPERIMENT
     from reid.options import OptionsError, TrainOptions
 
     for name in ("train", "finetune"):

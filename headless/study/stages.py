@@ -23,41 +23,10 @@ from synth_humans_addon.core.spec import Spec, dumps_toml, spec_to_dict
 
 from .plan import (EVALUATE, FINETUNE, GENERATE, REAL_INPUT, REAL_TEST_INPUT, REFINE_APPLY, REFINE_TRAIN, REID_TRAIN,
                    Stage)
+from .refs import DataRef, ModelRef, TestSplit
 
 DATASET_DIR = "dataset"  # a dataset stage's dataset lives in <stage folder>/dataset
 RESULTS_FILE = "results.json"
-
-
-@dataclass
-class DataRef:
-    """A dataset a stage reads: our format (generated/refined) or a real one in any layout."""
-
-    path: Path
-    layout: str = "generated"  # or the real data's layout (auto, cuhk03, market1501, ...: reid.data.layouts)
-    name: str = ""
-    real: bool = False
-    # `folder` layout: split it by identity, or take it whole as the training or the test side
-    folder_role: str = "split"
-
-
-@dataclass
-class ModelRef:
-    path: Path  # the stage folder of a reid-train or finetune stage
-    checkpoint: Path | None = None
-    baseline: str = ""  # a non-learned model (reid.baselines) instead of a trained one
-
-
-@dataclass
-class TestSplit:
-    """Query and gallery images of a test set with their identities and cameras."""
-
-    query: list[Path]
-    q_pids: np.ndarray
-    q_camids: np.ndarray
-    gallery: list[Path]
-    g_pids: np.ndarray
-    g_camids: np.ndarray
-    market_layout: bool = True  # query/gallery folders as Market-1501 has them (its protocol applies)
 
 
 class Backend(Protocol):

@@ -5,7 +5,7 @@ dataset toward the real domain and refines each dataset, trains a re-id model pe
 (and on the real training set), finetunes the artificial ones on real data, evaluates every
 model on the real test set and on its own test split, and writes a report folder.
 
-Every stage is cached by content (see `headless.experiments.cache`): rerunning the command
+Every stage is cached by content (see `headless.study.cache`): rerunning the command
 skips finished stages and resumes an interrupted one. `--dry-run` prints the plan (with
 each stage's cache state when DIR exists) and an estimate of images, CPU/GPU hours and disk.
 """
@@ -17,8 +17,8 @@ from pathlib import Path
 
 from synth_humans_addon.core.cli_conventions import add_quiet, check_output_folder, new_parser, program_name, run_cli
 
-from headless.experiments.config import ExperimentConfig, ExperimentError, load_experiment
-from headless.experiments.plan import Plan, build_plan, estimate_plan, format_plan
+from headless.study.config import ExperimentConfig, ExperimentError, load_experiment
+from headless.study.plan import Plan, build_plan, estimate_plan, format_plan
 
 
 PROG = f"{program_name('headless', 'synth-humans')} experiment"
@@ -64,8 +64,8 @@ def apply_cli_overrides(cfg: ExperimentConfig, args: argparse.Namespace) -> Expe
 
 
 def dry_run(plan: Plan, out: Path) -> str:
-    from headless.experiments.cache import StageCache
-    from headless.experiments.runner import real_fingerprint, stage_folders, stage_states
+    from headless.study.cache import StageCache
+    from headless.study.runner import real_fingerprint, stage_folders, stage_states
 
     status = None
     if out.is_dir():
@@ -96,7 +96,7 @@ def run(args: argparse.Namespace, backend=None) -> int:
     plan = build_plan(cfg)
     check_output_folder(args.out)
     if args.only:
-        from headless.experiments.plan import select_stages
+        from headless.study.plan import select_stages
 
         try:
             plan = select_stages(plan, args.only)
@@ -107,9 +107,9 @@ def run(args: argparse.Namespace, backend=None) -> int:
         print(dry_run(plan, args.out))
         return 0
 
-    from headless.experiments.report import write_report
-    from headless.experiments.runner import StageFailed, run_plan
-    from headless.experiments.stages import PackageBackend
+    from headless.study.report import write_report
+    from headless.study.runner import StageFailed, run_plan
+    from headless.study.stages import PackageBackend
 
     print(format_plan(plan, estimate_plan(plan)))
     print()

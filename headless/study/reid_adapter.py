@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .stages import DataRef, ModelRef, TestSplit
+from .refs import DataRef, ModelRef, TestSplit
 
 SET_BY_EXPERIMENT = {"data", "output", "seed", "device", "resume", "finetune_from", "progress"}
 
@@ -65,7 +65,8 @@ def test_split(data: DataRef, *, seed: int) -> TestSplit:
 
 def embed(model: ModelRef, images: list[Path], *, device: str) -> np.ndarray:
     from reid.data.records import ImageItem
-    from reid.engine import extract_features, model_from_checkpoint, resolve_device
+    from reid.device import resolve_device
+    from reid.engine import extract_features, model_from_checkpoint
 
     if model.checkpoint is None:
         raise ValueError(f"{model.path}: no checkpoint to evaluate")

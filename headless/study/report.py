@@ -83,43 +83,6 @@ def rank_table(rows: list[dict[str, Any]], protocol: str, ranks: list[int]) -> t
     return "\n".join(lines), data
 
 
-def plot_cmc(curves: dict[str, list[float]], chance: list[float], title: str, out: Path,
-             spreads: dict[str, list[float]] | None = None) -> Path:
-    """CMC curves of several models on one chart with chance for reference (the study's figures);
-    `spreads`: the single-shot draws' standard deviation per model, drawn as a band."""
-    try:  # the re-id package's plot keeps every figure of the project in one style
-        import numpy as np
-        from reid.plots import plot_cmc as reid_plot_cmc  # type: ignore
-
-        out.parent.mkdir(parents=True, exist_ok=True)
-        return reid_plot_cmc({k: np.asarray(v) for k, v in curves.items()}, out, title=title,
-                             chance=np.asarray(chance),
-                             spreads={k: np.asarray(v) for k, v in spreads.items()} if spreads else None)
-    except Exception:  # not there yet, or another signature: draw it here
-        pass
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4.2), dpi=110)
-    for label, c in curves.items():
-        ax.plot(range(1, len(c) + 1), [100 * v for v in c], label=label, lw=1.6)
-    ax.plot(range(1, len(chance) + 1), [100 * v for v in chance], "k--", lw=1, label="chance")
-    ax.set_xlabel("rank")
-    ax.set_ylabel("matching rate (%)")
-    ax.set_title("\n".join(__import__("textwrap").wrap(title, 60)), fontsize=10)
-    ax.set_ylim(0, 100)
-    ax.set_xlim(1, len(chance))
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    plt.close(fig)
-    return out
-
-
 def sample_grids(plan: Plan, outcomes: list[StageOutcome], out: Path, count: int, columns: int,
                  seed: int) -> dict[str, str]:
     """One grid per dataset; refined datasets show the same images as their source."""
@@ -157,6 +120,8 @@ def sample_grids(plan: Plan, outcomes: list[StageOutcome], out: Path, count: int
 
 def write_report(plan: Plan, outcomes: list[StageOutcome], out_dir: Path, experiment_file: Path | None = None) -> Path:
     """Write OUT/report/ and return the path of its README.md."""
+    from reid.plots import plot_cmc  # here, not at the top: importing the reid package imports torch
+
     cfg = plan.config
     out = Path(out_dir) / "report"
     if out.exists():
@@ -209,8 +174,9 @@ def write_report(plan: Plan, outcomes: list[StageOutcome], out_dir: Path, experi
                           if protocol in r["results"]["protocols"])
             spreads = {r["label"]: r["results"]["protocols"][protocol]["cmc_std"] for r in q_rows
                        if "cmc_std" in r["results"]["protocols"].get(protocol, {})}
-            plot = plot_cmc(curves, chance, f"{q.key.replace('_', ' ')}: {protocol} on {test_name}",
-                            out / "plots" / f"{q.key}_{protocol}.png", spreads or None)
+            plot = plot_cmc(curves, out / "plots" / f"{q.key}_{protocol}.png",
+                            title=f"{q.key.replace('_', ' ')}: {protocol} on {test_name}", chance=chance,
+                            spreads=spreads or None)
             md += [f"![CMC: {q.key}, {protocol}]({Path(plot).relative_to(out).as_posix()})", ""]
 
     own = [r for r in rows if r["test"] == "own"]
