@@ -373,12 +373,14 @@ def cubemap_folder_check():
     bpy.ops.synth_humans.load_preset(preset="IV")
     folder = TMP / "cube"
     folder.mkdir()
+    from PIL import Image  # validation decodes every face: real (tiny) images
+
     for face in ("posx", "negx", "posy", "negy", "posz"):
-        (folder / f"{face}.png").write_bytes(b"\x89PNG fake but non-empty")
+        Image.new("RGB", (4, 4), (90, 120, 150)).save(folder / f"{face}.png")
     assert "missing face 'negz'" in refused(bpy.ops.synth_humans.add_cubemap, directory=str(folder))
     assert "missing face 'negz'" in settings().cubemap_report
     assert all(c.value != str(folder) for c in settings().spec.background.cubemaps)
-    (folder / "negz.jpg").write_bytes(b"jpeg")
+    Image.new("RGB", (4, 4), (90, 120, 150)).save(folder / "negz.jpg")
     assert bpy.ops.synth_humans.add_cubemap(directory=str(folder)) == {"FINISHED"}
     assert [c.value for c in settings().spec.background.cubemaps][-1] == str(folder)
     assert bpy.ops.synth_humans.check_cubemaps() == {"FINISHED"}
