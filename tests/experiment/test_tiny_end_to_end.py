@@ -37,9 +37,10 @@ def _check_report(out: Path) -> dict:
     rep = out / "report"
     data = json.loads((rep / "report.json").read_text())
     assert data["skipped"] == [] and all(s["state"] in ("ran", "cached") for s in data["stages"])
-    assert set(data["questions"]) == {"attributes", "refinement", "synthetic_vs_real", "finetuning"}
+    assert set(data["questions"]) == {"all", "attributes", "refinement", "synthetic_vs_real", "finetuning"}
+    assert "colour-histogram" in data["questions"]["all"]["single-shot"]
     svr = data["questions"]["synthetic_vs_real"]["single-shot"]
-    assert set(svr) == {"I", "IV", "R-I", "R-IV", "standin-real", "chance"}
+    assert set(svr) == {"I", "IV", "R-I", "R-IV", "standin-real", "colour-histogram", "chance"}
     chance1 = svr["chance"]["ranks"]["1"]
     for label, row in svr.items():
         r = row["ranks"]
