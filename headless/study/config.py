@@ -239,6 +239,12 @@ def _typed_table(cls, data: Any, where: str, problems: list):
     return cls(**kwargs)
 
 
+def _check_known(problems: list, field: str, values: list[str], known, what: str) -> None:
+    for v in values:
+        if v not in known:
+            problems.append((field, f"unknown {what} {v!r} (known: {', '.join(known)})"))
+
+
 def parse_experiment(data: dict[str, Any], base_dir: Path, source: str = "") -> ExperimentConfig:
     """Build the typed config from a parsed TOML dict; raises ExperimentError naming every problem."""
     problems: list[tuple[str, str]] = []
@@ -292,22 +298,14 @@ def parse_experiment(data: dict[str, Any], base_dir: Path, source: str = "") -> 
         problems.append(("real.standin.name", f"{real.standin.name!r} is also an artificial dataset's name"))
 
     refine = _typed_table(RefineConfig, data.get("refine"), "refine", problems)
-    for m in refine.models:
-        if m not in REFINER_MODELS:
-            problems.append(("refine.models", f"unknown refiner {m!r} (known: {', '.join(REFINER_MODELS)})"))
-    for d in refine.datasets:
-        if d not in names:
-            problems.append(("refine.datasets", f"{d!r} is not a dataset of this experiment ({', '.join(names)})"))
+    _check_known(problems, "refine.models", refine.models, REFINER_MODELS, "refiner")
+    _check_known(problems, "refine.datasets", refine.datasets, names, "dataset")
     _check_refiner_options(refine, problems)
     reid = _typed_table(ReidConfig, data.get("reid"), "reid", problems)
     _check_reid_options(reid, problems)
     evaluate = _typed_table(EvaluateConfig, data.get("evaluate"), "evaluate", problems)
-    for b in evaluate.baselines:
-        if b not in BASELINES:
-            problems.append(("evaluate.baselines", f"unknown baseline {b!r} (known: {', '.join(BASELINES)})"))
-    for p in evaluate.protocols:
-        if p not in PROTOCOLS:
-            problems.append(("evaluate.protocols", f"unknown protocol {p!r} (known: {', '.join(PROTOCOLS)})"))
+    _check_known(problems, "evaluate.baselines", evaluate.baselines, BASELINES, "baseline")
+    _check_known(problems, "evaluate.protocols", evaluate.protocols, PROTOCOLS, "protocol")
     if evaluate.identities < 2:
         problems.append(("evaluate.identities", "need at least 2 identities per single-shot draw"))
     if any(r < 1 or r > evaluate.max_rank for r in evaluate.ranks):
