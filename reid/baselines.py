@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from .options import BASELINES
+
 COLOUR_HISTOGRAM = "colour-histogram"
-BASELINES = (COLOUR_HISTOGRAM,)
 
 
 @dataclass(frozen=True)

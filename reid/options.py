@@ -8,12 +8,13 @@ from typing import Any
 ARCHS = ("inception", "resnet50")  # reid.models.ARCHS (kept here so options need no torch)
 LAYOUTS = ("auto", "generated", "market1501", "dukemtmc", "msmt17", "cuhk03", "folder")  # reid.data.layouts
 PROTOCOLS = ("market1501", "cuhk03", "single-shot")  # reid.metrics.PROTOCOLS
+BASELINES = ("colour-histogram",)  # the non-learned models of reid.baselines (the catalogue's one home)
 # Fields whose value must be one of a few names (also the CLI's `choices`).
 CHOICES: dict[str, tuple[str, ...]] = {
     "layout": LAYOUTS, "arch": ARCHS, "sampler": ("random", "pk"), "optimizer": ("sgd", "adam"),
     "cuhk03_images": ("labeled", "detected"), "cuhk03_protocol": ("classic", "new"),
     "subset": ("test", "validation"), "protocols": PROTOCOLS, "folder_role": ("split", "train", "test"),
-    "baselines": ("colour-histogram",),  # reid.baselines.BASELINES
+    "baselines": BASELINES,
 }
 # Smallest allowed value of numeric fields (checked by `validate`).
 MINIMUM: dict[str, float] = {

@@ -48,7 +48,6 @@ from synth_humans_addon.core.spec import Spec, SpecError, load_spec, spec_from_d
 
 RENDERERS = ("bpy", "standin")
 REFINER_MODELS = ("cyclegan", "ptgan")
-BASELINES = ("colour-histogram",)  # reid.baselines (not imported here: it needs no torch, but PIL)
 PROTOCOLS = ("single-shot", "market1501", "cuhk03")
 REAL_LAYOUTS = ("auto", "generated", "market1501", "cuhk03", "dukemtmc", "msmt17", "folder")  # reid.data.layouts
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -304,6 +303,8 @@ def parse_experiment(data: dict[str, Any], base_dir: Path, source: str = "") -> 
     reid = _typed_table(ReidConfig, data.get("reid"), "reid", problems)
     _check_reid_options(reid, problems)
     evaluate = _typed_table(EvaluateConfig, data.get("evaluate"), "evaluate", problems)
+    from reid.options import BASELINES  # imported when parsing, as the [reid] table checks do
+
     _check_known(problems, "evaluate.baselines", evaluate.baselines, BASELINES, "baseline")
     _check_known(problems, "evaluate.protocols", evaluate.protocols, PROTOCOLS, "protocol")
     if evaluate.identities < 2:
