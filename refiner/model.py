@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from reid.device import resolve_device
+from reid.device import autocast_dtype, resolve_device
 from reid.distributed import DistContext
 
 from .networks import build_discriminator, build_generator, init_weights
@@ -93,12 +93,9 @@ class ImagePool:
 
 
 def resolve_amp(opts: RefinerOptions, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype, or None for full fp32. `auto` = bf16 where the GPU has it, else fp16."""
-    if opts.amp == "off" or (opts.amp == "auto" and device.type != "cuda"):
-        return None
-    if opts.amp == "bf16" or (opts.amp == "auto" and torch.cuda.is_bf16_supported()):
-        return torch.bfloat16
-    return torch.float16
+    """The autocast dtype, or None for full fp32 (`reid.device.autocast_dtype`; `auto` stays
+    float32 on the CPU: bf16 GAN training there is not measured yet)."""
+    return autocast_dtype(opts.amp, device, cpu_auto=False)
 
 
 def auto_batch_size(opts: RefinerOptions, device: torch.device) -> int:

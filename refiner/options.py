@@ -11,13 +11,14 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from reid.options import AMP_MODES  # one catalogue of mixed-precision modes (reid.device)
+
 MODELS = ("cyclegan", "ptgan")
 PERSON_LOSS_NORMS = ("l1", "l2")
 NORMS = ("instance", "batch", "none")
 INIT_TYPES = ("normal", "xavier", "kaiming", "orthogonal")
 GAN_MODES = ("lsgan", "vanilla")
 PADDINGS = ("edge", "reflect", "constant")
-AMP_MODES = ("auto", "off", "bf16", "fp16")
 
 
 class OptionsError(ValueError):

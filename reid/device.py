@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import torch
 
+from .options import AMP_MODES
+
 
 def resolve_device(name: str = "auto") -> torch.device:
     """"auto" = the GPU when torch sees one, else the CPU. A CUDA device on a machine without
@@ -17,3 +19,33 @@ def resolve_device(name: str = "auto") -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {name!r}: CUDA is not available on this machine")
     return dev
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX), where oneDNN's bf16
+    convolutions are faster than float32; elsewhere bf16 is emulated and slower."""
+    probes = (getattr(torch.cpu, "_is_avx512_bf16_supported", None), getattr(torch.cpu, "_is_amx_tile_supported", None))
+    return any(probe is not None and probe() for probe in probes)
+
+
+def autocast_dtype(mode: str, device: torch.device, cpu_auto: bool = False) -> torch.dtype | None:
+    """The mixed-precision dtype for `mode` (one of AMP_MODES) on `device`, or None for float32.
+
+    "auto": on a GPU bf16 where it has it, else fp16; on the CPU bf16 when `cpu_auto` and the
+    CPU has native bf16, else float32 (each trainer decides whether its CPU default is bf16:
+    a change of numerics is kept only where it measured neutral). fp16 on the CPU is refused
+    (no fast kernels; it would only be slower).
+    """
+    if mode not in AMP_MODES:
+        raise ValueError(f"amp {mode!r}: must be one of {', '.join(AMP_MODES)}")
+    if mode == "off":
+        return None
+    if device.type == "cuda":
+        if mode == "bf16" or (mode == "auto" and torch.cuda.is_bf16_supported()):
+            return torch.bfloat16
+        return torch.float16
+    if mode == "fp16":
+        raise ValueError("amp 'fp16': float16 training needs a GPU (use bf16 or off on the CPU)")
+    if mode == "bf16" or (cpu_auto and cpu_has_native_bf16()):
+        return torch.bfloat16
+    return None

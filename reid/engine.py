@@ -30,11 +30,15 @@ from .data.samplers import PKBatchSampler
 from .data.splits import query_gallery_split
 from .data.torch_dataset import EvalImages, TrainImages
 from .data.transforms import build_transforms
-from .device import resolve_device
+from .device import autocast_dtype, resolve_device
 from .distributed import DistContext, ShardedBatchSampler, process_group
 from .losses import BatchHardTripletLoss, CrossEntropyLabelSmooth
 from .models import ReidNet, build_model
 from .options import OptionsError, TrainOptions
+
+# Whether `amp = "auto"` trains in bf16 on a CPU with native bf16. Off until measured neutral
+# on the development split (docs/results.md): a faster recipe that learns worse is not kept.
+CPU_BF16_BY_DEFAULT = False
 
 log = logging.getLogger(__name__)
 CHECKPOINT_FORMAT = "synth-humans-reid-checkpoint"
@@ -277,8 +281,9 @@ def _train(opt: TrainOptions, data: ReidData | None, ctx: DistContext) -> TrainR
     model.to(device)
     memory_format = torch.channels_last if opt.channels_last else torch.contiguous_format
     model.to(memory_format=memory_format)
-    use_amp = opt.amp and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    amp_dtype = autocast_dtype(opt.amp, device, cpu_auto=CPU_BF16_BY_DEFAULT)
+    # Loss scaling only for float16: bf16 has float32's exponent range.
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     optimizer = _optimizer(model, opt)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(opt))
     ce = CrossEntropyLabelSmooth(opt.label_smoothing)
@@ -326,7 +331,7 @@ def _train(opt: TrainOptions, data: ReidData | None, ctx: DistContext) -> TrainR
         for images, labels in bar:
             images = images.to(device, non_blocking=True, memory_format=memory_format)
             labels = labels.to(device, non_blocking=True)
-            with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+            with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
                 o = net(images)
                 loss, batch_loss = _batch_loss(o, labels, ce, triplet, opt.triplet_weight, ctx)
             optimizer.zero_grad(set_to_none=True)

@@ -8,13 +8,14 @@ from typing import Any
 ARCHS = ("inception", "resnet50")  # reid.models.ARCHS (kept here so options need no torch)
 LAYOUTS = ("auto", "generated", "market1501", "dukemtmc", "msmt17", "cuhk03", "folder")  # reid.data.layouts
 PROTOCOLS = ("market1501", "cuhk03", "single-shot")  # reid.metrics.PROTOCOLS
+AMP_MODES = ("auto", "off", "bf16", "fp16")  # reid.device.autocast_dtype (shared with the refiner)
 BASELINES = ("colour-histogram",)  # the non-learned models of reid.baselines (the catalogue's one home)
 # Fields whose value must be one of a few names (also the CLI's `choices`).
 CHOICES: dict[str, tuple[str, ...]] = {
     "layout": LAYOUTS, "arch": ARCHS, "sampler": ("random", "pk"), "optimizer": ("sgd", "adam"),
     "cuhk03_images": ("labeled", "detected"), "cuhk03_protocol": ("classic", "new"),
     "subset": ("test", "validation"), "protocols": PROTOCOLS, "folder_role": ("split", "train", "test"),
-    "baselines": BASELINES,
+    "baselines": BASELINES, "amp": AMP_MODES,
 }
 # Smallest allowed value of numeric fields (checked by `validate`).
 MINIMUM: dict[str, float] = {
@@ -54,6 +55,8 @@ class _Checked:
         if unknown:
             raise OptionsError(unknown[0], f"unknown {cls.__name__} option(s) {', '.join(unknown)} "
                                            f"(see `python -m reid train --help`)")
+        if isinstance(d.get("amp"), bool):  # checkpoints before amp had modes: true = auto, false = off
+            d = {**d, "amp": "auto" if d["amp"] else "off"}
         defaults = cls()
         for key, value in d.items():
             expected = getattr(defaults, key)
@@ -162,7 +165,7 @@ class TrainOptions(_Checked, _LoadsDatasets):
     threads: int = 0  # torch CPU threads (0 = torch's default)
     cache_images: bool = True  # decode and resize every crop once (reid.data.cached); false: per-epoch PIL pipeline
     channels_last: bool = True  # NHWC memory format (faster convolutions on CPU and GPU)
-    amp: bool = True  # mixed precision on CUDA (ignored on CPU)
+    amp: str = "auto"  # auto (GPU: bf16 or fp16; CPU: bf16 where native) | off | bf16 | fp16
     resume: bool = False  # continue from <output>/last.pt
     progress: bool = True
 
