@@ -27,22 +27,19 @@ import logging
 import os
 import signal
 import sqlite3
-import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import zmq
 
 from synth_humans_addon.core.dataset import create_dataset, metadata_path
-from synth_humans_addon.core.processes import env_with_pythonpath
-from synth_humans_addon.core.sampling import assign_splits, expand_character, expand_dataset
 from synth_humans_addon.core.spec import Spec, spec_from_dict, spec_to_dict
 
 from . import jobs as J
 from . import protocol as P
+from .sample_expansion import expand_samples
 from .security import SecurityError, is_loopback_endpoint, secure_broker_socket
 from .storage import (CharacterView, DeclaredFile, Disk, StorageFault, StorePipeline, StoreTask, Upload,
                       VerificationError, character_intact, clean_temporaries, db_path, disk_from_env, file_size_bound,
@@ -257,16 +254,13 @@ class Broker:
         now = time.time()
         # After a power cut the table may say done for a character whose files did not reach
         # the disk: a done job without its metadata file goes back to the queue.
-        for job_id, pid in self.table.db.execute("SELECT id, pid FROM jobs WHERE state='done'").fetchall():
+        for job_id, pid in self.table.done_pids():
             if not metadata_path(self.root, pid).is_file():
                 log.warning("job %d is done in the table but %s is missing: rendering it again", job_id,
                             metadata_path(self.root, pid))
                 self.table.undo_done(job_id)
         leased = set(self.table.ids_in_state(J.LEASED))
-        # Only jobs that were ever handed out can have files on disk.
-        touched = [r[0] for r in self.table.db.execute(
-            "SELECT id FROM jobs WHERE state IN ('pending', 'leased') AND attempt > 0")]
-        for job_id in touched:
+        for job_id in self.table.unfinished_ids_ever_leased():
             ch = CharacterView.from_json(self.table.sample_json(job_id))
             if character_intact(self.root, ch.pid):
                 self.table.mark_recovered(job_id, now)
@@ -385,8 +379,7 @@ class Broker:
                 self.table.close()
             except sqlite3.Error as exc:
                 self._note_fault(exc)
-                self.table.rollback()
-                self.table.db.close()
+                self.table.abandon()
         if self.stats.storage_fault is not None:
             log.error("broker stopped: %s", self.stats.storage_fault.line())
         return self.stats
@@ -896,66 +889,6 @@ def _user_id(frame: zmq.Frame) -> str | None:
         return frame.get("User-Id")
     except (zmq.ZMQError, UnicodeDecodeError):
         return None
-
-
-def _expand_child_main() -> None:
-    """In a child process: expand the characters named on stdin, one JSON line each, to a file."""
-    req = json.loads(sys.stdin.readline())
-    spec = spec_from_dict(req["spec"], validate=False)
-    splits = assign_splits(spec)
-    with open(req["out"], "w") as f:
-        for i in range(req["start"], req["stop"]):
-            f.write(json.dumps(expand_character(spec, i, splits[i]).to_dict()) + "\n")
-
-
-def expand_samples(spec: Spec, processes: int | None = None, scratch: Path | None = None,
-                   min_per_process: int = 500) -> Iterator[dict[str, Any]]:
-    """Every character's samples as dicts, in index order: what a new job table stores.
-
-    Expanding a character costs a few milliseconds (≈ 45 s for 10,000 characters of 10
-    images), all of it before the first job can be handed out, so a large run is expanded by
-    `processes` child processes (default: one per core, up to 16, at least `min_per_process`
-    characters each), each writing its contiguous range as JSON lines into `scratch`. Plain
-    subprocesses, not multiprocessing: no pickle, and no re-import of the caller's main
-    module. The samples are the same either way: a character's random stream depends only on
-    the seed and its index."""
-    n = spec.dataset.characters
-    if processes is None:
-        cores = os.cpu_count() or 1
-        # Below 4 cores the children's start-up (imports) and the parent's reading eat the gain:
-        # measured 6.9 s against 5.4 s serially for 2,000 characters on 2 busy cores.
-        processes = min(16, cores, n // max(1, min_per_process)) if cores >= 4 else 1
-    if processes <= 1:
-        yield from (c.to_dict() for c in expand_dataset(spec))
-        return
-    import subprocess
-    import tempfile
-
-    spec_dict = spec_to_dict(spec)
-    bounds = [n * k // processes for k in range(processes + 1)]
-    env = env_with_pythonpath(Path(__file__).resolve().parent.parent)
-    with tempfile.TemporaryDirectory(prefix="expand-", dir=scratch) as tmp:
-        children = []
-        for k in range(processes):
-            out = Path(tmp) / f"{k}.jsonl"
-            proc = subprocess.Popen([sys.executable, "-c", "from headless.broker import _expand_child_main as m; m()"],
-                                    stdin=subprocess.PIPE, env=env, text=True)
-            proc.stdin.write(json.dumps({"spec": spec_dict, "start": bounds[k], "stop": bounds[k + 1],
-                                         "out": str(out)}) + "\n")
-            proc.stdin.close()
-            children.append((proc, out))
-        try:
-            for proc, out in children:
-                if proc.wait() != 0:
-                    raise RuntimeError(f"expanding characters failed in a child process (exit status {proc.returncode})")
-                with open(out) as f:
-                    for line in f:
-                        yield json.loads(line)
-        finally:
-            for proc, _ in children:
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
 
 
 def run_broker(config: BrokerConfig, ready_callback=None) -> BrokerStats:

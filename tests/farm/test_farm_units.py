@@ -10,7 +10,7 @@ import time
 import pytest
 
 from headless import jobs as J
-from headless.broker import expand_samples
+from headless.sample_expansion import expand_samples
 from headless import protocol as P
 from headless.security import is_loopback_endpoint
 from headless.standin import render_character
