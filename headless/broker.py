@@ -39,8 +39,8 @@ from synth_humans_addon.core.spec import Spec, spec_from_dict, spec_to_dict
 
 from . import jobs as J
 from . import protocol as P
+from .broker_transport import BrokerSocket
 from .sample_expansion import expand_samples
-from .security import SecurityError, is_loopback_endpoint, secure_broker_socket
 from .storage import (CharacterView, DeclaredFile, Disk, StorageFault, StorePipeline, StoreTask, Upload,
                       VerificationError, character_intact, clean_temporaries, db_path, disk_from_env, file_size_bound,
                       remove_character_files, staging_relpath, storage_fault, sync_dataset_dirs, syncfs_available)
@@ -48,8 +48,6 @@ from .storage import (CharacterView, DeclaredFile, Disk, StorageFault, StorePipe
 log = logging.getLogger("headless.broker")
 
 DEFAULT_BIND = "tcp://127.0.0.1:5555"
-_NOBLOCK = int(zmq.NOBLOCK)  # plain ints: pyzmq's enum flags cost a Python call per use
-_MORE = int(zmq.NOBLOCK | zmq.SNDMORE)
 
 
 @dataclass
@@ -200,7 +198,8 @@ class Broker:
         self.in_store = 0
         self.stop_requested = False
         self.endpoint: str | None = None
-        self._curve = None
+        self.transport: BrokerSocket | None = None
+        self._secure = False  # CURVE: leases are bound to the holder's key too
         self._rlog = RateLimitedLog(log)
         self._security_saved: dict[str, int] = {}
         self.disk = config.disk or disk_from_env()
@@ -279,30 +278,6 @@ class Broker:
         if self.stats.recovered:
             log.info("%d characters were complete on disk; marked done", self.stats.recovered)
 
-    def _bind(self) -> zmq.Socket:
-        cfg = self.cfg
-        secure = cfg.curve_secret is not None
-        if not secure and not cfg.insecure and not is_loopback_endpoint(cfg.bind):
-            raise SecurityError(f"refusing to bind {cfg.bind} without CURVE: give --curve-secret and "
-                                "--curve-authorized (see `python -m headless certs`), or --insecure on a "
-                                "trusted network")
-        sock = self.ctx.socket(zmq.ROUTER)
-        sock.linger = 0
-        sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
-        sock.setsockopt(zmq.MAXMSGSIZE, P.MAX_MESSAGE_SIZE)
-        sock.sndhwm = sock.rcvhwm = 100_000
-        if secure:
-            if cfg.curve_authorized is None:
-                raise SecurityError("--curve-secret needs --curve-authorized (folder of worker public keys)")
-            self._curve = secure_broker_socket(self.ctx, sock, cfg.curve_secret, cfg.curve_authorized)
-        if cfg.bind.endswith(":0"):
-            port = sock.bind_to_random_port(cfg.bind[:-2])
-            self.endpoint = f"{cfg.bind[:-2]}:{port}"
-        else:
-            sock.bind(cfg.bind)
-            self.endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
-        return sock
-
     # ------------------------------------------------------------------------ main loop
     def run(self, ready_callback=None) -> BrokerStats:
         """Serve until every job is done or parked (or `stop()`); returns the statistics."""
@@ -311,7 +286,9 @@ class Broker:
             clean_temporaries(self.root)
             self.table.close()
             return self.stats
-        self.sock = self._bind()
+        cfg = self.cfg
+        self.transport = BrokerSocket(self.ctx, cfg.bind, cfg.curve_secret, cfg.curve_authorized, cfg.insecure)
+        self.endpoint, self._secure = self.transport.endpoint, self.transport.secure
         if ready_callback:
             ready_callback(self.endpoint)
         log.info("broker on %s, dataset %s", self.endpoint, self.root)
@@ -325,7 +302,7 @@ class Broker:
                        smoothing=0.05)
         self._bar = bar
         poller = zmq.Poller()
-        poller.register(self.sock, zmq.POLLIN)
+        poller.register(self.transport.sock, zmq.POLLIN)
         poller.register(store.wake_fd, zmq.POLLIN)  # stored results wake the loop: no busy polling
         t0 = time.time()
         next_beat = t0
@@ -371,10 +348,8 @@ class Broker:
             if self._all_finished() and self.stats.storage_fault is None:
                 self._safely(lambda: clean_temporaries(self.root))
             self._safely(self._flush)
-            self.sock.close(linger=0)
+            self.transport.close()
             os.close(store.wake_fd)
-            if self._curve:
-                self._curve.stop()
             try:
                 self.table.close()
             except sqlite3.Error as exc:
@@ -415,8 +390,8 @@ class Broker:
         self._flush()
 
     def _save_security_counts(self) -> None:
-        if self._curve is not None:
-            self.stats.handshakes_refused = self._curve.refused
+        if self.transport is not None and self.transport.secure:
+            self.stats.handshakes_refused = self.transport.handshakes_refused
         counts = self.stats.security_counts()
         if counts != self._security_saved:
             self.table.begin()  # committed with the loop turn (or by close)
@@ -431,27 +406,10 @@ class Broker:
 
     def _drain_socket(self, budget: int = 5000) -> None:
         """Handle every waiting message (up to `budget`) without blocking."""
-        recv, noblock = self.sock.recv, _NOBLOCK
-        curve = self._curve is not None
-        for _ in range(budget):
-            # Frame by frame with int flags: pyzmq's recv_multipart costs ~40 % more per message
-            # (an RCVMORE getsockopt and enum arithmetic per frame).
-            try:
-                frame = recv(noblock, copy=False)
-            except zmq.Again:
-                return
-            frames = [frame.bytes]
-            key = None
-            while frame.more:
-                frame = recv(noblock, copy=False)
-                if curve and key is None:
-                    key = _user_id(frame)  # the ZAP user id: the peer's CURVE public key (z85)
-                if len(frames) <= P.MAX_FRAMES + 1:  # keep one too many at most: decode refuses it
-                    frames.append(frame.bytes)
-            if len(frames) < 2:
+        for ident, body, key in self.transport.receive(budget):
+            if not body:
                 self._malformed(b"?", "empty message")
                 continue
-            ident, body = frames[0], frames[1:]
             try:
                 msg = P.decode(body, P.WORKER_COMMANDS)
                 self._handle(ident, msg, time.time(), key)
@@ -486,22 +444,9 @@ class Broker:
         self.outbox.append((ident, P.encode(command, header, *payload)))
 
     def _flush(self) -> None:
-        send = self.sock.send
         for ident, frames in self.outbox:
-            try:
-                # Frame by frame with int flags (cheaper than send_multipart). Only the first
-                # frame can fail: ZeroMQ queues a message's frames atomically.
-                send(ident, _MORE)
-                last = len(frames) - 1
-                for i, f in enumerate(frames):
-                    send(f, _NOBLOCK if i == last else _MORE)
-            except zmq.Again:
-                log.debug("send queue full for %r; message dropped (the peer retries)", ident)
-            except zmq.ZMQError as exc:
-                if exc.errno == zmq.EHOSTUNREACH:  # ROUTER_MANDATORY: the peer is gone
-                    self._forget_worker(ident, "unreachable", time.time())
-                else:
-                    raise
+            if not self.transport.send(ident, frames):
+                self._forget_worker(ident, "unreachable", time.time())
         self.outbox.clear()
 
     # ------------------------------------------------------------------------ messages
@@ -510,7 +455,7 @@ class Broker:
         w = self.workers.get(ident)
         if log.isEnabledFor(logging.DEBUG) and cmd != P.CHUNK:
             log.debug("from %s: %s %s", ident[-8:], cmd.decode(), str(h)[:100])
-        if w is not None and self._curve is not None and key != w.key:
+        if w is not None and self._secure and key != w.key:
             # Another key behind a known routing id (a reconnect that took over the id): a new peer.
             self._forget_worker(ident, "left", now)
             w = None
@@ -575,7 +520,7 @@ class Broker:
         lease = self.leases.get(job)
         if lease is None or lease.attempt != attempt or lease.finalizing:
             return None  # finalizing: its result is in; the worker only waits for the verdict
-        if not same_token(lease.token, token) or (self._curve is not None and lease.key is not None
+        if not same_token(lease.token, token) or (self._secure and lease.key is not None
                                                   and lease.key != w.key):
             self._refuse(w, "a claim", job, attempt, now)
             return None
@@ -650,7 +595,7 @@ class Broker:
             row = self.table.row(job)  # KeyError → malformed (unknown job)
             if row.state == J.DONE and row.attempt == attempt:
                 token, key = self.table.lease_binding(job)
-                if not same_token(token, P.get_token(h)) or (self._curve is not None and key is not None
+                if not same_token(token, P.get_token(h)) or (self._secure and key is not None
                                                             and key != w.key):
                     # Never "accepted" for a peer that did not hold this attempt.
                     self._refuse(w, "a result", job, attempt, now)
@@ -881,14 +826,6 @@ class Broker:
         for ident in list(self.workers):
             self.send(ident, P.BYE, {"reason": "run finished" if self._all_finished() else "broker stopping"})
         self._flush()
-
-
-def _user_id(frame: zmq.Frame) -> str | None:
-    """The ZAP user id of a received message (with CURVE: the sender's public key, z85)."""
-    try:
-        return frame.get("User-Id")
-    except (zmq.ZMQError, UnicodeDecodeError):
-        return None
 
 
 def run_broker(config: BrokerConfig, ready_callback=None) -> BrokerStats:
