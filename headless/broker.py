@@ -41,9 +41,11 @@ from . import jobs as J
 from . import protocol as P
 from .broker_transport import BrokerSocket
 from .sample_expansion import expand_samples
-from .storage import (CharacterView, DeclaredFile, Disk, StorageFault, StorePipeline, StoreTask, Upload,
-                      VerificationError, character_intact, clean_temporaries, db_path, disk_from_env, file_size_bound,
-                      remove_character_files, staging_relpath, storage_fault, sync_dataset_dirs, syncfs_available)
+from .dataset_recovery import character_intact, clean_temporaries, remove_character_files
+from .durable_io import Disk, StorageFault, disk_from_env, storage_fault, syncfs_available
+from .farm_layout import CharacterView, db_path, staging_relpath
+from .store_pipeline import (DeclaredFile, StorePipeline, StoreTask, Upload, VerificationError, file_size_bound,
+                             sync_dataset_dirs)
 
 log = logging.getLogger("headless.broker")
 
