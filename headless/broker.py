@@ -17,6 +17,12 @@ it, complete it or fail it; everything else is refused, logged (rate-limited) an
 a storage fault (ENOSPC, EROFS, EIO) the broker pauses its workers, writes nothing half-way
 and stops with `stats.storage_fault` set (exit status 5); the fault is never counted against a
 job, so running it again after fixing the disk finishes the run.
+
+This module is the lease and job state machine; its pieces live beside it: the socket in
+`broker_transport.py`, the job table in `jobs.py`, a new run's samples in
+`sample_expansion.py`, uploads and the store into the dataset in `store_pipeline.py` (durable
+writes and storage faults in `durable_io.py`), and what a restart finds on disk in
+`dataset_recovery.py`.
 """
 from __future__ import annotations
 
@@ -40,10 +46,10 @@ from synth_humans_addon.core.spec import Spec, spec_from_dict, spec_to_dict
 from . import jobs as J
 from . import protocol as P
 from .broker_transport import BrokerSocket
-from .sample_expansion import expand_samples
 from .dataset_recovery import character_intact, clean_temporaries, remove_character_files
 from .durable_io import Disk, StorageFault, disk_from_env, storage_fault, syncfs_available
 from .farm_layout import CharacterView, db_path, staging_relpath
+from .sample_expansion import expand_samples
 from .store_pipeline import (DeclaredFile, StorePipeline, StoreTask, Upload, VerificationError, file_size_bound,
                              sync_dataset_dirs)
 
