@@ -17,6 +17,12 @@ it, complete it or fail it; everything else is refused, logged (rate-limited) an
 a storage fault (ENOSPC, EROFS, EIO) the broker pauses its workers, writes nothing half-way
 and stops with `stats.storage_fault` set (exit status 5); the fault is never counted against a
 job, so running it again after fixing the disk finishes the run.
+
+This module is the lease and job state machine; its pieces live beside it: the socket in
+`broker_transport.py`, the job table in `jobs.py`, a new run's samples in
+`sample_expansion.py`, uploads and the store into the dataset in `store_pipeline.py` (durable
+writes and storage faults in `durable_io.py`), and what a restart finds on disk in
+`dataset_recovery.py`.
 """
 from __future__ import annotations
 
@@ -27,32 +33,29 @@ import logging
 import os
 import signal
 import sqlite3
-import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import zmq
 
 from synth_humans_addon.core.dataset import create_dataset, metadata_path
-from synth_humans_addon.core.processes import env_with_pythonpath
-from synth_humans_addon.core.sampling import assign_splits, expand_character, expand_dataset
 from synth_humans_addon.core.spec import Spec, spec_from_dict, spec_to_dict
 
 from . import jobs as J
 from . import protocol as P
-from .security import SecurityError, is_loopback_endpoint, secure_broker_socket
-from .storage import (CharacterView, DeclaredFile, Disk, StorageFault, StorePipeline, StoreTask, Upload,
-                      VerificationError, character_intact, clean_temporaries, db_path, disk_from_env, file_size_bound,
-                      remove_character_files, staging_relpath, storage_fault, sync_dataset_dirs, syncfs_available)
+from .broker_transport import BrokerSocket
+from .dataset_recovery import character_intact, clean_temporaries, remove_character_files
+from .durable_io import Disk, StorageFault, disk_from_env, storage_fault, syncfs_available
+from .farm_layout import CharacterView, db_path, staging_relpath
+from .sample_expansion import expand_samples
+from .store_pipeline import (DeclaredFile, StorePipeline, StoreTask, Upload, VerificationError, file_size_bound,
+                             sync_dataset_dirs)
 
 log = logging.getLogger("headless.broker")
 
 DEFAULT_BIND = "tcp://127.0.0.1:5555"
-_NOBLOCK = int(zmq.NOBLOCK)  # plain ints: pyzmq's enum flags cost a Python call per use
-_MORE = int(zmq.NOBLOCK | zmq.SNDMORE)
 
 
 @dataclass
@@ -203,7 +206,8 @@ class Broker:
         self.in_store = 0
         self.stop_requested = False
         self.endpoint: str | None = None
-        self._curve = None
+        self.transport: BrokerSocket | None = None
+        self._secure = False  # CURVE: leases are bound to the holder's key too
         self._rlog = RateLimitedLog(log)
         self._security_saved: dict[str, int] = {}
         self.disk = config.disk or disk_from_env()
@@ -257,16 +261,13 @@ class Broker:
         now = time.time()
         # After a power cut the table may say done for a character whose files did not reach
         # the disk: a done job without its metadata file goes back to the queue.
-        for job_id, pid in self.table.db.execute("SELECT id, pid FROM jobs WHERE state='done'").fetchall():
+        for job_id, pid in self.table.done_pids():
             if not metadata_path(self.root, pid).is_file():
                 log.warning("job %d is done in the table but %s is missing: rendering it again", job_id,
                             metadata_path(self.root, pid))
                 self.table.undo_done(job_id)
         leased = set(self.table.ids_in_state(J.LEASED))
-        # Only jobs that were ever handed out can have files on disk.
-        touched = [r[0] for r in self.table.db.execute(
-            "SELECT id FROM jobs WHERE state IN ('pending', 'leased') AND attempt > 0")]
-        for job_id in touched:
+        for job_id in self.table.unfinished_ids_ever_leased():
             ch = CharacterView.from_json(self.table.sample_json(job_id))
             if character_intact(self.root, ch.pid):
                 self.table.mark_recovered(job_id, now)
@@ -285,30 +286,6 @@ class Broker:
         if self.stats.recovered:
             log.info("%d characters were complete on disk; marked done", self.stats.recovered)
 
-    def _bind(self) -> zmq.Socket:
-        cfg = self.cfg
-        secure = cfg.curve_secret is not None
-        if not secure and not cfg.insecure and not is_loopback_endpoint(cfg.bind):
-            raise SecurityError(f"refusing to bind {cfg.bind} without CURVE: give --curve-secret and "
-                                "--curve-authorized (see `python -m headless certs`), or --insecure on a "
-                                "trusted network")
-        sock = self.ctx.socket(zmq.ROUTER)
-        sock.linger = 0
-        sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
-        sock.setsockopt(zmq.MAXMSGSIZE, P.MAX_MESSAGE_SIZE)
-        sock.sndhwm = sock.rcvhwm = 100_000
-        if secure:
-            if cfg.curve_authorized is None:
-                raise SecurityError("--curve-secret needs --curve-authorized (folder of worker public keys)")
-            self._curve = secure_broker_socket(self.ctx, sock, cfg.curve_secret, cfg.curve_authorized)
-        if cfg.bind.endswith(":0"):
-            port = sock.bind_to_random_port(cfg.bind[:-2])
-            self.endpoint = f"{cfg.bind[:-2]}:{port}"
-        else:
-            sock.bind(cfg.bind)
-            self.endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
-        return sock
-
     # ------------------------------------------------------------------------ main loop
     def run(self, ready_callback=None) -> BrokerStats:
         """Serve until every job is done or parked (or `stop()`); returns the statistics."""
@@ -317,7 +294,9 @@ class Broker:
             clean_temporaries(self.root)
             self.table.close()
             return self.stats
-        self.sock = self._bind()
+        cfg = self.cfg
+        self.transport = BrokerSocket(self.ctx, cfg.bind, cfg.curve_secret, cfg.curve_authorized, cfg.insecure)
+        self.endpoint, self._secure = self.transport.endpoint, self.transport.secure
         if ready_callback:
             ready_callback(self.endpoint)
         log.info("broker on %s, dataset %s", self.endpoint, self.root)
@@ -331,7 +310,7 @@ class Broker:
                        smoothing=0.05)
         self._bar = bar
         poller = zmq.Poller()
-        poller.register(self.sock, zmq.POLLIN)
+        poller.register(self.transport.sock, zmq.POLLIN)
         poller.register(store.wake_fd, zmq.POLLIN)  # stored results wake the loop: no busy polling
         t0 = time.time()
         next_beat = t0
@@ -377,16 +356,13 @@ class Broker:
             if self._all_finished() and self.stats.storage_fault is None:
                 self._safely(lambda: clean_temporaries(self.root))
             self._safely(self._flush)
-            self.sock.close(linger=0)
+            self.transport.close()
             os.close(store.wake_fd)
-            if self._curve:
-                self._curve.stop()
             try:
                 self.table.close()
             except sqlite3.Error as exc:
                 self._note_fault(exc)
-                self.table.rollback()
-                self.table.db.close()
+                self.table.abandon()
         if self.stats.storage_fault is not None:
             log.error("broker stopped: %s", self.stats.storage_fault.line())
         return self.stats
@@ -422,8 +398,8 @@ class Broker:
         self._flush()
 
     def _save_security_counts(self) -> None:
-        if self._curve is not None:
-            self.stats.handshakes_refused = self._curve.refused
+        if self.transport is not None and self.transport.secure:
+            self.stats.handshakes_refused = self.transport.handshakes_refused
         counts = self.stats.security_counts()
         if counts != self._security_saved:
             self.table.begin()  # committed with the loop turn (or by close)
@@ -438,27 +414,10 @@ class Broker:
 
     def _drain_socket(self, budget: int = 5000) -> None:
         """Handle every waiting message (up to `budget`) without blocking."""
-        recv, noblock = self.sock.recv, _NOBLOCK
-        curve = self._curve is not None
-        for _ in range(budget):
-            # Frame by frame with int flags: pyzmq's recv_multipart costs ~40 % more per message
-            # (an RCVMORE getsockopt and enum arithmetic per frame).
-            try:
-                frame = recv(noblock, copy=False)
-            except zmq.Again:
-                return
-            frames = [frame.bytes]
-            key = None
-            while frame.more:
-                frame = recv(noblock, copy=False)
-                if curve and key is None:
-                    key = _user_id(frame)  # the ZAP user id: the peer's CURVE public key (z85)
-                if len(frames) <= P.MAX_FRAMES + 1:  # keep one too many at most: decode refuses it
-                    frames.append(frame.bytes)
-            if len(frames) < 2:
+        for ident, body, key in self.transport.receive(budget):
+            if not body:
                 self._malformed(b"?", "empty message")
                 continue
-            ident, body = frames[0], frames[1:]
             try:
                 msg = P.decode(body, P.WORKER_COMMANDS)
                 self._handle(ident, msg, time.time(), key)
@@ -493,22 +452,9 @@ class Broker:
         self.outbox.append((ident, P.encode(command, header, *payload)))
 
     def _flush(self) -> None:
-        send = self.sock.send
         for ident, frames in self.outbox:
-            try:
-                # Frame by frame with int flags (cheaper than send_multipart). Only the first
-                # frame can fail: ZeroMQ queues a message's frames atomically.
-                send(ident, _MORE)
-                last = len(frames) - 1
-                for i, f in enumerate(frames):
-                    send(f, _NOBLOCK if i == last else _MORE)
-            except zmq.Again:
-                log.debug("send queue full for %r; message dropped (the peer retries)", ident)
-            except zmq.ZMQError as exc:
-                if exc.errno == zmq.EHOSTUNREACH:  # ROUTER_MANDATORY: the peer is gone
-                    self._forget_worker(ident, "unreachable", time.time())
-                else:
-                    raise
+            if not self.transport.send(ident, frames):
+                self._forget_worker(ident, "unreachable", time.time())
         self.outbox.clear()
 
     # ------------------------------------------------------------------------ messages
@@ -517,7 +463,7 @@ class Broker:
         w = self.workers.get(ident)
         if log.isEnabledFor(logging.DEBUG) and cmd != P.CHUNK:
             log.debug("from %s: %s %s", ident[-8:], cmd.decode(), str(h)[:100])
-        if w is not None and self._curve is not None and key != w.key:
+        if w is not None and self._secure and key != w.key:
             # Another key behind a known routing id (a reconnect that took over the id): a new peer.
             self._forget_worker(ident, "left", now)
             w = None
@@ -582,7 +528,7 @@ class Broker:
         lease = self.leases.get(job)
         if lease is None or lease.attempt != attempt or lease.finalizing:
             return None  # finalizing: its result is in; the worker only waits for the verdict
-        if not same_token(lease.token, token) or (self._curve is not None and lease.key is not None
+        if not same_token(lease.token, token) or (self._secure and lease.key is not None
                                                   and lease.key != w.key):
             self._refuse(w, "a claim", job, attempt, now)
             return None
@@ -657,7 +603,7 @@ class Broker:
             row = self.table.row(job)  # KeyError → malformed (unknown job)
             if row.state == J.DONE and row.attempt == attempt:
                 token, key = self.table.lease_binding(job)
-                if not same_token(token, P.get_token(h)) or (self._curve is not None and key is not None
+                if not same_token(token, P.get_token(h)) or (self._secure and key is not None
                                                             and key != w.key):
                     # Never "accepted" for a peer that did not hold this attempt.
                     self._refuse(w, "a result", job, attempt, now)
@@ -888,74 +834,6 @@ class Broker:
         for ident in list(self.workers):
             self.send(ident, P.BYE, {"reason": "run finished" if self._all_finished() else "broker stopping"})
         self._flush()
-
-
-def _user_id(frame: zmq.Frame) -> str | None:
-    """The ZAP user id of a received message (with CURVE: the sender's public key, z85)."""
-    try:
-        return frame.get("User-Id")
-    except (zmq.ZMQError, UnicodeDecodeError):
-        return None
-
-
-def _expand_child_main() -> None:
-    """In a child process: expand the characters named on stdin, one JSON line each, to a file."""
-    req = json.loads(sys.stdin.readline())
-    spec = spec_from_dict(req["spec"], validate=False)
-    splits = assign_splits(spec)
-    with open(req["out"], "w") as f:
-        for i in range(req["start"], req["stop"]):
-            f.write(json.dumps(expand_character(spec, i, splits[i]).to_dict()) + "\n")
-
-
-def expand_samples(spec: Spec, processes: int | None = None, scratch: Path | None = None,
-                   min_per_process: int = 500) -> Iterator[dict[str, Any]]:
-    """Every character's samples as dicts, in index order: what a new job table stores.
-
-    Expanding a character costs a few milliseconds (≈ 45 s for 10,000 characters of 10
-    images), all of it before the first job can be handed out, so a large run is expanded by
-    `processes` child processes (default: one per core, up to 16, at least `min_per_process`
-    characters each), each writing its contiguous range as JSON lines into `scratch`. Plain
-    subprocesses, not multiprocessing: no pickle, and no re-import of the caller's main
-    module. The samples are the same either way: a character's random stream depends only on
-    the seed and its index."""
-    n = spec.dataset.characters
-    if processes is None:
-        cores = os.cpu_count() or 1
-        # Below 4 cores the children's start-up (imports) and the parent's reading eat the gain:
-        # measured 6.9 s against 5.4 s serially for 2,000 characters on 2 busy cores.
-        processes = min(16, cores, n // max(1, min_per_process)) if cores >= 4 else 1
-    if processes <= 1:
-        yield from (c.to_dict() for c in expand_dataset(spec))
-        return
-    import subprocess
-    import tempfile
-
-    spec_dict = spec_to_dict(spec)
-    bounds = [n * k // processes for k in range(processes + 1)]
-    env = env_with_pythonpath(Path(__file__).resolve().parent.parent)
-    with tempfile.TemporaryDirectory(prefix="expand-", dir=scratch) as tmp:
-        children = []
-        for k in range(processes):
-            out = Path(tmp) / f"{k}.jsonl"
-            proc = subprocess.Popen([sys.executable, "-c", "from headless.broker import _expand_child_main as m; m()"],
-                                    stdin=subprocess.PIPE, env=env, text=True)
-            proc.stdin.write(json.dumps({"spec": spec_dict, "start": bounds[k], "stop": bounds[k + 1],
-                                         "out": str(out)}) + "\n")
-            proc.stdin.close()
-            children.append((proc, out))
-        try:
-            for proc, out in children:
-                if proc.wait() != 0:
-                    raise RuntimeError(f"expanding characters failed in a child process (exit status {proc.returncode})")
-                with open(out) as f:
-                    for line in f:
-                        yield json.loads(line)
-        finally:
-            for proc, _ in children:
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
 
 
 def run_broker(config: BrokerConfig, ready_callback=None) -> BrokerStats:

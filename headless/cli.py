@@ -84,7 +84,7 @@ def _storage_fault_exit(command: str, fault) -> int:
 
 def _finish_report(out: Path, stats, sheet: bool) -> int:
     from .jobs import JobTable
-    from .storage import db_path
+    from .farm_layout import db_path
 
     table = JobTable(db_path(out), readonly=True)
     counts = table.counts()

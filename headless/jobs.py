@@ -115,6 +115,12 @@ class JobTable:
             self.commit()
         self.db.close()
 
+    def abandon(self) -> None:
+        """Close without committing (when closing failed on a storage fault): the table stays as
+        last committed."""
+        self.rollback()
+        self.db.close()
+
     # -- transactions: the broker groups a loop turn's writes into one commit ------------
     def begin(self) -> None:
         if not self._in_tx:
@@ -198,6 +204,15 @@ class JobTable:
 
     def sample_json(self, job_id: int) -> str:
         return self.db.execute("SELECT sample FROM jobs WHERE id=?", (job_id,)).fetchone()[0]
+
+    def done_pids(self) -> list[tuple[int, int]]:
+        """(job id, pid) of every done job: a restarted broker checks each has its metadata file."""
+        return self.db.execute("SELECT id, pid FROM jobs WHERE state='done'").fetchall()
+
+    def unfinished_ids_ever_leased(self) -> list[int]:
+        """Pending or leased jobs that were handed out at least once: only these can have files on disk."""
+        return [r[0] for r in self.db.execute("SELECT id FROM jobs WHERE state IN ('pending', 'leased') "
+                                              "AND attempt > 0")]
 
     # -- transitions (inside the current transaction) ---------------------------------------
     def lease(self, job_id: int, worker: str, now: float) -> int:

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from .jobs import STATES, JobTable
-from .storage import audit, db_path
+from .dataset_audit import audit
+from .farm_layout import db_path
 
 
 @dataclass

@@ -139,7 +139,7 @@ def security_counts(out: Path) -> dict[str, int]:
 
 def finish(broker: Proc, workers: list[Proc], out: Path, timeout: float = 90.0):
     """Wait for the broker to end the run (status 0), stop the workers, audit the dataset."""
-    from headless.storage import audit
+    from headless.dataset_audit import audit
     from synth_humans_addon.core.dataset import read_dataset
 
     try:

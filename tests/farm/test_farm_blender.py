@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from farmkit import REPO, env, write_spec
-from headless.storage import audit
+from headless.dataset_audit import audit
 from synth_humans_addon.core.dataset import read_dataset
 
 

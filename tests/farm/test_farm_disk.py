@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from farmkit import Proc, broker_args, finish, free_port, job_counts, wait_until, worker_args, write_spec
-from headless.storage import FAULT_ENV
+from headless.durable_io import FAULT_ENV
 
 EXIT_STORAGE_FAULT = 5
 

@@ -20,7 +20,7 @@ import zmq
 from farmkit import (Proc, ScriptedWorker, broker_args, events, finish, free_port, job_counts, wait_until,
                      worker_args, write_spec)
 from headless import protocol as P
-from headless.storage import audit
+from headless.dataset_audit import audit
 
 
 def _fuzz(port: int) -> int:

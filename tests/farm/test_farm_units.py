@@ -10,12 +10,15 @@ import time
 import pytest
 
 from headless import jobs as J
-from headless.broker import expand_samples
 from headless import protocol as P
+from headless.dataset_audit import audit
+from headless.durable_io import syncfs_available
+from headless.farm_layout import CharacterView, db_path
+from headless.sample_expansion import expand_samples
 from headless.security import is_loopback_endpoint
 from headless.standin import render_character
-from headless.storage import (CharacterView, DeclaredFile, StorePipeline, StoreTask, Upload, VerificationError, audit,
-                              db_path, metadata_json, store_character, syncfs_available)
+from headless.store_pipeline import (DeclaredFile, StorePipeline, StoreTask, Upload, VerificationError, metadata_json,
+                                     store_character)
 from synth_humans_addon.core.dataset import RenderedImage, character_record, create_dataset, read_dataset
 from synth_humans_addon.core.sampling import expand_character, expand_dataset
 from synth_humans_addon.core.spec import Spec, spec_to_dict
@@ -254,7 +257,7 @@ def test_worker_fields_never_override_names_in_the_metadata():
 def test_storage_faults_are_classified_and_injected(tmp_path):
     import errno
 
-    from headless.storage import FAULT_ENV, Disk, FaultyDisk, disk_from_env, storage_fault
+    from headless.durable_io import FAULT_ENV, Disk, FaultyDisk, disk_from_env, storage_fault
 
     assert storage_fault(OSError(errno.ENOSPC, "No space left on device", "/d/x.jpg")).path == "/d/x.jpg"
     assert storage_fault(OSError(errno.EROFS, "Read-only file system")).errno == errno.EROFS
@@ -279,7 +282,7 @@ def test_storage_faults_are_classified_and_injected(tmp_path):
 def test_store_character_leaves_nothing_half_way_on_a_storage_fault(tmp_path):
     import errno
 
-    from headless.storage import FaultyDisk
+    from headless.durable_io import FaultyDisk
 
     spec = small_spec(n=1, images=2)
     create_dataset(tmp_path, "t", spec_to_dict(spec))

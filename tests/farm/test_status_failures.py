@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from headless import jobs as J
 from headless.status import format_status, group_failures, read_status
-from headless.storage import db_path
+from headless.farm_layout import db_path
 from synth_humans_addon.core.sampling import expand_dataset
 from synth_humans_addon.core.spec import Spec, spec_to_dict
 

@@ -1,23 +1,16 @@
-"""Where results land: a staging area per attempt, verification, and the move into the dataset.
+"""Where results land: uploads in memory, verification, and the store into the dataset, off the
+broker's loop.
 
-Every attempt gets its own staging folder, ``DATASET/.farm/staging/<job>_<attempt>/``, named by
-the broker; files inside are named ``<k:03d>.image`` / ``<k:03d>.mask`` by the broker too. A
-worker never chooses a path: it names a file by (k, kind), which the broker checks against
-the job's samples, so path traversal is impossible. Uploaded chunks (or, in shared-filesystem
-mode, the worker's own writes) go there; when the worker reports DONE the broker checks that
-every expected file is present with the declared size and SHA-256, fsyncs it, renames it into
-its dataset name (atomic, same filesystem) and writes the character's metadata last.
+Uploaded chunks (or, in shared-filesystem mode, the worker's own writes into its staging
+folder, see `farm_layout`) are kept per attempt; when the worker reports DONE, a storage
+thread checks that every expected file is present with the declared size and SHA-256, writes
+it under its dataset name and writes the character's metadata last (the commit marker).
+Durability (fsync per file, or one syncfs per batch) goes through `durable_io`.
 
 A superseded attempt only ever touches its own staging folder, which is deleted.
-
-Every dataset write goes through a `Disk` (the storage seam): the real filesystem, or, for
-the fault tests, a `FaultyDisk` that fails with ENOSPC, EROFS or EIO on cue. A write that
-fails with such an error is a storage fault (`storage_fault`): the broker stops cleanly, and
-the fault is never counted against the job.
 """
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import os
@@ -29,33 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import synth_humans_addon.core.dataset as _dataset
-from synth_humans_addon.core.dataset import (MASKS_DIR, METADATA_DIR, SUBSETS, RenderedImage, atomic_write,
-                                             character_record, contained_relpath, image_relpath, mask_relpath,
-                                             metadata_path, sha256_file)
+from synth_humans_addon.core.dataset import (MASKS_DIR, METADATA_DIR, SUBSETS, RenderedImage, character_record,
+                                             image_relpath, mask_relpath, metadata_path)
 from synth_humans_addon.core.sampling import CharacterSample
 
+from .dataset_recovery import remove_character_files
+from .durable_io import Disk, fsync_dir
+from .farm_layout import CharacterView, staged_name
 from .protocol import FILE_KINDS, MAX_FILE_SIZE, ProtocolError, validate_image_info
-
-FARM_DIR = ".farm"
-STAGING_DIR = "staging"
-DB_NAME = "jobs.sqlite"
-
-
-def farm_dir(root: Path) -> Path:
-    return Path(root) / FARM_DIR
-
-
-def db_path(root: Path) -> Path:
-    return farm_dir(root) / DB_NAME
-
-
-def staging_relpath(job: int, attempt: int) -> str:
-    return f"{FARM_DIR}/{STAGING_DIR}/{job:05d}_{attempt:04d}"
-
-
-def staged_name(k: int, kind: str) -> str:
-    return f"{k:03d}.{kind}"
 
 
 class VerificationError(RuntimeError):
@@ -127,55 +101,10 @@ class Upload:
 
 
 @dataclass
-class ImageView:
-    k: int
-    subset: str
-    camera_id: int
-    pose_phase: float
-
-
-class CharacterView:
-    """The few fields of a stored character sample that naming and metadata need.
-
-    Duck-types `CharacterSample` for `image_relpath`, `mask_relpath` and `character_record`;
-    the broker handles thousands of jobs a second and rebuilding the full dataclass tree
-    (`CharacterSample.from_dict`) costs milliseconds it does not need to spend."""
-
-    __slots__ = ("_d", "index", "pid", "split", "images", "json_text")
-
-    def __init__(self, d: dict[str, Any], json_text: str | None = None):
-        self._d = d
-        self.json_text = json_text  # `d` as JSON, when known: the metadata embeds it without re-encoding
-        self.index, self.pid, self.split = int(d["index"]), int(d["pid"]), d["split"]
-        self.images = [ImageView(int(i["k"]), i["subset"], int(i["camera_id"]), float(i["pose_phase"]))
-                       for i in d["images"]]
-
-    @classmethod
-    def from_json(cls, text: str) -> "CharacterView":
-        return cls(json.loads(text), text)
-
-    def to_dict(self) -> dict[str, Any]:
-        return self._d
-
-
-@dataclass
 class StoredCharacter:
     pid: int
     images: int
     bytes: int
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def store_character(root: Path, character: CharacterSample | CharacterView, files: list[DeclaredFile],
@@ -271,6 +200,7 @@ def _write_character(root: Path, character, blobs, declared, infos, extra, durab
                             metadata_json(character, rendered, extra))
 
 
+
 # Stands for the character's samples in the metadata while it is encoded; random, so that no
 # worker-supplied text can imitate it.
 _SAMPLE_MARK = "\x00sample-" + secrets.token_hex(16)
@@ -291,187 +221,6 @@ def metadata_json(character: CharacterSample | CharacterView, rendered: list[Ren
         return _COMPACT.encode(record).encode()
     record["character"] = _SAMPLE_MARK
     return _COMPACT.encode(record).replace(_SAMPLE_MARK_JSON, raw, 1).encode()
-
-
-_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
-
-
-def _write_fd(path: str, data: bytes) -> None:
-    # os.open/os.write: three syscalls, where open() adds fstat, ioctl and lseek to each file.
-    fd = os.open(path, _CREATE_FLAGS, 0o666)  # 0666 minus the umask, like any new file
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-    finally:
-        os.close(fd)
-
-
-def write_file(path: str | Path, data: bytes) -> None:
-    """Write `data` under `path` directly (no temporary name, no fsync); creates the folder."""
-    try:
-        _write_fd(path, data)
-    except FileNotFoundError:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        _write_fd(path, data)
-
-
-def write_unsynced(path: str | Path, data: bytes) -> None:
-    """Like `atomic_write` (temporary name, then rename) without the fsync."""
-    folder, name = os.path.split(os.fspath(path))
-    tmp = f"{folder}/.{name}.{os.getpid()}.{threading.get_ident()}.part"
-    write_file(tmp, data)
-    os.replace(tmp, path)
-
-
-# ---------------------------------------------------------------------------------------
-# The storage seam and storage faults.
-
-# Errors that say "this disk cannot take writes now", not "this job is bad".
-DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EIO, getattr(errno, "EDQUOT", errno.ENOSPC)})
-
-
-@dataclass
-class StorageFault:
-    """Why the dataset's disk stopped taking writes: the broker stops on it (exit status 5)."""
-
-    path: str
-    errno: int
-    message: str
-
-    def line(self) -> str:
-        name = errno.errorcode.get(self.errno, str(self.errno))
-        return f"storage fault on {self.path}: {name} ({self.message})"
-
-
-def storage_fault(exc: BaseException, default_path: str | Path = "") -> StorageFault | None:
-    """The storage fault behind `exc` (ENOSPC, EROFS, EIO, from a file or SQLite), else None."""
-    import sqlite3
-
-    if isinstance(exc, OSError) and exc.errno in DISK_ERRNOS:
-        return StorageFault(str(exc.filename or default_path), exc.errno, exc.strerror or str(exc))
-    if isinstance(exc, sqlite3.Error):
-        name = getattr(exc, "sqlite_errorname", "") or ""
-        text = str(exc)
-        if name.startswith("SQLITE_FULL") or "disk is full" in text:
-            return StorageFault(str(default_path), errno.ENOSPC, text)
-        if name.startswith("SQLITE_READONLY") or "readonly database" in text:
-            return StorageFault(str(default_path), errno.EROFS, text)
-        if name.startswith("SQLITE_IOERR") or "disk I/O error" in text:
-            return StorageFault(str(default_path), errno.EIO, text)
-    return None
-
-
-def _named(path: str | Path, write, *args) -> None:
-    """Run a write; an OSError without a file name (os.write, flush, fsync) gets `path`, so a
-    storage fault always names where it happened."""
-    try:
-        write(*args)
-    except OSError as exc:
-        if exc.filename is None:
-            raise OSError(exc.errno, exc.strerror, str(path)) from None
-        raise
-
-
-class Disk:
-    """The seam every dataset write of the broker goes through (the real filesystem)."""
-
-    def write(self, path: str | Path, data: bytes) -> None:
-        _named(path, write_file, path, data)
-
-    def write_atomic(self, path: Path, data: bytes) -> None:
-        _named(path, atomic_write, path, data)
-
-    def write_unsynced(self, path: str | Path, data: bytes) -> None:
-        _named(path, write_unsynced, path, data)
-
-    def sync(self, root: Path) -> None:
-        _named(root, syncfs, root)
-
-
-class FaultyDisk(Disk):
-    """A disk that fails every write after the first `after` with `errno` (tests; see `disk_from_env`).
-
-    A full or read-only disk stays so: once failing it fails every write until the process ends."""
-
-    def __init__(self, error: int, after: int = 0):
-        self.error, self.after, self.writes = error, after, 0
-        self._lock = threading.Lock()
-
-    def _tick(self, path: str | Path) -> None:
-        with self._lock:
-            self.writes += 1
-            if self.writes > self.after:
-                raise OSError(self.error, os.strerror(self.error), str(path))
-
-    def write(self, path, data):
-        self._tick(path)
-        super().write(path, data)
-
-    def write_atomic(self, path, data):
-        self._tick(path)
-        super().write_atomic(path, data)
-
-    def write_unsynced(self, path, data):
-        self._tick(path)
-        super().write_unsynced(path, data)
-
-    def sync(self, root):
-        with self._lock:
-            failing = self.writes > self.after
-        if failing:
-            raise OSError(self.error, os.strerror(self.error), str(root))
-        super().sync(root)
-
-
-FAULT_ENV = "SYNTH_HUMANS_FARM_FAULT"
-
-
-def disk_from_env(environ: dict[str, str] | None = None) -> Disk:
-    """`SYNTH_HUMANS_FARM_FAULT=ENOSPC:AFTER` (or EROFS, EIO): a FaultyDisk for failure-injection
-    tests of a broker process; unset: the real disk."""
-    spec = (os.environ if environ is None else environ).get(FAULT_ENV, "").strip()
-    if not spec:
-        return Disk()
-    name, _, after = spec.partition(":")
-    code = getattr(errno, name.upper(), None)
-    if code not in DISK_ERRNOS or (after and not after.isdigit()):
-        raise ValueError(f"{FAULT_ENV}={spec!r}: expected ENOSPC, EROFS or EIO, optionally :N writes before")
-    return FaultyDisk(code, int(after or 0))
-
-
-_libc = None
-
-
-def syncfs_available() -> bool:
-    """Linux `syncfs(2)`: flush one filesystem (found through ctypes; absent elsewhere)."""
-    global _libc
-    if _libc is None:
-        try:
-            import ctypes
-            import ctypes.util
-
-            lib = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-            _libc = lib if hasattr(lib, "syncfs") else False
-        except OSError:
-            _libc = False
-    return bool(_libc)
-
-
-def syncfs(path: Path) -> None:
-    """Make everything written to `path`'s filesystem durable: one call for a whole batch of
-    stored characters (group commit) instead of one fsync per file."""
-    if not syncfs_available():
-        raise OSError("syncfs is not available on this system")
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        if _libc.syncfs(fd) != 0:  # ctypes releases the GIL for the call
-            import ctypes
-
-            err = ctypes.get_errno()
-            raise OSError(err, f"syncfs({path}) failed: {os.strerror(err)}")
-    finally:
-        os.close(fd)
 
 
 # ---------------------------------------------------------------------------------------
@@ -634,150 +383,4 @@ def sync_dataset_dirs(root: Path) -> None:
 
     Called once per broker loop turn that completed jobs, before the job table commits them."""
     for sub in SUBSETS + (MASKS_DIR, METADATA_DIR):
-        _fsync_dir(Path(root) / sub)
-
-
-def character_intact(root: Path, pid: int) -> bool:
-    """True if the character's metadata exists and every image and mask it lists matches its checksum."""
-    mp = metadata_path(root, pid)
-    try:
-        rec = json.loads(mp.read_text())
-        for e in rec["images"]:
-            if not contained_relpath(e["mask"], MASKS_DIR) or \
-                    not any(contained_relpath(e["file"], sub) for sub in SUBSETS):
-                return False
-            if sha256_file(Path(root) / e["file"]) != e["sha256"]:
-                return False
-            if sha256_file(Path(root) / e["mask"]) != e["mask_sha256"]:
-                return False
-        return True
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
-
-
-def remove_character_files(root: Path, character: CharacterSample | CharacterView) -> None:
-    """Delete whatever a never-finished character left (images, masks, metadata)."""
-    for im in character.images:
-        for rel in (image_relpath(character.pid, im), mask_relpath(character.pid, im)):
-            try:
-                (Path(root) / rel).unlink()
-            except FileNotFoundError:
-                pass
-    try:
-        metadata_path(root, character.pid).unlink()
-    except FileNotFoundError:
-        pass
-
-
-def clean_temporaries(root: Path) -> int:
-    """Remove the staging area and half-written `.name.*.part` files of an interrupted run."""
-    root = Path(root)
-    n = 0
-    staging = farm_dir(root) / STAGING_DIR
-    if staging.exists():
-        n += sum(1 for _ in staging.iterdir())
-        shutil.rmtree(staging, ignore_errors=True)
-    for sub in SUBSETS + (MASKS_DIR, METADATA_DIR):
-        folder = root / sub
-        if folder.is_dir():
-            for f in folder.glob(".*.part"):
-                f.unlink(missing_ok=True)
-                n += 1
-    return n
-
-
-# ---------------------------------------------------------------------------------------
-# The invariant, checked by the fault tests and `status --verify`.
-
-
-@dataclass
-class AuditReport:
-    jobs: int = 0
-    done: int = 0
-    failed: int = 0
-    lost: int = 0  # jobs neither done nor parked failed, or done without intact files
-    duplicated: int = 0  # jobs marked done more than once
-    orphaned: int = 0  # files in the dataset no metadata lists, leftover temporaries
-    bad_checksums: int = 0
-    images: int = 0
-    problems: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return self.lost == 0 and self.duplicated == 0 and self.orphaned == 0 and self.bad_checksums == 0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("jobs", "done", "failed", "lost", "duplicated", "orphaned",
-                                              "bad_checksums", "images")} | {"ok": self.ok}
-
-
-def audit(root: Path) -> AuditReport:
-    """Check the farm's promise on a finished run: every job done exactly once, every image
-    present with a matching checksum and metadata, no orphan files, nothing lost."""
-    import sqlite3
-
-    root = Path(root)
-    rep = AuditReport()
-    db = sqlite3.connect(f"file:{db_path(root)}?mode=ro", uri=True)
-    listed: set[str] = set()
-    for job_id, pid, state, completions, n_images in db.execute(
-            "SELECT id, pid, state, completions, images FROM jobs ORDER BY id"):
-        rep.jobs += 1
-        if completions > 1:
-            rep.duplicated += 1
-            rep.problems.append(f"job {job_id}: marked done {completions} times")
-        if state == "failed":
-            rep.failed += 1
-            if metadata_path(root, pid).exists():
-                rep.problems.append(f"job {job_id}: parked failed but has metadata")
-                rep.orphaned += 1
-            continue
-        if state != "done":
-            rep.lost += 1
-            rep.problems.append(f"job {job_id}: state {state} at the end of the run")
-            continue
-        rep.done += 1
-        mp = metadata_path(root, pid)
-        try:
-            rec = json.loads(mp.read_text())
-            entries = rec["images"]
-        except (OSError, ValueError, KeyError):
-            rep.lost += 1
-            rep.problems.append(f"job {job_id}: done but {mp} is missing or unreadable")
-            continue
-        if len(entries) != n_images:
-            rep.lost += 1
-            rep.problems.append(f"job {job_id}: metadata lists {len(entries)} images, expected {n_images}")
-        for e in entries:
-            for rel, key in ((e.get("file"), "sha256"), (e.get("mask"), "mask_sha256")):
-                if not any(contained_relpath(rel, folder) for folder in SUBSETS + (MASKS_DIR,)):
-                    rep.bad_checksums += 1
-                    rep.problems.append(f"job {job_id}: metadata names {str(rel)[:120]!r}, not a file of the dataset")
-                    continue
-                listed.add(rel)
-                p = root / rel
-                if not p.is_file():
-                    rep.lost += 1
-                    rep.problems.append(f"job {job_id}: {rel} missing")
-                elif sha256_file(p) != e.get(key):
-                    rep.bad_checksums += 1
-                    rep.problems.append(f"job {job_id}: {rel} checksum mismatch")
-            rep.images += 1
-    db.close()
-    for sub in SUBSETS + (MASKS_DIR,):
-        folder = root / sub
-        if not folder.is_dir():
-            continue
-        for f in folder.iterdir():
-            if f"{sub}/{f.name}" not in listed:
-                rep.orphaned += 1
-                rep.problems.append(f"orphan file {sub}/{f.name}")
-    for f in (root / METADATA_DIR).glob(".*") if (root / METADATA_DIR).is_dir() else []:
-        rep.orphaned += 1
-        rep.problems.append(f"orphan temporary {METADATA_DIR}/{f.name}")
-    staging = farm_dir(root) / STAGING_DIR
-    if staging.is_dir() and any(staging.iterdir()):
-        leftovers = list(staging.iterdir())
-        rep.orphaned += len(leftovers)
-        rep.problems.append(f"{len(leftovers)} staging folders left over")
-    return rep
+        fsync_dir(Path(root) / sub)
