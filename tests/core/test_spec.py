@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from synth_humans_addon.core import presets
-from synth_humans_addon.core.spec import Spec, SpecError, load_spec, save_spec, spec_from_dict, validate_spec
+from synth_humans_addon.core.spec import Spec, SpecError
+from synth_humans_addon.core.spec_io import load_spec, save_spec, spec_from_dict
+from synth_humans_addon.core.spec_validation import validate_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 
