@@ -133,6 +133,7 @@ def load_spec(path: str | Path, validate: bool = True) -> Spec:
 
 
 def save_spec(spec: Spec, path: str | Path) -> None:
+    """Write `spec` as TOML, without `base_dir`: loading takes the file's own folder."""
     Path(path).write_text(dumps_toml(spec_to_dict(spec), skip={"base_dir"}), encoding="utf-8")
 
 
