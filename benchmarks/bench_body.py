@@ -25,9 +25,10 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=20)
     args = ap.parse_args()
     from synth_humans_addon.blender import body as B, motion as M
-    from synth_humans_addon.core.mpfb import ETHNICITIES, Phenotype
+    from synth_humans_addon.core.mpfb.phenotype import Phenotype
+    from synth_humans_addon.core.spec import ETHNICITIES
 
-    from synth_humans_addon.core.mpfb import preload_macro_targets
+    from synth_humans_addon.core.mpfb.targets import preload_macro_targets
 
     t = time.perf_counter()
     n_targets = preload_macro_targets()

@@ -31,7 +31,8 @@ def main() -> None:
 
     from synth_humans_addon.blender import body as B
     from synth_humans_addon.blender import clothes as C
-    from synth_humans_addon.core import mpfb, presets, sampling
+    from synth_humans_addon.core import presets, sampling
+    from synth_humans_addon.core.mpfb.phenotype import Phenotype
 
     spec = presets.preset(args.preset)
     spec.dataset.characters = max(spec.dataset.characters, args.n + 1)
@@ -40,7 +41,7 @@ def main() -> None:
     dress_t, remove_t, parts = [], [], []
     for i in tqdm(range(args.n + 1), desc="dressing", unit="character"):
         ch = sampling.expand_character(spec, i)
-        build = B.build_body(mpfb.Phenotype.from_body_sample(ch.body), ch.body.skin_color, name=f"bench{i}")
+        build = B.build_body(Phenotype.from_body_sample(ch.body), ch.body.skin_color, name=f"bench{i}")
         t = time.perf_counter()
         outfit = C.dress(build, ch)
         dress_t.append(time.perf_counter() - t)

@@ -182,7 +182,7 @@ def bench_broker_throughput(jobs: int, sim_workers: int, work: Path, extra: tupl
     if not template.exists():
         # Expanding thousands of characters takes a while: build the job table once, untimed.
         from headless.broker import Broker, BrokerConfig
-        from synth_humans_addon.core.spec import load_spec
+        from synth_humans_addon.core.spec_io import load_spec
 
         spec = work / "throughput.toml"
         spec.write_text(_spec_text(jobs, 1, 32, "bench-throughput"))

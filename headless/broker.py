@@ -41,7 +41,8 @@ from typing import Any
 import zmq
 
 from synth_humans_addon.core.dataset import create_dataset, metadata_path
-from synth_humans_addon.core.spec import Spec, spec_from_dict, spec_to_dict
+from synth_humans_addon.core.spec import Spec
+from synth_humans_addon.core.spec_io import spec_fingerprint, spec_from_dict, spec_to_dict
 
 from . import jobs as J
 from . import protocol as P
@@ -236,7 +237,7 @@ class Broker:
             log.info("new run: %d jobs in %s", n, self.table.path)
         elif self.cfg.spec is not None:
             theirs = self.table.get_meta("spec_fingerprint")
-            if theirs != J.spec_fingerprint(spec_to_dict(self.cfg.spec)):
+            if theirs != spec_fingerprint(spec_to_dict(self.cfg.spec)):
                 raise ValueError(f"{self.table.path}: this folder holds a run of a different spec; "
                                  "use another --out folder (or resume without a spec)")
         self.spec_dict = self.table.spec_dict()

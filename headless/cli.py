@@ -18,7 +18,8 @@ PROG = program_name("headless", "synth-humans")
 
 
 def _load_spec(path: Path):
-    from synth_humans_addon.core.spec import SpecError, load_spec
+    from synth_humans_addon.core.spec import SpecError
+    from synth_humans_addon.core.spec_io import load_spec
 
     try:
         return load_spec(path)
@@ -30,7 +31,7 @@ def _load_spec(path: Path):
 def cmd_validate(a: argparse.Namespace) -> int:
     from synth_humans_addon.core.sampling import expand_dataset, summarize
 
-    from synth_humans_addon.core.spec import market1501_warnings
+    from synth_humans_addon.core.spec_validation import market1501_warnings
 
     spec = _load_spec(a.spec)
     summary = summarize(spec, list(expand_dataset(spec)))

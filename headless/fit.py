@@ -67,7 +67,8 @@ def _render(spec_path: Path, n: int, out: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from synth_humans_addon.core import fit
-    from synth_humans_addon.core.spec import SpecError, load_spec, save_spec
+    from synth_humans_addon.core.spec import SpecError
+    from synth_humans_addon.core.spec_io import load_spec, save_spec
 
     try:
         spec = load_spec(args.spec)

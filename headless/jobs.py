@@ -14,13 +14,14 @@ grouped: the broker commits once per loop turn and answers workers after the com
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
+
+from synth_humans_addon.core.spec_io import spec_fingerprint
 
 PENDING, LEASED, DONE, FAILED = "pending", "leased", "done", "failed"
 STATES = (PENDING, LEASED, DONE, FAILED)
@@ -67,11 +68,6 @@ class JobRow:
     attempt: int
     failures: int
     lost: int
-
-
-def spec_fingerprint(spec_dict: dict[str, Any]) -> str:
-    d = {k: v for k, v in spec_dict.items() if k != "base_dir"}  # the folder may differ per machine
-    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
 
 
 class JobTable:

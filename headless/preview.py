@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def load(args) -> "object":
     from synth_humans_addon.core import presets
-    from synth_humans_addon.core.spec import load_spec
+    from synth_humans_addon.core.spec_io import load_spec
 
     if (args.spec is None) == (args.preset is None):
         raise UserError("give either a SPEC.toml or --preset NAME")

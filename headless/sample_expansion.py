@@ -14,7 +14,8 @@ from typing import Any, Iterator
 
 from synth_humans_addon.core.processes import env_with_pythonpath
 from synth_humans_addon.core.sampling import assign_splits, expand_character, expand_dataset
-from synth_humans_addon.core.spec import Spec, spec_from_dict, spec_to_dict
+from synth_humans_addon.core.spec import Spec
+from synth_humans_addon.core.spec_io import spec_from_dict, spec_to_dict
 
 
 def _expand_child_main() -> None:

@@ -447,7 +447,7 @@ class WorkerOutcome:
 def run_worker(cfg: WorkerConfig) -> WorkerOutcome:
     """Serve jobs until the broker says BYE (or it gives up waiting for one, or the link fails)."""
     from synth_humans_addon.core.sampling import CharacterSample
-    from synth_humans_addon.core.spec import spec_from_dict
+    from synth_humans_addon.core.spec_io import spec_from_dict
 
     ctx = zmq.Context()
     link = Link(cfg, ctx)

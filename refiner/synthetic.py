@@ -20,7 +20,8 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from synth_humans_addon.core.dataset import RenderedImage, create_dataset, image_stem, write_character
 from synth_humans_addon.core.sampling import expand_dataset
-from synth_humans_addon.core.spec import Spec, spec_to_dict
+from synth_humans_addon.core.spec import Spec
+from synth_humans_addon.core.spec_io import spec_to_dict
 
 
 def _rgb(hex_colour: str) -> tuple[int, int, int]:

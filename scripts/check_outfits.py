@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from synth_humans_addon.blender.outfit_geometry import check_characters  # noqa: E402
 from synth_humans_addon.core import presets  # noqa: E402
-from synth_humans_addon.core.spec import load_spec  # noqa: E402
+from synth_humans_addon.core.spec_io import load_spec  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

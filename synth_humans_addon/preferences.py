@@ -34,9 +34,9 @@ def apply_asset_path(folder: str) -> str:
     if str(path) not in sys.path:
         sys.path.append(str(path))
     importlib.invalidate_caches()
-    from .core import mpfb
+    from .core.mpfb.assets import asset_root
 
-    mpfb.asset_root.cache_clear()
+    asset_root.cache_clear()
     return ""
 
 
@@ -67,9 +67,9 @@ class SYNTHHUMANS_AP_preferences(bpy.types.AddonPreferences):
         if problem:
             layout.label(text=problem, icon="ERROR")
         try:
-            from .core import mpfb
+            from .core.mpfb.assets import asset_root
 
-            layout.label(text=f"Body assets: {mpfb.asset_root()}", icon="CHECKMARK")
+            layout.label(text=f"Body assets: {asset_root()}", icon="CHECKMARK")
         except Exception as exc:  # shown, not raised: the preferences must always draw
             layout.label(text=f"Body assets not found: {exc}", icon="ERROR")
 

@@ -44,7 +44,8 @@ from pathlib import Path
 from typing import Any
 
 from synth_humans_addon.core.presets import PRESET_NAMES, preset
-from synth_humans_addon.core.spec import Spec, SpecError, load_spec, spec_from_dict, spec_to_dict
+from synth_humans_addon.core.spec import Spec, SpecError
+from synth_humans_addon.core.spec_io import load_spec, spec_from_dict, spec_to_dict
 
 RENDERERS = ("bpy", "standin")
 REFINER_MODELS = ("cyclegan", "ptgan")

@@ -22,7 +22,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from synth_humans_addon.core.spec import Spec, spec_to_dict
+from synth_humans_addon.core.spec import Spec
+from synth_humans_addon.core.spec_io import spec_identity, spec_to_dict
 
 from .config import DatasetEntry, ExperimentConfig
 
@@ -78,9 +79,7 @@ class Plan:
 
 def spec_params(spec: Spec) -> dict[str, Any]:
     """The spec as stage parameters: `base_dir` left out (it differs per machine, not per result)."""
-    d = spec_to_dict(spec)
-    d.pop("base_dir", None)
-    return d
+    return spec_identity(spec_to_dict(spec))
 
 
 def _generate_stage(entry: DatasetEntry, config: ExperimentConfig, group: str) -> Stage:

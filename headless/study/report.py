@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from synth_humans_addon.core.spec import dumps_toml
+from synth_humans_addon.core.spec_io import dumps_toml
 
 from .plan import EVALUATE, FINETUNE, GENERATE, REFINE_APPLY, REID_TRAIN, Plan, estimate_plan
 from .runner import StageOutcome

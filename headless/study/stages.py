@@ -19,7 +19,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from synth_humans_addon.core.spec import Spec, dumps_toml, spec_to_dict
+from synth_humans_addon.core.spec import Spec
+from synth_humans_addon.core.spec_io import dumps_toml, spec_to_dict
 
 from .plan import (EVALUATE, FINETUNE, GENERATE, REAL_INPUT, REAL_TEST_INPUT, REFINE_APPLY, REFINE_TRAIN, REID_TRAIN,
                    Stage)
@@ -169,7 +170,7 @@ def run_stage(stage: Stage, work: Path, inputs: dict[str, StageInput], ctx: Stag
     p = stage.params
     device = p.get("device", "auto")
     if stage.kind == GENERATE:
-        from synth_humans_addon.core.spec import spec_from_dict
+        from synth_humans_addon.core.spec_io import spec_from_dict
 
         spec = spec_from_dict({**p["spec"], "base_dir": stage.local.get("base_dir", "")})
         ctx.backend.generate(spec, work / DATASET_DIR, renderer=p["renderer"], workers=ctx.workers)

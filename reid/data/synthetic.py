@@ -18,7 +18,8 @@ from PIL import Image, ImageDraw
 from synth_humans_addon.core import dataset as dsformat
 from synth_humans_addon.core.palettes import hex_to_srgb
 from synth_humans_addon.core.sampling import CharacterSample, ImageSample, assign_splits, expand_character
-from synth_humans_addon.core.spec import Spec, spec_to_dict
+from synth_humans_addon.core.spec import Spec
+from synth_humans_addon.core.spec_io import spec_to_dict
 
 
 def small_spec(characters: int = 60, images_per_character: int = 8, validation: int = 10, test: int = 10,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core import mpfb
+from ..core.mpfb.assets import load_base_mesh
 from ..core.spec import ACCESSORY_KINDS
 from .hair import head_frame, scalp_faces, tube
 from . import garment_regions as gr
@@ -82,7 +82,7 @@ class _Torso:
 def _torso(verts: np.ndarray) -> _Torso:
     j = gr.joint_positions(verts)
     lm = gr.landmarks(verts)
-    body = verts[mpfb.load_base_mesh().vertex_groups["body"]]
+    body = verts[load_base_mesh().vertex_groups["body"]]
     shoulder_z = float(0.5 * (j["joint-l-shoulder"][2] + j["joint-r-shoulder"][2]))
     sw = float(0.5 * (j["joint-l-shoulder"][0] - j["joint-r-shoulder"][0]))
     core = body[(np.abs(body[:, 0]) < 0.6 * sw) & (body[:, 2] > lm.waist) & (body[:, 2] < shoulder_z)]
@@ -95,7 +95,7 @@ def _torso(verts: np.ndarray) -> _Torso:
 def _strap(verts: np.ndarray, x: float, z_low_back: float, z_low_front: float, y_back: float, gap: float,
            width: float) -> tuple[np.ndarray, np.ndarray]:
     """A strap in the plane at `x`: from the back at `z_low_back` over the shoulder to the front."""
-    body = verts[mpfb.load_base_mesh().vertex_groups["body"]]
+    body = verts[load_base_mesh().vertex_groups["body"]]
     j = gr.joint_positions(verts)
     # The slice of the torso under the strap, up to the base of the neck (not the head or ears).
     slab = body[(np.abs(body[:, 0] - x) < 0.012) & (body[:, 2] > min(z_low_back, z_low_front) - 0.05)
@@ -120,7 +120,7 @@ def _flat_band(path: np.ndarray, width: float) -> tuple[np.ndarray, np.ndarray]:
 
 def _head_band(verts: np.ndarray, z: float) -> tuple[float, float, float]:
     """(half width, front y, back y) of the head at height z."""
-    body = verts[mpfb.load_base_mesh().vertex_groups["body"]]
+    body = verts[load_base_mesh().vertex_groups["body"]]
     f = head_frame(verts)
     ring = body[(np.abs(body[:, 2] - z) < 0.008) & (np.hypot(body[:, 0], body[:, 1] - f.center[1]) < 0.15 * f.scale)]
     return float(np.abs(ring[:, 0]).max()), float(ring[:, 1].min()), float(ring[:, 1].max())

@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 import bpy
 import numpy as np
 
-from ..core import mpfb
-from ..core.mpfb import Phenotype
+from ..core.mpfb.assets import asset_path, load_base_mesh, to_blender_frame
+from ..core.mpfb.phenotype import Phenotype, body_vertices
+from ..core.mpfb.rig import Rig, joint_positions, load_rig
 from ..core.palettes import hex_to_linear
 from . import rig as rigmod
 
@@ -44,12 +45,12 @@ class BodyBuild:
 
     `verts` are all base-mesh vertices (body, helpers, joint cubes) of this body in the
     armature's rest frame (metres, Z up, feet on z = 0, facing −Y); index them with
-    `core.mpfb.load_base_mesh().vertex_groups[...]`. `joints` are the joint-cube centroids.
+    `core.mpfb.assets.load_base_mesh().vertex_groups[...]`. `joints` are the joint-cube centroids.
     """
 
     phenotype: Phenotype
     rig_name: str
-    rig: mpfb.Rig
+    rig: Rig
     verts: np.ndarray
     joints: dict[str, np.ndarray]
     armature: bpy.types.Object
@@ -65,7 +66,7 @@ class BodyBuild:
     @property
     def height(self) -> float:
         """Rest-pose height of the body mesh (metres)."""
-        return float(self.verts[mpfb.load_base_mesh().vertex_groups["body"], 2].max())
+        return float(self.verts[load_base_mesh().vertex_groups["body"], 2].max())
 
     def bone(self, semantic: str) -> str:
         """The rig's bone for a semantic name (``head``, ``left_hand`` …), see `rig.bone_name`."""
@@ -78,7 +79,7 @@ class BodyBuild:
 
 def _faces_of_groups(groups: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(faces, face_uvs, material index per face) of the named OBJ face groups."""
-    base = mpfb.load_base_mesh()
+    base = load_base_mesh()
     idx = [base.group_faces(g) for g in groups]
     faces = np.concatenate([base.faces[i] for i in idx])
     face_uvs = np.concatenate([base.face_uvs[i] for i in idx])
@@ -91,12 +92,12 @@ def _template_name(groups: tuple[str, ...], rig_name: str) -> str:
     return f"{_TEMPLATE_PREFIX}{'+'.join(groups)}_{rig_name}"
 
 
-def _template_mesh(groups: tuple[str, ...], rig: mpfb.Rig) -> bpy.types.Mesh:
+def _template_mesh(groups: tuple[str, ...], rig: Rig) -> bpy.types.Mesh:
     name = _template_name(groups, rig.name)
     mesh = bpy.data.meshes.get(name)
     if mesh is not None:
         return mesh
-    base = mpfb.load_base_mesh()
+    base = load_base_mesh()
     faces, face_uvs, material = _faces_of_groups(groups)
     used = np.unique(faces)
     remap = np.full(len(base.vertices), -1, dtype=np.int64)
@@ -105,7 +106,7 @@ def _template_mesh(groups: tuple[str, ...], rig: mpfb.Rig) -> bpy.types.Mesh:
 
     mesh = bpy.data.meshes.new(name)
     mesh.vertices.add(len(used))
-    mesh.vertices.foreach_set("co", mpfb.to_blender_frame(base.vertices[used]).astype(np.float32).ravel())
+    mesh.vertices.foreach_set("co", to_blender_frame(base.vertices[used]).astype(np.float32).ravel())
     mesh.loops.add(local.size)
     mesh.loops.foreach_set("vertex_index", local.ravel().astype(np.int32))
     mesh.polygons.add(len(local))
@@ -132,7 +133,7 @@ def template_base_indices(mesh: bpy.types.Mesh) -> np.ndarray:
     return out.astype(np.int64)
 
 
-def _mesh_from_template(groups: tuple[str, ...], rig: mpfb.Rig, verts: np.ndarray, name: str) -> tuple[bpy.types.Mesh, np.ndarray]:
+def _mesh_from_template(groups: tuple[str, ...], rig: Rig, verts: np.ndarray, name: str) -> tuple[bpy.types.Mesh, np.ndarray]:
     template = _template_mesh(groups, rig)
     mesh = template.copy()
     mesh.name = name
@@ -178,7 +179,7 @@ def make_skin_material(name: str, skin_hex: str, detail_texture: bool = False) -
     mat.diffuse_color = (*rgb, 1.0)  # viewport / workbench colour
     extra = []
     if detail_texture:
-        img = bpy.data.images.load(str(mpfb.asset_path("textures/sss.png")), check_existing=False)
+        img = bpy.data.images.load(str(asset_path("textures/sss.png")), check_existing=False)
         img.name = name + "_detail"
         extra.append(img)
         nodes, links = mat.node_tree.nodes, mat.node_tree.links
@@ -213,8 +214,8 @@ def build_body(phenotype: Phenotype, skin_hex: str, collection: bpy.types.Collec
     """Create the body mesh and armature of one character (rest pose, at the origin)."""
     if collection is None:
         collection = bpy.context.scene.collection
-    verts = mpfb.body_vertices(phenotype)
-    rig = mpfb.load_rig(rig_name, verts)
+    verts = body_vertices(phenotype)
+    rig = load_rig(rig_name, verts)
     owned: list = []
 
     armature = rigmod.create_armature(rig, f"{name}_armature", collection)
@@ -235,7 +236,7 @@ def build_body(phenotype: Phenotype, skin_hex: str, collection: bpy.types.Collec
     for obj in (armature, body):
         obj.pass_index = PERSON_PASS_INDEX
     return BodyBuild(phenotype=phenotype, rig_name=rig_name, rig=rig, verts=verts,
-                     joints=mpfb.joint_positions(verts), armature=armature, body=body,
+                     joints=joint_positions(verts), armature=armature, body=body,
                      body_base_indices=base_idx, skin_material=skin, skin_hex=skin_hex,
                      collection=collection, owned=owned)
 
@@ -249,7 +250,7 @@ def make_helper_object(build: BodyBuild, group_name: str, name: str) -> bpy.type
     ``base_index`` maps each vertex to the base mesh (see `template_base_indices`). It uses
     the skin material until the caller assigns another. `remove_body` deletes it too.
     """
-    base = mpfb.load_base_mesh()
+    base = load_base_mesh()
     if group_name not in base.face_groups:
         raise KeyError(f"unknown helper group {group_name!r}; helpers: "
                        f"{sorted(g for g in base.face_groups if g.startswith('helper-'))}")

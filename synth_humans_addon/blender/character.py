@@ -16,7 +16,7 @@ from typing import Any
 import bpy
 import numpy as np
 
-from ..core.mpfb import Phenotype
+from ..core.mpfb.phenotype import Phenotype
 from . import body as body_mod
 from . import clothes as clothes_mod
 from . import motion

@@ -20,7 +20,8 @@ import numpy as np
 
 import bpy
 
-from ..core import mpfb
+from ..core.mpfb.phenotype import body_vertices
+from ..core.mpfb.rig import Rig, load_rig
 from . import accessories as acc_mod
 from . import garment_regions as gr
 from . import hair as hair_mod
@@ -47,7 +48,7 @@ class BodyContext:
     """What dressing needs from a built body, whatever the body module calls it."""
 
     vertices: np.ndarray  # all base-mesh vertices, morphed, rest pose, Blender frame
-    rig: mpfb.Rig
+    rig: Rig
     armature: bpy.types.Object | None
     body: bpy.types.Object | None
     collection: Any
@@ -64,10 +65,10 @@ def body_context(build) -> BodyContext:
         phenotype = _first_attr(build, ("phenotype",))
         if phenotype is None:
             raise TypeError("dress(build, …): build has neither `vertices` nor `phenotype`")
-        verts = mpfb.body_vertices(phenotype)
+        verts = body_vertices(phenotype)
     rig = _first_attr(build, ("rig",))
     if rig is None:
-        rig = mpfb.load_rig(_first_attr(build, ("rig_name",)) or "default_no_toes", np.asarray(verts))
+        rig = load_rig(_first_attr(build, ("rig_name",)) or "default_no_toes", np.asarray(verts))
     body = _first_attr(build, ("body", "body_object", "mesh", "mesh_object"))
     source = _first_attr(build, ("body_base_indices", "body_source", "base_indices"))
     return BodyContext(

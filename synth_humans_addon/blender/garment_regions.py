@@ -27,7 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core import mpfb
+from ..core.mpfb import rig as mpfb_rig
+from ..core.mpfb.assets import load_base_mesh
 
 TORSO, ARM_L, ARM_R, LEG_L, LEG_R = 0, 1, 2, 3, 4
 REGION_NAMES = ("torso", "arm_l", "arm_r", "leg_l", "leg_r")
@@ -88,32 +89,32 @@ class GarmentCut:
 @functools.lru_cache(maxsize=1)
 def _joint_cube_index() -> tuple[tuple[str, ...], np.ndarray]:
     """Names and (J, 8) vertex ids of the joint cubes (every ``joint-*`` group has 8 vertices)."""
-    groups = mpfb.load_base_mesh().vertex_groups
+    groups = load_base_mesh().vertex_groups
     names = tuple(sorted(n for n, idx in groups.items() if n.startswith("joint-") and len(idx) == 8))
     return names, np.stack([groups[n] for n in names])
 
 
 def joint_positions(verts: np.ndarray) -> dict[str, np.ndarray]:
-    """`mpfb.joint_positions` in one vectorised gather (dressing asks for joints many times)."""
+    """`core.mpfb.rig.joint_positions` in one vectorised gather (dressing asks for joints many times)."""
     names, index = _joint_cube_index()
     centres = verts[index].mean(axis=1)
     out = dict(zip(names, centres))
-    if len(out) < sum(1 for n in mpfb.load_base_mesh().vertex_groups if n.startswith("joint-")):
-        out = {**mpfb.joint_positions(verts), **out}  # a cube of another size: the general path
+    if len(out) < sum(1 for n in load_base_mesh().vertex_groups if n.startswith("joint-")):
+        out = {**mpfb_rig.joint_positions(verts), **out}  # a cube of another size: the general path
     return out
 
 
 def _group_faces(group: str) -> np.ndarray:
-    base = mpfb.load_base_mesh()
+    base = load_base_mesh()
     return base.faces[base.group_faces(group)]
 
 
 @functools.lru_cache(maxsize=1)
 def _region_of_tights() -> tuple[np.ndarray, np.ndarray]:
     """(vertex indices, region) of helper-tights, from the default rig's skin weights."""
-    base = mpfb.load_base_mesh()
+    base = load_base_mesh()
     verts = base.vertex_groups["helper-tights"]
-    weights = mpfb._cached_skin_weights("default")
+    weights = mpfb_rig.skin_weights("default")
     n = len(base.vertices)
     score = np.zeros((5, n))
     for bone, (idx, w) in weights.items():
@@ -175,7 +176,7 @@ def landmarks(verts: np.ndarray) -> BodyLandmarks:
     pelvis = j["joint-pelvis"][2]
     chest = j["joint-spine-1"][2]
     neck = j["joint-neck"][2]
-    body = verts[mpfb.load_base_mesh().vertex_groups["body"]]
+    body = verts[load_base_mesh().vertex_groups["body"]]
     ground = float(body[:, 2].min())
     head_top = float(body[:, 2].max())
     # The neutral hm08 body is 1.66 m tall from sole to crown.
@@ -307,7 +308,7 @@ def tights_faces(verts: np.ndarray, cut: GarmentCut, layout: TightsLayout | None
 def skirt_faces(verts: np.ndarray, top_z: float, hem_z: float) -> np.ndarray:
     """Quads of the skirt helper between the hem height and the waist (metres)."""
     faces = _group_faces("helper-skirt")
-    idx = mpfb.load_base_mesh().vertex_groups["helper-skirt"]
+    idx = load_base_mesh().vertex_groups["helper-skirt"]
     z = verts[idx, 2]
     mask = (z >= hem_z) & (z <= top_z)
     return faces_from_vertex_mask(faces, idx, mask)

@@ -12,7 +12,7 @@ import functools
 
 import numpy as np
 
-from ..core import mpfb
+from ..core.mpfb.assets import load_base_mesh, to_blender_frame
 from . import garment_regions as gr
 
 # Offsets along the normals, metres above the tights helper (itself ~5 mm above the skin).
@@ -162,8 +162,8 @@ def _body_to_tights(max_distance: float = 0.03) -> tuple[np.ndarray, np.ndarray]
     vertices farther than `max_distance` from the tights (hands, face, hair line) are left
     out: they are never hidden.
     """
-    base = mpfb.load_base_mesh()
-    verts = mpfb.to_blender_frame(base.vertices)  # the unmorphed base mesh is a fine neutral body
+    base = load_base_mesh()
+    verts = to_blender_frame(base.vertices)  # the unmorphed base mesh is a fine neutral body
     tights = verts[base.vertex_groups["helper-tights"]]  # the order of `TightsLayout.vertices`
     body_ids = base.vertex_groups["body"]
     body = verts[body_ids]

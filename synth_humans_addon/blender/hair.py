@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core import mpfb
+from ..core.mpfb.assets import load_base_mesh
 from ..core.spec import HAIR_STYLES
 from . import garment_regions as gr
 
@@ -46,7 +46,7 @@ class HeadFrame:
 
 def head_frame(verts: np.ndarray) -> HeadFrame:
     j = gr.joint_positions(verts)
-    body = verts[mpfb.load_base_mesh().vertex_groups["body"]]
+    body = verts[load_base_mesh().vertex_groups["body"]]
     top = float(body[:, 2].max())
     center = j["joint-head"].copy()
     eye_z = float(0.5 * (j["joint-l-eye"][2] + j["joint-r-eye"][2]))
@@ -80,7 +80,7 @@ def scalp_faces(verts: np.ndarray, frame: HeadFrame, front_height: float = 0.5) 
     The hairline is `front_height` of the way from the eyes to the crown in front, near the
     ears' top on the sides and low on the nape behind, blended smoothly by azimuth.
     """
-    base = mpfb.load_base_mesh()
+    base = load_base_mesh()
     body_ids = base.vertex_groups["body"]
     p = verts[body_ids]
     front_z = frame.eye_z + front_height * (frame.top_z - frame.eye_z)
@@ -96,7 +96,7 @@ def scalp_faces(verts: np.ndarray, frame: HeadFrame, front_height: float = 0.5) 
 def _outline(verts: np.ndarray, frame: HeadFrame, phis: np.ndarray, zs: np.ndarray, gap: float) -> np.ndarray:
     """Radius of a sheet around the body at each (z, azimuth), `gap` outside the body, never
     narrowing downwards (hair falls, it does not tuck under the skull)."""
-    body = verts[mpfb.load_base_mesh().vertex_groups["body"]]
+    body = verts[load_base_mesh().vertex_groups["body"]]
     c = frame.center
     # Only the head, neck and the middle of the back: shoulders and arms must not widen the
     # sheet into a cape (hair falls behind the shoulders, not over them).
@@ -267,7 +267,7 @@ def hair_geometry(verts: np.ndarray, style: str, variation: float = 0.5, volume:
         parts.append(HairPart("curtain", v, faces, blend(v)))
     elif style == "ponytail":
         c = f.center
-        back = verts[mpfb.load_base_mesh().vertex_groups["body"]]
+        back = verts[load_base_mesh().vertex_groups["body"]]
         head_back = float(back[np.abs(back[:, 2] - c[2]) < 0.03 * s][:, 1].max())
         start = np.array([c[0], head_back + 0.015 * s, c[2] + 0.02 * s])
         length = (0.18 + 0.14 * variation) * s

@@ -232,14 +232,13 @@ class CharacterRenderer:
 
     def __init__(self) -> None:
         self._session: RenderSession | None = None
-        self._spec_key: str | None = None
+        self._spec_key: tuple[str, str] | None = None
 
     def __call__(self, spec: Any, character: Any) -> list[RenderedImage]:
-        import json
+        from ..core.spec_io import spec_fingerprint, spec_to_dict
 
-        from ..core.spec import spec_to_dict
-
-        key = json.dumps(spec_to_dict(spec), sort_keys=True, default=str)
+        # The folder too: relative cubemap and BVH paths resolve against it.
+        key = (spec_fingerprint(spec_to_dict(spec)), spec.base_dir)
         if self._session is None or key != self._spec_key:
             self.close()
             self._session, self._spec_key = RenderSession(spec), key

@@ -41,7 +41,7 @@ import bpy
 import numpy as np
 from mathutils import Euler, Matrix, Quaternion, Vector
 
-from ..core import mpfb
+from ..core.mpfb.walk import load_walk_cycle
 from ..core.spec import POSE_SOURCES
 from .body import BodyBuild, _alive
 
@@ -245,7 +245,7 @@ class WalkTable:
 
 
 def _bezier_on_frames(keys: list, frames: np.ndarray, samples: int = 48) -> np.ndarray:
-    """One keyed F-curve (Bézier segments between `core.mpfb.CurveKey`s) evaluated at `frames`;
+    """One keyed F-curve (Bézier segments between `core.mpfb.walk.CurveKey`s) evaluated at `frames`;
     constant before the first and after the last key, like Blender's default extrapolation."""
     if len(keys) == 1:
         return np.full(len(frames), keys[0].value)
@@ -266,7 +266,7 @@ def _bezier_on_frames(keys: list, frames: np.ndarray, samples: int = 48) -> np.n
 @functools.lru_cache(maxsize=4)
 def walk_table(name: str = WALK_CYCLE_NAME) -> WalkTable:
     """The shipped cycle `name` tabulated once per process (see the section comment)."""
-    cycle = mpfb.load_walk_cycle(name)
+    cycle = load_walk_cycle(name)
     first, last = cycle.first_frame, cycle.last_frame
     steps = int(round((last - first) * WALK_TABLE_STEPS_PER_FRAME)) + 1
     frames = np.linspace(first, last, steps)

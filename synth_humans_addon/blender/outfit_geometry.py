@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core import mpfb
+from ..core.mpfb.phenotype import Phenotype, body_vertices
 from . import garment_regions as gr
 from .accessories import accessory_geometry, accessory_side
 from .garments import covered_base_vertices, garment_mesh
@@ -28,7 +28,7 @@ class OutfitGeometry:
 
 def body_of(character) -> np.ndarray:
     """The morphed rest-pose base-mesh vertices of a `sampling.CharacterSample`'s body."""
-    return mpfb.body_vertices(mpfb.Phenotype.from_body_sample(character.body))
+    return body_vertices(Phenotype.from_body_sample(character.body))
 
 
 def outfit_geometry(character, verts: np.ndarray | None = None) -> OutfitGeometry:

@@ -1,4 +1,4 @@
-"""Armatures from `core.mpfb.Rig`: bones, skin-weight vertex groups, semantic bone lookup.
+"""Armatures from `core.mpfb.rig.Rig`: bones, skin-weight vertex groups, semantic bone lookup.
 
 `create_armature` builds the armature object in edit mode (the only way Blender creates
 bones). `add_skin_weights` writes a rig's weights as vertex groups of a mesh object whose
@@ -13,7 +13,7 @@ import bpy
 import numpy as np
 from mathutils import Matrix, Vector
 
-from ..core.mpfb import Rig
+from ..core.mpfb.rig import Rig
 
 # Semantic name → bone, per standard rig. Sided entries use {s}: "L"/"R" (default rigs),
 # "Left"/"Right" (CMU, Mixamo) or "l"/"r" (game engine).
@@ -84,7 +84,7 @@ def rig_bone_name(rig_name: str, semantic: str) -> str:
 
 
 def bone_name(build_or_rig, semantic: str) -> str:
-    """Semantic bone lookup on a `BodyBuild`, a `core.mpfb.Rig` or a rig name."""
+    """Semantic bone lookup on a `BodyBuild`, a `core.mpfb.rig.Rig` or a rig name."""
     rig_name = build_or_rig if isinstance(build_or_rig, str) else getattr(build_or_rig, "rig_name", None) \
         or getattr(build_or_rig, "name")
     return rig_bone_name(rig_name, semantic)

@@ -96,7 +96,7 @@ def skin_by_weights(obj: bpy.types.Object, armature: bpy.types.Object, weights: 
 
 
 # Per rig name: (the skin_weights dict it was built from, the table). Rigs of one name share
-# one weights dict (`core.mpfb` caches it), so this holds one small entry per rig in use.
+# one weights dict (`core.mpfb.rig.skin_weights` caches it), so this holds one small entry per rig in use.
 _WEIGHT_TABLES: dict[str, tuple[dict, tuple]] = {}
 
 

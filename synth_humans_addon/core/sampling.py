@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from . import geometry, palettes
-from .spec import ETHNICITIES, Range, Spec
+from .spec import ACCESSORY_KINDS, ETHNICITIES, Range, Spec
 
 # Stream ids inside one dataset seed.
 _CHARACTER_STREAM = 0
@@ -480,7 +480,7 @@ def expand_character(spec: Spec, index: int, split: str | None = None) -> Charac
         hair = HairSample(style, hp, hc, length=float(rng.random()))
     accessories = []
     acc = spec.accessories
-    for kind in ("backpack", "shoulder_bag", "cap", "hat", "glasses"):
+    for kind in ACCESSORY_KINDS:
         draw = rng.random()  # always drawn, so one probability never shifts another's stream
         colour = _pick_color(rng, spec, acc.palettes)
         if draw < getattr(acc, kind):

@@ -7,8 +7,8 @@ from pathlib import Path
 import bpy
 from bpy.props import IntProperty, StringProperty
 
-from ..core import spec as S
 from ..core.cubemaps import BUILTIN_CUBEMAPS
+from ..core.image_files import check_cubemap_folder
 from .camera import SynthHumansPanel, ready_settings
 from .state import ensure_initialized, on_spec_edited, settings
 from .tables import draw_error, draw_range, draw_strings, draw_weights
@@ -24,7 +24,7 @@ def cubemap_problems(spec_group, entry: str, base_dir: str) -> list[str]:
     path = Path(bpy.path.abspath(entry)).expanduser()
     if not path.is_absolute() and base_dir:
         path = Path(base_dir) / path
-    return S.check_cubemap_folder(path)
+    return check_cubemap_folder(path)
 
 
 class SYNTHHUMANS_OT_add_cubemap(bpy.types.Operator):

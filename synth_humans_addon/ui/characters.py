@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bpy
 
+from ..core.spec import ACCESSORY_KINDS
 from .camera import SynthHumansPanel, ready_settings
 from .state import settings
 from .tables import draw_custom_palettes, draw_error, draw_range, draw_strings, draw_weights
@@ -73,7 +74,7 @@ class SYNTHHUMANS_PT_characters_hair(_CharacterSub, bpy.types.Panel):
         draw_range(layout, spec.hair, "volume")
         draw_range(layout, spec.hair, "ragged")
         col = layout.column(align=True)
-        for name in ("backpack", "shoulder_bag", "cap", "hat", "glasses"):
+        for name in ACCESSORY_KINDS:
             col.prop(spec.accessories, name, slider=True)
         draw_weights(layout, spec.accessories, "palettes", "accessories.palettes")
 

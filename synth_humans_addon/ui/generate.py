@@ -22,6 +22,7 @@ from bpy.props import EnumProperty
 
 from ..core import spec as S
 from ..core.processes import env_with_pythonpath, group_popen_kwargs, stop_process_group
+from ..core.spec_io import save_spec
 from .camera import SynthHumansPanel, ready_settings
 from .state import current_spec, home_scene, settings
 from .tables import draw_error
@@ -85,7 +86,7 @@ def start_generation(context, out: Path, workers: int, renderer: str = "bpy") ->
                                     for c in spec.background.cubemaps]
         spec.background.equirectangular = [str(spec.resolve_path(p)) for p in spec.background.equirectangular]
         spec.pose.bvh_files = [str(spec.resolve_path(p)) for p in spec.pose.bvh_files]
-    S.save_spec(spec, spec_path)
+    save_spec(spec, spec_path)
     python, cwd = farm_command()
     cmd = python + ["-m", "headless", "generate", str(spec_path), "--out", str(out), "--workers", str(workers),
                     "--renderer", renderer, "--no-progress"]

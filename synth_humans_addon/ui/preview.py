@@ -8,7 +8,6 @@ from) and the viewport to the camera view with the render border.
 """
 from __future__ import annotations
 
-import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ import bpy
 import numpy as np
 
 from ..core import spec as S
+from ..core.spec_io import spec_fingerprint, spec_to_dict
 from .camera import SynthHumansPanel, ready_settings, update_hemisphere
 from .state import current_spec, home_scene, settings
 from .tables import draw_error
@@ -30,7 +30,7 @@ SIDE_BY_SIDE_IMAGE = "SH Preview Render + Mask"
 @dataclass
 class PreviewState:
     navigator: Any  # blender.job.PreviewNavigator
-    spec_json: str  # the spec it was made for: a changed spec starts a new navigator
+    spec_key: tuple[str, str]  # the spec it was made for (`spec_key`): a changed spec starts a new navigator
     last: Any = None  # the last RenderedImage
 
 
@@ -57,21 +57,27 @@ def _close(state: PreviewState) -> None:
         state.navigator.close()
 
 
+def _spec_key(spec: Any) -> tuple[str, str]:
+    """The spec's fingerprint and its folder: relative cubemap and BVH paths resolve against
+    the folder, so a spec moved elsewhere renders differently here."""
+    return spec_fingerprint(spec_to_dict(spec)), spec.base_dir
+
+
 def _navigator(context, create: bool = True) -> PreviewState:
     from ..blender.job import PreviewNavigator
 
     spec = current_spec(context)
     key = home_scene(context).name
-    spec_json = json.dumps(S.spec_to_dict(spec), sort_keys=True)
+    spec_key = _spec_key(spec)
     state = _PREVIEWS.get(key)
-    if state is not None and state.spec_json == spec_json and _alive(state):
+    if state is not None and state.spec_key == spec_key and _alive(state):
         return state
     if state is not None:
         _close(state)
         del _PREVIEWS[key]
     if not create:
         raise LookupError("no preview yet: press 'New Character' first")
-    state = PreviewState(PreviewNavigator(spec), spec_json)
+    state = PreviewState(PreviewNavigator(spec), spec_key)
     _PREVIEWS[key] = state
     return state
 

@@ -25,6 +25,7 @@ from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProp
                        IntProperty, PointerProperty, StringProperty)
 
 from ..core import spec as S
+from ..core.spec_io import spec_from_dict
 from . import fields
 
 PREFIX = "SYNTHHUMANS_PG_"
@@ -325,7 +326,7 @@ def props_to_spec(group) -> S.Spec:
     data, problems = props_to_dict(group)
     if problems:
         raise S.SpecError(problems, "the Synth Humans panels")
-    return S.spec_from_dict(data, source="the Synth Humans panels")
+    return spec_from_dict(data, source="the Synth Humans panels")
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """The spec held by a scene: fill it, read it back, and accept or refuse each edit.
 
 Every edit of a spec property lands in `on_spec_edited`. The whole spec is re-validated
-with `core.spec.validate_spec` (files are checked later, when saving or generating: a
+with `core.spec_validation.validate_spec` (files are checked later, when saving or generating: a
 half-typed path must not be refused); if the edit introduces a problem in a field that was
 fine before, the panels go back to the last accepted spec and `settings.error` shows the
 validation's own messages ("camera.theta1_deg: θ1 (88.0) must be smaller than θ2 …").
@@ -15,6 +15,8 @@ import bpy
 
 from ..core import presets
 from ..core import spec as S
+from ..core.spec_io import load_spec, save_spec, spec_from_dict, spec_to_dict
+from ..core.spec_validation import validate_spec
 from .props import props_to_dict, props_to_spec, spec_to_props
 
 PANEL_SOURCE = "the Synth Humans panels"
@@ -51,7 +53,7 @@ def load_into_scene(context, spec: S.Spec, path: str = "") -> None:
         spec_to_props(spec, s.spec)
     finally:
         s.loading = False
-    s.accepted_spec = json.dumps(S.spec_to_dict(spec))
+    s.accepted_spec = json.dumps(spec_to_dict(spec))
     s.initialized = True
     s.error = ""
     if path:
@@ -76,8 +78,8 @@ def _unchecked(context) -> S.Spec:
     data, problems = props_to_dict(settings(context).spec)
     if problems:
         raise S.SpecError(problems, PANEL_SOURCE)
-    spec = S.spec_from_dict(data, source=PANEL_SOURCE, validate=False)
-    problems = S.validate_spec(spec, check_files=False)
+    spec = spec_from_dict(data, source=PANEL_SOURCE, validate=False)
+    problems = validate_spec(spec, check_files=False)
     if problems:
         raise S.SpecError(problems, PANEL_SOURCE)
     return spec
@@ -86,10 +88,10 @@ def _unchecked(context) -> S.Spec:
 def spec_problems(data: dict) -> list[tuple[str, str]]:
     """Problems of a spec dict, file checks left out."""
     try:
-        spec = S.spec_from_dict(data, source=PANEL_SOURCE, validate=False)
+        spec = spec_from_dict(data, source=PANEL_SOURCE, validate=False)
     except S.SpecError as exc:
         return exc.problems
-    return S.validate_spec(spec, check_files=False)
+    return validate_spec(spec, check_files=False)
 
 
 def on_spec_edited(context) -> None:
@@ -105,7 +107,7 @@ def on_spec_edited(context) -> None:
     if new and accepted is not None:
         s.loading = True
         try:
-            spec_to_props(S.spec_from_dict(accepted, validate=False), s.spec)
+            spec_to_props(spec_from_dict(accepted, validate=False), s.spec)
         finally:
             s.loading = False
         s.error = format_problems(new)
@@ -124,13 +126,13 @@ def _spec_changed(context) -> None:
 
 
 def load_file(context, path: str) -> S.Spec:
-    spec = S.load_spec(path)
+    spec = load_spec(path)
     load_into_scene(context, spec, str(Path(path)))
     return spec
 
 
 def save_file(context, path: str) -> S.Spec:
     spec = current_spec(context)
-    S.save_spec(spec, path)
+    save_spec(spec, path)
     settings(context).spec_path = str(Path(path))
     return spec

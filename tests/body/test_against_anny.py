@@ -21,8 +21,9 @@ Anny's model is built once (about 90 s the first time, then cached by anny on di
 import numpy as np
 import pytest
 
-from synth_humans_addon.core import mpfb
-from synth_humans_addon.core.mpfb import Phenotype
+from synth_humans_addon.core.mpfb.assets import to_blender_frame
+from synth_humans_addon.core.mpfb.phenotype import Phenotype, body_vertices, macro_weights
+from synth_humans_addon.core.spec import ETHNICITIES
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("anny")
@@ -51,7 +52,7 @@ def _age_to_anny(age_mh: float) -> float:
 def _anny_rest_vertices(model, ph: Phenotype, height_anny: float, proportions_anny: float) -> np.ndarray:
     kw = dict(gender=1.0 - ph.gender, age=_age_to_anny(ph.age), muscle=ph.muscle, weight=ph.weight,
               height=height_anny, proportions=proportions_anny, cupsize=ph.cupsize, firmness=ph.firmness,
-              **{e: ph.ethnicity.get(e, 0.0) for e in mpfb.ETHNICITIES})
+              **{e: ph.ethnicity.get(e, 0.0) for e in ETHNICITIES})
     kw = {k: torch.tensor([float(v)], dtype=torch.float64) for k, v in kw.items()}
     with torch.no_grad():
         out = model(phenotype_kwargs=kw)
@@ -61,14 +62,14 @@ def _anny_rest_vertices(model, ph: Phenotype, height_anny: float, proportions_an
 def _random_phenotype(rng) -> Phenotype:
     return Phenotype(age_years=float(rng.uniform(1, 90)), gender=float(rng.random()), weight=float(rng.random()),
                      muscle=float(rng.random()), height=float(rng.choice([0.0, 1.0])),
-                     proportions=float(rng.choice([0.0, 1.0])), ethnicity=dict(zip(mpfb.ETHNICITIES, rng.random(3))),
+                     proportions=float(rng.choice([0.0, 1.0])), ethnicity=dict(zip(ETHNICITIES, rng.random(3))),
                      cupsize=float(rng.random()), firmness=float(rng.random()))
 
 
 def test_same_topology(anny_model, base_mesh):
     assert tuple(anny_model.template_vertices.shape) == base_mesh.vertices.shape
     np.testing.assert_allclose(anny_model.template_vertices.double().numpy(),
-                               mpfb.to_blender_frame(base_mesh.vertices), atol=1e-9)
+                               to_blender_frame(base_mesh.vertices), atol=1e-9)
     faces = anny_model.faces.numpy()
     ours = np.concatenate([base_mesh.faces[base_mesh.group_faces(g)]
                            for g in ("body", "helper-l-eye", "helper-r-eye", "helper-tongue")])
@@ -82,7 +83,7 @@ def test_body_vertices_match_anny(anny_model):
     for _ in range(6):
         ph = _random_phenotype(rng)
         ref = _anny_rest_vertices(anny_model, ph, height_anny=ph.height, proportions_anny=1.0 - ph.proportions)
-        ours = mpfb.body_vertices(ph, ground=False)
+        ours = body_vertices(ph, ground=False)
         err = np.abs(ours - ref).max()
         assert err < TOL, f"{ph}: max deviation {err:.3g} m"
 
@@ -106,9 +107,9 @@ def test_blend_matches_anny_blendshapes_for_mid_values(anny_model):
     for _ in range(4):
         ph = Phenotype(age_years=float(rng.uniform(1, 90)), gender=float(rng.random()), weight=float(rng.random()),
                        muscle=float(rng.random()), height=float(rng.random()), proportions=float(rng.random()),
-                       ethnicity=dict(zip(mpfb.ETHNICITIES, rng.random(3))))
+                       ethnicity=dict(zip(ETHNICITIES, rng.random(3))))
         ref = template.copy()
-        for target, w in mpfb.macro_weights(ph).items():
+        for target, w in macro_weights(ph).items():
             ref += w * shapes[labels.index(label(target))]
-        err = np.abs(mpfb.body_vertices(ph, ground=False) - ref).max()
+        err = np.abs(body_vertices(ph, ground=False) - ref).max()
         assert err < TOL, f"{ph}: max deviation {err:.3g} m"

@@ -9,8 +9,8 @@ bpy = pytest.importorskip("bpy")
 from synth_humans_addon.blender import body as B  # noqa: E402
 from synth_humans_addon.blender import motion as M  # noqa: E402
 from synth_humans_addon.blender import rig as R  # noqa: E402
-from synth_humans_addon.core import mpfb  # noqa: E402
-from synth_humans_addon.core.mpfb import Phenotype  # noqa: E402
+from synth_humans_addon.core.mpfb.rig import load_rig  # noqa: E402
+from synth_humans_addon.core.mpfb.phenotype import Phenotype  # noqa: E402
 
 pytestmark = pytest.mark.blender
 
@@ -226,7 +226,7 @@ def test_semantic_bone_names():
     assert R.rig_bone_name("game_engine", "left_foot") == "foot_l"
     assert R.rig_bone_name("mixamo", "head") == "mixamorig:Head"
     for rig_name in ("default_no_toes", "cmu_mb"):
-        bones = set(mpfb.load_rig(rig_name).bone_names)
+        bones = set(load_rig(rig_name).bone_names)
         for s in ("head", "neck", "chest", "hips", "left_hand", "right_hand", "left_foot", "right_foot",
                   "left_upperarm", "right_forearm", "left_thigh", "right_shin"):
             assert R.rig_bone_name(rig_name, s) in bones, (rig_name, s)

@@ -2,8 +2,13 @@
 import numpy as np
 import pytest
 
-from synth_humans_addon.core import mpfb
-from synth_humans_addon.core.mpfb import Phenotype
+from synth_humans_addon.core.mpfb.assets import AssetError, to_blender_frame
+from synth_humans_addon.core.mpfb.phenotype import (
+    Phenotype, age_macro_to_years, age_years_to_macro, body_vertices, macro_component_weights, macro_weights,
+)
+from synth_humans_addon.core.mpfb.rig import joint_positions, load_rig
+from synth_humans_addon.core.mpfb.targets import blend_targets, load_target, target_file
+from synth_humans_addon.core.spec import ETHNICITIES
 
 
 def test_base_mesh_topology(base_mesh):
@@ -24,12 +29,12 @@ def test_base_mesh_topology(base_mesh):
 
 
 def test_age_mapping_matches_makehuman():
-    assert mpfb.age_years_to_macro(1) == 0.0
-    assert mpfb.age_years_to_macro(25) == 0.5
-    assert mpfb.age_years_to_macro(90) == 1.0
-    assert mpfb.age_years_to_macro(13) == pytest.approx(0.25)
+    assert age_years_to_macro(1) == 0.0
+    assert age_years_to_macro(25) == 0.5
+    assert age_years_to_macro(90) == 1.0
+    assert age_years_to_macro(13) == pytest.approx(0.25)
     for y in (1, 5, 11, 25, 40, 90):
-        assert mpfb.age_macro_to_years(mpfb.age_years_to_macro(y)) == pytest.approx(y)
+        assert age_macro_to_years(age_years_to_macro(y)) == pytest.approx(y)
 
 
 def test_component_weights_are_partitions_of_unity():
@@ -38,8 +43,8 @@ def test_component_weights_are_partitions_of_unity():
         eth = rng.random(3)
         ph = Phenotype(age_years=float(rng.uniform(1, 90)), gender=float(rng.random()), weight=float(rng.random()),
                        muscle=float(rng.random()), height=float(rng.random()), proportions=float(rng.random()),
-                       ethnicity=dict(zip(mpfb.ETHNICITIES, eth)))
-        c = mpfb.macro_component_weights(ph)
+                       ethnicity=dict(zip(ETHNICITIES, eth)))
+        c = macro_component_weights(ph)
         for macro in ("gender", "age", "muscle", "weight", "race", "cupsize", "firmness"):
             assert sum(c[macro].values()) == pytest.approx(1.0), macro
             assert all(w >= 0 for w in c[macro].values())
@@ -51,32 +56,32 @@ def test_neutral_phenotype_gives_zero_universal_offsets(base_mesh):
     """Female, 25 years, average muscle/weight, height and proportions 0.5: the universal,
     height and proportions targets all vanish; only the ethnic shape remains."""
     ph = Phenotype(gender=0.0, ethnicity={"caucasian": 1.0})
-    w = mpfb.macro_weights(ph)
-    moving = {k: v for k, v in w.items() if mpfb.load_target(k).indices.size}
+    w = macro_weights(ph)
+    moving = {k: v for k, v in w.items() if load_target(k).indices.size}
     assert moving == {"macrodetails/caucasian-female-young": pytest.approx(1.0)}
     # the neutral universal target is there, with weight 1, and empty
     assert w["macrodetails/universal-female-young-averagemuscle-averageweight"] == pytest.approx(1.0)
-    assert mpfb.load_target("macrodetails/universal-female-young-averagemuscle-averageweight").indices.size == 0
+    assert load_target("macrodetails/universal-female-young-averagemuscle-averageweight").indices.size == 0
 
 
 def test_weights_sum_sensibly():
     ph = Phenotype(age_years=40, gender=0.3, weight=0.8, muscle=0.2, height=0.7, proportions=0.9,
                    ethnicity={"african": 0.2, "asian": 0.3, "caucasian": 0.5})
-    w = mpfb.macro_weights(ph)
-    race = sum(v for k, v in w.items() if k.split("/")[1].split("-")[0] in mpfb.ETHNICITIES)
+    w = macro_weights(ph)
+    race = sum(v for k, v in w.items() if k.split("/")[1].split("-")[0] in ETHNICITIES)
     assert race == pytest.approx(1.0)
     universal = sum(v for k, v in w.items() if "/universal-" in k)
     assert universal == pytest.approx(1.0)
     height = sum(v for k, v in w.items() if "/height/" in k)
     # height weight 2·0.7−1 = 0.4 spread over the existing gender/age/muscle/weight combos
     assert height == pytest.approx(0.4)
-    assert all(mpfb.target_file(k).is_file() for k in w)
+    assert all(target_file(k).is_file() for k in w)
 
 
 def test_extremes_pick_the_right_targets():
     old_fat_man = Phenotype(age_years=90, gender=1.0, weight=1.0, muscle=1.0, height=1.0, proportions=1.0,
                             ethnicity={"african": 1.0})
-    w = mpfb.macro_weights(old_fat_man)
+    w = macro_weights(old_fat_man)
     assert w == pytest.approx({
         "macrodetails/african-male-old": 1.0,
         "macrodetails/universal-male-old-maxmuscle-maxweight": 1.0,
@@ -85,7 +90,7 @@ def test_extremes_pick_the_right_targets():
     })
     baby_girl = Phenotype(age_years=1, gender=0.0, weight=0.0, muscle=0.0, height=0.0, proportions=0.0,
                           ethnicity={"asian": 1.0})
-    w = mpfb.macro_weights(baby_girl)
+    w = macro_weights(baby_girl)
     assert w["macrodetails/asian-female-baby"] == pytest.approx(1.0)
     assert w["macrodetails/universal-female-baby-minmuscle-minweight"] == pytest.approx(1.0)
     assert w["macrodetails/height/female-baby-minmuscle-minweight-minheight"] == pytest.approx(1.0)
@@ -95,31 +100,31 @@ def test_extremes_pick_the_right_targets():
 
 def test_height_macro_orders_body_heights(base_mesh):
     body = base_mesh.vertex_groups["body"]
-    heights = [mpfb.body_vertices(Phenotype(gender=1.0, height=h))[body, 2].max() for h in (0.0, 0.5, 1.0)]
+    heights = [body_vertices(Phenotype(gender=1.0, height=h))[body, 2].max() for h in (0.0, 0.5, 1.0)]
     assert heights[0] < heights[1] < heights[2]
     assert 1.6 < heights[1] < 1.9  # an average young man
-    female = mpfb.body_vertices(Phenotype(gender=0.0))[body, 2].max()
+    female = body_vertices(Phenotype(gender=0.0))[body, 2].max()
     assert female < heights[1]
 
 
 def test_body_vertices_frame_and_ground(base_mesh):
-    v = mpfb.body_vertices(Phenotype())
+    v = body_vertices(Phenotype())
     body = base_mesh.vertex_groups["body"]
     assert v[body, 2].min() == pytest.approx(0.0, abs=1e-12)
-    j = mpfb.joint_positions(v)
+    j = joint_positions(v)
     assert j["joint-head"][2] > j["joint-pelvis"][2] > j["joint-l-knee"][2] > j["joint-l-ankle"][2]
     # left is +x (MakeHuman's left side), the character faces −y: the nose is in front (−y)
     assert j["joint-l-knee"][0] > 0 > j["joint-r-knee"][0]
     nose_tip = v[body][np.argmin(v[body, 1])]
     assert nose_tip[2] > 1.0 or nose_tip[1] < j["joint-head"][1]
-    ungrounded = mpfb.body_vertices(Phenotype(), ground=False)
-    np.testing.assert_allclose(ungrounded, mpfb.to_blender_frame(mpfb.blend_targets(mpfb.macro_weights(Phenotype()))))
+    ungrounded = body_vertices(Phenotype(), ground=False)
+    np.testing.assert_allclose(ungrounded, to_blender_frame(blend_targets(macro_weights(Phenotype()))))
 
 
 def test_rig_fits_morphed_body(base_mesh):
-    small = mpfb.body_vertices(Phenotype(gender=0.0, height=0.0))
-    tall = mpfb.body_vertices(Phenotype(gender=1.0, height=1.0))
-    rs, rt = mpfb.load_rig("default_no_toes", small), mpfb.load_rig("default_no_toes", tall)
+    small = body_vertices(Phenotype(gender=0.0, height=0.0))
+    tall = body_vertices(Phenotype(gender=1.0, height=1.0))
+    rs, rt = load_rig("default_no_toes", small), load_rig("default_no_toes", tall)
     assert rs.bone_names == rt.bone_names
     assert rt.bone("head").head[2] > rs.bone("head").head[2] + 0.5
     names = set(rs.bone_names)
@@ -130,7 +135,7 @@ def test_rig_fits_morphed_body(base_mesh):
         assert b.parent is None or b.parent in seen
         seen.add(b.name)
     # the knee bone starts at the knee cube
-    np.testing.assert_allclose(rt.bone("lowerleg01.L").head, mpfb.joint_positions(tall)["joint-l-knee"])
+    np.testing.assert_allclose(rt.bone("lowerleg01.L").head, joint_positions(tall)["joint-l-knee"])
     # skin weights: the whole body is weighted, each vertex sums to 1
     total = np.zeros(len(base_mesh.vertices))
     for idx, w in rs.skin_weights.values():
@@ -141,10 +146,10 @@ def test_rig_fits_morphed_body(base_mesh):
 
 
 def test_cmu_rig_and_unknown_rig():
-    r = mpfb.load_rig("cmu_mb")
+    r = load_rig("cmu_mb")
     assert {"Hips", "LowerBack", "Spine", "LeftUpLeg", "RightFoot", "Head"} <= set(r.bone_names)
-    with pytest.raises(mpfb.AssetError, match="nope"):
-        mpfb.load_rig("nope")
+    with pytest.raises(AssetError, match="nope"):
+        load_rig("nope")
 
 
 def test_phenotype_validation_names_the_field():

@@ -12,7 +12,7 @@ bpy = pytest.importorskip("bpy")
 
 from synth_humans_addon.blender import body as B  # noqa: E402
 from synth_humans_addon.blender import motion as M  # noqa: E402
-from synth_humans_addon.core.mpfb import Phenotype  # noqa: E402
+from synth_humans_addon.core.mpfb.phenotype import Phenotype  # noqa: E402
 
 pytestmark = pytest.mark.blender
 

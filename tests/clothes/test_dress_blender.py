@@ -7,15 +7,17 @@ bpy = pytest.importorskip("bpy")
 from synth_humans_addon.blender import body as B  # noqa: E402
 from synth_humans_addon.blender import clothes as C  # noqa: E402
 from synth_humans_addon.blender import materials as MAT  # noqa: E402
-from synth_humans_addon.core import mpfb, presets, sampling  # noqa: E402
+from synth_humans_addon.core import presets, sampling  # noqa: E402
+from synth_humans_addon.core.mpfb.assets import AssetError, load_base_mesh  # noqa: E402
+from synth_humans_addon.core.mpfb.phenotype import Phenotype  # noqa: E402
 from synth_humans_addon.core.palettes import hex_to_linear  # noqa: E402
 from synth_humans_addon.core.sampling import AccessorySample, GarmentSample, HairSample  # noqa: E402
 
 pytestmark = pytest.mark.blender
 
 try:
-    mpfb.load_base_mesh()
-except mpfb.AssetError as e:
+    load_base_mesh()
+except AssetError as e:
     pytest.skip(str(e), allow_module_level=True)
 
 DATA_KINDS = ("objects", "meshes", "materials", "armatures", "node_groups", "images")
@@ -56,7 +58,7 @@ def dressed():
     ch.hair = HairSample("long", "dark", "#120e0a")
     ch.accessories = [AccessorySample(k, "dark", "#30343c") for k in ("backpack", "shoulder_bag", "cap", "glasses")]
     before = _counts()
-    build = B.build_body(mpfb.Phenotype.from_body_sample(ch.body), ch.body.skin_color, name="t_dressed")
+    build = B.build_body(Phenotype.from_body_sample(ch.body), ch.body.skin_color, name="t_dressed")
     outfit = C.dress(build, ch)
     yield ch, build, outfit, before
     C.remove_outfit(outfit)
@@ -65,7 +67,7 @@ def dressed():
 
 def test_every_sampled_part_exists_with_mask_index_and_colour():
     for ch in _characters(4, start=3):
-        build = B.build_body(mpfb.Phenotype.from_body_sample(ch.body), ch.body.skin_color, name=f"t{ch.pid}")
+        build = B.build_body(Phenotype.from_body_sample(ch.body), ch.body.skin_color, name=f"t{ch.pid}")
         try:
             outfit = C.dress(build, ch)
             for role in ("top", "bottom", "shoes"):
@@ -112,7 +114,7 @@ def test_many_characters_do_not_leak(dressed):
     _, _, _, before_fixture = dressed
     start = _counts()
     for ch in _characters(3, start=10):
-        build = B.build_body(mpfb.Phenotype.from_body_sample(ch.body), ch.body.skin_color, name="t_leak")
+        build = B.build_body(Phenotype.from_body_sample(ch.body), ch.body.skin_color, name="t_leak")
         outfit = C.dress(build, ch)
         C.remove_outfit(outfit)
         B.remove_body(build)
@@ -166,7 +168,7 @@ def test_fully_dressed_person_is_grounded_by_the_feet(dressed):
 def test_dress_failure_leaves_nothing_behind():
     ch = _characters(1, start=20)[0]
     ch.accessories = [AccessorySample("umbrella", "dark", "#000000")]
-    build = B.build_body(mpfb.Phenotype.from_body_sample(ch.body), ch.body.skin_color, name="t_fail")
+    build = B.build_body(Phenotype.from_body_sample(ch.body), ch.body.skin_color, name="t_fail")
     try:
         before = _counts()
         with pytest.raises(ValueError, match="umbrella"):
@@ -202,7 +204,7 @@ def test_dressing_is_deterministic():
     ch = _characters(1, start=7)[0]
 
     def snapshot():
-        build = B.build_body(mpfb.Phenotype.from_body_sample(ch.body), ch.body.skin_color, name="t_det")
+        build = B.build_body(Phenotype.from_body_sample(ch.body), ch.body.skin_color, name="t_det")
         outfit = C.dress(build, ch)
         shot = {}
         for obj in outfit.objects:

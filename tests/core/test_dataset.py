@@ -9,7 +9,7 @@ from PIL import Image
 
 from synth_humans_addon.core import dataset as ds
 from synth_humans_addon.core import presets, sampling
-from synth_humans_addon.core.spec import spec_to_dict
+from synth_humans_addon.core.spec_io import spec_to_dict
 
 
 def fake_render(character):

@@ -16,7 +16,8 @@ from PIL import Image
 
 from synth_humans_addon.core import crop_stats as cs
 from synth_humans_addon.core import fit, palettes, postprocess, presets
-from synth_humans_addon.core.spec import load_spec, validate_spec
+from synth_humans_addon.core.spec_io import load_spec
+from synth_humans_addon.core.spec_validation import validate_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 RED, BLUE, GREY = (0.6, 0.12, 0.1), (0.1, 0.2, 0.6), (0.15, 0.15, 0.16)

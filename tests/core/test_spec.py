@@ -1,6 +1,7 @@
 """The dataset spec: TOML round trips, presets, and validation that names the bad field."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -8,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from synth_humans_addon.core import presets
-from synth_humans_addon.core.spec import Spec, SpecError, load_spec, save_spec, spec_from_dict, validate_spec
+from synth_humans_addon.core.spec import Spec, SpecError
+from synth_humans_addon.core.spec_io import load_spec, save_spec, spec_fingerprint, spec_from_dict, spec_to_dict
+from synth_humans_addon.core.spec_validation import validate_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,6 +36,25 @@ def test_shipped_preset_files_match_the_code(name):
     spec.base_dir = ""
     assert spec == presets.preset(name), f"examples/presets/{name}.toml is stale: regenerate it"
 
+
+
+def test_fingerprint_ignores_the_folder_and_sees_every_field(tmp_path):
+    """The farm's job table stores the fingerprint: a spec loaded from another folder, or
+    read back from the table's JSON, must resume; a changed field must not."""
+    spec = presets.preset("IV")
+    here = spec_fingerprint(spec_to_dict(spec))
+    save_spec(spec, tmp_path / "s.toml")
+    moved = load_spec(tmp_path / "s.toml")
+    assert moved.base_dir == str(tmp_path.resolve()) != spec.base_dir
+    assert spec_fingerprint(spec_to_dict(moved)) == here
+    assert spec_fingerprint(json.loads(json.dumps(spec_to_dict(spec)))) == here
+    assert len(here) == 64 and int(here, 16) >= 0
+    for change in (lambda s: setattr(s.camera, "radius", s.camera.radius + 0.5),
+                   lambda s: s.clothing.tops.update(jacket=0.3),
+                   lambda s: setattr(s.dataset, "seed", s.dataset.seed + 1)):
+        other = presets.preset("IV")
+        change(other)
+        assert spec_fingerprint(spec_to_dict(other)) != here
 
 def test_presets_grow_in_realism_like_the_study():
     I, II, III, IV = (presets.preset(n) for n in ("I", "II", "III", "IV"))

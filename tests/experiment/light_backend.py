@@ -18,7 +18,7 @@ from headless.study.refs import DataRef, ModelRef, TestSplit
 from headless.standin import render_character
 from synth_humans_addon.core.dataset import character_complete, create_dataset, read_dataset, write_character
 from synth_humans_addon.core.sampling import expand_dataset
-from synth_humans_addon.core.spec import spec_to_dict
+from synth_humans_addon.core.spec_io import spec_to_dict
 
 
 class Interrupt(KeyboardInterrupt):

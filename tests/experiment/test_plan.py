@@ -159,7 +159,7 @@ def test_stage_keys_follow_params_inputs_real_data_and_code(tmp_path, monkeypatc
 
 def test_a_spec_file_keeps_resolving_its_relative_paths(tmp_path):
     from synth_humans_addon.core.presets import preset
-    from synth_humans_addon.core.spec import save_spec
+    from synth_humans_addon.core.spec_io import save_spec
 
     from PIL import Image
 

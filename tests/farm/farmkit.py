@@ -231,7 +231,7 @@ class ScriptedWorker:
 
         from headless.standin import render_character
         from synth_humans_addon.core.sampling import CharacterSample
-        from synth_humans_addon.core.spec import spec_from_dict
+        from synth_humans_addon.core.spec_io import spec_from_dict
         import json
 
         spec = spec_from_dict(spec_dict, validate=False)

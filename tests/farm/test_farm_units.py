@@ -21,7 +21,8 @@ from headless.store_pipeline import (DeclaredFile, StorePipeline, StoreTask, Upl
                                      store_character)
 from synth_humans_addon.core.dataset import RenderedImage, character_record, create_dataset, read_dataset
 from synth_humans_addon.core.sampling import expand_character, expand_dataset
-from synth_humans_addon.core.spec import Spec, spec_to_dict
+from synth_humans_addon.core.spec import Spec
+from synth_humans_addon.core.spec_io import spec_to_dict
 
 
 def small_spec(n=4, images=2) -> Spec:

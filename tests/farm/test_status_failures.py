@@ -5,7 +5,8 @@ from headless import jobs as J
 from headless.status import format_status, group_failures, read_status
 from headless.farm_layout import db_path
 from synth_humans_addon.core.sampling import expand_dataset
-from synth_humans_addon.core.spec import Spec, spec_to_dict
+from synth_humans_addon.core.spec import Spec
+from synth_humans_addon.core.spec_io import spec_to_dict
 
 
 def _error(path: str) -> str:

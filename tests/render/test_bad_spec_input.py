@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 
 from synth_humans_addon.core import presets
-from synth_humans_addon.core.spec import SpecError, spec_from_dict, spec_to_dict
+from synth_humans_addon.core.spec import SpecError
+from synth_humans_addon.core.spec_io import spec_from_dict, spec_to_dict
 
 
 def _with(mutate):

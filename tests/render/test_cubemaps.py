@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from synth_humans_addon.core import cubemaps
-from synth_humans_addon.core.spec import CUBEMAP_FACES
+from synth_humans_addon.core.image_files import CUBEMAP_FACES
 
 
 @pytest.fixture()

@@ -1,0 +1,179 @@
+"""Reading and writing the dataset spec (`spec.Spec`): plain dicts, TOML files, and the
+spec's identity.
+
+* `spec_to_dict` / `spec_from_dict`: the JSON/TOML-ready dict the farm sends to its workers
+  and the job table stores. `spec_from_dict` names every badly typed field (`SpecError`)
+  and, unless told not to, validates (`spec_validation.validate_spec`).
+* `load_spec` / `save_spec` / `dumps_toml`: TOML files.
+* `spec_fingerprint`: the one hash that says whether two specs describe the same dataset.
+
+Nothing here imports `bpy`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import tomllib
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from .spec import Range, Spec, SpecError
+from .spec_validation import validate_spec
+
+# ---------------------------------------------------------------------------------------
+# dict <-> dataclass
+
+
+def spec_to_dict(spec: Spec) -> dict[str, Any]:
+    """Plain JSON/TOML-ready dict (ranges as {low, high, distribution})."""
+    return dataclasses.asdict(spec)
+
+
+def _convert(value: Any, typ: Any, path: str, problems: list[tuple[str, str]]) -> Any:
+    origin = getattr(typ, "__origin__", None)
+    if typ is Range:
+        if isinstance(value, Range):
+            return value
+        if isinstance(value, (list, tuple)) and len(value) == 2 and all(_is_number(v) for v in value):
+            return Range(float(value[0]), float(value[1]))
+        if isinstance(value, dict):
+            unknown = set(value) - {"low", "high", "distribution"}
+            if unknown or not {"low", "high"} <= set(value):
+                problems.append((path, "expected {low = .., high = .., distribution = ..} or [low, high]"))
+                return None
+            if not (_is_number(value["low"]) and _is_number(value["high"])):
+                problems.append((path, "low and high must be numbers"))
+                return None
+            return Range(float(value["low"]), float(value["high"]), str(value.get("distribution", "uniform")))
+        if _is_number(value):  # a constant
+            return Range(float(value), float(value))
+        problems.append((path, f"expected a range [low, high], got {value!r}"))
+        return None
+    if dataclasses.is_dataclass(typ):
+        if not isinstance(value, dict):
+            problems.append((path, f"expected a table, got {type(value).__name__}"))
+            return None
+        return _from_dict(typ, value, path, problems)
+    if typ is float:
+        if not _is_number(value):
+            problems.append((path, f"expected a number, got {value!r}"))
+            return None
+        return float(value)
+    if typ is int:
+        if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())):
+            problems.append((path, f"expected a whole number, got {value!r}"))
+            return None
+        return int(value)
+    if typ is str:
+        if not isinstance(value, str):
+            problems.append((path, f"expected a string, got {value!r}"))
+            return None
+        return value
+    if origin is list:
+        (item_t,) = typ.__args__
+        if not isinstance(value, (list, tuple)):
+            problems.append((path, f"expected a list, got {value!r}"))
+            return None
+        return [_convert(v, item_t, f"{path}[{i}]", problems) for i, v in enumerate(value)]
+    if origin is dict:
+        _, val_t = typ.__args__
+        if not isinstance(value, dict):
+            problems.append((path, f"expected a table {{name = value}}, got {value!r}"))
+            return None
+        return {str(k): _convert(v, val_t, f"{path}.{k}", problems) for k, v in value.items()}
+    raise TypeError(f"unsupported spec field type {typ!r} at {path}")
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _from_dict(cls: type, data: dict[str, Any], prefix: str, problems: list[tuple[str, str]]):
+    hints = get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        path = f"{prefix}.{key}" if prefix else key
+        if key not in names:
+            problems.append((path, f"unknown field (known: {', '.join(sorted(names))})"))
+            continue
+        converted = _convert(value, hints[key], path, problems)
+        if converted is not None:
+            kwargs[key] = converted
+    return cls(**kwargs)
+
+
+def spec_from_dict(data: dict[str, Any], source: str | None = None, validate: bool = True) -> Spec:
+    """Build a Spec from a plain dict (TOML or JSON). Raises SpecError naming each bad field."""
+    problems: list[tuple[str, str]] = []
+    spec = _from_dict(Spec, data, "", problems)
+    if problems:
+        raise SpecError(problems, source)
+    if validate:
+        check = validate_spec(spec)
+        if check:
+            raise SpecError(check, source)
+    return spec
+
+
+def load_spec(path: str | Path, validate: bool = True) -> Spec:
+    """Read a spec TOML file. Relative paths inside it resolve against the file's folder."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SpecError([("file", f"cannot read {path}: {exc.strerror}")], str(path)) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError([("file", f"not valid TOML: {exc}")], str(path)) from None
+    data.setdefault("base_dir", str(path.resolve().parent))
+    return spec_from_dict(data, source=str(path), validate=validate)
+
+
+def save_spec(spec: Spec, path: str | Path) -> None:
+    """Write `spec` as TOML, without `base_dir`: loading takes the file's own folder."""
+    Path(path).write_text(dumps_toml(spec_to_dict(spec), skip={"base_dir"}), encoding="utf-8")
+
+
+# ---------------------------------------------------------------------------------------
+# Writing TOML: tomli-w (pure Python; bundled as a wheel in the Blender extension), so any
+# key or string a user types (a palette named "grün", quotes, newlines) loads back.
+
+
+def _compact(value: Any) -> Any:
+    """Uniform ranges as ``[low, high]`` pairs, the way people write them."""
+    if isinstance(value, dict):
+        if set(value) == {"low", "high", "distribution"} and value["distribution"] == "uniform":
+            return [value["low"], value["high"]]
+        return {k: _compact(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_compact(v) for v in value]
+    return value
+
+
+def dumps_toml(data: dict[str, Any], skip: set[str] = frozenset()) -> str:
+    """TOML text of a spec dict (or any dict of TOML-able values) that `tomllib` reads back equal."""
+    import tomli_w
+
+    return tomli_w.dumps({k: _compact(v) for k, v in data.items() if k not in skip})
+
+
+# ---------------------------------------------------------------------------------------
+# Identity
+
+
+def spec_identity(spec_dict: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a spec dict that decide the dataset: all but `base_dir`, the folder
+    relative paths resolve against, which differs per machine, not per result."""
+    return {k: v for k, v in spec_dict.items() if k != "base_dir"}
+
+
+def spec_fingerprint(spec_dict: dict[str, Any]) -> str:
+    """SHA-256 (hex) of a spec dict's identity: equal for specs that make the same dataset.
+
+    Stored in every farm job table (a resumed run must use the same spec), so the value
+    must not change between versions: key order is sorted, nothing else is normalised.
+    """
+    return hashlib.sha256(json.dumps(spec_identity(spec_dict), sort_keys=True).encode()).hexdigest()
