@@ -18,7 +18,7 @@ import zmq
 from PIL import Image
 
 from farmkit import (Proc, ScriptedWorker, broker_args, finish, free_port, job_counts, rss_bytes, security_counts,
-                     worker_args, write_spec)
+                     wait_until, worker_args, write_spec)
 from headless import protocol as P
 from synth_humans_addon.core.dataset import DatasetFormatError, metadata_path, read_dataset
 
@@ -272,6 +272,9 @@ def test_curve_refused_handshakes_are_logged_and_counted_and_keys_bind_leases(tm
     def keys(secret):
         return lambda sock: secure_worker_socket(sock, secret, made["broker_public"])
 
+    # A rogue that gives up before the broker listens never reaches its ZAP handler: on a loaded
+    # machine the broker's start-up alone can take longer than the rogues' three seconds.
+    wait_until(lambda: "broker on tcp://" in broker.text(), 60, what="the broker listening")
     for _ in range(3):
         r = ScriptedWorker(port, name="rogue", curve=keys(rogue["rogue"]))
         r.send(P.READY, {"worker": "rogue"})
