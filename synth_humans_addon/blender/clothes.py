@@ -4,7 +4,7 @@
 from `body.build_body` and returns an `Outfit`; `remove_outfit` frees all of it.
 
 Garments are cut from the base mesh's ``helper-tights`` (by body region and limb length,
-see `garment_regions`) and ``helper-skirt``, on the *morphed* vertices of this body, pushed
+see `shapes/garment_regions.py`) and ``helper-skirt``, on the *morphed* vertices of this body, pushed
 a few millimetres out along the normals (more for outer layers, so a T-shirt lies over the
 trousers' waistband and a jacket over everything), and skinned with the rig's own weights
 of those base vertices: they follow every body shape and every pose with no manual fitting.
@@ -21,11 +21,11 @@ import numpy as np
 import bpy
 
 from ..core import mpfb
+from ..shapes import garment_regions as gr
+from ..shapes.garments import covered_base_vertices, garment_mesh
 from . import accessories as acc_mod
-from . import garment_regions as gr
 from . import hair as hair_mod
 from . import materials
-from .garments import covered_base_vertices, garment_mesh
 from .skinned_mesh import mesh_object, remove_objects, skin_from_rig
 
 HIDDEN_SKIN_GROUP = "hidden-under-clothes"
