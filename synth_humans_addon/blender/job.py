@@ -25,6 +25,7 @@ from typing import Any
 import bpy
 import numpy as np
 
+from ..core import framing
 from ..core.dataset import RenderedImage
 from ..core.geometry import CharacterOutOfFrame, CropPlan
 from . import camera as camera_mod
@@ -44,7 +45,7 @@ class PreparedImage:
     """An image whose scene is set up (pose, camera, crop, light) and ready to render."""
 
     sample: Any  # ImageSample
-    crop: render_mod.CropResult
+    crop: framing.CropResult
     box: tuple[np.ndarray, np.ndarray]
     timer: render_mod.Timer
     crop_enabled: bool = True
@@ -141,13 +142,13 @@ class RenderSession:
         lo, hi = render_mod.person_box(self.loaded.build.person_objects(), depsgraph)
         timer.lap("pose")
         r = self.spec.render
-        result = render_mod.plan_image_crop(image.camera, lo, hi, r.crop_height, r.margin,
-                                            box=getattr(image, "box", None))
+        result = framing.plan_image_crop(image.camera, lo, hi, r.crop_height, r.margin,
+                                         box=getattr(image, "box", None))
         camera_mod.apply_camera(self.camera, image.camera, result.cam_to_world)
         room = self.loaded.room
         if room.structures:  # placed around this camera; any that would hide the person is hidden
             structures_mod.place_structures(room.structures, self.loaded.character.background.structures,
-                                          result.cam_to_world[:3, 3], render_mod.box_target(lo, hi))
+                                          result.cam_to_world[:3, 3], framing.box_target(lo, hi))
         render_mod.set_border(self.scene, result.plan, crop=crop)
         lights_mod.apply_light_sample(self.lights, self.loaded.room, image.light)
         if self.engine.engine == "CYCLES":
