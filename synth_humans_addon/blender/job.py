@@ -28,6 +28,9 @@ import numpy as np
 from ..core import framing
 from ..core.dataset import RenderedImage
 from ..core.geometry import CharacterOutOfFrame, CropPlan
+from ..core.renderer import Renderer
+from ..core.sampling import CharacterSample
+from ..core.spec import Spec
 from . import camera as camera_mod
 from . import character as character_mod
 from . import lights as lights_mod
@@ -224,8 +227,8 @@ def render_character(spec: Any, character: Any, session: RenderSession | None = 
         return own.render_character(character, progress)
 
 
-class CharacterRenderer:
-    """A `render_character`-compatible callable that keeps one RenderSession between calls.
+class CharacterRenderer(Renderer):
+    """The Blender `core.renderer.Renderer`: keeps one RenderSession between calls.
 
     For long-running workers: `render = CharacterRenderer(); render(spec, character)` pays
     the session start once and starts a new session only when the spec changes.
@@ -235,7 +238,7 @@ class CharacterRenderer:
         self._session: RenderSession | None = None
         self._spec_key: str | None = None
 
-    def __call__(self, spec: Any, character: Any) -> list[RenderedImage]:
+    def __call__(self, spec: Spec, character: CharacterSample) -> list[RenderedImage]:
         import json
 
         from ..core.spec import spec_to_dict
