@@ -5,7 +5,7 @@ Every accessory is a few low-poly procedural meshes computed in numpy from the m
 outline, so a backpack sits on the back of a slim and of a heavy person alike, and straps
 wrap over the actual shoulders. Each part is then parented rigidly to a bone (semantic names
 via `rig.bone_name`), so it follows every pose without an Armature modifier to evaluate.
-No bpy here: `blender/accessories.py` builds and parents the objects.
+No bpy here: `blender/clothes.add_accessory` builds and parents the objects.
 """
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ colour, not through strands, so every style is a few hundred polygons:
 The cap follows the head bone; curtain and ponytail rows below the neck blend to the chest
 bone so long hair stays on the back when the torso turns. The geometry is computed by the
 pure-numpy functions here (`hair_geometry`), so its shape is testable without Blender;
-`blender/hair.py` turns it into skinned objects.
+`blender/clothes.add_hair` turns it into skinned objects.
 """
 from __future__ import annotations
 

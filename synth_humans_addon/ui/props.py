@@ -3,7 +3,7 @@
 `core/spec.py` is the single source of truth: one PropertyGroup class per spec section,
 one property per field, so the UI can never drift from the spec. Field kinds map as:
 
-* int / float / str → Int/Float/String properties (a drop-down where `fields.py` lists choices)
+* int / float / str → Int/Float/String properties (a drop-down where `core/field_info.py` lists choices)
 * `Range`           → a small group (low, high, distribution) of its own, with its own tooltips
 * dict[str, float]  → a collection of (name, weight) rows, order and presence kept exactly
 * list[str]         → a collection of string rows (colours get a colour swatch beside the hex text)
@@ -25,7 +25,7 @@ from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProp
                        IntProperty, PointerProperty, StringProperty)
 
 from ..core import spec as S
-from . import fields
+from ..core import field_info as fields
 
 PREFIX = "SYNTHHUMANS_PG_"
 INT32 = 2**31 - 1

@@ -10,7 +10,7 @@ import re
 import bpy
 from bpy.props import IntProperty, StringProperty
 
-from . import fields
+from ..core import field_info as fields
 from .state import ensure_initialized, on_spec_edited, settings
 
 _INDEXED = re.compile(r"^(\w+)\[(\d+)\]$")
