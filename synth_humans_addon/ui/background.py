@@ -10,7 +10,8 @@ from bpy.props import IntProperty, StringProperty
 from ..core import spec as S
 from ..core.cubemaps import BUILTIN_CUBEMAPS
 from .camera import SynthHumansPanel, ready_settings
-from .state import ensure_initialized, on_spec_edited, settings
+from .scene_settings import settings
+from .state import ensure_initialized, on_spec_edited
 from .tables import draw_error, draw_range, draw_strings, draw_weights
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import bpy
 
 from .camera import SynthHumansPanel, ready_settings
-from .state import settings
+from .scene_settings import settings
 from .tables import draw_custom_palettes, draw_error, draw_range, draw_strings, draw_weights
 
 

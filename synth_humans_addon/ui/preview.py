@@ -18,8 +18,10 @@ import bpy
 import numpy as np
 
 from ..core import spec as S
-from .camera import SynthHumansPanel, ready_settings, update_hemisphere
-from .state import current_spec, home_scene, settings
+from .camera import SynthHumansPanel, ready_settings
+from .hemisphere import update_hemisphere
+from .scene_settings import home_scene, settings
+from .state import current_spec
 from .tables import draw_error
 
 RENDER_IMAGE = "SH Preview Render"

@@ -11,7 +11,8 @@ import bpy
 from bpy.props import IntProperty, StringProperty
 
 from ..core import field_info as fields
-from .state import ensure_initialized, on_spec_edited, settings
+from .scene_settings import settings
+from .state import ensure_initialized, on_spec_edited
 
 _INDEXED = re.compile(r"^(\w+)\[(\d+)\]$")
 
