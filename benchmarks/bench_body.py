@@ -24,7 +24,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--n", type=int, default=20)
     args = ap.parse_args()
-    from synth_humans_addon.blender import body as B, motion as M
+    from synth_humans_addon.blender import body as B
+    from synth_humans_addon.blender.motion import pose as M
     from synth_humans_addon.core.mpfb.phenotype import Phenotype
     from synth_humans_addon.core.spec import ETHNICITIES
 
@@ -54,9 +55,11 @@ def main() -> None:
 
 def bench_posing(B, M, Phenotype, n_poses: int) -> None:
     """Per-image posing time of the walk sources on one character (median over phases)."""
-    M.walk_table.cache_clear()
+    from synth_humans_addon.core.walk_cycle import walk_table
+
+    walk_table.cache_clear()
     t = time.perf_counter()
-    M.walk_table()
+    walk_table()
     table_s = time.perf_counter() - t
     print(f"walk cycle tabulation (once per process): {table_s * 1000:.1f} ms, "
           f"ratio / 100 ms setup budget: {table_s / 0.1:.3f}")

@@ -1,7 +1,7 @@
 """A fast stand-in renderer: PIL silhouettes instead of Blender, for tests and benchmarks.
 
-It honours the renderer interface of `synth_humans_addon.blender.job.render_character`
-(spec, character → list[RenderedImage]) and draws a simple figure coloured from the
+It meets the renderer contract `synth_humans_addon.core.renderer.Renderer` (spec,
+character → list[RenderedImage]; `render_character`, with `sleep_s` bound) and draws a simple figure coloured from the
 character's samples (skin, top, bottom, shoes, hair) on its background colour, with an exact
 mask (the same shapes drawn in white). `sleep_s` per image simulates render time.
 """

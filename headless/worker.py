@@ -35,11 +35,12 @@ import time  # noqa: E402
 import traceback  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Any, Callable  # noqa: E402
+from typing import Any  # noqa: E402
 
 import zmq  # noqa: E402
 
 from headless import protocol as P  # noqa: E402
+from synth_humans_addon.core.renderer import Renderer  # noqa: E402
 
 log = logging.getLogger("headless.worker")
 
@@ -390,8 +391,8 @@ class Link(threading.Thread):
 # The render thread
 
 
-def load_renderer(cfg: WorkerConfig) -> Callable:
-    """The render function, imported lazily: only the render step may import bpy."""
+def load_renderer(cfg: WorkerConfig) -> Renderer:
+    """The renderer (`core.renderer.Renderer`), imported lazily: only the render step may import bpy."""
     if cfg.renderer == "standin":
         from functools import partial
 
@@ -453,7 +454,7 @@ def run_worker(cfg: WorkerConfig) -> WorkerOutcome:
     link = Link(cfg, ctx)
     link.start()
     rendered_jobs = 0
-    render = None
+    render: Renderer | None = None
     spec = None
     try:
         while not link.stopping.is_set():

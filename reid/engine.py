@@ -27,7 +27,6 @@ from .data.cached import Augment, CachedBatches, decode_resized
 from .data.layouts import load_dataset
 from .data.records import ImageItem, ReidData
 from .data.samplers import PKBatchSampler
-from .data.splits import query_gallery_split
 from .data.torch_dataset import EvalImages, TrainImages
 from .data.transforms import build_transforms
 from .device import autocast_dtype, resolve_device

@@ -3,7 +3,7 @@
     python scripts/check_outfits.py --characters 2000 IV default IV-classic examples/x.toml
 
 Builds each character's body and every garment, hair and accessory mesh in numpy (no
-Blender; see `synth_humans_addon/blender/outfit_geometry.py`) and prints one line per
+Blender; see `synth_humans_addon/shapes/outfit_geometry.py`) and prints one line per
 failure and a summary per spec. Exit status 1 if any character failed.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from synth_humans_addon.blender.outfit_geometry import check_characters  # noqa: E402
+from synth_humans_addon.shapes.outfit_geometry import check_characters  # noqa: E402
 from synth_humans_addon.core import presets  # noqa: E402
 from synth_humans_addon.core.spec_io import load_spec  # noqa: E402
 

@@ -1,7 +1,9 @@
 """synth-humans: a Blender extension that generates labelled images of random people.
 
 Outside Blender this package is plain Python: `synth_humans_addon.core` (spec, sampling,
-geometry, dataset format) never imports `bpy`, so the farm and the trainers use it too.
+geometry, framing, dataset format) and `synth_humans_addon.shapes` (the meshes of clothes,
+hair, accessories and structures) never import `bpy`, so the farm, the trainers and the
+Blender-free tests use them too. Only `blender/` and `ui/` need Blender.
 Inside Blender, `register()` loads the panels, operators and preferences (imported lazily,
 so that importing the package never requires Blender). Installed from the extension zip
 (`scripts/build_extension.py`) the package is loaded as ``bl_ext.<repo>.synth_humans``:

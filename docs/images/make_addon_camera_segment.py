@@ -1,5 +1,5 @@
 """Renders docs/images/addon_camera_segment.png: the camera segment the Camera panel draws
-(`ui/camera.py: segment_geometry`), seen from outside, with the cameras sampled for the first
+(`ui/hemisphere.py: segment_geometry`), seen from outside, with the cameras sampled for the first
 three characters of the `default` preset (blue) and the first character built by the
 "New Character" operator.  Run from the repository root: .venv/bin/python docs/images/make_addon_camera_segment.py
 """
@@ -12,7 +12,7 @@ from mathutils import Vector
 sys.path.insert(0, ".")
 import synth_humans_addon as addon  # noqa: E402
 from synth_humans_addon.core.sampling import expand_character  # noqa: E402
-from synth_humans_addon.ui.camera import TARGET_HEIGHT_M, segment_geometry  # noqa: E402
+from synth_humans_addon.ui.hemisphere import TARGET_HEIGHT_M, segment_geometry  # noqa: E402
 from synth_humans_addon.ui.state import current_spec  # noqa: E402
 
 

@@ -1,8 +1,9 @@
-"""The camera from a `CameraSample`, via `core.geometry` (pure maths, shared with tests).
+"""The Blender camera object, set from a `CameraSample` and its matrix from `core.framing`.
 
-The camera sits on the hemisphere segment of radius R around the character's mid-height
-point, looks at that point, then turns by the sampled yaw/pitch jitter. Sensor fit is
-AUTO, which is what `geometry.Intrinsics` assumes.
+Where the camera is and where it looks (the hemisphere segment around the character's
+mid-height point, plus the sampled yaw/pitch jitter) is pure maths in `core.framing`;
+this module only copies the matrix, lens and sensor onto the object. Sensor fit is AUTO,
+which is what `geometry.Intrinsics` assumes.
 """
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from typing import Any
 import bpy
 import numpy as np
 
-from ..core import geometry
 from . import scene as scene_mod
 
 
@@ -23,15 +23,6 @@ def build_camera(scene: bpy.types.Scene) -> Any:
     obj = scene_mod.link(scene, bpy.data.objects.new("sh_camera", data))
     scene.camera = obj
     return obj
-
-
-def camera_to_world(sample: Any, target: np.ndarray, jitter: bool = True) -> np.ndarray:
-    """4×4 camera matrix for a CameraSample aimed at `target` (world point, metres)."""
-    eye = sample.position(0.0) + np.asarray(target, float)
-    rot = geometry.look_at(eye, np.asarray(target, float))
-    if jitter:
-        rot = geometry.rotate_towards(rot, sample.yaw_jitter_deg, sample.pitch_jitter_deg)
-    return geometry.camera_matrix(eye, rot)
 
 
 def apply_camera(camera_obj: Any, sample: Any, cam_to_world: np.ndarray) -> None:

@@ -19,7 +19,7 @@ import numpy as np
 from ..core.mpfb.phenotype import Phenotype
 from . import body as body_mod
 from . import clothes as clothes_mod
-from . import motion
+from .motion.pose import apply_pose
 
 PERSON_PASS_INDEX = 1
 log = logging.getLogger(__name__)
@@ -87,13 +87,13 @@ def pose_character(build: CharacterBuild, spec: Any, phase: float) -> None:
     pose = build.character.pose
     bvh = str(spec.resolve_path(pose.bvh_file)) if pose.source == "bvh" and pose.bvh_file else None
     try:
-        motion.apply_pose(build.body, pose.source, float(phase), stride=pose.stride, arm_swing=pose.arm_swing,
+        apply_pose(build.body, pose.source, float(phase), stride=pose.stride, arm_swing=pose.arm_swing,
                           bvh_file=bvh, variant=pose.variant)
         build.pose_source, build.pose_error = pose.source, ""
     except Exception as exc:  # a broken BVH must not kill a worker: stand instead, and say so
         if pose.source == "standing":
             raise
-        motion.apply_pose(build.body, "standing", float(phase), variant=pose.variant)
+        apply_pose(build.body, "standing", float(phase), variant=pose.variant)
         build.pose_source, build.pose_error = "standing", f"{pose.source} failed: {exc}"
         log.warning("character %04d: %s; rendering the standing pose instead", build.character.pid, build.pose_error)
 

@@ -4,12 +4,19 @@
 from `body.build_body` and returns an `Outfit`; `remove_outfit` frees all of it.
 
 Garments are cut from the base mesh's ``helper-tights`` (by body region and limb length,
-see `garment_regions`) and ``helper-skirt``, on the *morphed* vertices of this body, pushed
+see `shapes/garment_regions.py`) and ``helper-skirt``, on the *morphed* vertices of this body, pushed
 a few millimetres out along the normals (more for outer layers, so a T-shirt lies over the
 trousers' waistband and a jacket over everything), and skinned with the rig's own weights
 of those base vertices: they follow every body shape and every pose with no manual fitting.
 Body skin under opaque garments is hidden in renders with a Mask modifier so it cannot poke
 through at bent elbows and knees.
+
+Hair (`add_hair`) and accessories (`add_accessory`) are built from their shapes the same
+way: the cap of the hair follows the head bone, curtain and ponytail rows below the neck
+blend to the chest bone (`HairPart.head_weight`) so long hair stays on the back when the
+torso turns; each accessory part is parented rigidly to a bone (semantic names via
+`rig.bone_name`), straps and lenses in a darker shade of its colour. All shapes are numpy,
+in `shapes/`; this module only makes the Blender objects.
 """
 from __future__ import annotations
 
@@ -22,12 +29,13 @@ import bpy
 
 from ..core.mpfb.phenotype import body_vertices
 from ..core.mpfb.rig import Rig, load_rig
-from . import accessories as acc_mod
-from . import garment_regions as gr
-from . import hair as hair_mod
-from . import materials
-from .garments import covered_base_vertices, garment_mesh
-from .skinned_mesh import mesh_object, remove_objects, skin_from_rig
+from ..core.palettes import hex_to_srgb, srgb_to_hex
+from ..shapes import garment_regions as gr
+from ..shapes.accessories import accessory_geometry, accessory_side
+from ..shapes.garments import covered_base_vertices, garment_mesh
+from ..shapes.hair import hair_clearance, hair_geometry, style_variation
+from . import materials, rig
+from .skinned_mesh import mesh_object, parent_to_bone, remove_objects, skin_by_weights, skin_from_rig
 
 HIDDEN_SKIN_GROUP = "hidden-under-clothes"
 
@@ -110,6 +118,54 @@ def add_garment(outfit: Outfit, ctx: BodyContext, role: str, garment, layout: gr
     return obj
 
 
+def add_hair(outfit: Outfit, ctx: BodyContext, hair, name_prefix: str = "") -> list[bpy.types.Object]:
+    """Create the hair meshes of a `sampling.HairSample` on a dressed body; returns the objects."""
+    variation = style_variation(hair)
+    volume, ragged = float(getattr(hair, "volume", 1.0)), float(getattr(hair, "ragged", 0.0))
+    parts = hair_geometry(ctx.vertices, hair.style, variation, volume, ragged)
+    outfit.hair_clearance = hair_clearance(ctx.vertices, hair.style, variation, volume)
+    mat = materials.hair_material(hair.color, name=f"{name_prefix}hair")
+    outfit.materials.append(mat)
+    objects = []
+    for part in parts:
+        obj = mesh_object(f"{name_prefix}hair-{part.name}", part.vertices, part.faces, ctx.collection, mat)
+        if ctx.armature is not None:
+            head = rig.bone_name(ctx.rig, "head")
+            chest = rig.bone_name(ctx.rig, "upper_chest")
+            skin_by_weights(obj, ctx.armature, {head: part.head_weight, chest: 1.0 - part.head_weight})
+        outfit.objects.append(obj)
+        objects.append(obj)
+    outfit.by_role["hair"] = objects[0]
+    return objects
+
+
+def add_accessory(outfit: Outfit, ctx: BodyContext, accessory, name_prefix: str = "") -> list[bpy.types.Object]:
+    """Create an accessory (`sampling.AccessorySample`) on a dressed body; returns its objects."""
+    clearance = getattr(outfit, "hair_clearance", 0.0)  # set by add_hair (hair is added first)
+    side = accessory_side(accessory.color)
+    parts = accessory_geometry(ctx.vertices, accessory.kind, clearance, side)
+    mats: dict[float, object] = {}
+    objects = []
+    for part in parts:
+        if part.shade not in mats:
+            color = accessory.color if part.shade == 1.0 else _shade(accessory.color, part.shade)
+            mats[part.shade] = materials.accessory_material(accessory.kind, color,
+                                                            name=f"{name_prefix}{accessory.kind}-{part.shade:g}")
+            outfit.materials.append(mats[part.shade])
+        obj = mesh_object(f"{name_prefix}{accessory.kind}-{part.name}", part.vertices, part.faces,
+                          ctx.collection, mats[part.shade])
+        if ctx.armature is not None:
+            parent_to_bone(obj, ctx.armature, rig.bone_name(ctx.rig, part.bone))
+        outfit.objects.append(obj)
+        objects.append(obj)
+    outfit.by_role[accessory.kind] = objects[0]
+    return objects
+
+
+def _shade(hex_color: str, factor: float) -> str:
+    return srgb_to_hex([c * factor for c in hex_to_srgb(hex_color)])
+
+
 def dress(build, character, hide_skin: bool = True) -> Outfit:
     """Create the top, bottom, shoes, hair and accessories of `character` on `build`.
 
@@ -128,9 +184,9 @@ def dress(build, character, hide_skin: bool = True) -> Outfit:
                 top = character.top.kind if role == "bottom" and character.top is not None else None
                 add_garment(outfit, ctx, role, garment, layout, prefix, under_top=top)
         if character.hair is not None:
-            hair_mod.add_hair(outfit, ctx, character.hair, prefix)
+            add_hair(outfit, ctx, character.hair, prefix)
         for a in character.accessories:
-            acc_mod.add_accessory(outfit, ctx, a, prefix)
+            add_accessory(outfit, ctx, a, prefix)
         if hide_skin:
             hide_covered_skin(outfit, ctx, character)
     except Exception:

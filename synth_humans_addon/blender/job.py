@@ -25,8 +25,12 @@ from typing import Any
 import bpy
 import numpy as np
 
+from ..core import framing
 from ..core.dataset import RenderedImage
 from ..core.geometry import CharacterOutOfFrame, CropPlan
+from ..core.renderer import Renderer
+from ..core.sampling import CharacterSample
+from ..core.spec import Spec
 from . import camera as camera_mod
 from . import character as character_mod
 from . import lights as lights_mod
@@ -44,7 +48,7 @@ class PreparedImage:
     """An image whose scene is set up (pose, camera, crop, light) and ready to render."""
 
     sample: Any  # ImageSample
-    crop: render_mod.CropResult
+    crop: framing.CropResult
     box: tuple[np.ndarray, np.ndarray]
     timer: render_mod.Timer
     crop_enabled: bool = True
@@ -141,13 +145,13 @@ class RenderSession:
         lo, hi = render_mod.person_box(self.loaded.build.person_objects(), depsgraph)
         timer.lap("pose")
         r = self.spec.render
-        result = render_mod.plan_image_crop(image.camera, lo, hi, r.crop_height, r.margin,
-                                            box=getattr(image, "box", None))
+        result = framing.plan_image_crop(image.camera, lo, hi, r.crop_height, r.margin,
+                                         box=getattr(image, "box", None))
         camera_mod.apply_camera(self.camera, image.camera, result.cam_to_world)
         room = self.loaded.room
         if room.structures:  # placed around this camera; any that would hide the person is hidden
             structures_mod.place_structures(room.structures, self.loaded.character.background.structures,
-                                          result.cam_to_world[:3, 3], render_mod.box_target(lo, hi))
+                                          result.cam_to_world[:3, 3], framing.box_target(lo, hi))
         render_mod.set_border(self.scene, result.plan, crop=crop)
         lights_mod.apply_light_sample(self.lights, self.loaded.room, image.light)
         if self.engine.engine == "CYCLES":
@@ -223,8 +227,8 @@ def render_character(spec: Any, character: Any, session: RenderSession | None = 
         return own.render_character(character, progress)
 
 
-class CharacterRenderer:
-    """A `render_character`-compatible callable that keeps one RenderSession between calls.
+class CharacterRenderer(Renderer):
+    """The Blender `core.renderer.Renderer`: keeps one RenderSession between calls.
 
     For long-running workers: `render = CharacterRenderer(); render(spec, character)` pays
     the session start once and starts a new session only when the spec changes.
@@ -234,7 +238,7 @@ class CharacterRenderer:
         self._session: RenderSession | None = None
         self._spec_key: tuple[str, str] | None = None
 
-    def __call__(self, spec: Any, character: Any) -> list[RenderedImage]:
+    def __call__(self, spec: Spec, character: CharacterSample) -> list[RenderedImage]:
         from ..core.spec_io import spec_fingerprint, spec_to_dict
 
         # The folder too: relative cubemap and BVH paths resolve against it.

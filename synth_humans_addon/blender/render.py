@@ -3,16 +3,14 @@
 1. `person_box` evaluates every object of the person (armature and modifiers applied, so
    the current pose, clothes, hair and accessories all count) and takes the axis-aligned
    box of their vertices.
-2. `plan_image_crop` projects the box's eight corners into the camera
-   (`geometry.plan_crop`): the full frame is scaled so that the box is `crop_height`
-   pixels high, and the render border is set to the box with crop-to-border, so Cycles
-   only renders the person's rectangle. If aim jitter pushed the box out of the frame,
-   the camera is re-aimed at the box centre without jitter (documented fallback); if that
-   fails too (camera inside the box), `CharacterOutOfFrame` is raised.
+2. `core.framing.plan_image_crop` places the camera and plans the crop from that box (pure
+   maths); `set_border` sets the full frame's resolution and the render border to the
+   crop with crop-to-border, so Cycles only renders the person's rectangle.
 3. `render_crop` renders; the compositor (see `scene.setup_outputs`) writes the colour
    image and the person mask (Cryptomatte matte of the person's objects, or the ID mask of
    the object index pass), both the crop's size.
-4. `project_keypoints` projects joints into crop pixels, with visibility from a ray cast.
+4. `project_keypoints` projects joints into crop pixels (`framing.points_in_crop`), with
+   visibility from a ray cast.
 5. `encode_outputs` applies the camera-model post-processing and encodes JPEG + PNG.
 """
 from __future__ import annotations
@@ -22,20 +20,17 @@ import logging
 import os
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import bpy
 import numpy as np
 
-from ..core import geometry, postprocess
+from ..core import framing, postprocess
 from ..core.geometry import CharacterOutOfFrame, CropPlan
-from . import camera as camera_mod
 from . import scene as scene_mod
 
 log = logging.getLogger(__name__)
-FRAME_ASPECT = 1.0  # full frame width/height; square keeps Blender's AUTO sensor fit unambiguous
 # Metres: how deep each joint lies under the surface facing the camera (hip joints sit deep
 # in the pelvis, elbows and wrists just under the skin). A surface closer than this in
 # front of a joint is its own flesh; farther in front, something else hides it.
@@ -45,13 +40,6 @@ KEYPOINT_DEPTH = {"head": 0.15, "neck": 0.12, "shoulder": 0.14, "hip": 0.18, "kn
 
 class BlankRenderError(RuntimeError):
     """A render that came out empty (no person pixels, or a black image): never saved silently."""
-
-
-@dataclass
-class CropResult:
-    plan: CropPlan
-    cam_to_world: np.ndarray
-    reaimed: bool  # True when the jittered aim lost the person and the camera was re-aimed
 
 
 def person_box(objects: list[Any], depsgraph: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -85,30 +73,6 @@ def person_box(objects: list[Any], depsgraph: Any) -> tuple[np.ndarray, np.ndarr
     if not np.all(np.isfinite(lo)):
         raise CharacterOutOfFrame("the character has no visible geometry")
     return lo, hi
-
-
-def box_target(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """The point the camera aims at: the centre of the person's box (mid-height)."""
-    return (lo + hi) / 2.0
-
-
-def plan_image_crop(camera_sample: Any, lo: np.ndarray, hi: np.ndarray, crop_height: int, margin: float,
-                    box: Any = None) -> CropResult:
-    """Camera matrix and crop plan for one image; re-aims without jitter if the box leaves the frame.
-
-    `box`: the image's `sampling.BoxSample` (detector-like jitter and truncation), or None."""
-    target = box_target(lo, hi)
-    corners = geometry.box_corners(lo, hi)
-    for jitter in (True, False):
-        m = camera_mod.camera_to_world(camera_sample, target, jitter=jitter)
-        try:
-            plan = geometry.plan_crop(corners, m, camera_sample.focal_length_mm, camera_sample.sensor_width_mm,
-                                      crop_height, margin, FRAME_ASPECT, box=box)
-            return CropResult(plan, m, reaimed=not jitter)
-        except CharacterOutOfFrame:
-            if not jitter:
-                raise
-    raise AssertionError("unreachable")
 
 
 def set_border(scene: bpy.types.Scene, plan: CropPlan, crop: bool = True) -> None:
@@ -195,14 +159,10 @@ def project_keypoints(scene: bpy.types.Scene, depsgraph: Any, joints: dict[str, 
         return {}
     names = list(joints)
     pts = np.array([joints[n] for n in names])
-    intr = geometry.Intrinsics(camera_sample.focal_length_mm, camera_sample.sensor_width_mm,
-                               plan.frame_width, plan.frame_height)
-    proj = geometry.project_points(pts, cam_to_world, intr)
+    in_crop = framing.points_in_crop(pts, cam_to_world, camera_sample, plan)
     eye = cam_to_world[:3, 3]
     out: dict[str, list[float]] = {}
-    for name, p, (x, y, depth) in zip(names, pts, proj):
-        cx, cy = float(x - plan.x0), float(y - plan.y0)
-        inside = depth > 0 and 0 <= cx < plan.width and 0 <= cy < plan.height
+    for name, p, (cx, cy, inside) in zip(names, pts, in_crop):
         visible = False
         if inside:
             d = p - eye

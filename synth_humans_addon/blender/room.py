@@ -24,6 +24,7 @@ import numpy as np
 
 from ..core import cubemaps
 from ..core.palettes import hex_to_linear
+from ..shapes.room import box_faces
 from . import scene as scene_mod
 from . import structures as structures_mod
 
@@ -96,19 +97,6 @@ def _ensure_nodes(idblock) -> None:
         idblock.use_nodes = True
 
 
-def _box_faces(half: float, z0: float, z1: float) -> list[list[tuple[float, float, float]]]:
-    """Quads of the six faces, seen from inside: +X, −X, +Y, −Y, floor, ceiling."""
-    h = half
-    return [
-        [(h, -h, z0), (h, h, z0), (h, h, z1), (h, -h, z1)],  # +X: left→right = −Y→+Y seen from inside
-        [(-h, h, z0), (-h, -h, z0), (-h, -h, z1), (-h, h, z1)],  # −X
-        [(h, h, z0), (-h, h, z0), (-h, h, z1), (h, h, z1)],  # +Y
-        [(-h, -h, z0), (h, -h, z0), (h, -h, z1), (-h, -h, z1)],  # −Y
-        [(-h, h, z0), (h, h, z0), (h, -h, z0), (-h, -h, z0)],  # floor (image top = +Y)
-        [(-h, -h, z1), (h, -h, z1), (h, h, z1), (-h, h, z1)],  # ceiling (image top = +Y, seen from below)
-    ]
-
-
 def _make_face_object(scene, room: Room, name: str, corners, uvs, material) -> Any:
     mesh = bpy.data.meshes.new(f"sh_room_{name}")
     mesh.from_pydata([list(c) for c in corners], [], [[0, 1, 2, 3]])
@@ -144,7 +132,7 @@ def _diffuse_material(name: str, color_hex: str) -> Any:
 
 def _colour_room(scene, room: Room, background) -> None:
     size = float(background.room_size)
-    faces = _box_faces(size / 2, 0.0, size / 2)
+    faces = box_faces(size / 2, 0.0, size / 2)
     uvs = [(0, 0), (1, 0), (1, 1), (0, 1)]
     names = ("posx", "negx", "posy", "negy", "floor", "ceiling")
     for i, (name, corners) in enumerate(zip(names, faces)):
@@ -192,8 +180,8 @@ def _cubemap_room(scene, room: Room, background, faces: dict[str, Path]) -> None
     z0 = 0.0  # but the floor is cut at ground level
     v0 = (z0 - z_bottom) / size  # the part of each side image below the ground is not shown
     side_uv = [(0, v0), (1, v0), (1, 1), (0, 1)]
-    walls = {"posx": 0, "negx": 1, "negz": 2, "posz": 3}  # face → index in _box_faces
-    corners = _box_faces(half, z0, z_top)
+    walls = {"posx": 0, "negx": 1, "negz": 2, "posz": 3}  # face → index in box_faces
+    corners = box_faces(half, z0, z_top)
     means = []
     for face, idx in walls.items():
         img = _load_image(faces[face], room)

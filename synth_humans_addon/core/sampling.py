@@ -76,7 +76,7 @@ class AccessorySample:
 class StructureSample:
     """A wall, pillar, railing or bench near the person, in the *view frame* of each image:
     the person at the origin, +x away from the camera (behind the person), +y to the side.
-    Each image places it anew around its camera (`blender/structures.place`), so what was
+    Each image places it anew around its camera (`shapes/structures.place`), so what was
     sampled "behind the person" stays behind the person in every view."""
 
     kind: str

@@ -6,7 +6,7 @@ spec dataclasses; `state` accepts or refuses each edit with the spec validation'
 """
 from __future__ import annotations
 
-# bpy is imported inside the functions, so `ui.fields` (pure data) imports without Blender.
+# bpy is imported inside the functions, so importing the package never requires Blender.
 
 
 def _modules():

@@ -10,7 +10,8 @@ from bpy.props import IntProperty, StringProperty
 from ..core.cubemaps import BUILTIN_CUBEMAPS
 from ..core.image_files import check_cubemap_folder
 from .camera import SynthHumansPanel, ready_settings
-from .state import ensure_initialized, on_spec_edited, settings
+from .scene_settings import settings
+from .state import ensure_initialized, on_spec_edited
 from .tables import draw_error, draw_range, draw_strings, draw_weights
 
 

@@ -6,7 +6,7 @@ import bpy
 
 from ..core.spec import ACCESSORY_KINDS
 from .camera import SynthHumansPanel, ready_settings
-from .state import settings
+from .scene_settings import settings
 from .tables import draw_custom_palettes, draw_error, draw_range, draw_strings, draw_weights
 
 

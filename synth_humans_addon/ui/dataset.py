@@ -8,7 +8,8 @@ from bpy_extras.io_utils import ExportHelper, ImportHelper
 from ..core import presets
 from ..core import spec as S
 from .camera import SynthHumansPanel
-from .state import ensure_initialized, load_file, load_into_scene, save_file, settings
+from .scene_settings import settings
+from .state import ensure_initialized, load_file, load_into_scene, save_file
 from .tables import draw_error
 
 _PRESET_HELP = {

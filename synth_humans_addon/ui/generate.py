@@ -24,7 +24,8 @@ from ..core import spec as S
 from ..core.processes import env_with_pythonpath, group_popen_kwargs, stop_process_group
 from ..core.spec_io import save_spec
 from .camera import SynthHumansPanel, ready_settings
-from .state import current_spec, home_scene, settings
+from .scene_settings import home_scene, settings
+from .state import current_spec
 from .tables import draw_error
 
 POLL_SECONDS = 0.5

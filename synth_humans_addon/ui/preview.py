@@ -18,8 +18,10 @@ import numpy as np
 
 from ..core import spec as S
 from ..core.spec_io import spec_fingerprint, spec_to_dict
-from .camera import SynthHumansPanel, ready_settings, update_hemisphere
-from .state import current_spec, home_scene, settings
+from .camera import SynthHumansPanel, ready_settings
+from .hemisphere import update_hemisphere
+from .scene_settings import home_scene, settings
+from .state import current_spec
 from .tables import draw_error
 
 RENDER_IMAGE = "SH Preview Render"
@@ -244,7 +246,7 @@ class SYNTHHUMANS_OT_render_preview(_PreviewOperator):
     bl_label = "Render Preview"
 
     def run(self, context):
-        state = _render(context)
+        _render(context)
         img = bpy.data.images[RENDER_IMAGE]
         _show_in_image_editor(context, img)
         return f"rendered {img.size[0]}×{img.size[1]} px: image '{RENDER_IMAGE}'"

@@ -16,28 +16,12 @@ import bpy
 from ..core import presets
 from ..core import spec as S
 from ..core.spec_io import load_spec, save_spec, spec_from_dict, spec_to_dict
+from ..core.spec_props import props_to_dict, props_to_spec, spec_to_props
 from ..core.spec_validation import validate_spec
-from .props import props_to_dict, props_to_spec, spec_to_props
+from .hemisphere import update_hemisphere
+from .scene_settings import settings
 
 PANEL_SOURCE = "the Synth Humans panels"
-# The generator's own scene (blender/scene.py); the preview shows it in the window.
-GENERATOR_SCENE = "synth_humans"
-
-
-def home_scene(context):
-    """The scene that holds the spec: the current one, or, while the window shows the
-    generator's preview scene, the scene the preview was started from."""
-    scene = context.scene
-    if scene.name == GENERATOR_SCENE:
-        home = bpy.data.scenes.get(context.window_manager.synth_humans_home)
-        if home is not None:
-            return home
-    return scene
-
-
-def settings(context):
-    """The `SYNTHHUMANS_PG_settings` of the spec's scene."""
-    return home_scene(context).synth_humans
 
 
 def format_problems(problems: list[tuple[str, str]]) -> str:
@@ -45,7 +29,7 @@ def format_problems(problems: list[tuple[str, str]]) -> str:
     return "\n".join(f"{field}: {message}" for field, message in problems)
 
 
-def load_into_scene(context, spec: S.Spec, path: str = "") -> None:
+def load_into_scene(context: bpy.types.Context, spec: S.Spec, path: str = "") -> None:
     """Show `spec` in the panels (and remember it as the accepted one)."""
     s = settings(context)
     s.loading = True
@@ -61,20 +45,20 @@ def load_into_scene(context, spec: S.Spec, path: str = "") -> None:
     _spec_changed(context)
 
 
-def ensure_initialized(context) -> None:
+def ensure_initialized(context: bpy.types.Context) -> None:
     """A scene that never had a spec starts from the `default` preset."""
     if not settings(context).initialized:
         load_into_scene(context, presets.preset("default"))
 
 
-def current_spec(context, check_files: bool = True) -> S.Spec:
+def current_spec(context: bpy.types.Context, check_files: bool = True) -> S.Spec:
     """The spec in the panels, fully validated (raises `SpecError` naming every bad field)."""
     ensure_initialized(context)
     spec = props_to_spec(settings(context).spec) if check_files else _unchecked(context)
     return spec
 
 
-def _unchecked(context) -> S.Spec:
+def _unchecked(context: bpy.types.Context) -> S.Spec:
     data, problems = props_to_dict(settings(context).spec)
     if problems:
         raise S.SpecError(problems, PANEL_SOURCE)
@@ -94,7 +78,7 @@ def spec_problems(data: dict) -> list[tuple[str, str]]:
     return validate_spec(spec, check_files=False)
 
 
-def on_spec_edited(context) -> None:
+def on_spec_edited(context: bpy.types.Context) -> None:
     """Accept the edit, or refuse it with the validation's messages and restore the spec."""
     s = settings(context)
     if s.loading or not s.initialized:
@@ -118,20 +102,18 @@ def on_spec_edited(context) -> None:
     _spec_changed(context)
 
 
-def _spec_changed(context) -> None:
+def _spec_changed(context: bpy.types.Context) -> None:
     """Keep what the viewport shows in step with the spec."""
-    from .camera import update_hemisphere
-
     update_hemisphere(context)
 
 
-def load_file(context, path: str) -> S.Spec:
+def load_file(context: bpy.types.Context, path: str) -> S.Spec:
     spec = load_spec(path)
     load_into_scene(context, spec, str(Path(path)))
     return spec
 
 
-def save_file(context, path: str) -> S.Spec:
+def save_file(context: bpy.types.Context, path: str) -> S.Spec:
     spec = current_spec(context)
     save_spec(spec, path)
     settings(context).spec_path = str(Path(path))

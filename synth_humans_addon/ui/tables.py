@@ -10,8 +10,9 @@ import re
 import bpy
 from bpy.props import IntProperty, StringProperty
 
-from . import fields
-from .state import ensure_initialized, on_spec_edited, settings
+from ..core import field_info as fields
+from .scene_settings import settings
+from .state import ensure_initialized, on_spec_edited
 
 _INDEXED = re.compile(r"^(\w+)\[(\d+)\]$")
 

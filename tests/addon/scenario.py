@@ -47,7 +47,7 @@ def mod(name: str):
 
 def settings():
     """The spec's settings as the panels see them (the preview may show the generator's scene)."""
-    return mod("ui.state").settings(bpy.context)
+    return mod("ui.scene_settings").settings(bpy.context)
 
 
 def refused(op, **kwargs) -> str:
@@ -279,7 +279,7 @@ def edited_spec_round_trips():
     assert saved["clothing"]["custom_palettes"] == {"custom1": ["#336699"]}
     assert saved["clothing"]["palettes"]["custom1"] == 1.0 and "solid" not in saved["clothing"]["textures"]
     # Load it into a new scene: the panels show exactly the same spec.
-    first = mod("ui.props").props_to_dict(s.spec)[0]
+    first = mod("core.spec_props").props_to_dict(s.spec)[0]
     scene = bpy.data.scenes.new("second")
     window = bpy.context.window
     previous = window.scene
@@ -287,7 +287,7 @@ def edited_spec_round_trips():
     try:
         assert bpy.context.scene == scene
         assert bpy.ops.synth_humans.load_spec(filepath=str(out)) == {"FINISHED"}
-        second = mod("ui.props").props_to_dict(scene.synth_humans.spec)[0]
+        second = mod("core.spec_props").props_to_dict(scene.synth_humans.spec)[0]
     finally:
         window.scene = previous
     first.pop("base_dir"), second.pop("base_dir")
@@ -352,7 +352,7 @@ def camera_segment_wireframe():
     s.spec.camera.radius = 5.0
     s.spec.camera.theta1_deg, s.spec.camera.theta2_deg = 40.0, 80.0
     assert bpy.ops.synth_humans.update_segment() == {"FINISHED"}
-    cam = mod("ui.camera")
+    cam = mod("ui.hemisphere")
     obj = bpy.data.objects[cam.SEGMENT_NAME]
     assert obj.hide_render and obj.display_type == "WIRE" and obj.name in bpy.context.scene.objects
     verts = [v.co for v in obj.data.vertices]
@@ -448,7 +448,7 @@ def generate_in_background_with_progress():
     assert s.generate_running, s.generate_status
     gen = mod("ui.generate")
     seen = []
-    home = mod("ui.state").home_scene(bpy.context).name
+    home = mod("ui.scene_settings").home_scene(bpy.context).name
     while gen.poll_run(home) is not None:
         seen.append(s.generate_progress)
         assert time.time() - t0 < 240, f"generation too slow: {s.generate_status}"
@@ -466,7 +466,7 @@ def cancel_generation_stops_the_farm():
     s = settings()
     s.generate_out = str(TMP / "cancelled")
     assert bpy.ops.synth_humans.generate(renderer="standin") == {"FINISHED"}
-    run = mod("ui.generate")._RUNS[mod("ui.state").home_scene(bpy.context).name]
+    run = mod("ui.generate")._RUNS[mod("ui.scene_settings").home_scene(bpy.context).name]
     time.sleep(1.0)
     assert bpy.ops.synth_humans.cancel_generation() == {"FINISHED"}
     assert run.process.poll() is not None and not s.generate_running

@@ -17,8 +17,8 @@ import build_extension  # noqa: E402
 sys.path.remove(str(ROOT / "scripts"))
 
 from synth_humans_addon.core import spec as S  # noqa: E402
+from synth_humans_addon.core import field_info as fields  # noqa: E402
 from synth_humans_addon.core.spec_io import spec_to_dict  # noqa: E402
-from synth_humans_addon.ui import fields  # noqa: E402
 
 
 @pytest.fixture
@@ -101,9 +101,9 @@ def _all_field_paths(cls, prefix=""):
 def test_every_spec_field_has_a_written_tooltip():
     paths = list(_all_field_paths(S.Spec))
     missing = [p for p in paths if p not in fields.FIELDS]
-    assert not missing, f"add these spec fields to ui/fields.py: {missing}"
+    assert not missing, f"add these spec fields to core/field_info.py: {missing}"
     stale = [p for p in fields.FIELDS if p not in paths]
-    assert not stale, f"ui/fields.py describes fields the spec no longer has: {stale}"
+    assert not stale, f"core/field_info.py describes fields the spec no longer has: {stale}"
     for p in paths:
         fi = fields.FIELDS[p]
         assert fi.label and len(fi.description) > 10, p

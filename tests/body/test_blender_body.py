@@ -7,7 +7,7 @@ import pytest
 bpy = pytest.importorskip("bpy")
 
 from synth_humans_addon.blender import body as B  # noqa: E402
-from synth_humans_addon.blender import motion as M  # noqa: E402
+from synth_humans_addon.blender.motion import pose as M  # noqa: E402
 from synth_humans_addon.blender import rig as R  # noqa: E402
 from synth_humans_addon.core.mpfb.rig import load_rig  # noqa: E402
 from synth_humans_addon.core.mpfb.phenotype import Phenotype  # noqa: E402

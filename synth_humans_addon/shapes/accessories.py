@@ -5,9 +5,11 @@ Every accessory is a few low-poly procedural meshes computed in numpy from the m
 outline, so a backpack sits on the back of a slim and of a heavy person alike, and straps
 wrap over the actual shoulders. Each part is then parented rigidly to a bone (semantic names
 via `rig.bone_name`), so it follows every pose without an Armature modifier to evaluate.
+No bpy here: `blender/clothes.add_accessory` builds and parents the objects.
 """
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -233,46 +235,6 @@ def accessory_geometry(verts: np.ndarray, kind: str, hair_clearance: float = 0.0
     return [AccessoryPart("crown", crown, shell.faces, "head"), AccessoryPart("brim", v, f, "head")]
 
 
-# ---------------------------------------------------------------------------------------
-# Blender side
-# ---------------------------------------------------------------------------------------
-
 def accessory_side(color: str) -> int:
     """The character's side (+1 left, −1 right) a shoulder bag hangs on: fixed by its colour."""
-    import zlib
-
     return 1 if zlib.crc32(color.encode()) % 2 else -1
-
-
-def add_accessory(outfit, ctx, accessory, name_prefix: str = ""):
-    """Create an accessory (`sampling.AccessorySample`) on a dressed body; returns its objects."""
-    from . import materials  # noqa: PLC0415
-    from .skinned_mesh import mesh_object, parent_to_bone  # noqa: PLC0415
-
-    clearance = getattr(outfit, "hair_clearance", 0.0)  # set by hair.add_hair (hair is added first)
-    side = accessory_side(accessory.color)
-    parts = accessory_geometry(ctx.vertices, accessory.kind, clearance, side)
-    mats: dict[float, object] = {}
-    objects = []
-    for part in parts:
-        if part.shade not in mats:
-            color = accessory.color if part.shade == 1.0 else _shade(accessory.color, part.shade)
-            mats[part.shade] = materials.accessory_material(accessory.kind, color,
-                                                            name=f"{name_prefix}{accessory.kind}-{part.shade:g}")
-            outfit.materials.append(mats[part.shade])
-        obj = mesh_object(f"{name_prefix}{accessory.kind}-{part.name}", part.vertices, part.faces,
-                          ctx.collection, mats[part.shade])
-        if ctx.armature is not None:
-            from . import rig  # noqa: PLC0415
-
-            parent_to_bone(obj, ctx.armature, rig.bone_name(ctx.rig, part.bone))
-        outfit.objects.append(obj)
-        objects.append(obj)
-    outfit.by_role[accessory.kind] = objects[0]
-    return objects
-
-
-def _shade(hex_color: str, factor: float) -> str:
-    from ..core.palettes import hex_to_srgb, srgb_to_hex
-
-    return srgb_to_hex([c * factor for c in hex_to_srgb(hex_color)])

@@ -1,9 +1,9 @@
 """What the add-on shows for each spec field: label, tooltip, slider limits, catalogue.
 
 Pure data (no bpy), keyed by the field's dotted path in the spec ("camera.radius"). The
-property groups in `props.py` are generated from the spec dataclasses and look up their
+property groups in `ui/props.py` are generated from the spec dataclasses and look up their
 label and tooltip here, so a field added to `core/spec.py` appears in the UI on its own;
-`tests/addon/test_fields.py` fails until it is given a real tooltip here.
+`tests/addon/test_build.py` fails until it is given a real tooltip here.
 
 Slider limits are *soft* (where the slider stops): typing a value outside them is allowed
 and then checked by `validate_spec`, so the artist sees the spec validation's own message.
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..core import spec as S
+from . import spec as S
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ Every tights vertex gets
 * its height `z` (torso cuts such as the waist and the hem are heights between joints).
 
 A `GarmentCut` is then a few numbers (sleeve end, hem height, leg end …) and `garment_faces`
-turns it into face indices. The module is imported by the bpy side (`clothes.py`) but has
+turns it into face indices. The module is imported by the bpy side (`blender/clothes.py`) but has
 no bpy dependency, so it is testable on its own.
 """
 from __future__ import annotations

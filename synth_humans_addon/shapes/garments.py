@@ -3,7 +3,7 @@
 `garment_mesh(kind, verts, seed)` is the rest-pose mesh of a top, bottom or shoe kind on a
 body (all morphed base-mesh vertices); `garment_cut` says which part of the tights helper
 it covers; `covered_base_vertices` which body vertices are hidden under opaque garments.
-No bpy here: `clothes.py` turns these meshes into skinned Blender objects, and the tests
+No bpy here: `blender/clothes.py` turns these meshes into skinned Blender objects, and the tests
 check the shapes without Blender.
 """
 from __future__ import annotations

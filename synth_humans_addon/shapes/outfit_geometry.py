@@ -1,4 +1,4 @@
-"""Every mesh of one character's outfit, in numpy: what `clothes.dress` builds, without bpy.
+"""Every mesh of one character's outfit, in numpy: what `blender/clothes.dress` builds, without bpy.
 
 `dress` turns these same calls into Blender objects; this module exists so that a whole
 dataset can be checked for geometry failures (a garment that selects no faces on some body)
