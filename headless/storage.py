@@ -32,7 +32,7 @@ from typing import Any
 import synth_humans_addon.core.dataset as _dataset
 from synth_humans_addon.core.dataset import (MASKS_DIR, METADATA_DIR, SUBSETS, RenderedImage, atomic_write,
                                              character_record, contained_relpath, image_relpath, mask_relpath,
-                                             metadata_path, sha256_file)
+                                             metadata_path, metadata_relpath, sha256_file)
 from synth_humans_addon.core.sampling import CharacterSample
 
 from .protocol import FILE_KINDS, MAX_FILE_SIZE, ProtocolError, validate_image_info
@@ -267,7 +267,7 @@ def _write_character(root: Path, character, blobs, declared, infos, extra, durab
     if durable:
         disk.write_atomic(metadata_path(root, character.pid), metadata_json(character, rendered, extra))
     else:  # the same name as metadata_path(), without pathlib
-        disk.write_unsynced(f"{base}/{METADATA_DIR}/{character.pid:04d}.json",
+        disk.write_unsynced(f"{base}/{metadata_relpath(character.pid)}",
                             metadata_json(character, rendered, extra))
 
 

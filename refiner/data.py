@@ -24,10 +24,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from synth_humans_addon.core.dataset import DATASET_FILE, DatasetFormatError, read_dataset
+from synth_humans_addon.core.dataset import (DATASET_FILE, MARKET_SUBSETS, SUBSET_TRAIN, SUBSETS, DatasetFormatError,
+                                             read_dataset)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-MARKET_SUBSETS = ("bounding_box_train", "bounding_box_test", "query", "validation")
 LAYOUT_SYNTH, LAYOUT_MARKET, LAYOUT_FOLDER = "synth-humans", "market1501", "folder"
 
 
@@ -194,12 +194,12 @@ def load_image(path: Path) -> Image.Image:
 def detect_layout(root: Path) -> str:
     if (root / DATASET_FILE).is_file():
         return LAYOUT_SYNTH
-    if any((root / s).is_dir() for s in MARKET_SUBSETS[:3]):
+    if any((root / s).is_dir() for s in MARKET_SUBSETS):
         return LAYOUT_MARKET
     return LAYOUT_FOLDER
 
 
-def load_domain(root: str | Path, subsets: Sequence[str] = ("bounding_box_train",), strict: bool = False) -> Domain:
+def load_domain(root: str | Path, subsets: Sequence[str] = (SUBSET_TRAIN,), strict: bool = False) -> Domain:
     """List a domain's images (sorted, so runs are reproducible). `subsets` applies to the
     synth-humans and Market-1501 layouts; an empty list or ["all"] takes every subset.
     Files a synth-humans dataset lists but lacks are skipped with a warning (`strict`: refused)."""
@@ -214,7 +214,7 @@ def load_domain(root: str | Path, subsets: Sequence[str] = ("bounding_box_train"
         items = [DomainItem(r.path, r.mask_path, r.path.relative_to(root).as_posix()) for r in records]
     else:
         folders = [root] if layout == LAYOUT_FOLDER else \
-            [root / s for s in (MARKET_SUBSETS if take_all else subsets) if (root / s).is_dir()]
+            [root / s for s in (SUBSETS if take_all else subsets) if (root / s).is_dir()]
         items = [DomainItem(p, None, p.relative_to(root).as_posix())
                  for folder in folders for p in sorted(folder.rglob("*"))
                  if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".") and p.is_file()]

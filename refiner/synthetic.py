@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from synth_humans_addon.core.dataset import RenderedImage, create_dataset, image_stem, write_character
+from synth_humans_addon.core.dataset import SUBSET_TRAIN, RenderedImage, create_dataset, image_stem, write_character
 from synth_humans_addon.core.sampling import expand_dataset
 from synth_humans_addon.core.spec import Spec, spec_to_dict
 
@@ -142,7 +142,7 @@ def make_real_domain(root: str | Path, count: int = 24, height: int = 64, seed: 
         raise ValueError(f"layout {layout!r}: must be folder or market1501")
     root = Path(root)
     rng = np.random.default_rng(seed)
-    image_dir = root / ("bounding_box_train" if layout == "market1501" else "images")
+    image_dir = root / (SUBSET_TRAIN if layout == "market1501" else "images")
     image_dir.mkdir(parents=True, exist_ok=True)
     if with_masks:
         (root / "masks").mkdir(exist_ok=True)

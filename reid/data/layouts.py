@@ -30,6 +30,8 @@ import logging
 import re
 from pathlib import Path
 
+from synth_humans_addon.core.dataset import DATASET_FILE, SUBSET_GALLERY, SUBSET_QUERY, SUBSET_TRAIN
+
 from .cuhk03 import load_cuhk03
 from .loading import DatasetLayoutError, LoadOptions, with_validation
 from .records import ImageItem, ReidData
@@ -50,13 +52,13 @@ def detect_layout(root: Path) -> str:
         return "cuhk03"
     if not root.is_dir():
         raise DatasetLayoutError(f"{root}: no such dataset folder")
-    if (root / "dataset.json").is_file():
+    if (root / DATASET_FILE).is_file():
         return "generated"
     if (root / "cuhk-03.mat").is_file():
         return "cuhk03"
     if (root / "list_train.txt").is_file():
         return "msmt17"
-    if (root / "bounding_box_train").is_dir() or (root / "bounding_box_test").is_dir():
+    if (root / SUBSET_TRAIN).is_dir() or (root / SUBSET_GALLERY).is_dir():
         return "dukemtmc" if "duke" in root.name.lower() else "market1501"
     return "folder"
 
@@ -102,9 +104,9 @@ def _parse_folder(folder: Path, pattern: re.Pattern, skipped: list[str], recursi
 def load_market_like(root: Path, opt: LoadOptions, layout: str = "market1501") -> ReidData:
     """Market-1501 and DukeMTMC-reID: junk (−1) dropped everywhere, distractors (0) only in the gallery."""
     skipped: list[str] = []
-    train = _parse_folder(root / "bounding_box_train", MARKET_NAME_RE, skipped)
-    query = _parse_folder(root / "query", MARKET_NAME_RE, skipped)
-    gallery = _parse_folder(root / "bounding_box_test", MARKET_NAME_RE, skipped)
+    train = _parse_folder(root / SUBSET_TRAIN, MARKET_NAME_RE, skipped)
+    query = _parse_folder(root / SUBSET_QUERY, MARKET_NAME_RE, skipped)
+    gallery = _parse_folder(root / SUBSET_GALLERY, MARKET_NAME_RE, skipped)
     train = [it for it in train if it.pid > 0]
     query = [it for it in query if it.pid > 0]
     gallery = [it for it in gallery if it.pid >= 0]

@@ -28,14 +28,19 @@ import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
-from .sampling import (SUBSET_GALLERY, SUBSET_QUERY, SUBSET_TRAIN, SUBSET_VALIDATION, CharacterSample,
-                       ImageSample)
+if TYPE_CHECKING:  # only named in annotations: sampling imports the subset names from here
+    from .sampling import CharacterSample, ImageSample
 
 FORMAT_NAME = "synth-humans-dataset"
 FORMAT_VERSION = 1
+# The subset folders: Market-1501's three (so re-id toolboxes read a dataset unchanged) plus
+# `validation`, which Market-1501 lacks. Every other module takes these names from here.
+SUBSET_TRAIN, SUBSET_GALLERY, SUBSET_QUERY, SUBSET_VALIDATION = (
+    "bounding_box_train", "bounding_box_test", "query", "validation")
 SUBSETS = (SUBSET_TRAIN, SUBSET_GALLERY, SUBSET_QUERY, SUBSET_VALIDATION)
+MARKET_SUBSETS = (SUBSET_TRAIN, SUBSET_GALLERY, SUBSET_QUERY)  # the folders a Market-1501 release has
 MASKS_DIR = "masks"
 log = logging.getLogger(__name__)
 METADATA_DIR = "metadata"
@@ -245,8 +250,13 @@ def write_character(root: Path, character: CharacterSample, rendered: list[Rende
     return rec
 
 
+def metadata_relpath(pid: int) -> str:
+    """A character's metadata file, relative to the dataset root."""
+    return f"{METADATA_DIR}/{pid:04d}.json"
+
+
 def metadata_path(root: Path, pid: int) -> Path:
-    return Path(root) / METADATA_DIR / f"{pid:04d}.json"
+    return Path(root) / metadata_relpath(pid)
 
 
 def character_complete(root: Path, pid: int) -> bool:
