@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from . import metrics
 from .data.cached import Augment, CachedBatches, decode_resized
-from .data.layouts import load_dataset
+from .data import load_dataset
 from .data.records import ImageItem, ReidData
 from .data.samplers import PKBatchSampler
 from .data.splits import query_gallery_split

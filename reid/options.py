@@ -5,15 +5,19 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from .data import cuhk03
+from .data.layouts import FOLDER_ROLES
+from .data.registry import AUTO, layout_names
+
 ARCHS = ("inception", "resnet50")  # reid.models.ARCHS (kept here so options need no torch)
-LAYOUTS = ("auto", "generated", "market1501", "dukemtmc", "msmt17", "cuhk03", "folder")  # reid.data.layouts
+LAYOUTS = (AUTO, *layout_names())  # the layout registry's names (reid.data.registry)
 PROTOCOLS = ("market1501", "cuhk03", "single-shot")  # reid.metrics.PROTOCOLS
 BASELINES = ("colour-histogram",)  # the non-learned models of reid.baselines (the catalogue's one home)
 # Fields whose value must be one of a few names (also the CLI's `choices`).
 CHOICES: dict[str, tuple[str, ...]] = {
     "layout": LAYOUTS, "arch": ARCHS, "sampler": ("random", "pk"), "optimizer": ("sgd", "adam"),
-    "cuhk03_images": ("labeled", "detected"), "cuhk03_protocol": ("classic", "new"),
-    "subset": ("test", "validation"), "protocols": PROTOCOLS, "folder_role": ("split", "train", "test"),
+    "cuhk03_images": cuhk03.IMAGE_KINDS, "cuhk03_protocol": cuhk03.PROTOCOLS,
+    "subset": ("test", "validation"), "protocols": PROTOCOLS, "folder_role": FOLDER_ROLES,
     "baselines": BASELINES,
 }
 # Smallest allowed value of numeric fields (checked by `validate`).

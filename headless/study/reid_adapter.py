@@ -54,7 +54,7 @@ def train(data: DataRef, options: dict[str, Any], out: Path, *, seed: int, devic
 
 
 def test_split(data: DataRef, *, seed: int) -> TestSplit:
-    from reid.data.layouts import LoadOptions, load_dataset
+    from reid.data import LoadOptions, load_dataset
 
     d = load_dataset(data.path, LoadOptions(layout=_layout(data), folder_role=data.folder_role))
     q, g = d.query, d.gallery
