@@ -4,7 +4,8 @@ Every epoch: one pass over the training identities (the terms of `reid.losses.LO
 softmax/cross-entropy on the classifier g, plus the batch-hard triplet loss when
 `triplet_weight` > 0), then the study's validation score — the normalised area under the
 single-shot CMC curve on the validation identities (:func:`validation_score`) — and a
-checkpoint: ``last.pt`` always, ``best.pt`` when the score improved. ``history.json`` and ``log.csv`` hold the per-epoch figures.
+checkpoint: ``last.pt`` always, ``best.pt`` when the score improved. ``history.json`` and
+``log.csv`` hold the per-epoch figures.
 """
 from __future__ import annotations
 
