@@ -37,7 +37,6 @@ FORMAT_VERSION = 1
 SUBSET_TRAIN, SUBSET_GALLERY, SUBSET_QUERY, SUBSET_VALIDATION = (
     "bounding_box_train", "bounding_box_test", "query", "validation")
 SUBSETS = (SUBSET_TRAIN, SUBSET_GALLERY, SUBSET_QUERY, SUBSET_VALIDATION)
-MARKET_SUBSETS = (SUBSET_TRAIN, SUBSET_GALLERY, SUBSET_QUERY)  # the folders a Market-1501 release has
 MASKS_DIR = "masks"
 log = logging.getLogger(__name__)
 METADATA_DIR = "metadata"
