@@ -201,10 +201,12 @@ def cmd_certs(a: argparse.Namespace) -> int:
 
 
 def cmd_export(a: argparse.Namespace) -> int:
+    from synth_humans_addon.core.dataset import DATASET_FILE
+
     from .export import export_msmt17
 
-    if not (a.dataset / "dataset.json").is_file():
-        raise UserError(f"{a.dataset}: not a generated dataset (no dataset.json)")
+    if not (a.dataset / DATASET_FILE).is_file():
+        raise UserError(f"{a.dataset}: not a generated dataset (no {DATASET_FILE})")
     check_output_folder(a.out)
     if a.out.exists() and any(a.out.iterdir()):
         raise UserError(f"--output {a.out}: exists and is not empty")

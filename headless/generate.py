@@ -116,7 +116,8 @@ class LocalWorkers:
 
 def save_samples_sheet(out: Path, max_images: int = 40) -> Path | None:
     """A contact sheet of up to `max_images` images spread over the characters."""
-    from synth_humans_addon.core.dataset import read_dataset
+    from synth_humans_addon.core.dataset import (SUBSET_GALLERY, SUBSET_QUERY, SUBSET_TRAIN, SUBSET_VALIDATION,
+                                                 read_dataset)
 
     from .contact_sheet import save_contact_sheet
 
@@ -134,8 +135,7 @@ def save_samples_sheet(out: Path, max_images: int = 40) -> Path | None:
     picked = [r for r in picked if r.path.is_file()]
     if not picked:
         return None
-    short = {"bounding_box_train": "train", "bounding_box_test": "gallery", "query": "query",
-             "validation": "val"}
+    short = {SUBSET_TRAIN: "train", SUBSET_GALLERY: "gallery", SUBSET_QUERY: "query", SUBSET_VALIDATION: "val"}
     return save_contact_sheet([r.path for r in picked], Path(out) / "contact_sheet.png",
                               [f"{r.pid:04d} c{r.camera_id} {short.get(r.subset, r.subset)}" for r in picked])
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from synth_humans_addon.core.dataset import (MASKS_DIR, METADATA_DIR, SUBSETS, RenderedImage, character_record,
-                                             image_relpath, mask_relpath, metadata_path)
+                                             image_relpath, mask_relpath, metadata_path, metadata_relpath)
 from synth_humans_addon.core.sampling import CharacterSample
 
 from .dataset_recovery import remove_character_files
@@ -196,7 +196,7 @@ def _write_character(root: Path, character, blobs, declared, infos, extra, durab
     if durable:
         disk.write_atomic(metadata_path(root, character.pid), metadata_json(character, rendered, extra))
     else:  # the same name as metadata_path(), without pathlib
-        disk.write_unsynced(f"{base}/{METADATA_DIR}/{character.pid:04d}.json",
+        disk.write_unsynced(f"{base}/{metadata_relpath(character.pid)}",
                             metadata_json(character, rendered, extra))
 
 

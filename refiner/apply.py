@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from PIL import Image
 from tqdm.auto import tqdm
 
-from synth_humans_addon.core.dataset import (DATASET_FILE, METADATA_DIR, DatasetFormatError, atomic_write,
+from synth_humans_addon.core.dataset import (DATASET_FILE, METADATA_DIR, SUBSETS, DatasetFormatError, atomic_write,
                                              read_dataset, read_manifest, sha256_file)
 
 from .data import LAYOUT_SYNTH, detect_layout, image_to_tensor, load_domain, load_image, tensor_to_image
@@ -145,7 +145,7 @@ def apply(checkpoint: str | Path, input: str | Path, output: str | Path, *, dire
                 shutil.copyfile(record.mask_path, out / rel)
         for meta in sorted((src / METADATA_DIR).glob("*.json")):
             atomic_write(out / METADATA_DIR / meta.name, meta.read_bytes())
-        for sub in ("bounding_box_train", "bounding_box_test", "query", "validation"):
+        for sub in SUBSETS:
             (out / sub).mkdir(exist_ok=True)  # empty subsets exist in the source format too
     else:
         atomic_write(out / PROVENANCE_FILE, json.dumps(provenance, indent=1).encode())

@@ -1,12 +1,13 @@
 """Unaligned two-domain data: which images a domain holds, their masks, and the paired transform.
 
-A domain is read from one of three layouts (`load_domain`):
+A domain's layout is recognised by the re-id layout registry (`reid.data.registry`, the one
+detector of the project) and read in one of three ways (`load_domain`):
 
-* a synth-humans dataset (has `dataset.json`): images of the chosen subsets, masks from the
+* a synth-humans dataset (layout `generated`): images of the chosen subsets, masks from the
   dataset (the generator renders them exactly);
-* a Market-1501-style folder (`bounding_box_train/`, `bounding_box_test/`, `query/`): the chosen
-  subsets that exist;
-* any other folder: every image below it, recursively.
+* a Market-1501-style folder (`market1501`, `dukemtmc`): the chosen subset folders that exist;
+* any other folder (`folder`, `msmt17`, a folder holding CUHK03's .mat): every image below it,
+  recursively.
 
 Masks of real images come from a pluggable `MaskSource` (a folder of PNGs, a segmentation
 model the user provides, or none). Each image and its mask are fitted into the training frame
@@ -24,10 +25,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from synth_humans_addon.core.dataset import DATASET_FILE, DatasetFormatError, read_dataset
+from reid.data.registry import detect_layout as detect_reid_layout
+from reid.data.registry import get_layout
+from synth_humans_addon.core.dataset import SUBSET_TRAIN, SUBSETS, DatasetFormatError, read_dataset
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-MARKET_SUBSETS = ("bounding_box_train", "bounding_box_test", "query", "validation")
+# How the refiner reads a domain (the names are recorded in checkpoints and printed).
 LAYOUT_SYNTH, LAYOUT_MARKET, LAYOUT_FOLDER = "synth-humans", "market1501", "folder"
 
 
@@ -192,14 +195,14 @@ def load_image(path: Path) -> Image.Image:
 
 
 def detect_layout(root: Path) -> str:
-    if (root / DATASET_FILE).is_file():
+    """How to read the folder `root`, from the layout the registry recognises in it."""
+    layout = get_layout(detect_reid_layout(root))
+    if layout.name == "generated":
         return LAYOUT_SYNTH
-    if any((root / s).is_dir() for s in MARKET_SUBSETS[:3]):
-        return LAYOUT_MARKET
-    return LAYOUT_FOLDER
+    return LAYOUT_MARKET if layout.market_subsets else LAYOUT_FOLDER
 
 
-def load_domain(root: str | Path, subsets: Sequence[str] = ("bounding_box_train",), strict: bool = False) -> Domain:
+def load_domain(root: str | Path, subsets: Sequence[str] = (SUBSET_TRAIN,), strict: bool = False) -> Domain:
     """List a domain's images (sorted, so runs are reproducible). `subsets` applies to the
     synth-humans and Market-1501 layouts; an empty list or ["all"] takes every subset.
     Files a synth-humans dataset lists but lacks are skipped with a warning (`strict`: refused)."""
@@ -214,7 +217,7 @@ def load_domain(root: str | Path, subsets: Sequence[str] = ("bounding_box_train"
         items = [DomainItem(r.path, r.mask_path, r.path.relative_to(root).as_posix()) for r in records]
     else:
         folders = [root] if layout == LAYOUT_FOLDER else \
-            [root / s for s in (MARKET_SUBSETS if take_all else subsets) if (root / s).is_dir()]
+            [root / s for s in (SUBSETS if take_all else subsets) if (root / s).is_dir()]
         items = [DomainItem(p, None, p.relative_to(root).as_posix())
                  for folder in folders for p in sorted(folder.rglob("*"))
                  if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".") and p.is_file()]

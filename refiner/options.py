@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reid.options import AMP_MODES  # one catalogue of mixed-precision modes (reid.device)
+from synth_humans_addon.core.dataset import SUBSET_TRAIN
 
 MODELS = ("cyclegan", "ptgan")
 PERSON_LOSS_NORMS = ("l1", "l2")
@@ -76,8 +77,8 @@ class RefinerOptions:
     save_every_epochs: int = 1  # keep a numbered checkpoint every N epochs (latest is always kept)
     save_every_steps: int = 0  # also update `latest` every N steps (0 = only at epoch ends)
     sample_count: int = 4  # images per domain in the fixed validation batch
-    source_subsets: list[str] = field(default_factory=lambda: ["bounding_box_train"])
-    target_subsets: list[str] = field(default_factory=lambda: ["bounding_box_train"])
+    source_subsets: list[str] = field(default_factory=lambda: [SUBSET_TRAIN])
+    target_subsets: list[str] = field(default_factory=lambda: [SUBSET_TRAIN])
 
     @property
     def total_epochs(self) -> int:

@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from synth_humans_addon.core.dataset import RenderedImage, create_dataset, image_stem, write_character
+from synth_humans_addon.core.dataset import (MASKS_DIR, SUBSET_TRAIN, RenderedImage, create_dataset, image_stem,
+                                             write_character)
 from synth_humans_addon.core.sampling import expand_dataset
 from synth_humans_addon.core.spec import Spec
 from synth_humans_addon.core.spec_io import spec_to_dict
@@ -143,10 +144,10 @@ def make_real_domain(root: str | Path, count: int = 24, height: int = 64, seed: 
         raise ValueError(f"layout {layout!r}: must be folder or market1501")
     root = Path(root)
     rng = np.random.default_rng(seed)
-    image_dir = root / ("bounding_box_train" if layout == "market1501" else "images")
+    image_dir = root / (SUBSET_TRAIN if layout == "market1501" else "images")
     image_dir.mkdir(parents=True, exist_ok=True)
     if with_masks:
-        (root / "masks").mkdir(exist_ok=True)
+        (root / MASKS_DIR).mkdir(exist_ok=True)
     dull = [(90, 85, 80), (120, 115, 110), (70, 75, 80), (105, 100, 90)]
     for i in range(count):
         colours = rng.integers(0, 256, size=(4, 3))
@@ -162,7 +163,7 @@ def make_real_domain(root: str | Path, count: int = 24, height: int = 64, seed: 
             else f"real_{i:04d}"
         img.save(image_dir / f"{stem}.jpg", quality=90)
         if with_masks:
-            mask.save(root / "masks" / f"{stem}.png")
+            mask.save(root / MASKS_DIR / f"{stem}.png")
     return root if layout == "market1501" else image_dir
 
 

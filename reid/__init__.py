@@ -11,7 +11,7 @@ Part of the ``synth-humans`` distribution (the import name ``reid`` is unrelated
 from __future__ import annotations
 
 from . import metrics
-from .data.layouts import load_dataset
+from .data import load_dataset
 from .engine import finetune, model_from_checkpoint, train
 from .evaluate import evaluate  # binds the function over the submodule of the same name
 from .options import EvalOptions, TrainOptions

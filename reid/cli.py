@@ -209,7 +209,7 @@ def _run(args: argparse.Namespace) -> int:
             print(json.dumps({k: v for k, v in dataclasses.asdict(summary).items() if k != "skipped"}
                              | {"skipped_files": len(summary.skipped)}, indent=1))
         elif args.command == "info":
-            from .data.layouts import LoadOptions, load_dataset
+            from .data import LoadOptions, load_dataset
 
             data = load_dataset(args.data, LoadOptions(layout=args.layout, strict=args.strict,
                                                           folder_role=args.folder_role))

@@ -1,10 +1,11 @@
 """Training, validation, finetuning, checkpoints and resume.
 
-Every epoch: one pass over the training identities (softmax/cross-entropy on the classifier
-g, plus the batch-hard triplet loss when `triplet_weight` > 0), then the study's validation
-score — the normalised area under the single-shot CMC curve on the validation identities
-(:func:`validation_score`) — and a checkpoint: ``last.pt`` always, ``best.pt`` when the
-score improved. ``history.json`` and ``log.csv`` hold the per-epoch figures.
+Every epoch: one pass over the training identities (the terms of `reid.losses.LOSSES`:
+softmax/cross-entropy on the classifier g, plus the batch-hard triplet loss when
+`triplet_weight` > 0), then the study's validation score — the normalised area under the
+single-shot CMC curve on the validation identities (:func:`validation_score`) — and a
+checkpoint: ``last.pt`` always, ``best.pt`` when the score improved. ``history.json`` and
+``log.csv`` hold the per-epoch figures.
 """
 from __future__ import annotations
 
@@ -24,14 +25,14 @@ from tqdm import tqdm
 
 from . import metrics
 from .data.cached import Augment, CachedBatches, decode_resized
-from .data.layouts import load_dataset
+from .data import load_dataset
 from .data.records import ImageItem, ReidData
 from .data.samplers import PKBatchSampler
 from .data.torch_dataset import EvalImages, TrainImages
 from .data.transforms import build_transforms
 from .device import autocast_dtype, resolve_device
 from .distributed import DistContext, ShardedBatchSampler, process_group
-from .losses import BatchHardTripletLoss, CrossEntropyLabelSmooth
+from .losses import build_losses, needs_pk
 from .models import ReidNet, build_model
 from .options import OptionsError, TrainOptions
 
@@ -182,7 +183,7 @@ def _optimizer(model: ReidNet, opt: TrainOptions) -> torch.optim.Optimizer:
 
 
 def _train_loader(ds: TrainImages, opt: TrainOptions, ctx: DistContext = DistContext()):
-    use_pk = opt.sampler == "pk" or opt.triplet_weight > 0
+    use_pk = opt.sampler == "pk" or needs_pk(opt)
     if opt.sampler not in ("random", "pk"):
         raise ValueError(f"sampler {opt.sampler!r}: expected 'random' or 'pk'")
     if use_pk:
@@ -206,7 +207,7 @@ def _cached_loader(ds: TrainImages, opt: TrainOptions, height: int, width: int, 
     frames, bad = decode_resized(ds.items, height, width, opt.progress)
     if bad:
         log.warning("%d unreadable training images replaced by grey frames (first: %s)", len(bad), bad[0])
-    use_pk = opt.sampler == "pk" or opt.triplet_weight > 0
+    use_pk = opt.sampler == "pk" or needs_pk(opt)
     if opt.sampler not in ("random", "pk"):
         raise ValueError(f"sampler {opt.sampler!r}: expected 'random' or 'pk'")
     pk = PKBatchSampler(ds.labels, opt.batch_size, opt.num_instances, opt.seed) if use_pk else None
@@ -285,8 +286,7 @@ def _train(opt: TrainOptions, data: ReidData | None, ctx: DistContext) -> TrainR
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     optimizer = _optimizer(model, opt)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(opt))
-    ce = CrossEntropyLabelSmooth(opt.label_smoothing)
-    triplet = BatchHardTripletLoss(opt.triplet_margin)
+    losses = build_losses(opt)
 
     start_epoch, best_score, best_epoch, history = 0, -math.inf, None, []
     last_path, best_path = out / "last.pt", out / "best.pt"
@@ -332,7 +332,7 @@ def _train(opt: TrainOptions, data: ReidData | None, ctx: DistContext) -> TrainR
             labels = labels.to(device, non_blocking=True)
             with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
                 o = net(images)
-                loss, batch_loss = _batch_loss(o, labels, ce, triplet, opt.triplet_weight, ctx)
+                loss, batch_loss = _batch_loss(o, labels, losses, ctx)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
@@ -374,21 +374,26 @@ def _train(opt: TrainOptions, data: ReidData | None, ctx: DistContext) -> TrainR
                        history)
 
 
-def _batch_loss(o, labels: torch.Tensor, ce, triplet, triplet_weight: float, ctx: DistContext):
-    """(loss to backpropagate, the batch's loss to report): cross-entropy, plus the triplet
-    loss when `triplet_weight` > 0. In one process both are that sum.
+def _batch_loss(o, labels: torch.Tensor, losses, ctx: DistContext):
+    """(loss to backpropagate, the batch's loss to report): the weighted sum of the loss
+    terms (`reid.losses.build_losses`). In one process both are that sum.
 
-    Under DDP cross-entropy is a mean over this rank's slice, weighted so that DDP's gradient
-    average is the global batch's mean; batch-hard mining needs the whole batch, so the
-    triplet loss is computed on all ranks' features gathered (the same on every rank; the
-    gather's backward sums the N copies of each slice's gradient and DDP divides by N)."""
+    Under DDP a term on the logits (cross-entropy) is a mean over this rank's slice, weighted
+    so that DDP's gradient average is the global batch's mean; a term on the features
+    (batch-hard triplet mining needs the whole batch) is computed on all ranks' features
+    gathered (the same on every rank; the gather's backward sums the N copies of each slice's
+    gradient and DDP divides by N)."""
     n = labels.numel()
     global_n = int(ctx.all_reduce_sum([float(n)])[0]) if ctx.enabled else n
-    local_ce = ce(o.logits.float(), labels)
-    loss, batch_loss = local_ce * ctx.loss_weight(n, global_n), local_ce
-    if triplet_weight > 0:
-        t = triplet_weight * triplet(ctx.gather(o.triplet_features.float(), with_grad=True), ctx.gather(labels))
-        loss, batch_loss = loss + t, batch_loss + t
+    loss = batch_loss = None
+    for _name, weight, term, fn in losses:
+        if term.on == "logits":
+            value = weight * fn(o.logits.float(), labels)
+            scaled = value * ctx.loss_weight(n, global_n)
+        else:
+            value = scaled = weight * fn(ctx.gather(o.triplet_features.float(), with_grad=True), ctx.gather(labels))
+        loss = scaled if loss is None else loss + scaled
+        batch_loss = value if batch_loss is None else batch_loss + value
     return loss, batch_loss.detach()
 
 

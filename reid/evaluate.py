@@ -22,7 +22,7 @@ import torch
 
 from . import metrics
 from .baselines import BASELINES, baseline_features
-from .data.layouts import load_dataset
+from .data import load_dataset
 from .data.records import ImageItem, ReidData
 from .device import resolve_device
 from .engine import extract_features, model_from_checkpoint

@@ -5,16 +5,21 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from .data import cuhk03
+from .data.layouts import FOLDER_ROLES
+from .data.loading import LoadOptions
+from .data.registry import AUTO, layout_names
+
 ARCHS = ("inception", "resnet50")  # reid.models.ARCHS (kept here so options need no torch)
-LAYOUTS = ("auto", "generated", "market1501", "dukemtmc", "msmt17", "cuhk03", "folder")  # reid.data.layouts
+LAYOUTS = (AUTO, *layout_names())  # the layout registry's names (reid.data.registry)
 PROTOCOLS = ("market1501", "cuhk03", "single-shot")  # reid.metrics.PROTOCOLS
 AMP_MODES = ("auto", "off", "bf16", "fp16")  # reid.device.autocast_dtype (shared with the refiner)
 BASELINES = ("colour-histogram",)  # the non-learned models of reid.baselines (the catalogue's one home)
 # Fields whose value must be one of a few names (also the CLI's `choices`).
 CHOICES: dict[str, tuple[str, ...]] = {
     "layout": LAYOUTS, "arch": ARCHS, "sampler": ("random", "pk"), "optimizer": ("sgd", "adam"),
-    "cuhk03_images": ("labeled", "detected"), "cuhk03_protocol": ("classic", "new"),
-    "subset": ("test", "validation"), "protocols": PROTOCOLS, "folder_role": ("split", "train", "test"),
+    "cuhk03_images": cuhk03.IMAGE_KINDS, "cuhk03_protocol": cuhk03.PROTOCOLS,
+    "subset": ("test", "validation"), "protocols": PROTOCOLS, "folder_role": FOLDER_ROLES,
     "baselines": BASELINES, "amp": AMP_MODES,
 }
 # Smallest allowed value of numeric fields (checked by `validate`).
@@ -89,12 +94,11 @@ class _Checked:
         return self
 
 
-class _LoadsDatasets:
-    """Options classes that carry the dataset-loading fields (same names as `LoadOptions`)."""
+class _LoadsDatasets(LoadOptions):
+    """Options that load a dataset: the `LoadOptions` fields (declared there once) are theirs,
+    so they are flags and keys of the same names (``--num-validation``, ``num_validation``)."""
 
-    def load_options(self):
-        from .data.layouts import LoadOptions
-
+    def load_options(self) -> LoadOptions:
         return LoadOptions(**{f.name: getattr(self, f.name) for f in dataclasses.fields(LoadOptions)})
 
 
@@ -109,17 +113,6 @@ class TrainOptions(_Checked, _LoadsDatasets):
 
     data: str = ""  # dataset root (any supported layout)
     output: str = "runs/reid"  # folder for checkpoints, log and history
-    layout: str = "auto"
-    # data splitting / loading
-    num_validation: int = 100
-    num_test: int = 100
-    split_seed: int = 0
-    check_images: bool = True
-    strict: bool = False  # refuse missing or unreadable image files instead of skipping them
-    cuhk03_images: str = "labeled"
-    cuhk03_protocol: str = "classic"
-    cuhk03_split: int = 0
-    folder_role: str = "split"  # `folder` layout: split | train (all of it trains) | test
     # model
     arch: str = "inception"  # inception | resnet50
     height: int = 0  # 0: the architecture's default (144×56 inception, 256×128 resnet50)
@@ -189,7 +182,6 @@ class EvalOptions(_Checked, _LoadsDatasets):
     data: str = ""
     names: list[str] = field(default_factory=list)  # labels in tables and plots (default: file stems)
     output: str = "runs/reid-eval"
-    layout: str = "auto"
     subset: str = "test"  # test | validation
     protocols: list[str] = field(default_factory=list)  # default: the dataset's own
     max_rank: int = 100
@@ -199,14 +191,6 @@ class EvalOptions(_Checked, _LoadsDatasets):
     batch_size: int = 128
     workers: int = 2
     device: str = "auto"
-    num_validation: int = 100
-    num_test: int = 100
-    split_seed: int = 0
-    check_images: bool = True
-    strict: bool = False
-    cuhk03_images: str = "labeled"
-    cuhk03_protocol: str = "classic"
-    cuhk03_split: int = 0
-    folder_role: str = "test"  # `folder` layout: a folder given to evaluate is a test set (or: split)
+    folder_role: str = "test"  # LoadOptions' field, another default: a folder given to evaluate is a test set
     plot: bool = True
     progress: bool = True

@@ -50,7 +50,6 @@ from synth_humans_addon.core.spec_io import load_spec, spec_from_dict, spec_to_d
 RENDERERS = ("bpy", "standin")
 REFINER_MODELS = ("cyclegan", "ptgan")
 PROTOCOLS = ("single-shot", "market1501", "cuhk03")
-REAL_LAYOUTS = ("auto", "generated", "market1501", "cuhk03", "dukemtmc", "msmt17", "folder")  # reid.data.layouts
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -366,8 +365,10 @@ def _parse_real(raw: Any, base_dir: Path, common: dict, problems: list) -> RealD
                                  "(known: path, test_path, layout, name, standin)"))
     path = str(raw.get("path", ""))
     layout = str(raw.get("layout", "auto"))
-    if layout not in REAL_LAYOUTS:
-        problems.append(("real.layout", f"must be one of {', '.join(REAL_LAYOUTS)}, got {layout!r}"))
+    from reid.options import LAYOUTS  # the layout registry's names; imported when parsing, like BASELINES
+
+    if layout not in LAYOUTS:
+        problems.append(("real.layout", f"must be one of {', '.join(LAYOUTS)}, got {layout!r}"))
     standin = None
     if "standin" in raw:
         if path:

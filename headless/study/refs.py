@@ -16,7 +16,7 @@ class DataRef:
     """A dataset a stage reads: our format (generated/refined) or a real one in any layout."""
 
     path: Path
-    layout: str = "generated"  # or the real data's layout (auto, cuhk03, market1501, ...: reid.data.layouts)
+    layout: str = "generated"  # or the real data's layout (auto, cuhk03, market1501, ...: reid.data.registry)
     name: str = ""
     real: bool = False
     # `folder` layout: split it by identity, or take it whole as the training or the test side

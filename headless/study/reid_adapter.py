@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from synth_humans_addon.core.dataset import DATASET_FILE
+
 from .refs import DataRef, ModelRef, TestSplit
 
 SET_BY_EXPERIMENT = {"data", "output", "seed", "device", "resume", "finetune_from", "progress"}
@@ -20,7 +22,7 @@ SET_BY_EXPERIMENT = {"data", "output", "seed", "device", "resume", "finetune_fro
 def _layout(data: DataRef) -> str:
     """Our own datasets (generated, refined, the stand-in) are always "generated"; real data
     keeps the experiment's layout ("auto": detected by the re-id loader)."""
-    return "generated" if (Path(data.path) / "dataset.json").is_file() else data.layout
+    return "generated" if (Path(data.path) / DATASET_FILE).is_file() else data.layout
 
 
 def train(data: DataRef, options: dict[str, Any], out: Path, *, seed: int, device: str, init: ModelRef | None,
@@ -52,7 +54,7 @@ def train(data: DataRef, options: dict[str, Any], out: Path, *, seed: int, devic
 
 
 def test_split(data: DataRef, *, seed: int) -> TestSplit:
-    from reid.data.layouts import LoadOptions, load_dataset
+    from reid.data import LoadOptions, load_dataset
 
     d = load_dataset(data.path, LoadOptions(layout=_layout(data), folder_role=data.folder_role))
     q, g = d.query, d.gallery

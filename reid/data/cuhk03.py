@@ -34,8 +34,11 @@ import numpy as np
 
 from .loading import DatasetLayoutError, LoadOptions, with_validation
 from .records import ImageItem, ReidData
+from .registry import Layout, register
 
 MAT_NAME = "cuhk-03.mat"
+IMAGE_KINDS = ("labeled", "detected")
+PROTOCOLS = ("classic", "new")
 
 
 def image_name(pair: int, pid: int, view: int, img: int) -> str:
@@ -50,7 +53,7 @@ def extract_images(mat_path: Path, images: str = "labeled") -> tuple[Path, dict[
     from PIL import Image
     from tqdm import tqdm
 
-    if images not in ("labeled", "detected"):
+    if images not in IMAGE_KINDS:
         raise DatasetLayoutError(f"cuhk03_images {images!r}: expected 'labeled' or 'detected'")
     out = mat_path.parent / f"images_{images}"
     out.mkdir(exist_ok=True)
@@ -140,3 +143,11 @@ def load_cuhk03(root: Path, opt: LoadOptions) -> ReidData:
         raise DatasetLayoutError(f"cuhk03_protocol {opt.cuhk03_protocol!r}: expected 'classic' or 'new'")
     name = f"cuhk03-{opt.cuhk03_images}-{opt.cuhk03_protocol}"
     return with_validation(name, "cuhk03", train, query, gallery, opt, ("cuhk03", "single-shot", "market1501"), [])
+
+
+def _is_cuhk03(root: Path) -> bool:
+    """The release's .mat file itself, or a folder holding it."""
+    return (root.is_file() and root.suffix == ".mat") or (root / MAT_NAME).is_file()
+
+
+register(Layout("cuhk03", load_cuhk03, _is_cuhk03, rank=20))

@@ -1,4 +1,5 @@
-"""Loaders for every supported dataset layout, all returning a :class:`ReidData`.
+"""The common dataset layouts, each a loader returning a :class:`ReidData`, registered in
+:mod:`reid.data.registry` (CUHK03 registers itself from :mod:`reid.data.cuhk03`).
 
 =============  ===========================================================================
 layout         what the folder holds
@@ -30,54 +31,19 @@ import logging
 import re
 from pathlib import Path
 
-from .cuhk03 import load_cuhk03
+from synth_humans_addon.core.dataset import DATASET_FILE, SUBSET_GALLERY, SUBSET_QUERY, SUBSET_TRAIN
+
 from .loading import DatasetLayoutError, LoadOptions, with_validation
 from .records import ImageItem, ReidData
+from .registry import FALLBACK, Layout, register
 from .splits import query_gallery_split, split_by_identity
 
 log = logging.getLogger(__name__)
 
-LAYOUTS = ("generated", "market1501", "dukemtmc", "msmt17", "cuhk03", "folder")
 FOLDER_ROLES = ("split", "train", "test")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 MARKET_NAME_RE = re.compile(r"^(-?\d+)_c(\d+)")
 FOLDER_NAME_RE = re.compile(r"^(-?\d+)_c?(\d+)_")
-
-
-def detect_layout(root: Path) -> str:
-    root = Path(root)
-    if root.is_file() and root.suffix == ".mat":
-        return "cuhk03"
-    if not root.is_dir():
-        raise DatasetLayoutError(f"{root}: no such dataset folder")
-    if (root / "dataset.json").is_file():
-        return "generated"
-    if (root / "cuhk-03.mat").is_file():
-        return "cuhk03"
-    if (root / "list_train.txt").is_file():
-        return "msmt17"
-    if (root / "bounding_box_train").is_dir() or (root / "bounding_box_test").is_dir():
-        return "dukemtmc" if "duke" in root.name.lower() else "market1501"
-    return "folder"
-
-
-def check_readable(items: list[ImageItem]) -> tuple[list[ImageItem], list[str]]:
-    """Split items into readable ones and the paths of files PIL cannot identify."""
-    from PIL import Image, UnidentifiedImageError
-    from tqdm import tqdm
-
-    good, bad = [], []
-    for it in tqdm(items, desc="checking images", unit="img", disable=len(items) < 5000, leave=False):
-        try:
-            with Image.open(it.path) as im:
-                w, h = im.size
-            if w <= 0 or h <= 0:
-                raise OSError("empty image")
-            good.append(it)
-        except (OSError, UnidentifiedImageError, ValueError) as exc:
-            log.warning("skipping unreadable image %s (%s)", it.path, exc)
-            bad.append(it.path)
-    return good, bad
 
 
 def _images(folder: Path, recursive: bool = False) -> list[Path]:
@@ -102,9 +68,9 @@ def _parse_folder(folder: Path, pattern: re.Pattern, skipped: list[str], recursi
 def load_market_like(root: Path, opt: LoadOptions, layout: str = "market1501") -> ReidData:
     """Market-1501 and DukeMTMC-reID: junk (−1) dropped everywhere, distractors (0) only in the gallery."""
     skipped: list[str] = []
-    train = _parse_folder(root / "bounding_box_train", MARKET_NAME_RE, skipped)
-    query = _parse_folder(root / "query", MARKET_NAME_RE, skipped)
-    gallery = _parse_folder(root / "bounding_box_test", MARKET_NAME_RE, skipped)
+    train = _parse_folder(root / SUBSET_TRAIN, MARKET_NAME_RE, skipped)
+    query = _parse_folder(root / SUBSET_QUERY, MARKET_NAME_RE, skipped)
+    gallery = _parse_folder(root / SUBSET_GALLERY, MARKET_NAME_RE, skipped)
     train = [it for it in train if it.pid > 0]
     query = [it for it in query if it.pid > 0]
     gallery = [it for it in gallery if it.pid >= 0]
@@ -191,30 +157,21 @@ def load_generated(root: Path, opt: LoadOptions) -> ReidData:
     return ReidData(name, "generated", train, query, gallery, val, protocols, [str(p) for p in ds.missing])
 
 
-def load_dataset(root: str | Path, options: LoadOptions | None = None) -> ReidData:
-    """Load `root` in its layout (detected unless `options.layout` names one)."""
-    opt = options or LoadOptions()
-    root = Path(root).expanduser()
-    layout = detect_layout(root) if opt.layout == "auto" else opt.layout
-    if layout not in LAYOUTS:
-        raise DatasetLayoutError(f"layout {layout!r}: expected one of auto, {', '.join(LAYOUTS)}")
-    if layout == "generated":
-        data = load_generated(root, opt)
-    elif layout in ("market1501", "dukemtmc"):
-        data = load_market_like(root, opt, layout)
-    elif layout == "msmt17":
-        data = load_msmt17(root, opt)
-    elif layout == "cuhk03":
-        data = load_cuhk03(root, opt)
-    else:
-        data = load_folder(root, opt)
-    if opt.check_images:
-        for subset in ("train", "validation", "query", "gallery"):
-            good, bad = check_readable(getattr(data, subset))
-            if bad and opt.strict:
-                raise DatasetLayoutError(f"{bad[0]}: unreadable image (drop --strict to skip such files)")
-            setattr(data, subset, good)
-            data.skipped.extend(bad)
-    if not data.train and not data.query:
-        raise DatasetLayoutError(f"{root}: no usable images in layout {layout}")
-    return data
+def _is_generated(root: Path) -> bool:
+    return (root / DATASET_FILE).is_file()
+
+
+def _is_market_like(root: Path) -> bool:
+    return (root / SUBSET_TRAIN).is_dir() or (root / SUBSET_GALLERY).is_dir()
+
+
+def _is_duke(root: Path) -> bool:
+    return _is_market_like(root) and "duke" in root.name.lower()
+
+
+register(Layout("generated", load_generated, _is_generated, rank=10))
+register(Layout("market1501", load_market_like, _is_market_like, rank=40, market_subsets=True))
+register(Layout("dukemtmc", lambda root, opt: load_market_like(root, opt, "dukemtmc"), _is_duke, rank=39,
+                market_subsets=True))
+register(Layout("msmt17", load_msmt17, lambda root: (root / "list_train.txt").is_file(), rank=30))
+register(Layout(FALLBACK, load_folder))

@@ -14,9 +14,9 @@ from .splits import split_by_identity
 
 @dataclass
 class LoadOptions:
-    """How to load a dataset (the matching fields of the training/evaluation options)."""
+    """How to load a dataset. `reid.options.TrainOptions` and `EvalOptions` inherit these fields."""
 
-    layout: str = "auto"
+    layout: str = "auto"  # a registered layout (reid.data.registry) or auto: detected
     num_validation: int = 100  # identities moved from train to validation where a dataset has none
     num_test: int = 100  # `folder` layout: identities held out for testing
     split_seed: int = 0
@@ -25,7 +25,7 @@ class LoadOptions:
     cuhk03_images: str = "labeled"  # labeled | detected
     cuhk03_protocol: str = "classic"  # classic (20 splits of 100 test ids) | new (767/700)
     cuhk03_split: int = 0  # classic protocol: which of the 20 test splits
-    folder_role: str = "split"  # `folder` layout: split | train | test (see the module docstring)
+    folder_role: str = "split"  # `folder` layout: split | train (all of it trains) | test (reid.data.layouts)
 
 
 class DatasetLayoutError(ValueError):

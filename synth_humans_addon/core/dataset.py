@@ -28,19 +28,40 @@ import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
-
-from .sampling import (SUBSET_GALLERY, SUBSET_QUERY, SUBSET_TRAIN, SUBSET_VALIDATION, CharacterSample,
-                       ImageSample)
+from typing import Any, Iterable, Protocol, Sequence
 
 FORMAT_NAME = "synth-humans-dataset"
 FORMAT_VERSION = 1
+# The subset folders: Market-1501's three (so re-id toolboxes read a dataset unchanged) plus
+# `validation`, which Market-1501 lacks. Every other module takes these names from here.
+SUBSET_TRAIN, SUBSET_GALLERY, SUBSET_QUERY, SUBSET_VALIDATION = (
+    "bounding_box_train", "bounding_box_test", "query", "validation")
 SUBSETS = (SUBSET_TRAIN, SUBSET_GALLERY, SUBSET_QUERY, SUBSET_VALIDATION)
 MASKS_DIR = "masks"
 log = logging.getLogger(__name__)
 METADATA_DIR = "metadata"
 DATASET_FILE = "dataset.json"
 NAME_RE = re.compile(r"^(?P<pid>\d{4})_c(?P<cam>\d)s1_(?P<frame>\d{6})_(?P<k>\d{2,3})$")
+
+
+class SampledImage(Protocol):
+    """What naming and metadata need of one image's sample (`sampling.ImageSample` has it;
+    this module does not import sampling, which takes the subset names from here)."""
+
+    k: int
+    subset: str
+    camera_id: int
+    pose_phase: float
+
+
+class SampledCharacter(Protocol):
+    """What the metadata needs of a character's sample (`sampling.CharacterSample` has it)."""
+
+    pid: int
+    split: str
+    images: Sequence[SampledImage]
+
+    def to_dict(self) -> dict[str, Any]: ...
 
 
 class DatasetFormatError(ValueError):
@@ -57,16 +78,16 @@ def generator_version() -> str:
         return "0+unknown"
 
 
-def image_stem(pid: int, image: ImageSample) -> str:
+def image_stem(pid: int, image: SampledImage) -> str:
     frame = int(round(image.pose_phase * 1e6)) % 1_000_000
     return f"{pid:04d}_c{image.camera_id}s1_{frame:06d}_{image.k:02d}"
 
 
-def image_relpath(pid: int, image: ImageSample, ext: str = ".jpg") -> str:
+def image_relpath(pid: int, image: SampledImage, ext: str = ".jpg") -> str:
     return f"{image.subset}/{image_stem(pid, image)}{ext}"
 
 
-def mask_relpath(pid: int, image: ImageSample) -> str:
+def mask_relpath(pid: int, image: SampledImage) -> str:
     return f"{MASKS_DIR}/{image_stem(pid, image)}.png"
 
 
@@ -209,7 +230,7 @@ def create_dataset(root: Path, name: str, spec_dict: dict[str, Any] | None, extr
     atomic_write(manifest_path, json.dumps(manifest, indent=1).encode())
 
 
-def character_record(character: CharacterSample, rendered: Iterable[RenderedImage], extra: dict | None = None) -> dict:
+def character_record(character: SampledCharacter, rendered: Iterable[RenderedImage], extra: dict | None = None) -> dict:
     """The metadata file's content for one character."""
     by_k = {r.k: r for r in rendered}
     images = []
@@ -228,7 +249,7 @@ def character_record(character: CharacterSample, rendered: Iterable[RenderedImag
     return rec
 
 
-def write_character(root: Path, character: CharacterSample, rendered: list[RenderedImage],
+def write_character(root: Path, character: SampledCharacter, rendered: list[RenderedImage],
                     extra: dict | None = None) -> dict:
     """Store a character's images and masks, then its metadata last. Returns the metadata."""
     root = Path(root)
@@ -245,8 +266,13 @@ def write_character(root: Path, character: CharacterSample, rendered: list[Rende
     return rec
 
 
+def metadata_relpath(pid: int) -> str:
+    """A character's metadata file, relative to the dataset root."""
+    return f"{METADATA_DIR}/{pid:04d}.json"
+
+
 def metadata_path(root: Path, pid: int) -> Path:
-    return Path(root) / METADATA_DIR / f"{pid:04d}.json"
+    return Path(root) / metadata_relpath(pid)
 
 
 def character_complete(root: Path, pid: int) -> bool:

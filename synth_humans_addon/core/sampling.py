@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from . import geometry, palettes
+from .dataset import SUBSET_GALLERY, SUBSET_QUERY, SUBSET_TRAIN, SUBSET_VALIDATION
 from .spec import ACCESSORY_KINDS, ETHNICITIES, Range, Spec
 
 # Stream ids inside one dataset seed.
@@ -26,8 +27,6 @@ _IMAGE_STREAM = 1
 _SPLIT_KEY = 2**31 - 1  # a spawn key no character index reaches
 
 SPLIT_TRAIN, SPLIT_VALIDATION, SPLIT_TEST = "train", "validation", "test"
-# Folders of the Market-1501 layout (plus `validation`, which Market-1501 lacks).
-SUBSET_TRAIN, SUBSET_GALLERY, SUBSET_QUERY, SUBSET_VALIDATION = "bounding_box_train", "bounding_box_test", "query", "validation"
 
 
 @dataclass

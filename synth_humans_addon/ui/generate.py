@@ -21,6 +21,7 @@ import bpy
 from bpy.props import EnumProperty
 
 from ..core import spec as S
+from ..core.dataset import METADATA_DIR
 from ..core.processes import env_with_pythonpath, group_popen_kwargs, stop_process_group
 from ..core.spec_io import save_spec
 from .camera import SynthHumansPanel, ready_settings
@@ -43,7 +44,7 @@ class GenerationRun:
     command: list[str] = field(default_factory=list)
 
     def characters_done(self) -> int:
-        meta = self.out / "metadata"
+        meta = self.out / METADATA_DIR
         return sum(1 for p in meta.glob("*.json")) if meta.is_dir() else 0
 
     def stop(self) -> None:

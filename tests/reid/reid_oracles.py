@@ -1,69 +1,67 @@
 """Independent, straightforward re-id metric implementations used as test oracles.
 
-`openreid_cmc` is Open-ReID's `reid.evaluation_metrics.ranking.cmc` (MIT licence, Tong Xiao),
-copied with only numpy-API updates (np.bool → bool); it draws from numpy's global random
-state. `loop_market1501` is a per-query loop in the style of torchreid's `eval_market1501`.
+`openreid_cmc` follows the rules of Open-ReID's CMC (`reid.evaluation_metrics.ranking.cmc`),
+written out here plainly, drawing from numpy's global random state in the same order.
+`loop_market1501` is a per-query loop in the style of torchreid's `eval_market1501`.
 """
 from __future__ import annotations
 
-from collections import defaultdict
-
 import numpy as np
 
+SINGLE_SHOT_DRAWS = 10  # Open-ReID's single-gallery-shot repeats
 
-def _unique_sample(ids_dict, num):
-    mask = np.zeros(num, dtype=bool)
-    for _, indices in ids_dict.items():
-        i = np.random.choice(indices)
-        mask[i] = True
-    return mask
+
+def _add_matches(hist: np.ndarray, is_match: np.ndarray, draws: int, first_match_break: bool) -> None:
+    """Score one ranked list into `hist`: the true match at position p with m true matches before
+    it lands at rank p − m (the wrong items before it), with a share 1 / (matches × draws); with
+    `first_match_break` only the first match counts, with a whole 1 (as Open-ReID does, draws or not)."""
+    hits = np.flatnonzero(is_match)
+    for m, p in enumerate(hits):
+        rank = p - m
+        if rank >= len(hist):
+            break
+        if first_match_break:
+            hist[rank] += 1
+            break
+        hist[rank] += 1.0 / (len(hits) * draws)
 
 
 def openreid_cmc(distmat, query_ids, gallery_ids, query_cams, gallery_cams, topk=100,
                  separate_camera_set=False, single_gallery_shot=False, first_match_break=False):
-    m, n = distmat.shape
-    query_ids = np.asarray(query_ids)
-    gallery_ids = np.asarray(gallery_ids)
-    query_cams = np.asarray(query_cams)
-    gallery_cams = np.asarray(gallery_cams)
-    indices = np.argsort(distmat, axis=1)
-    matches = (gallery_ids[indices] == query_ids[:, np.newaxis])
-    ret = np.zeros(topk)
-    num_valid_queries = 0
-    for i in range(m):
-        valid = ((gallery_ids[indices[i]] != query_ids[i]) |
-                 (gallery_cams[indices[i]] != query_cams[i]))
-        if separate_camera_set:
-            valid &= (gallery_cams[indices[i]] != query_cams[i])
-        if not np.any(matches[i, valid]):
+    """Open-ReID's CMC over the first `topk` ranks.
+
+    Each query's gallery is ranked by distance (numpy's default argsort). Items of the query's
+    identity from the query's camera are left out; with `separate_camera_set`, every item from
+    the query's camera is. A query with no true match left is not counted. With
+    `single_gallery_shot` the list is scored SINGLE_SHOT_DRAWS times, each time keeping one
+    randomly chosen item per gallery identity: identities in the order of their best-ranked
+    item, one `np.random.choice` over each identity's items.
+    """
+    q_ids, g_ids = np.asarray(query_ids), np.asarray(gallery_ids)
+    q_cams, g_cams = np.asarray(query_cams), np.asarray(gallery_cams)
+    order = np.argsort(distmat, axis=1)
+    hist = np.zeros(topk)
+    counted = 0
+    for q in range(len(q_ids)):
+        ranked_ids, ranked_cams = g_ids[order[q]], g_cams[order[q]]
+        other_camera = ranked_cams != q_cams[q]
+        keep = other_camera if separate_camera_set else (ranked_ids != q_ids[q]) | other_camera
+        ids = ranked_ids[keep]
+        if not np.any(ids == q_ids[q]):
             continue
-        if single_gallery_shot:
-            repeat = 10
-            gids = gallery_ids[indices[i][valid]]
-            inds = np.where(valid)[0]
-            ids_dict = defaultdict(list)
-            for j, x in zip(inds, gids):
-                ids_dict[x].append(j)
-        else:
-            repeat = 1
-        for _ in range(repeat):
-            if single_gallery_shot:
-                sampled = (valid & _unique_sample(ids_dict, len(valid)))
-                index = np.nonzero(matches[i, sampled])[0]
-            else:
-                index = np.nonzero(matches[i, valid])[0]
-            delta = 1. / (len(index) * repeat)
-            for j, k in enumerate(index):
-                if k - j >= topk:
-                    break
-                if first_match_break:
-                    ret[k - j] += 1
-                    break
-                ret[k - j] += delta
-        num_valid_queries += 1
-    if num_valid_queries == 0:
+        counted += 1
+        if not single_gallery_shot:
+            _add_matches(hist, ids == q_ids[q], 1, first_match_break)
+            continue
+        positions: dict = {}  # identity → its positions in `ids`, identities in order of appearance
+        for pos, pid in enumerate(ids):
+            positions.setdefault(pid, []).append(pos)
+        for _ in range(SINGLE_SHOT_DRAWS):
+            picked = sorted(np.random.choice(p) for p in positions.values())
+            _add_matches(hist, ids[picked] == q_ids[q], SINGLE_SHOT_DRAWS, first_match_break)
+    if counted == 0:
         raise RuntimeError("No valid query")
-    return ret.cumsum() / num_valid_queries
+    return hist.cumsum() / counted
 
 
 def loop_market1501(distmat, q_pids, g_pids, q_camids, g_camids, max_rank=50):

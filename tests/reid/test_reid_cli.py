@@ -71,10 +71,10 @@ def test_options_refuse_unknown_keys_and_bad_values():
 
 def test_option_choices_match_the_packages_that_use_them():
     from reid import metrics
-    from reid.data import layouts
+    from reid.data import layout_names
     from reid.models import ARCHS
     from reid.options import CHOICES
 
     assert CHOICES["arch"] == ARCHS
-    assert CHOICES["layout"] == ("auto", *layouts.LAYOUTS)
+    assert CHOICES["layout"] == ("auto", *layout_names())
     assert set(CHOICES["protocols"]) == set(metrics.PROTOCOLS)
