@@ -100,6 +100,18 @@ class RefineConfig:
     datasets: list[str] = field(default_factory=list)  # names of the datasets to refine ([] = every one)
     options: dict[str, Any] = field(default_factory=dict)  # refiner.options.RefinerOptions fields
     ptgan_options: dict[str, Any] = field(default_factory=dict)  # extra options for the PTGAN refiners
+    # Besides RefinerOptions fields, both tables take the refiner's person-mask sources
+    # (MASK_SOURCE_KEYS; refiner.data.parse_mask_source): real crops carry no masks, so PTGAN
+    # toward a real camera needs target_masks = "none" (source side only) or a segmenter.
+
+
+MASK_SOURCE_KEYS = ("source_masks", "target_masks")
+
+
+def split_mask_sources(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """(the RefinerOptions fields, the mask sources) of one `[refine]` option table."""
+    return ({k: v for k, v in options.items() if k not in MASK_SOURCE_KEYS},
+            {k: v for k, v in options.items() if k in MASK_SOURCE_KEYS})
 
 
 @dataclass
@@ -330,8 +342,14 @@ def _check_refiner_options(refine: RefineConfig, problems: list) -> None:
 
     for where, options in (("refine.options", refine.options),
                            ("refine.ptgan_options", {**refine.options, **refine.ptgan_options, "model": "ptgan"})):
+        fields, masks = split_mask_sources(options)
+        for key, value in masks.items():
+            if not isinstance(value, str) or not (value in ("auto", "none", "dataset") or
+                                                  value.startswith(("folder:", "python:"))):
+                problems.append((f"{where}.{key}", f"{value!r}: expected auto, none, dataset, folder:PATH or "
+                                                   "python:module:function"))
         try:
-            RefinerOptions.from_dict(options)
+            RefinerOptions.from_dict(fields)
         except OptionsError as exc:
             problems.append((where, str(exc)))
         except TypeError as exc:  # a wrong value type the dataclass itself refuses

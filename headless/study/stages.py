@@ -22,6 +22,7 @@ import numpy as np
 from synth_humans_addon.core.spec import Spec
 from synth_humans_addon.core.spec_io import dumps_toml, spec_to_dict
 
+from .config import split_mask_sources
 from .plan import (EVALUATE, FINETUNE, GENERATE, REAL_INPUT, REAL_TEST_INPUT, REFINE_APPLY, REFINE_TRAIN, REID_TRAIN,
                    Stage)
 from .refs import DataRef, ModelRef, TestSplit
@@ -86,13 +87,14 @@ class PackageBackend:
         from refiner.options import RefinerOptions
         from refiner.train import train
 
-        opts = RefinerOptions.from_dict({**options, "device": device}) if device else RefinerOptions.from_dict(options)
+        fields, masks = split_mask_sources(options)
+        opts = RefinerOptions.from_dict({**fields, "device": device}) if device else RefinerOptions.from_dict(fields)
         latest = out / "checkpoints" / "latest.pt"
         resume = latest.is_file()
         if resume:  # the interrupted run continues from its checkpoint with its own options
             result = train(None, source.path, target.path, out, resume=True, progress=not self.quiet)
         else:
-            result = train(opts, source.path, target.path, out, progress=not self.quiet)
+            result = train(opts, source.path, target.path, out, progress=not self.quiet, **masks)
         return Path(result.latest_checkpoint)
 
     def refine_apply(self, checkpoint: Path, source: DataRef, out: Path, *, device: str) -> None:

@@ -72,6 +72,16 @@ def test_ptgan_adds_a_second_refiner_per_dataset(tmp_path):
     assert plan.by_id("refine-train/R-I-ptgan").params["options"]["model"] == "ptgan"
 
 
+def test_mask_sources_reach_only_the_refiners_they_are_given_for(tmp_path):
+    cfg = load_experiment(STUDY)
+    cfg.real.path = str(tmp_path)
+    cfg.refine.models = ["cyclegan", "ptgan"]
+    cfg.refine.ptgan_options = {"target_masks": "none"}
+    plan = build_plan(cfg)
+    assert plan.by_id("refine-train/R-I-ptgan").params["options"]["target_masks"] == "none"
+    assert "target_masks" not in plan.by_id("refine-train/R-I-cyclegan").params["options"]
+
+
 def test_dry_run_prints_the_plan_and_estimate(capsys, tmp_path):
     assert main([str(STUDY), "--out", str(tmp_path / "out"), "--dry-run"]) == 0
     text = capsys.readouterr().out
@@ -107,6 +117,7 @@ def test_tiny_uses_a_differently_styled_standin_real_domain():
     ("[reid]\ntrain = { output = 'x' }\n", "reid.train.output"),
     ("[refine]\noptions = { n_epoch = 1 }\n", "n_epoch"),
     ("[refine]\nptgan_options = { lambda_person = -1 }\n", "refine.ptgan_options"),
+    ("[refine]\nptgan_options = { target_masks = 'segment' }\n", "refine.ptgan_options.target_masks"),
 ])
 def test_invalid_experiments_name_the_bad_field(tmp_path, text, field):
     with pytest.raises(ExperimentError) as err:
