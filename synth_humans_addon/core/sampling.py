@@ -336,6 +336,8 @@ _STRUCTURE_SIZES = {
     "pillar": ((0.35, 0.8), (2.8, 4.0), (0.35, 0.8)),
     "railing": ((1.5, 4.0), (0.9, 1.15), (0.05, 0.08)),
     "bench": ((1.2, 2.0), (0.42, 0.5), (0.4, 0.55)),
+    "stairs": ((1.5, 3.5), (0.5, 1.5), (1.2, 3.0)),  # a flight of steps: rise (height) over run (depth)
+    "doorway": ((2.2, 4.0), (2.5, 3.3), (0.2, 0.3)),  # a wall with a door-sized opening
 }
 _STRUCTURE_COLORS = ("#8d8a84", "#a6a29a", "#6f6c67", "#b8b2a6", "#7b5a46", "#945f4a", "#5d6166", "#c9c4b8",
                      "#3f4347", "#6b7a6e", "#d6d0c4", "#4d4a45")
@@ -343,15 +345,15 @@ _STRUCTURE_COLORS = ("#8d8a84", "#a6a29a", "#6f6c67", "#b8b2a6", "#7b5a46", "#94
 
 def _structures(rng: np.random.Generator, spec: Spec) -> list[StructureSample]:
     """Structures of one character: `background.structures[kind]` is the expected count
-    (whole part always, the fraction with that probability). Walls stand behind the person
-    as the camera sees it (bearing ± 35°), the rest around behind (± 60°); a fifth of the
+    (whole part always, the fraction with that probability). Walls and doorways stand behind
+    the person as the camera sees it (bearing ± 35°), the rest around behind (± 60°); a fifth of the
     railings stand in front (one sees the person through them)."""
     out = []
     for kind, expected in spec.background.structures.items():
         n = int(expected) + int(rng.random() < expected - int(expected))
         (w0, w1), (h0, h1), (d0, d1) = _STRUCTURE_SIZES[kind]
         for _ in range(n):
-            spread = 35.0 if kind == "wall" else 60.0
+            spread = 35.0 if kind in ("wall", "doorway") else 60.0
             bearing = float(rng.normal(0.0, spread))
             if kind == "railing" and rng.random() < 0.2:
                 bearing += 180.0

@@ -1,7 +1,9 @@
-"""The shapes of walls, pillars, railings and benches around the person (`BackgroundSample.structures`).
+"""The shapes of walls, pillars, railings, benches, stairs and doorways around the person
+(`BackgroundSample.structures`).
 
 Each `sampling.StructureSample` is a few boxes (a railing: two posts and two rails; a bench:
-a seat on two legs): `structure_mesh`. Structures are sampled in the view frame (behind the
+a seat on two legs; stairs: one box per step; a doorway: two jambs and a lintel):
+`structure_mesh`. Structures are sampled in the view frame (behind the
 person = away from the camera) and `place` turns each image's copy around its camera, so a
 wall sampled behind the person is behind the person in every view (crops are narrow: a wall
 at a random bearing would rarely be in one). `blocks_view` says whether one stands between
@@ -15,6 +17,8 @@ from typing import Any
 import numpy as np
 
 RAIL, POST = 0.05, 0.06  # metres: rail thickness, post width
+STEP_RISE = 0.17  # metres: the usual rise of one step
+DOOR_WIDTH, DOOR_HEIGHT = 1.0, 2.1  # metres: the opening of a doorway (narrower walls keep 0.3 m jambs)
 
 
 def structure_boxes(s: Any) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -31,6 +35,17 @@ def structure_boxes(s: Any) -> list[tuple[np.ndarray, np.ndarray]]:
         seat = (np.array([0, 0, h - 0.03]), np.array([w, d, 0.06]))
         legs = [(np.array([x, 0, (h - 0.06) / 2]), np.array([0.06, d * 0.9, h - 0.06])) for x in (-w / 2 + 0.15, w / 2 - 0.15)]
         return [seat] + legs
+    if s.kind == "stairs":  # steps rise along +y, each a box from the ground up to its tread
+        n = max(2, round(h / STEP_RISE))
+        run = d / n
+        return [(np.array([0, -d / 2 + (i + 0.5) * run, (i + 1) * h / n / 2]), np.array([w, run, (i + 1) * h / n]))
+                for i in range(n)]
+    if s.kind == "doorway":
+        opening = min(DOOR_WIDTH, w - 0.6)
+        jamb = (w - opening) / 2
+        door_h = min(DOOR_HEIGHT, h - 0.2)
+        jambs = [(np.array([x, 0, h / 2]), np.array([jamb, d, h])) for x in (-(opening + jamb) / 2, (opening + jamb) / 2)]
+        return jambs + [(np.array([0, 0, (door_h + h) / 2]), np.array([opening, d, h - door_h]))]
     raise ValueError(f"unknown structure kind {s.kind!r}")
 
 

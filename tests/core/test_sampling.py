@@ -195,3 +195,42 @@ def test_structures_are_sampled_behind_the_person_and_placed_around_each_camera(
     assert not st.blocks_view(dataclasses.replace(across, x=0.0, y=2.0), np.array([0.0, -6.0, 2.0]), np.array([0, 0, 1.0]))
     verts, faces = st.structure_mesh(dataclasses.replace(across, kind="railing"))
     assert faces.shape == (4 * 6, 4) and verts[:, 2].max() == pytest.approx(3.0)
+
+
+def test_stairs_rise_step_by_step_and_a_doorway_leaves_an_opening():
+    from synth_humans_addon.shapes import structures as st
+
+    stairs = sampling.StructureSample("stairs", 0.0, 0.0, 0.0, 2.0, 1.02, 2.4, "#808080")
+    boxes = st.structure_boxes(stairs)
+    tops = [float(c[2] + z[2] / 2) for c, z in boxes]
+    fronts = [float(c[1] - z[1] / 2) for c, z in boxes]
+    assert len(boxes) == 6 and tops == pytest.approx([0.17 * (i + 1) for i in range(6)])  # 17-cm rises
+    assert fronts == sorted(fronts) and fronts[0] == pytest.approx(-1.2)  # each step further back
+    verts, _ = st.structure_mesh(stairs)
+    assert verts[:, 2].min() == pytest.approx(0.0) and verts[:, 2].max() == pytest.approx(1.02)
+    assert np.abs(verts[:, 1]).max() == pytest.approx(1.2) and np.abs(verts[:, 0]).max() == pytest.approx(1.0)
+
+    door = sampling.StructureSample("doorway", 0.0, 0.0, 0.0, 3.0, 3.0, 0.25, "#808080")
+
+    def solid(p):
+        return any(np.all(np.abs(np.asarray(p) - c) <= z / 2) for c, z in st.structure_boxes(door))
+
+    assert not solid([0.0, 0.0, 1.0])  # one walks through the opening
+    assert solid([0.0, 0.0, 2.5]) and solid([-1.0, 0.0, 1.0]) and solid([1.0, 0.0, 1.0])  # lintel, jambs
+    # The line of sight through the doorway's box counts as blocked: hidden like a wall in front.
+    assert st.blocks_view(dataclasses.replace(door, y=-2.0), np.array([0.0, -6.0, 2.0]), np.array([0, 0, 1.0]))
+
+
+def test_stairs_and_doorways_are_sampled_like_the_other_structures():
+    spec = presets.preset("IV")
+    spec.background.structures = {"stairs": 1.0, "doorway": 1.0}
+    found = sampling.expand_character(spec, 5).background.structures
+    assert sorted(s.kind for s in found) == ["doorway", "stairs"]
+    door = next(s for s in found if s.kind == "doorway")
+    assert 2.2 <= door.width <= 4.0 and 2.5 <= door.height <= 3.3
+    from synth_humans_addon.core.spec_validation import validate_spec
+
+    assert not [f for f, _ in validate_spec(spec, check_files=False) if f.startswith("background.structures")]
+    spec.background.structures = {"escalator": 1.0}
+    assert ("background.structures.escalator", "unknown name (known: wall, pillar, railing, bench, stairs, "
+            "doorway)") in validate_spec(spec, check_files=False)
