@@ -15,6 +15,8 @@ Targets on a 2-core CPU: ≤ 1 s per 256-px image, ≤ 2 s character setup.
     python benchmarks/bench_render.py --characters 3 --images 3
     python benchmarks/bench_render.py --preset default --crop-height 128 --threads 2
     python benchmarks/bench_render.py --preset IV --baseline IV-classic --crop-height 160 --skip-full-frame
+    python benchmarks/bench_render.py --preset examples/specs/IV_people.toml --baseline IV --crop-height 160 \
+        --skip-full-frame --characters 8 --images 8
 """
 from __future__ import annotations
 
@@ -29,14 +31,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--preset", default="IV", help="built-in spec to render (default IV)")
+    p.add_argument("--preset", default="IV", help="built-in spec or a spec .toml file to render (default IV)")
     p.add_argument("--characters", type=int, default=3)
     p.add_argument("--images", type=int, default=3, help="images per character to time")
     p.add_argument("--crop-height", type=int, default=256)
     p.add_argument("--threads", type=int, default=0, help="render threads (0 = all cores)")
     p.add_argument("--skip-full-frame", action="store_true", help="only time cropped rendering")
-    p.add_argument("--baseline", help="also time this preset in the same run and report the cost ratio "
-                                      "(e.g. --preset IV --baseline IV-classic)")
+    p.add_argument("--baseline", help="also time this preset or spec file in the same run and report the cost "
+                                      "ratio (e.g. --preset IV --baseline IV-classic)")
     return p.parse_args(argv)
 
 
@@ -60,7 +62,12 @@ def measure(preset_name: str, args) -> dict:
     from synth_humans_addon.core import presets
     from synth_humans_addon.core.sampling import assign_splits, expand_character
 
-    spec = presets.preset(preset_name)
+    if preset_name.endswith(".toml"):
+        from synth_humans_addon.core.spec_io import load_spec
+
+        spec = load_spec(preset_name)
+    else:
+        spec = presets.preset(preset_name)
     spec.render.crop_height = args.crop_height
     spec.render.threads = args.threads
     images_per_character_spec = spec.dataset.images_per_character

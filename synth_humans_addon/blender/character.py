@@ -64,16 +64,21 @@ class CharacterBuild:
         return [o for o in self.collection.all_objects if o.type in ("MESH", "CURVE", "SURFACE") and not o.hide_render]
 
 
-def build_character(spec: Any, character: Any, scene: bpy.types.Scene | None = None) -> CharacterBuild:
-    """Build body, clothes, hair and accessories of a CharacterSample in `scene` (rest pose)."""
+def build_character(spec: Any, character: Any, scene: bpy.types.Scene | None = None, name: str = "",
+                    pass_index: int = PERSON_PASS_INDEX) -> CharacterBuild:
+    """Build body, clothes, hair and accessories of a CharacterSample in `scene` (rest pose).
+
+    `character` may also be a `sampling.OtherPersonSample` (same looks and pose fields); other
+    people get `name` (default p<pid>) and `pass_index` 0 so the index-pass mask leaves them out."""
     scene = scene or bpy.context.scene
-    coll = bpy.data.collections.new(f"sh_person_{character.pid:04d}")
+    name = name or f"p{character.pid:04d}"
+    coll = bpy.data.collections.new(f"sh_person_{name}")
     scene.collection.children.link(coll)
     phenotype = Phenotype.from_body_sample(character.body)
-    build = body_mod.build_body(phenotype, character.body.skin_color, collection=coll, name=f"p{character.pid:04d}")
+    build = body_mod.build_body(phenotype, character.body.skin_color, collection=coll, name=name)
     outfit = clothes_mod.dress(build, character)
     for obj in coll.all_objects:
-        obj.pass_index = PERSON_PASS_INDEX  # the mask is the index pass: every part of the person counts
+        obj.pass_index = pass_index  # the mask is the index pass: every part of the person counts
     return CharacterBuild(character=character, body=build, outfit=outfit, collection=coll)
 
 

@@ -34,6 +34,7 @@ from ..core.spec import Spec
 from . import camera as camera_mod
 from . import character as character_mod
 from . import lights as lights_mod
+from . import other_people as other_people_mod
 from . import render as render_mod
 from . import room as room_mod
 from . import scene as scene_mod
@@ -61,6 +62,7 @@ class LoadedCharacter:
     room: room_mod.Room
     tracker: scene_mod.DatablockTracker
     setup_seconds: float = 0.0
+    others: list = field(default_factory=list)  # CharacterBuilds of the passers-by and occluders
     extra: dict = field(default_factory=dict)
 
 
@@ -89,12 +91,13 @@ class RenderSession:
         try:
             room = room_mod.build_room(self.scene, character.background, self.spec)
             build = character_mod.build_character(self.spec, character, self.scene)
+            others = other_people_mod.build_other_people(self.spec, self.scene, getattr(character, "others", []))
         except BaseException:
             _remove_tracked(tracker)
             raise
         if self.mask_source == "cryptomatte":
             scene_mod.set_mask_objects(self.scene, [o.name for o in build.person_objects()])
-        self.loaded = LoadedCharacter(character, build, room, tracker, time.perf_counter() - t0)
+        self.loaded = LoadedCharacter(character, build, room, tracker, time.perf_counter() - t0, others=others)
         return self.loaded
 
     def unload_character(self) -> None:
@@ -103,6 +106,7 @@ class RenderSession:
             return
         loaded, self.loaded = self.loaded, None
         try:
+            other_people_mod.remove_other_people(loaded.others)
             character_mod.remove_character(loaded.build)
         finally:
             _remove_tracked(loaded.tracker)
@@ -152,6 +156,8 @@ class RenderSession:
         if room.structures:  # placed around this camera; any that would hide the person is hidden
             structures_mod.place_structures(room.structures, self.loaded.character.background.structures,
                                           result.cam_to_world[:3, 3], framing.box_target(lo, hi))
+        if self.loaded.others:  # after the target's box: others never move its framing
+            other_people_mod.place_other_people(self.loaded.others, image.k, result.cam_to_world[:3, 3])
         render_mod.set_border(self.scene, result.plan, crop=crop)
         lights_mod.apply_light_sample(self.lights, self.loaded.room, image.light)
         if self.engine.engine == "CYCLES":

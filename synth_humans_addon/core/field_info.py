@@ -141,6 +141,12 @@ FIELDS: dict[str, FieldInfo] = {
                                        catalogue=S.STRUCTURE_KINDS, soft_min=0.0, soft_max=4.0),
     "background.structure_distance": FieldInfo("Structure Distance", "Distance of structures from the person, metres",
                                                0.6, 10.0),
+    "background.passers_by": FieldInfo("Passers-by", "Expected number of other people walking behind each "
+                                       "person (never in its mask)", 0.0, 4.0),
+    "background.occluders": FieldInfo("Occluders", "Expected number of other people partly in front of each "
+                                      "person (never in its mask)", 0.0, 4.0),
+    "background.passer_by_distance": FieldInfo("Passer-by Distance", "Distance of passers-by behind the "
+                                               "person, metres", 0.5, 20.0),
     # ---- camera
     "camera.radius": FieldInfo("R", "Distance R of the cameras from the person's mid-height, in metres",
                                0.5, 50.0, unit="m"),

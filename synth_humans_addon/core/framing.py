@@ -12,9 +12,14 @@ the render border is pure maths on that box and the image's `CameraSample`, buil
    the frame, the camera is re-aimed at the box centre without jitter (documented
    fallback); if that fails too (camera inside the box), `CharacterOutOfFrame` is raised.
 3. `points_in_crop` projects points (the joints) into the crop's pixels.
+
+Things around the person (structures, other people) are sampled in each image's *view frame*
+(the person at the origin, +x from the camera through the person, +y to its side) so that
+"behind the person" stays behind it in every view; `view_to_world` turns them for a camera.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,3 +82,11 @@ def points_in_crop(points: np.ndarray, cam_to_world: np.ndarray, camera_sample: 
         cx, cy = float(x - plan.x0), float(y - plan.y0)
         out.append((cx, cy, bool(depth > 0 and 0 <= cx < plan.width and 0 <= cy < plan.height)))
     return out
+
+
+def view_to_world(x: float, y: float, rotation_deg: float, eye: np.ndarray) -> tuple[float, float, float]:
+    """(x, y, rotation about Z) of a view-frame position for a camera at `eye`, the person at
+    the origin: the view frame's +x points from the camera's ground point through the person."""
+    away = math.atan2(-float(eye[1]), -float(eye[0]))
+    c, s = math.cos(away), math.sin(away)
+    return c * x - s * y, s * x + c * y, rotation_deg + math.degrees(away)

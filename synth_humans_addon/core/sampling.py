@@ -1,7 +1,7 @@
 """Deterministic expansion: spec + seed → the exact samples of every character and image.
 
 Every character draws from its own random stream, ``SeedSequence(seed, spawn_key=(index, 0))``,
-and every image from ``(index, 1, k)``. So a character's samples depend only on the spec,
+every image from ``(index, 1, k)`` and the other people around it from ``(index, 3)``. So a character's samples depend only on the spec,
 the seed and the character's index: not on worker count, job order or machine, and adding
 images to a character does not change the ones it already has. The samples are plain
 dataclasses that round-trip through JSON exactly (floats are written with `repr`), so the
@@ -24,6 +24,7 @@ from .spec import ACCESSORY_KINDS, ETHNICITIES, Range, Spec
 # Stream ids inside one dataset seed.
 _CHARACTER_STREAM = 0
 _IMAGE_STREAM = 1
+_OTHER_PEOPLE_STREAM = 3  # (index, 3): the other people around character `index`
 _SPLIT_KEY = 2**31 - 1  # a spawn key no character index reaches
 
 SPLIT_TRAIN, SPLIT_VALIDATION, SPLIT_TEST = "train", "validation", "test"
@@ -173,6 +174,36 @@ class ImageSample:
 
 
 @dataclass
+class PersonPlacement:
+    """Where another person stands in one image, in that image's view frame (see
+    `StructureSample`: x away from the camera, y to the side), turned `rotation_deg` about Z."""
+
+    x: float
+    y: float
+    rotation_deg: float
+
+
+@dataclass
+class OtherPersonSample:
+    """Someone else in the target's images: a passer-by behind it or an occluder partly in
+    front of it. It has a character's looks and pose (the Blender builder reads the same
+    fields as for the target), posed once at `pose_phase` (re-posing per image costs render
+    time), and one placement per image. It is never part of the mask."""
+
+    role: str  # passer_by | occluder
+    pid: int  # the target's pid (objects are named after it)
+    body: BodySample
+    top: GarmentSample | None
+    bottom: GarmentSample | None
+    shoes: GarmentSample | None
+    hair: HairSample | None
+    accessories: list[AccessorySample]
+    pose: PoseSample
+    pose_phase: float
+    placements: list[PersonPlacement]  # one per image, in image order
+
+
+@dataclass
 class CharacterSample:
     index: int  # 0-based position in the dataset
     pid: int  # person id in file names (index + 1; 0 is Market-1501's distractor id)
@@ -187,6 +218,7 @@ class CharacterSample:
     background: BackgroundSample
     pose: PoseSample
     images: list[ImageSample]
+    others: list[OtherPersonSample] = field(default_factory=list)  # other people in its images
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -442,13 +474,8 @@ def _assign_queries(images: list[ImageSample]) -> None:
         images[-1].subset = SUBSET_GALLERY
 
 
-def expand_character(spec: Spec, index: int, split: str | None = None) -> CharacterSample:
-    """All samples of character `index` (0-based). `split` saves recomputing the split table."""
-    if not 0 <= index < spec.dataset.characters:
-        raise IndexError(f"character index {index} outside 0..{spec.dataset.characters - 1}")
-    if split is None:
-        split = assign_splits(spec)[index]
-    rng = _rng(spec.dataset.seed, index, _CHARACTER_STREAM)
+def _looks(rng: np.random.Generator, spec: Spec):
+    """Body, top, bottom, shoes, hair and accessories of one person (the target or another)."""
     c = spec.character
     male = rng.random() < c.male_fraction
     strength = draw_range(rng, c.gender_strength)
@@ -488,7 +515,10 @@ def expand_character(spec: Spec, index: int, split: str | None = None) -> Charac
             accessories.append(AccessorySample(kind, *colour))
     if any(a.kind == "cap" for a in accessories):  # one headwear at a time
         accessories = [a for a in accessories if a.kind != "hat"]
-    background = _background(rng, spec)
+    return body, top, bottom, shoes, hair, accessories
+
+
+def _pose(rng: np.random.Generator, spec: Spec) -> PoseSample:
     po = spec.pose
     source = choose(rng, po.sources)
     pose = PoseSample(
@@ -496,6 +526,56 @@ def expand_character(spec: Spec, index: int, split: str | None = None) -> Charac
         bvh_file=po.bvh_files[int(rng.integers(len(po.bvh_files)))] if source == "bvh" else "",
         stride=draw_range(rng, po.stride), arm_swing=draw_range(rng, po.arm_swing), variant=int(rng.integers(4)),
     )
+    return pose
+
+
+def _other_people(spec: Spec, index: int, n_images: int) -> list[OtherPersonSample]:
+    """Passers-by and occluders around character `index`, from their own stream (specs
+    without them expand exactly as before). `background.passers_by` / `occluders` are the
+    expected counts (whole part always, the fraction with that probability).
+
+    Per image, a passer-by walks somewhere behind the person as the camera sees it
+    (`passer_by_distance` further away, ± 0.6 m to the side); an occluder stands 0.6–2 m nearer the camera and
+    0.35–0.7 m to one side, so it hides part of the person but never its middle (the mask
+    must keep the person)."""
+    b = spec.background
+    if b.passers_by <= 0 and b.occluders <= 0:
+        return []
+    rng = _rng(spec.dataset.seed, index, _OTHER_PEOPLE_STREAM)
+    out = []
+    for role, expected in (("passer_by", b.passers_by), ("occluder", b.occluders)):
+        n = int(expected) + int(rng.random() < expected - int(expected))
+        for _ in range(n):
+            body, top, bottom, shoes, hair, accessories = _looks(rng, spec)
+            if hair is not None:
+                hair.volume, hair.ragged = draw_range(rng, spec.hair.volume), draw_range(rng, spec.hair.ragged)
+            pose, phase = _pose(rng, spec), float(rng.random())
+            if pose.source == "bvh":  # a clip is the target's business: others walk
+                pose = dataclasses.replace(pose, source="walk", bvh_file="")
+            placements = []
+            for _k in range(n_images):
+                if role == "passer_by":  # crops are narrow: near the line of sight, or unseen
+                    x, y = draw_range(rng, b.passer_by_distance), float(rng.normal(0.0, 0.6))
+                else:
+                    x = -float(rng.uniform(0.6, 2.0))
+                    y = float(rng.choice([-1.0, 1.0])) * float(rng.uniform(0.35, 0.7))
+                placements.append(PersonPlacement(x=x, y=y, rotation_deg=float(rng.uniform(0.0, 360.0))))
+            out.append(OtherPersonSample(role=role, pid=index + 1, body=body, top=top, bottom=bottom, shoes=shoes,
+                                         hair=hair, accessories=accessories, pose=pose, pose_phase=phase,
+                                         placements=placements))
+    return out
+
+
+def expand_character(spec: Spec, index: int, split: str | None = None) -> CharacterSample:
+    """All samples of character `index` (0-based). `split` saves recomputing the split table."""
+    if not 0 <= index < spec.dataset.characters:
+        raise IndexError(f"character index {index} outside 0..{spec.dataset.characters - 1}")
+    if split is None:
+        split = assign_splits(spec)[index]
+    rng = _rng(spec.dataset.seed, index, _CHARACTER_STREAM)
+    body, top, bottom, shoes, hair, accessories = _looks(rng, spec)
+    background = _background(rng, spec)
+    pose = _pose(rng, spec)
     seed = int(rng.integers(2**31))
     # Drawn after every older draw: specs without structures expand exactly as before.
     background.structures = _structures(rng, spec)
@@ -507,7 +587,7 @@ def expand_character(spec: Spec, index: int, split: str | None = None) -> Charac
         _assign_queries(images)
     return CharacterSample(index=index, pid=index + 1, split=split, seed=seed, body=body, top=top, bottom=bottom,
                            shoes=shoes, hair=hair, accessories=accessories, background=background, pose=pose,
-                           images=images)
+                           images=images, others=_other_people(spec, index, len(images)))
 
 
 def expand_dataset(spec: Spec):
@@ -544,4 +624,5 @@ def summarize(spec: Spec, characters: list[CharacterSample]) -> dict[str, Any]:
         "textures": dict(Counter(g.texture for c in characters for g in (c.top, c.bottom) if g).most_common()),
         "pose_sources": dict(Counter(c.pose.source for c in characters).most_common()),
         "backgrounds": dict(Counter(c.background.source or c.background.kind for c in characters).most_common()),
+        "other_people": dict(Counter(o.role for c in characters for o in c.others).most_common()),
     }

@@ -177,6 +177,12 @@ class BackgroundSection:
     # expected number of each kind per character (0.5 = one in every other character, 2 = two).
     structures: dict[str, float] = field(default_factory=dict)
     structure_distance: Range = field(default_factory=lambda: Range(1.2, 4.0))  # metres from the person
+    # Other people (real crops show neighbours and their bags): the expected number per
+    # character of passers-by behind the person, and of people partly in front of it. Each is
+    # a whole character built once and placed, walking, anew in every image. Never in the mask.
+    passers_by: float = 0.0
+    occluders: float = 0.0
+    passer_by_distance: Range = field(default_factory=lambda: Range(1.5, 6.0))  # metres behind the person
 
 
 @dataclass

@@ -168,6 +168,11 @@ def _background_problems(spec: Spec, check_files: bool) -> Problems:
         if math.isfinite(v) and v > 8:
             p.append((f"background.structures.{k}", f"at most 8 per character, got {v}"))
     _check_range(p, "background.structure_distance", b.structure_distance, 0.6, 50.0)
+    for name in ("passers_by", "occluders"):
+        v = getattr(b, name)
+        if not (isinstance(v, (int, float)) and math.isfinite(v) and 0 <= v <= 4):
+            p.append((f"background.{name}", f"must be a number of people per character in 0…4, got {v!r}"))
+    _check_range(p, "background.passer_by_distance", b.passer_by_distance, 0.5, 50.0)
     if b.kind == "fixed":
         if not b.colors:
             p.append(("background.colors", "kind 'fixed' needs at least one colour"))

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from ..core.framing import view_to_world
+
 RAIL, POST = 0.05, 0.06  # metres: rail thickness, post width
 STEP_RISE = 0.17  # metres: the usual rise of one step
 DOOR_WIDTH, DOOR_HEIGHT = 1.0, 2.1  # metres: the opening of a doorway (narrower walls keep 0.3 m jambs)
@@ -54,10 +56,8 @@ def place(s: Any, eye: np.ndarray) -> Any:
     origin): the view frame's +x points from the camera through the person."""
     import dataclasses
 
-    away = math.atan2(-float(eye[1]), -float(eye[0]))
-    c, si = math.cos(away), math.sin(away)
-    return dataclasses.replace(s, x=c * s.x - si * s.y, y=si * s.x + c * s.y,
-                               rotation_deg=s.rotation_deg + math.degrees(away))
+    x, y, rotation = view_to_world(s.x, s.y, s.rotation_deg, eye)
+    return dataclasses.replace(s, x=x, y=y, rotation_deg=rotation)
 
 
 def _to_local(s: Any, points: np.ndarray) -> np.ndarray:

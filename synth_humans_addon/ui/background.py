@@ -117,6 +117,9 @@ class SYNTHHUMANS_PT_background(SynthHumansPanel, bpy.types.Panel):
         draw_range(layout, b, "room_size")
         draw_weights(layout, b, "structures", "background.structures")
         draw_range(layout, b, "structure_distance")
+        layout.prop(b, "passers_by")
+        layout.prop(b, "occluders")
+        draw_range(layout, b, "passer_by_distance")
         layout.separator()
         li = s.spec.lighting
         layout.label(text="Lighting", icon="LIGHT_SUN")
