@@ -234,3 +234,33 @@ def test_stairs_and_doorways_are_sampled_like_the_other_structures():
     spec.background.structures = {"escalator": 1.0}
     assert ("background.structures.escalator", "unknown name (known: wall, pillar, railing, bench, stairs, "
             "doorway)") in validate_spec(spec, check_files=False)
+
+
+def test_other_people_come_from_their_own_stream_stand_behind_or_beside_and_round_trip():
+    from synth_humans_addon.core.framing import view_to_world
+
+    plain = small_spec(characters=300, images=5)
+    crowd = small_spec(characters=300, images=5)
+    crowd.background.passers_by, crowd.background.occluders = 1.0, 0.5
+    assert sampling.expand_character(plain, 4).others == []
+    chars = [sampling.expand_character(crowd, i) for i in range(300)]
+    for i in (0, 7, 123):  # the person itself is drawn exactly as without others
+        with_others = chars[i].to_dict()
+        assert with_others.pop("others")
+        assert with_others == {k: v for k, v in sampling.expand_character(plain, i).to_dict().items() if k != "others"}
+    roles = [o.role for c in chars for o in c.others]
+    assert roles.count("passer_by") == 300  # the whole part always
+    assert roles.count("occluder") / 300 == pytest.approx(0.5, abs=0.08)  # the fraction with that probability
+    lo, hi = crowd.background.passer_by_distance.low, crowd.background.passer_by_distance.high
+    for c in chars[:60]:
+        for o in c.others:
+            assert len(o.placements) == 5 and o.pid == c.pid and o.pose.source != "bvh"
+            for p in o.placements:
+                if o.role == "passer_by":
+                    assert lo <= p.x <= hi  # behind the person as the camera sees it
+                else:  # nearer the camera, to one side: part of the person hidden, never its middle
+                    assert -2.0 <= p.x <= -0.6 and 0.35 <= abs(p.y) <= 0.7
+        assert sampling.CharacterSample.from_dict(json.loads(json.dumps(c.to_dict()))) == c
+    # The view frame's +x runs from the camera through the person (at the origin).
+    assert view_to_world(2.0, 0.5, 10.0, np.array([-6.0, 0.0, 3.0])) == pytest.approx((2.0, 0.5, 10.0))
+    assert view_to_world(2.0, 0.0, 0.0, np.array([0.0, -6.0, 3.0])) == pytest.approx((0.0, 2.0, 90.0))

@@ -88,6 +88,9 @@ def test_presets_grow_in_realism_like_the_study():
     ({"pose": {"sources": {"bvh": 1.0}}}, "pose.bvh_files"),
     ({"camera": {"focal": 35}}, "camera.focal"),
     ({"dataset": {"characters": "many"}}, "dataset.characters"),
+    ({"background": {"passers_by": -1}}, "background.passers_by"),
+    ({"background": {"occluders": 9}}, "background.occluders"),
+    ({"background": {"passer_by_distance": [3, 1]}}, "background.passer_by_distance"),
 ])
 def test_invalid_specs_name_the_field(patch, field):
     with pytest.raises(SpecError) as exc:

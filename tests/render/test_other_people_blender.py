@@ -1,0 +1,68 @@
+"""Other people in real renders: seen in the image, hiding part of the person, never in its mask."""
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+
+import numpy as np
+import pytest
+
+pytestmark = [pytest.mark.blender, pytest.mark.slow]
+if importlib.util.find_spec("bpy") is None:
+    pytest.skip("needs the bpy module", allow_module_level=True)
+
+from synth_humans_addon.core import postprocess, presets, sampling  # noqa: E402
+from synth_humans_addon.core.spec import Range  # noqa: E402
+
+
+def _spec():
+    spec = presets.preset("tiny")
+    spec.render.crop_height = 96
+    spec.render.samples = 2
+    spec.render.threads = 2
+    spec.background.kind = "fixed"
+    spec.background.colors = ["#808080"]
+    spec.background.structures = {}
+    spec.box.truncate_head = spec.box.truncate_feet = 0.0
+    spec.postprocess.noise_std = spec.postprocess.blur_sigma = Range(0.0, 0.0)
+    spec.postprocess.downscale = Range(1.0, 1.0)
+    spec.background.passers_by, spec.background.occluders = 1.0, 1.0
+    return spec
+
+
+def _with_others_at(c, occluder_y: float):
+    """The character with its occluder 1.2 m in front, `occluder_y` to the side, and its
+    passer-by 1.5 m behind, slightly off the line of sight, in every image."""
+    placed = []
+    for o in c.others:
+        x, y = (-1.2, occluder_y) if o.role == "occluder" else (1.5, 0.25)
+        placed.append(dataclasses.replace(o, placements=[sampling.PersonPlacement(x, y, 90.0) for _ in c.images]))
+    return dataclasses.replace(c, others=placed)
+
+
+@pytest.mark.parametrize("mask_source", ["cryptomatte", "index"])
+def test_an_occluder_hides_part_of_the_person_and_no_other_person_enters_the_mask(tmp_path, mask_source):
+    from synth_humans_addon.blender import scene as scene_mod
+    from synth_humans_addon.blender.job import RenderSession
+
+    spec = _spec()
+    c = sampling.expand_character(spec, 0)
+    assert sorted(o.role for o in c.others) == ["occluder", "passer_by"]
+    with RenderSession(spec, workdir=tmp_path, mask_source=mask_source) as s:
+        out, before = {}, None
+        for name, character in (("alone", dataclasses.replace(c, others=[])), ("crowd", _with_others_at(c, 0.2))):
+            s.load_character(character)
+            r = s.render_image(character.images[0])
+            out[name] = (postprocess.decode_image(r.image).astype(float), postprocess.decode_image(r.mask).astype(float))
+            s.unload_character()
+            # Body templates are cached on first use (on purpose): count after the first character.
+            before = before or scene_mod.datablock_counts()
+        assert scene_mod.datablock_counts() == before  # others and their frozen meshes are freed too
+    (rgb0, mask0), (rgb1, mask1) = out["alone"], out["crowd"]
+    assert mask1.shape == mask0.shape
+    # No one else's pixels become the person's: the mask only loses what the occluder hides.
+    assert np.mean(mask1 - mask0 > 64) < 0.005
+    hidden = np.mean(mask0 - mask1 > 128)
+    assert hidden > 0.02, hidden  # part of the person is behind the occluder…
+    assert mask1.mean() > 0.4 * mask0.mean()  # …but not most of it
+    assert np.abs(rgb1 - rgb0).mean() > 3.0  # and the others are seen in the image
