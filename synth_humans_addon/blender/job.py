@@ -62,7 +62,7 @@ class LoadedCharacter:
     room: room_mod.Room
     tracker: scene_mod.DatablockTracker
     setup_seconds: float = 0.0
-    others: list = field(default_factory=list)  # CharacterBuilds of the passers-by and occluders
+    others: list = field(default_factory=list)  # (CharacterBuild, OtherPersonSample) of its other people
     extra: dict = field(default_factory=dict)
 
 
@@ -79,6 +79,7 @@ class RenderSession:
         self.outputs = scene_mod.setup_outputs(self.scene, self.workdir, mask_source=self.mask_source)
         self.camera = camera_mod.build_camera(self.scene)
         self.lights = lights_mod.build_lights(self.scene)
+        self.people = other_people_mod.OtherPeople(spec, self.scene)  # kept across characters
         self.loaded: LoadedCharacter | None = None
 
     # -- characters ------------------------------------------------------------------
@@ -87,11 +88,12 @@ class RenderSession:
         """Build the room and the character (once per character)."""
         self.unload_character()
         t0 = time.perf_counter()
+        # Other people first, outside the tracker: the session keeps them for later characters.
+        others = list(self.people.show(getattr(character, "others", [])))
         tracker = scene_mod.DatablockTracker()
         try:
             room = room_mod.build_room(self.scene, character.background, self.spec)
             build = character_mod.build_character(self.spec, character, self.scene)
-            others = other_people_mod.build_other_people(self.spec, self.scene, getattr(character, "others", []))
         except BaseException:
             _remove_tracked(tracker)
             raise
@@ -106,13 +108,14 @@ class RenderSession:
             return
         loaded, self.loaded = self.loaded, None
         try:
-            other_people_mod.remove_other_people(loaded.others)
+            self.people.hide()
             character_mod.remove_character(loaded.build)
         finally:
             _remove_tracked(loaded.tracker)
 
     def close(self) -> None:
         self.unload_character()
+        self.people.close()
         scene, self.scene = self.scene, None
         if scene is not None:
             scene_mod.clear_scene(scene)
@@ -157,7 +160,7 @@ class RenderSession:
             structures_mod.place_structures(room.structures, self.loaded.character.background.structures,
                                           result.cam_to_world[:3, 3], framing.box_target(lo, hi))
         if self.loaded.others:  # after the target's box: others never move its framing
-            other_people_mod.place_other_people(self.loaded.others, image.k, result.cam_to_world[:3, 3])
+            self.people.place(image.k, result.cam_to_world[:3, 3])
         render_mod.set_border(self.scene, result.plan, crop=crop)
         lights_mod.apply_light_sample(self.lights, self.loaded.room, image.light)
         if self.engine.engine == "CYCLES":

@@ -1,18 +1,22 @@
 """Other people in the target's images: passers-by behind it, occluders partly in front.
 
 Real crops show neighbours, their arms and bags; ours showed one person alone. Each
-`sampling.OtherPersonSample` is built once per character by the same builder as the target
-(`character.build_character`), with pass index 0 and its own object names, so neither mask
-source counts it as the person: the Cryptomatte mask names only the target's objects, and
-the index-pass mask only pass index 1. Keypoint visibility treats it as an occluder.
+`sampling.OtherPersonSample` is a member of the dataset's pool of other people, built by the
+same builder as the target (`character.build_character`) with pass index 0 and its own
+object names, so neither mask source counts it as the person: the Cryptomatte mask names
+only the target's objects, and the index-pass mask only pass index 1. Keypoint visibility
+treats it as an occluder.
 
-Each is posed once, at its sample's phase, and then *frozen*: its skinned meshes are replaced
-by their posed shape and lose their modifiers. Per image, `place_other_people` only moves its
-armature (sampled in the view frame, `core.framing.view_to_world`). Why: a moved armature
-re-evaluates every Armature modifier that reads it, and Cycles then re-exports those meshes;
-a frozen person is a transform change only. Measured at 128 px on 2 cores: rendering with
-1.5 others per person took 0.064 s per image posed per image, the same moved only, and
-(see docs/results.md) much less frozen.
+Cost is what shapes this module (issue 14: structures and people may add at most 30 % per
+image). Building a person costs about twice a character's own setup, so `OtherPeople` keeps
+every member it built for the whole render session and links into the scene only those of
+the current character (an unlinked collection is outside the depsgraph and costs nothing).
+Each member is posed once and *frozen*: its skinned meshes become their posed shape,
+decimated to a fifth, without modifiers. Per image only its armature moves (placements are
+sampled in the view frame, `core.framing.view_to_world`). Why: a moved armature re-evaluates
+every Armature modifier that reads it, and Cycles rebuilds its BVH over every triangle of
+the scene after anything moves, so unfrozen, full-resolution others cost render time in
+every image, even out of the crop.
 """
 from __future__ import annotations
 
@@ -33,20 +37,59 @@ DECIMATE_ABOVE_FACES = 2000
 DECIMATE_RATIO = 0.2
 
 
-def build_other_people(spec: Any, scene: Any, others: list[Any]) -> list[Any]:
-    """Build, pose and freeze every other person of a character (at the origin until placed)."""
-    builds = []
+class OtherPeople:
+    """The pool members a render session has built (by pool index), reused across characters."""
+
+    def __init__(self, spec: Any, scene: Any) -> None:
+        self.spec, self.scene = spec, scene
+        self.built: dict[int, Any] = {}  # pool index → frozen CharacterBuild
+        self.shown: list[tuple[Any, Any]] = []  # (build, this character's OtherPersonSample)
+
+    def show(self, others: list[Any]) -> list[tuple[Any, Any]]:
+        """Link the members of `others` into the scene (building those not built yet) and
+        unlink everyone else."""
+        self.hide()
+        for other in others:
+            build = self.built.get(other.pool_index)
+            if build is None:
+                build = self.built[other.pool_index] = _build_frozen(self.spec, self.scene, other)
+            else:
+                self.scene.collection.children.link(build.collection)
+            self.shown.append((build, other))
+        return self.shown
+
+    def place(self, k: int, eye: np.ndarray) -> None:
+        """Place every shown person for image `k`, seen from the camera at `eye` (the height
+        that grounded its pose is kept)."""
+        for build, other in self.shown:
+            p = other.placements[k % len(other.placements)]
+            x, y, rotation = view_to_world(p.x, p.y, p.rotation_deg, eye)
+            arm = build.armature
+            arm.location = (x, y, arm.location.z)
+            arm.rotation_euler = (0.0, 0.0, math.radians(rotation))
+
+    def hide(self) -> None:
+        for build, _ in self.shown:
+            self.scene.collection.children.unlink(build.collection)
+        self.shown = []
+
+    def close(self) -> None:
+        """Free every member built (the session ends)."""
+        self.hide()
+        for build in self.built.values():
+            _remove(build)
+        self.built.clear()
+
+
+def _build_frozen(spec: Any, scene: Any, other: Any) -> Any:
+    build = character_mod.build_character(spec, other, scene, name=f"other{other.pool_index:03d}", pass_index=0)
     try:
-        for i, other in enumerate(others):
-            name = f"p{other.pid:04d}_{other.role}{i}"
-            build = character_mod.build_character(spec, other, scene, name=name, pass_index=0)
-            builds.append(build)
-            character_mod.pose_character(build, spec, other.pose_phase)
-            _freeze(build, scene)
+        character_mod.pose_character(build, spec, other.pose_phase)
+        _freeze(build, scene)
     except BaseException:
-        remove_other_people(builds)
+        _remove(build)
         raise
-    return builds
+    return build
 
 
 def _freeze(build: Any, scene: Any) -> None:
@@ -67,20 +110,8 @@ def _freeze(build: Any, scene: Any) -> None:
         obj.data = mesh
 
 
-def place_other_people(builds: list[Any], k: int, eye: np.ndarray) -> None:
-    """Place every other person for image `k`, seen from the camera at `eye` (the height
-    that grounded its pose is kept)."""
-    for build in builds:
-        p = build.character.placements[k % len(build.character.placements)]
-        x, y, rotation = view_to_world(p.x, p.y, p.rotation_deg, eye)
-        arm = build.armature
-        arm.location = (x, y, arm.location.z)
-        arm.rotation_euler = (0.0, 0.0, math.radians(rotation))
-
-
-def remove_other_people(builds: list[Any]) -> None:
-    for build in builds:
-        character_mod.remove_character(build)
-        meshes = [m for m in build.extra if _alive(m) and m.users == 0]  # removing objects may free them
-        if meshes:
-            bpy.data.batch_remove(meshes)
+def _remove(build: Any) -> None:
+    character_mod.remove_character(build)
+    meshes = [m for m in build.extra if _alive(m) and m.users == 0]  # removing objects may free them
+    if meshes:
+        bpy.data.batch_remove(meshes)

@@ -145,6 +145,8 @@ FIELDS: dict[str, FieldInfo] = {
                                        "person (never in its mask)", 0.0, 4.0),
     "background.occluders": FieldInfo("Occluders", "Expected number of other people partly in front of each "
                                       "person (never in its mask)", 0.0, 4.0),
+    "background.people_pool": FieldInfo("People Pool", "Distinct other people per dataset: each worker builds "
+                                        "each at most once and reuses it", 1, 256),
     "background.passer_by_distance": FieldInfo("Passer-by Distance", "Distance of passers-by behind the "
                                                "person, metres", 0.5, 20.0),
     # ---- camera

@@ -1,7 +1,8 @@
 """Deterministic expansion: spec + seed → the exact samples of every character and image.
 
 Every character draws from its own random stream, ``SeedSequence(seed, spawn_key=(index, 0))``,
-every image from ``(index, 1, k)`` and the other people around it from ``(index, 3)``. So a character's samples depend only on the spec,
+every image from ``(index, 1, k)``, the places of the other people around it from
+``(index, 3)`` and the looks of the dataset's pool of other people from ``(2**31 − 2, p)``. So a character's samples depend only on the spec,
 the seed and the character's index: not on worker count, job order or machine, and adding
 images to a character does not change the ones it already has. The samples are plain
 dataclasses that round-trip through JSON exactly (floats are written with `repr`), so the
@@ -25,6 +26,7 @@ from .spec import ACCESSORY_KINDS, ETHNICITIES, Range, Spec
 _CHARACTER_STREAM = 0
 _IMAGE_STREAM = 1
 _OTHER_PEOPLE_STREAM = 3  # (index, 3): the other people around character `index`
+_PEOPLE_POOL_KEY = 2**31 - 2  # (key, p): looks and pose of the dataset's other person p
 _SPLIT_KEY = 2**31 - 1  # a spawn key no character index reaches
 
 SPLIT_TRAIN, SPLIT_VALIDATION, SPLIT_TEST = "train", "validation", "test"
@@ -188,9 +190,12 @@ class OtherPersonSample:
     """Someone else in the target's images: a passer-by behind it or an occluder partly in
     front of it. It has a character's looks and pose (the Blender builder reads the same
     fields as for the target), posed once at `pose_phase` (re-posing per image costs render
-    time), and one placement per image. It is never part of the mask."""
+    time), and one placement per image. It is never part of the mask. Looks and pose are
+    those of person `pool_index` of the dataset's pool (`background.people_pool`): the same
+    index is the same person everywhere, so a worker builds it once."""
 
     role: str  # passer_by | occluder
+    pool_index: int
     pid: int  # the target's pid (objects are named after it)
     body: BodySample
     top: GarmentSample | None
@@ -532,26 +537,23 @@ def _pose(rng: np.random.Generator, spec: Spec) -> PoseSample:
 def _other_people(spec: Spec, index: int, n_images: int) -> list[OtherPersonSample]:
     """Passers-by and occluders around character `index`, from their own stream (specs
     without them expand exactly as before). `background.passers_by` / `occluders` are the
-    expected counts (whole part always, the fraction with that probability).
+    expected counts (whole part always, the fraction with that probability); each is a
+    distinct member of the dataset's pool (`pool_person`).
 
     Per image, a passer-by walks somewhere behind the person as the camera sees it
-    (`passer_by_distance` further away, ± 0.6 m to the side); an occluder stands 0.6–2 m nearer the camera and
-    0.35–0.7 m to one side, so it hides part of the person but never its middle (the mask
-    must keep the person)."""
+    (`passer_by_distance` further away, ± 0.6 m to the side); an occluder stands 0.6–2 m
+    nearer the camera and 0.35–0.7 m to one side, so it hides part of the person but never its
+    middle (the mask must keep the person)."""
     b = spec.background
     if b.passers_by <= 0 and b.occluders <= 0:
         return []
     rng = _rng(spec.dataset.seed, index, _OTHER_PEOPLE_STREAM)
+    counts = [(role, int(e) + int(rng.random() < e - int(e))) for role, e in
+              (("passer_by", b.passers_by), ("occluder", b.occluders))]
+    members = iter(rng.permutation(b.people_pool)[: sum(n for _, n in counts)].tolist())
     out = []
-    for role, expected in (("passer_by", b.passers_by), ("occluder", b.occluders)):
-        n = int(expected) + int(rng.random() < expected - int(expected))
+    for role, n in counts:
         for _ in range(n):
-            body, top, bottom, shoes, hair, accessories = _looks(rng, spec)
-            if hair is not None:
-                hair.volume, hair.ragged = draw_range(rng, spec.hair.volume), draw_range(rng, spec.hair.ragged)
-            pose, phase = _pose(rng, spec), float(rng.random())
-            if pose.source == "bvh":  # a clip is the target's business: others walk
-                pose = dataclasses.replace(pose, source="walk", bvh_file="")
             placements = []
             for _k in range(n_images):
                 if role == "passer_by":  # crops are narrow: near the line of sight, or unseen
@@ -560,10 +562,23 @@ def _other_people(spec: Spec, index: int, n_images: int) -> list[OtherPersonSamp
                     x = -float(rng.uniform(0.6, 2.0))
                     y = float(rng.choice([-1.0, 1.0])) * float(rng.uniform(0.35, 0.7))
                 placements.append(PersonPlacement(x=x, y=y, rotation_deg=float(rng.uniform(0.0, 360.0))))
-            out.append(OtherPersonSample(role=role, pid=index + 1, body=body, top=top, bottom=bottom, shoes=shoes,
-                                         hair=hair, accessories=accessories, pose=pose, pose_phase=phase,
-                                         placements=placements))
+            out.append(dataclasses.replace(pool_person(spec, next(members)), role=role, pid=index + 1,
+                                           placements=placements))
     return out
+
+
+def pool_person(spec: Spec, p: int) -> OtherPersonSample:
+    """Looks and pose of person `p` of the dataset's pool of other people (no role or
+    placements yet): the same for every character that meets them."""
+    rng = _rng(spec.dataset.seed, _PEOPLE_POOL_KEY, p)
+    body, top, bottom, shoes, hair, accessories = _looks(rng, spec)
+    if hair is not None:
+        hair.volume, hair.ragged = draw_range(rng, spec.hair.volume), draw_range(rng, spec.hair.ragged)
+    pose, phase = _pose(rng, spec), float(rng.random())
+    if pose.source == "bvh":  # a clip is the target's business: others walk
+        pose = dataclasses.replace(pose, source="walk", bvh_file="")
+    return OtherPersonSample(role="", pool_index=p, pid=0, body=body, top=top, bottom=bottom, shoes=shoes, hair=hair,
+                             accessories=accessories, pose=pose, pose_phase=phase, placements=[])
 
 
 def expand_character(spec: Spec, index: int, split: str | None = None) -> CharacterSample:

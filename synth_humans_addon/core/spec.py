@@ -179,10 +179,13 @@ class BackgroundSection:
     structure_distance: Range = field(default_factory=lambda: Range(1.2, 4.0))  # metres from the person
     # Other people (real crops show neighbours and their bags): the expected number per
     # character of passers-by behind the person, and of people partly in front of it. Each is
-    # a whole character built once and placed, walking, anew in every image. Never in the mask.
+    # a whole character, placed anew in every image. Never in the mask.
     passers_by: float = 0.0
     occluders: float = 0.0
     passer_by_distance: Range = field(default_factory=lambda: Range(1.5, 6.0))  # metres behind the person
+    # They come from a pool of this many distinct people per dataset: a worker builds each at
+    # most once and reuses it (a build costs twice a character's own setup).
+    people_pool: int = 32
 
 
 @dataclass

@@ -173,6 +173,11 @@ def _background_problems(spec: Spec, check_files: bool) -> Problems:
         if not (isinstance(v, (int, float)) and math.isfinite(v) and 0 <= v <= 4):
             p.append((f"background.{name}", f"must be a number of people per character in 0…4, got {v!r}"))
     _check_range(p, "background.passer_by_distance", b.passer_by_distance, 0.5, 50.0)
+    if not (isinstance(b.people_pool, int) and 1 <= b.people_pool <= 10_000):
+        p.append(("background.people_pool", f"must be a whole number of people in 1…10000, got {b.people_pool!r}"))
+    elif b.people_pool < math.ceil(b.passers_by) + math.ceil(b.occluders):
+        p.append(("background.people_pool", f"{b.people_pool} people cannot fill "
+                  f"{math.ceil(b.passers_by) + math.ceil(b.occluders)} places per character"))
     if b.kind == "fixed":
         if not b.colors:
             p.append(("background.colors", "kind 'fixed' needs at least one colour"))

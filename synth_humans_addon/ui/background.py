@@ -120,6 +120,7 @@ class SYNTHHUMANS_PT_background(SynthHumansPanel, bpy.types.Panel):
         layout.prop(b, "passers_by")
         layout.prop(b, "occluders")
         draw_range(layout, b, "passer_by_distance")
+        layout.prop(b, "people_pool")
         layout.separator()
         li = s.spec.lighting
         layout.label(text="Lighting", icon="LIGHT_SUN")

@@ -48,16 +48,22 @@ def test_an_occluder_hides_part_of_the_person_and_no_other_person_enters_the_mas
     spec = _spec()
     c = sampling.expand_character(spec, 0)
     assert sorted(o.role for o in c.others) == ["occluder", "passer_by"]
+    import bpy
+
     with RenderSession(spec, workdir=tmp_path, mask_source=mask_source) as s:
-        out, before = {}, None
-        for name, character in (("alone", dataclasses.replace(c, others=[])), ("crowd", _with_others_at(c, 0.2))):
+        out, counts = {}, []
+        for name, character in (("alone", dataclasses.replace(c, others=[])), ("crowd", _with_others_at(c, 0.2)),
+                                ("again", _with_others_at(c, 0.2))):
             s.load_character(character)
             r = s.render_image(character.images[0])
             out[name] = (postprocess.decode_image(r.image).astype(float), postprocess.decode_image(r.mask).astype(float))
             s.unload_character()
-            # Body templates are cached on first use (on purpose): count after the first character.
-            before = before or scene_mod.datablock_counts()
-        assert scene_mod.datablock_counts() == before  # others and their frozen meshes are freed too
+            counts.append(scene_mod.datablock_counts())
+        # The session keeps the two it built and builds nothing for the next character that meets them.
+        assert sorted(s.people.built) == sorted(o.pool_index for o in c.others)
+        assert counts[2] == counts[1]
+        assert np.array_equal(out["again"][1], out["crowd"][1])
+    assert not [o for o in bpy.data.objects if o.name.startswith("other")]  # freed with the session
     (rgb0, mask0), (rgb1, mask1) = out["alone"], out["crowd"]
     assert mask1.shape == mask0.shape
     # No one else's pixels become the person's: the mask only loses what the occluder hides.
