@@ -10,7 +10,7 @@ treats it as an occluder.
 Cost is what shapes this module (issue 14: structures and people may add at most 30 % per
 image). Building a person costs about twice a character's own setup, so `OtherPeople` keeps
 every member it built for the whole render session and links into the scene only those of
-the current character (an unlinked collection is outside the depsgraph and costs nothing).
+the current image (an unlinked collection is outside the depsgraph and costs nothing).
 Each member is posed once and *frozen*: its skinned meshes become their posed shape,
 decimated to a fifth, without modifiers. Per image only its armature moves (placements are
 sampled in the view frame, `core.framing.view_to_world`). Why: a moved armature re-evaluates
@@ -46,31 +46,38 @@ class OtherPeople:
         self.shown: list[tuple[Any, Any]] = []  # (build, this character's OtherPersonSample)
 
     def show(self, others: list[Any]) -> list[tuple[Any, Any]]:
-        """Link the members of `others` into the scene (building those not built yet) and
-        unlink everyone else."""
+        """Make sure every member in `others` (one character's) is built, and unlink everyone
+        from the scene: `place` links those of each image."""
         self.hide()
         for other in others:
-            build = self.built.get(other.pool_index)
-            if build is None:
+            if other.pool_index not in self.built:
                 build = self.built[other.pool_index] = _build_frozen(self.spec, self.scene, other)
-            else:
-                self.scene.collection.children.link(build.collection)
-            self.shown.append((build, other))
+                self.scene.collection.children.unlink(build.collection)
+            self.shown.append((self.built[other.pool_index], other))
         return self.shown
 
     def place(self, k: int, eye: np.ndarray) -> None:
-        """Place every shown person for image `k`, seen from the camera at `eye` (the height
-        that grounded its pose is kept)."""
+        """Link and place the members in image `k`, seen from the camera at `eye` (the height
+        that grounded each pose is kept); unlink the others."""
+        linked = self.scene.collection.children
         for build, other in self.shown:
-            p = other.placements[k % len(other.placements)]
+            p = other.placements[k] if k < len(other.placements) else None
+            if p is None:
+                if build.collection.name in linked:
+                    linked.unlink(build.collection)
+                continue
+            if build.collection.name not in linked:
+                linked.link(build.collection)
             x, y, rotation = view_to_world(p.x, p.y, p.rotation_deg, eye)
             arm = build.armature
             arm.location = (x, y, arm.location.z)
             arm.rotation_euler = (0.0, 0.0, math.radians(rotation))
 
     def hide(self) -> None:
+        linked = self.scene.collection.children
         for build, _ in self.shown:
-            self.scene.collection.children.unlink(build.collection)
+            if build.collection.name in linked:
+                linked.unlink(build.collection)
         self.shown = []
 
     def close(self) -> None:

@@ -178,8 +178,10 @@ class ImageSample:
 @dataclass
 class PersonPlacement:
     """Where another person stands in one image, in that image's view frame (see
-    `StructureSample`: x away from the camera, y to the side), turned `rotation_deg` about Z."""
+    `StructureSample`: x away from the camera, y to the side), turned `rotation_deg` about Z,
+    as a passer-by (behind the person) or an occluder (partly in front of it)."""
 
+    role: str  # passer_by | occluder
     x: float
     y: float
     rotation_deg: float
@@ -187,14 +189,13 @@ class PersonPlacement:
 
 @dataclass
 class OtherPersonSample:
-    """Someone else in the target's images: a passer-by behind it or an occluder partly in
-    front of it. It has a character's looks and pose (the Blender builder reads the same
-    fields as for the target), posed once at `pose_phase` (re-posing per image costs render
-    time), and one placement per image. It is never part of the mask. Looks and pose are
-    those of person `pool_index` of the dataset's pool (`background.people_pool`): the same
-    index is the same person everywhere, so a worker builds it once."""
+    """Someone else in some of the target's images. It has a character's looks and pose (the
+    Blender builder reads the same fields as for the target), posed once at `pose_phase`
+    (re-posing per image costs render time), and per image a placement or None (not in that
+    image). It is never part of the mask. Looks and pose are those of person `pool_index` of
+    the dataset's pool (`background.people_pool`): the same index is the same person
+    everywhere, so a worker builds it once."""
 
-    role: str  # passer_by | occluder
     pool_index: int
     pid: int  # the target's pid (objects are named after it)
     body: BodySample
@@ -205,7 +206,7 @@ class OtherPersonSample:
     accessories: list[AccessorySample]
     pose: PoseSample
     pose_phase: float
-    placements: list[PersonPlacement]  # one per image, in image order
+    placements: list[PersonPlacement | None]  # one per image, in image order; None = absent
 
 
 @dataclass
@@ -535,41 +536,43 @@ def _pose(rng: np.random.Generator, spec: Spec) -> PoseSample:
 
 
 def _other_people(spec: Spec, index: int, n_images: int) -> list[OtherPersonSample]:
-    """Passers-by and occluders around character `index`, from their own stream (specs
-    without them expand exactly as before). `background.passers_by` / `occluders` are the
-    expected counts (whole part always, the fraction with that probability); each is a
-    distinct member of the dataset's pool (`pool_person`).
+    """Passers-by and occluders in the images of character `index`, from their own stream
+    (specs without them expand exactly as before). `background.passers_by` / `occluders` are
+    the expected counts per image (whole part always, the fraction with that probability),
+    each a member of the dataset's pool drawn anew for every image: a companion in every
+    image of one identity would be a cue to that identity that real cameras do not give.
 
-    Per image, a passer-by walks somewhere behind the person as the camera sees it
-    (`passer_by_distance` further away, ± 0.6 m to the side); an occluder stands 0.6–2 m
-    nearer the camera and 0.35–0.7 m to one side, so it hides part of the person but never its
-    middle (the mask must keep the person)."""
+    A passer-by walks behind the person as the camera sees it (`passer_by_distance` further
+    away, ± 0.6 m to the side); an occluder stands 0.6–2 m nearer the camera and 0.35–0.7 m
+    to one side, so it hides part of the person but never its middle (the mask must keep the
+    person)."""
     b = spec.background
     if b.passers_by <= 0 and b.occluders <= 0:
         return []
     rng = _rng(spec.dataset.seed, index, _OTHER_PEOPLE_STREAM)
-    counts = [(role, int(e) + int(rng.random() < e - int(e))) for role, e in
-              (("passer_by", b.passers_by), ("occluder", b.occluders))]
-    members = iter(rng.permutation(b.people_pool)[: sum(n for _, n in counts)].tolist())
-    out = []
-    for role, n in counts:
-        for _ in range(n):
-            placements = []
-            for _k in range(n_images):
+    members: dict[int, OtherPersonSample] = {}
+    for k in range(n_images):
+        counts = [(role, int(e) + int(rng.random() < e - int(e))) for role, e in
+                  (("passer_by", b.passers_by), ("occluder", b.occluders))]
+        chosen = iter(rng.permutation(b.people_pool)[: sum(n for _, n in counts)].tolist())
+        for role, n in counts:
+            for _ in range(n):
                 if role == "passer_by":  # crops are narrow: near the line of sight, or unseen
                     x, y = draw_range(rng, b.passer_by_distance), float(rng.normal(0.0, 0.6))
                 else:
                     x = -float(rng.uniform(0.6, 2.0))
                     y = float(rng.choice([-1.0, 1.0])) * float(rng.uniform(0.35, 0.7))
-                placements.append(PersonPlacement(x=x, y=y, rotation_deg=float(rng.uniform(0.0, 360.0))))
-            out.append(dataclasses.replace(pool_person(spec, next(members)), role=role, pid=index + 1,
-                                           placements=placements))
-    return out
+                p = next(chosen)
+                if p not in members:
+                    members[p] = dataclasses.replace(pool_person(spec, p), pid=index + 1,
+                                                     placements=[None] * n_images)
+                members[p].placements[k] = PersonPlacement(role, x, y, float(rng.uniform(0.0, 360.0)))
+    return [members[p] for p in sorted(members)]
 
 
 def pool_person(spec: Spec, p: int) -> OtherPersonSample:
-    """Looks and pose of person `p` of the dataset's pool of other people (no role or
-    placements yet): the same for every character that meets them."""
+    """Looks and pose of person `p` of the dataset's pool of other people (no placements
+    yet): the same for every character that meets them."""
     rng = _rng(spec.dataset.seed, _PEOPLE_POOL_KEY, p)
     body, top, bottom, shoes, hair, accessories = _looks(rng, spec)
     if hair is not None:
@@ -577,7 +580,7 @@ def pool_person(spec: Spec, p: int) -> OtherPersonSample:
     pose, phase = _pose(rng, spec), float(rng.random())
     if pose.source == "bvh":  # a clip is the target's business: others walk
         pose = dataclasses.replace(pose, source="walk", bvh_file="")
-    return OtherPersonSample(role="", pool_index=p, pid=0, body=body, top=top, bottom=bottom, shoes=shoes, hair=hair,
+    return OtherPersonSample(pool_index=p, pid=0, body=body, top=top, bottom=bottom, shoes=shoes, hair=hair,
                              accessories=accessories, pose=pose, pose_phase=phase, placements=[])
 
 
@@ -639,5 +642,6 @@ def summarize(spec: Spec, characters: list[CharacterSample]) -> dict[str, Any]:
         "textures": dict(Counter(g.texture for c in characters for g in (c.top, c.bottom) if g).most_common()),
         "pose_sources": dict(Counter(c.pose.source for c in characters).most_common()),
         "backgrounds": dict(Counter(c.background.source or c.background.kind for c in characters).most_common()),
-        "other_people": dict(Counter(o.role for c in characters for o in c.others).most_common()),
+        "other_people": dict(Counter(p.role for c in characters for o in c.others for p in o.placements if p)
+                             .most_common()),
     }

@@ -236,7 +236,7 @@ def test_stairs_and_doorways_are_sampled_like_the_other_structures():
             "doorway)") in validate_spec(spec, check_files=False)
 
 
-def test_other_people_come_from_their_own_stream_stand_behind_or_beside_and_round_trip():
+def test_other_people_come_from_their_own_stream_and_a_pool_stand_behind_or_beside_and_round_trip():
     from synth_humans_addon.core.framing import view_to_world
 
     plain = small_spec(characters=300, images=5)
@@ -248,18 +248,29 @@ def test_other_people_come_from_their_own_stream_stand_behind_or_beside_and_roun
         with_others = chars[i].to_dict()
         assert with_others.pop("others")
         assert with_others == {k: v for k, v in sampling.expand_character(plain, i).to_dict().items() if k != "others"}
-    roles = [o.role for c in chars for o in c.others]
-    assert roles.count("passer_by") == 300  # the whole part always
-    assert roles.count("occluder") / 300 == pytest.approx(0.5, abs=0.08)  # the fraction with that probability
+    per_image = [[p for o in c.others for p in [o.placements[k]] if p] for c in chars for k in range(5)]
+    assert all(sum(p.role == "passer_by" for p in ps) == 1 for ps in per_image)  # the whole part always
+    occluded = np.mean([any(p.role == "occluder" for p in ps) for ps in per_image])
+    assert occluded == pytest.approx(0.5, abs=0.05)  # the fraction with that probability
     lo, hi = crowd.background.passer_by_distance.low, crowd.background.passer_by_distance.high
-    for c in chars[:60]:
+    for ps in per_image:
+        for p in ps:
+            if p.role == "passer_by":
+                assert lo <= p.x <= hi  # behind the person as the camera sees it
+            else:  # nearer the camera, to one side: part of the person hidden, never its middle
+                assert -2.0 <= p.x <= -0.6 and 0.35 <= abs(p.y) <= 0.7
+    # Members come from the dataset's pool: the same index is the same person everywhere,
+    # and one identity's images meet different people (no companion cue).
+    seen = {}
+    for c in chars:
         for o in c.others:
             assert len(o.placements) == 5 and o.pid == c.pid and o.pose.source != "bvh"
-            for p in o.placements:
-                if o.role == "passer_by":
-                    assert lo <= p.x <= hi  # behind the person as the camera sees it
-                else:  # nearer the camera, to one side: part of the person hidden, never its middle
-                    assert -2.0 <= p.x <= -0.6 and 0.35 <= abs(p.y) <= 0.7
+            assert 0 <= o.pool_index < crowd.background.people_pool
+            looks = (o.body, o.top, o.bottom, o.hair, o.pose, o.pose_phase)
+            assert seen.setdefault(o.pool_index, looks) == looks
+    assert len(seen) == crowd.background.people_pool
+    assert np.mean([len(c.others) for c in chars]) > 4  # 7.5 places over 5 images, mostly distinct people
+    for c in chars[:30]:
         assert sampling.CharacterSample.from_dict(json.loads(json.dumps(c.to_dict()))) == c
     # The view frame's +x runs from the camera through the person (at the origin).
     assert view_to_world(2.0, 0.5, 10.0, np.array([-6.0, 0.0, 3.0])) == pytest.approx((2.0, 0.5, 10.0))
