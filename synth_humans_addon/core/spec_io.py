@@ -164,16 +164,27 @@ def dumps_toml(data: dict[str, Any], skip: set[str] = frozenset()) -> str:
 # Identity
 
 
+# Background fields about other people: with no passers-by and no occluders they decide
+# nothing, and specs written before they existed must keep their fingerprint.
+OTHER_PEOPLE_FIELDS = ("passers_by", "occluders", "passer_by_distance", "people_pool")
+
+
 def spec_identity(spec_dict: dict[str, Any]) -> dict[str, Any]:
     """The parts of a spec dict that decide the dataset: all but `base_dir`, the folder
-    relative paths resolve against, which differs per machine, not per result."""
-    return {k: v for k, v in spec_dict.items() if k != "base_dir"}
+    relative paths resolve against, which differs per machine, not per result, and the
+    other-people fields while there are no other people (`OTHER_PEOPLE_FIELDS`)."""
+    identity = {k: v for k, v in spec_dict.items() if k != "base_dir"}
+    background = identity.get("background")
+    if isinstance(background, dict) and not background.get("passers_by") and not background.get("occluders"):
+        identity["background"] = {k: v for k, v in background.items() if k not in OTHER_PEOPLE_FIELDS}
+    return identity
 
 
 def spec_fingerprint(spec_dict: dict[str, Any]) -> str:
     """SHA-256 (hex) of a spec dict's identity: equal for specs that make the same dataset.
 
     Stored in every farm job table (a resumed run must use the same spec), so the value
-    must not change between versions: key order is sorted, nothing else is normalised.
+    must not change between versions: key order is sorted, and fields added later are left
+    out while they decide nothing (`spec_identity`); nothing else is normalised.
     """
     return hashlib.sha256(json.dumps(spec_identity(spec_dict), sort_keys=True).encode()).hexdigest()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from synth_humans_addon.core import presets
-from synth_humans_addon.core.spec import Spec, SpecError
+from synth_humans_addon.core.spec import Range, Spec, SpecError
 from synth_humans_addon.core.spec_io import load_spec, save_spec, spec_fingerprint, spec_from_dict, spec_to_dict
 from synth_humans_addon.core.spec_validation import validate_spec
 
@@ -207,3 +207,26 @@ def test_validate_command_names_a_face_that_is_not_an_image(tmp_path):
                        cwd=ROOT)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "background.cubemaps[0]" in r.stderr and "negx.png" in r.stderr
+
+
+def test_other_people_fields_change_the_fingerprint_only_when_there_are_other_people():
+    """Specs written before the fields existed keep their fingerprint (farm tables and study
+    caches resume); with passers-by or occluders every one of the fields counts."""
+    from synth_humans_addon.core.spec_io import OTHER_PEOPLE_FIELDS
+
+    spec = presets.preset("IV")
+    before = spec_to_dict(spec)
+    for name in OTHER_PEOPLE_FIELDS:
+        del before["background"][name]  # as a spec saved before they existed
+    assert spec_fingerprint(spec_to_dict(spec)) == spec_fingerprint(before)
+    spec.background.people_pool = 8  # decides nothing without other people
+    assert spec_fingerprint(spec_to_dict(spec)) == spec_fingerprint(before)
+    crowd = presets.preset("IV")
+    crowd.background.passers_by = 1.0
+    fingerprints = {spec_fingerprint(spec_to_dict(crowd))}
+    for change in (lambda s: setattr(s.background, "people_pool", 8),
+                   lambda s: setattr(s.background, "occluders", 0.5),
+                   lambda s: setattr(s.background, "passer_by_distance", Range(2.0, 3.0))):
+        change(crowd)
+        fingerprints.add(spec_fingerprint(spec_to_dict(crowd)))
+    assert len(fingerprints) == 4
