@@ -31,7 +31,8 @@ HELP = {
     "weights_file": "resnet50: torchvision ResNet-50 state dict to start from (nothing is downloaded)",
     "triplet_weight": "weight of the batch-hard triplet loss (> 0 switches to P×K batches)",
     "sampler": "random, or pk (P identities × K images per batch)",
-    "embedding_lr_mult": "learning-rate factor of the embedding network (finetuning lowers it)",
+    "embedding_lr_mult": "learning-rate factor of the embedding network (1: generated → real finetuning "
+                         "measured best at 1 vs 0.1, docs/results.md)",
     "resume": "continue from <output>/last.pt",
     "checkpoints": "checkpoint files (.pt) to evaluate",
     "protocols": "evaluation protocols (default: the dataset's own)",
@@ -122,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     ft = command("finetune", "continue a trained model on another dataset (new classifier g)")
     ft.add_argument("--from", dest="finetune_from", required=True, help="checkpoint to start from")
     _add_dataclass_options(ft, TrainOptions, skip={"finetune_from"}, required={"data"},
-                           defaults={"embedding_lr_mult": 0.1, "output": "runs/reid-finetune"})
+                           defaults={"output": "runs/reid-finetune"})
     ev = command("evaluate", "CMC / mAP of checkpoints on a dataset's test set; JSON, CSV, plots")
     _add_dataclass_options(ev, EvalOptions)
     pl = command("plot", "one CMC chart from several results.json files")

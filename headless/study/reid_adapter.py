@@ -41,7 +41,7 @@ def train(data: DataRef, options: dict[str, Any], out: Path, *, seed: int, devic
     if init is not None:
         if init.checkpoint is None:
             raise ValueError(f"{init.path}: the pre-trained model has no checkpoint")
-        extra = {"finetune_from": str(init.checkpoint), "embedding_lr_mult": options.get("embedding_lr_mult", 0.1)}
+        extra = {"finetune_from": str(init.checkpoint)}  # embedding_lr_mult: the options' (1.0, measured)
     opt = TrainOptions(**{"layout": _layout(data), "folder_role": data.folder_role, **options, **extra,
                           "data": str(data.path), "output": str(out),
                           "seed": seed, "device": device, "resume": (out / "last.pt").is_file(),
