@@ -26,6 +26,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import time
 from pathlib import Path
@@ -140,20 +141,27 @@ def bench_cuhk03() -> dict:
 
 
 def bench_training(device_name: str, iters: int, quick: bool) -> dict:
+    """Training images per second on random batches; on a GPU also with the default mixed
+    precision (``amp = "auto"``: bf16 where the GPU has it) and channels-last, as `reid.engine`
+    trains there, so the figure says what AMP is worth on that card."""
     import torch
 
+    from reid.device import autocast_dtype
     from reid.models import build_model
 
     out = {}
     dev = torch.device(device_name)
     cases = (("inception", (144, 56), 32), ("resnet50", (256, 128), 16 if dev.type == "cpu" else 64))
-    for arch, (h, w), batch in cases:
+    modes = [("", None)] if dev.type == "cpu" else [("", None), ("_amp", autocast_dtype("auto", dev))]
+    for (arch, (h, w), batch), (suffix, amp) in itertools.product(cases, modes):
         if quick and dev.type == "cpu" and arch == "resnet50":
             continue
         torch.manual_seed(0)
         model = build_model(arch, 500).to(dev).train()
-        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
         x = torch.randn(batch, 3, h, w, device=dev)
+        if amp is not None:
+            model, x = model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
         y = torch.randint(0, 500, (batch,), device=dev)
         n = iters if dev.type == "cpu" else 5 * iters
         for i in range(n + 1):
@@ -161,13 +169,14 @@ def bench_training(device_name: str, iters: int, quick: bool) -> dict:
                 if dev.type == "cuda":
                     torch.cuda.synchronize()
                 t0 = time.perf_counter()
-            loss = torch.nn.functional.cross_entropy(model(x).logits, y)
+            with torch.autocast(dev.type, dtype=amp, enabled=amp is not None):
+                loss = torch.nn.functional.cross_entropy(model(x).logits, y)
             opt.zero_grad()
             loss.backward()
             opt.step()
         if dev.type == "cuda":
             torch.cuda.synchronize()
-        out[f"train_{arch}_{dev.type}_img_per_s"] = n * batch / (time.perf_counter() - t0)
+        out[f"train_{arch}_{dev.type}{suffix}_img_per_s"] = n * batch / (time.perf_counter() - t0)
     return out
 
 
