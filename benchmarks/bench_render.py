@@ -14,7 +14,7 @@ Targets on a 2-core CPU: ≤ 1 s per 256-px image, ≤ 2 s character setup.
 
     python benchmarks/bench_render.py --characters 3 --images 3
     python benchmarks/bench_render.py --preset default --crop-height 128 --threads 2
-    python benchmarks/bench_render.py --preset IV --baseline IV-classic --crop-height 160 --skip-full-frame
+    python benchmarks/bench_render.py --preset IV-realistic --baseline IV --crop-height 160 --skip-full-frame
     python benchmarks/bench_render.py --preset examples/specs/IV_people.toml --baseline IV --crop-height 160 \
         --skip-full-frame --characters 12 --images 8 --warm-passes 1 --repeats 3
 
@@ -43,7 +43,7 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=0, help="render threads (0 = all cores)")
     p.add_argument("--skip-full-frame", action="store_true", help="only time cropped rendering")
     p.add_argument("--baseline", help="also time this preset or spec file in the same run and report the cost "
-                                      "ratio (e.g. --preset IV --baseline IV-classic)")
+                                      "ratio (e.g. --preset IV-realistic --baseline IV)")
     p.add_argument("--warm-passes", type=int, default=0,
                    help="untimed passes over the same characters first (steady state of a long-running worker)")
     p.add_argument("--repeats", type=int, default=1, help="with --baseline: alternate both this many times")

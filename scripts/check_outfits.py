@@ -1,6 +1,6 @@
 """Check that every character of some presets or specs dresses without a geometry failure.
 
-    python scripts/check_outfits.py --characters 2000 IV default IV-classic examples/x.toml
+    python scripts/check_outfits.py --characters 2000 IV IV-realistic default examples/x.toml
 
 Builds each character's body and every garment, hair and accessory mesh in numpy (no
 Blender; see `synth_humans_addon/shapes/outfit_geometry.py`) and prints one line per

@@ -5,16 +5,22 @@ The study's datasets grow in realism step by step:
 * I   — plain fixed background, shirts and trousers, bright solid colours, no hair or accessories.
 * II  — varied plain backgrounds per character, textures on clothes.
 * III — as II plus hair and more textures.
-* IV-classic — cubemap backgrounds, all clothes (skirts, shorts, jackets, boots) and
-        accessories, muted palettes with some bright ones, patterns on any garment: preset IV
-        as it was until issue 14 (the study's "IV (before)" row reproduces with it).
-* IV  — IV-classic made to look like real cameras' people: upper/lower-body colour
-        frequencies published for Market-1501 and DukeMTMC, patterns mostly on tops, plain or
-        denim trousers and skirts, dark hair dominant, detector-like boxes (jitter, truncated
-        heads and feet), a steeper camera, harder light and stronger compression.
+* IV  — cubemap backgrounds, all clothes (skirts, shorts, jackets, boots) and accessories,
+        muted palettes with some bright ones, patterns on any garment.
+* IV-realistic — IV made to look like real cameras' people (issue 14): upper/lower-body
+        colour frequencies published for Market-1501 and DukeMTMC, patterns mostly on tops,
+        plain or denim trousers and skirts, dark hair dominant, structures around the person,
+        detector-like boxes (jitter, truncated heads and feet), a steeper camera, harder light
+        and stronger compression.
+
+Which look is preset IV is decided by measurement (docs/results.md, ten training seeds each
+on real people): IV-realistic scored rank-1 3.0 % against IV's 4.3 % trained alone, and the
+same after real finetuning (17.8 vs 17.2 %). It looks closer to real crops and teaches less,
+so it is a preset to reach for, not the default.
 
 `default` is the README's main job (a small preset-IV dataset that renders in minutes on a
-laptop); `tiny` is the smallest useful dataset for tests.
+laptop); `tiny` is the smallest useful dataset for tests, built on IV-realistic so that the
+tests exercise every feature of the generator.
 """
 from __future__ import annotations
 
@@ -23,7 +29,7 @@ import copy
 from . import palettes
 from .spec import Range, Spec
 
-PRESET_NAMES = ("I", "II", "III", "IV-classic", "IV", "default", "tiny")
+PRESET_NAMES = ("I", "II", "III", "IV", "IV-realistic", "default", "tiny")
 
 
 def _study_base(name: str) -> Spec:
@@ -75,8 +81,8 @@ def preset_III() -> Spec:
     return s
 
 
-def preset_IV_classic() -> Spec:
-    """Preset IV as it was up to issue 14 (the study's "IV (before)" row): bright-ish CG look."""
+def preset_IV() -> Spec:
+    """The source study's dataset IV: cubemap backgrounds, every garment and accessory."""
     s = preset_III()
     s.dataset.name = "preset-IV"
     s.background.kind = "cubemap"
@@ -94,10 +100,11 @@ def preset_IV_classic() -> Spec:
     return s
 
 
-def preset_IV() -> Spec:
+def preset_IV_realistic() -> Spec:
     """The realistic look (issue 14): real-world colour frequencies per garment role, plain
     trousers and skirts, dark hair, detector-like boxes, a steeper, harsher camera."""
-    s = preset_IV_classic()
+    s = preset_IV()
+    s.dataset.name = "preset-IV-realistic"
     cl = s.clothing
     cl.jeans = 0.25
     # Published upper/lower-body colour frequencies of Market-1501 + DukeMTMC (palettes.py).
@@ -127,10 +134,8 @@ def preset_IV() -> Spec:
     return s
 
 
-def preset_default() -> Spec:
-    """The main job: a small preset-IV dataset (a few minutes on a 2-core laptop)."""
-    s = preset_IV()
-    s.dataset.name = "default"
+def _small(s: Spec) -> Spec:
+    """The main job's size: 24 characters × 4 images at 128 px."""
     s.dataset.seed = 7
     s.dataset.characters = 24
     s.dataset.images_per_character = 4
@@ -140,9 +145,17 @@ def preset_default() -> Spec:
     return s
 
 
+def preset_default() -> Spec:
+    """The main job: a small preset-IV dataset (a few minutes on a 2-core laptop)."""
+    s = _small(preset_IV())
+    s.dataset.name = "default"
+    return s
+
+
 def preset_tiny() -> Spec:
-    """The smallest useful dataset: tests and CI."""
-    s = preset_default()
+    """The smallest useful dataset: tests and CI. The realistic look, so that every generator
+    feature (structures, boxes, per-role palettes) is in the scenes the tests render."""
+    s = _small(preset_IV_realistic())
     s.dataset.name = "tiny"
     s.dataset.characters = 6
     s.dataset.images_per_character = 3
@@ -154,7 +167,7 @@ def preset_tiny() -> Spec:
     return s
 
 
-_PRESETS = {"I": preset_I, "II": preset_II, "III": preset_III, "IV-classic": preset_IV_classic, "IV": preset_IV,
+_PRESETS = {"I": preset_I, "II": preset_II, "III": preset_III, "IV": preset_IV, "IV-realistic": preset_IV_realistic,
             "default": preset_default, "tiny": preset_tiny}
 
 

@@ -200,7 +200,7 @@ def draw_all_panels() -> list:
 
 @check
 def panels_draw_every_field():
-    bpy.ops.synth_humans.load_preset(preset="IV")
+    bpy.ops.synth_humans.load_preset(preset="IV-realistic")
     assert bpy.ops.synth_humans.table_add(path="clothing.custom_palettes") == {"FINISHED"}
     log = draw_all_panels()
     drawn = {entry[1] for entry in log if entry[0] == "prop"}

@@ -28,7 +28,7 @@ def _counts():
 
 
 def _characters(n=4, start=0):
-    spec = presets.preset("IV")
+    spec = presets.preset("IV-realistic")
     spec.dataset.characters = max(spec.dataset.characters, start + n)
     return [sampling.expand_character(spec, i) for i in range(start, start + n)]
 

@@ -108,7 +108,7 @@ def test_dressed_body_shows_its_clothes_in_a_flat_render(tmp_path):
     from synth_humans_addon.shapes.garment_regions import landmarks
     from synth_humans_addon.core.palettes import hex_to_srgb
 
-    spec = presets.preset("IV")
+    spec = presets.preset("IV-realistic")
     ch = sampling.expand_character(spec, 2)
     red, blue = "#c01010", "#1030c0"
     ch.top = GarmentSample("longsleeve", "custom", red, "solid", red, 1.0, 0.0, 1)

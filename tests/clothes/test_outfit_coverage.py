@@ -22,9 +22,9 @@ from synth_humans_addon.shapes.outfit_geometry import check_characters, outfit_g
 
 
 def test_long_jacket_over_short_skirt_still_leaves_a_skirt():
-    """Preset IV (today IV-classic), pid 453: a jacket hem within 6 cm of the skirt's hem
+    """Preset IV, pid 453: a jacket hem within 6 cm of the skirt's hem
     left a band thinner than one row of the skirt helper: "selects no faces"."""
-    spec = presets.preset("IV-classic")
+    spec = presets.preset("IV")
     c = sampling.expand_character(spec, 452)
     assert (c.top.kind, c.bottom.kind) == ("jacket", "skirt")
     verts = body_vertices(Phenotype.from_body_sample(c.body))

@@ -77,7 +77,7 @@ def _fitted(tmp_path, **kw):
         im = make_crop(rng, upper, GREY, **kw)
         (folder / f"{i:04d}.jpg").write_bytes(_jpeg_bytes(im))
     stats = cs.folder_stats(folder)
-    return fit.fit_spec(presets.preset("IV"), stats, shading=1.0, render_blur=0.0), stats
+    return fit.fit_spec(presets.preset("IV-realistic"), stats, shading=1.0, render_blur=0.0), stats
 
 
 def _jpeg_bytes(im: Image.Image) -> bytes:
@@ -134,7 +134,7 @@ def test_domain_distance_is_small_within_a_domain_and_grows_with_the_gap():
 def test_generated_crops_calibrate_exposure_and_shading(tmp_path):
     rng = np.random.default_rng(2)
     target = [cs.crop_stats(make_crop(rng, RED, GREY)) for _ in range(20)]
-    spec = presets.preset("IV")
+    spec = presets.preset("IV-realistic")
     # "Renders" twice as bright as the target: the fit darkens them.
     bright = [cs.crop_stats(Image.fromarray(np.clip(np.asarray(make_crop(rng, RED, GREY), np.float32) * 1.6, 0, 255)
                                             .astype(np.uint8))) for _ in range(20)]

@@ -13,7 +13,7 @@ from synth_humans_addon.core.spec import Range
 
 
 def small_spec(**kw):
-    s = presets.preset("IV")
+    s = presets.preset("IV-realistic")
     s.dataset.characters = kw.get("characters", 60)
     s.dataset.images_per_character = kw.get("images", 6)
     s.dataset.test_characters = kw.get("test", 10)
@@ -147,14 +147,14 @@ def test_camera_ids_follow_the_viewpoint():
     assert geometry.camera_id(180, 79, "azimuth_elevation", 4, 40, 80) == 4
 
 
-def test_iv_classic_keeps_todays_draws_and_roles_use_their_own_tables():
-    """IV-classic has no per-role tables and a neutral box: its samples are IV's from before
-    issue 14. IV draws tops and bottoms from the published colour frequencies."""
-    classic = presets.preset("IV-classic")
+def test_iv_keeps_the_study_draws_and_realistic_roles_use_their_own_tables():
+    """IV has no per-role tables and a neutral box: its samples are the study's from before
+    issue 14. IV-realistic draws tops and bottoms from the published colour frequencies."""
+    classic = presets.preset("IV")
     assert classic.clothing.top_palettes == classic.clothing.bottom_palettes == {}
     c = sampling.expand_character(classic, 5)
     assert all(im.box == sampling.BoxSample() for im in c.images)
-    iv = presets.preset("IV")
+    iv = presets.preset("IV-realistic")
     iv.dataset.characters = 600
     chars = [sampling.expand_character(iv, i) for i in range(600)]
     tops = [c.top for c in chars if c.top]
@@ -174,7 +174,7 @@ def test_iv_classic_keeps_todays_draws_and_roles_use_their_own_tables():
 def test_structures_are_sampled_behind_the_person_and_placed_around_each_camera():
     from synth_humans_addon.shapes import structures as st
 
-    iv = presets.preset("IV")
+    iv = presets.preset("IV-realistic")
     iv.dataset.characters = 400
     found = [s for i in range(400) for s in sampling.expand_character(iv, i).background.structures]
     kinds = {k: sum(s.kind == k for s in found) / 400 for k in iv.background.structures}
@@ -182,7 +182,7 @@ def test_structures_are_sampled_behind_the_person_and_placed_around_each_camera(
         assert kinds[k] == pytest.approx(expected, abs=0.08)
     walls = [s for s in found if s.kind == "wall"]
     assert np.mean([s.x > 0 for s in walls]) > 0.95  # behind the person as the camera sees it
-    assert sampling.expand_character(presets.preset("IV-classic"), 3).background.structures == []
+    assert sampling.expand_character(presets.preset("IV"), 3).background.structures == []
     wall = walls[0]
     for eye in (np.array([6.0, 0.0, 3.0]), np.array([0.0, -6.0, 3.0]), np.array([-4.0, 4.0, 3.0])):
         w = st.place(wall, eye)
@@ -222,7 +222,7 @@ def test_stairs_rise_step_by_step_and_a_doorway_leaves_an_opening():
 
 
 def test_stairs_and_doorways_are_sampled_like_the_other_structures():
-    spec = presets.preset("IV")
+    spec = presets.preset("IV-realistic")
     spec.background.structures = {"stairs": 1.0, "doorway": 1.0}
     found = sampling.expand_character(spec, 5).background.structures
     assert sorted(s.kind for s in found) == ["doorway", "stairs"]

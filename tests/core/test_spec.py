@@ -41,7 +41,7 @@ def test_shipped_preset_files_match_the_code(name):
 def test_fingerprint_ignores_the_folder_and_sees_every_field(tmp_path):
     """The farm's job table stores the fingerprint: a spec loaded from another folder, or
     read back from the table's JSON, must resume; a changed field must not."""
-    spec = presets.preset("IV")
+    spec = presets.preset("IV-realistic")
     here = spec_fingerprint(spec_to_dict(spec))
     save_spec(spec, tmp_path / "s.toml")
     moved = load_spec(tmp_path / "s.toml")
@@ -52,7 +52,7 @@ def test_fingerprint_ignores_the_folder_and_sees_every_field(tmp_path):
     for change in (lambda s: setattr(s.camera, "radius", s.camera.radius + 0.5),
                    lambda s: s.clothing.tops.update(jacket=0.3),
                    lambda s: setattr(s.dataset, "seed", s.dataset.seed + 1)):
-        other = presets.preset("IV")
+        other = presets.preset("IV-realistic")
         change(other)
         assert spec_fingerprint(spec_to_dict(other)) != here
 
@@ -214,14 +214,14 @@ def test_other_people_fields_change_the_fingerprint_only_when_there_are_other_pe
     caches resume); with passers-by or occluders every one of the fields counts."""
     from synth_humans_addon.core.spec_io import OTHER_PEOPLE_FIELDS
 
-    spec = presets.preset("IV")
+    spec = presets.preset("IV-realistic")
     before = spec_to_dict(spec)
     for name in OTHER_PEOPLE_FIELDS:
         del before["background"][name]  # as a spec saved before they existed
     assert spec_fingerprint(spec_to_dict(spec)) == spec_fingerprint(before)
     spec.background.people_pool = 8  # decides nothing without other people
     assert spec_fingerprint(spec_to_dict(spec)) == spec_fingerprint(before)
-    crowd = presets.preset("IV")
+    crowd = presets.preset("IV-realistic")
     crowd.background.passers_by = 1.0
     fingerprints = {spec_fingerprint(spec_to_dict(crowd))}
     for change in (lambda s: setattr(s.background, "people_pool", 8),
