@@ -134,7 +134,8 @@ class StageCache:
         self.root = Path(out) / "stages"
 
     def folder(self, kind: str, name: str, key: str) -> StageFolder:
-        safe = name.replace("/", "_").replace("@", "_at_").replace("+", "_plus_")
+        # "#s7" marks a training seed's stage (plan.build_plan); "#" is awkward in shells
+        safe = name.replace("/", "_").replace("@", "_at_").replace("+", "_plus_").replace("#s", "_seed")
         final = self.root / kind / f"{safe}-{key[:KEY_LENGTH]}"
         return StageFolder(final=final, partial=final.with_name(final.name + PARTIAL_SUFFIX), key=key)
 

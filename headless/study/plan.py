@@ -141,21 +141,30 @@ def build_plan(config: ExperimentConfig) -> Plan:
                                     inputs={"checkpoint": f"{REFINE_TRAIN}/{label}", "dataset": f"{GENERATE}/{d.name}"}))
                 trainable.append((f"{REFINE_APPLY}/{label}", label, "refined"))
 
-    # 3. re-id models, one per dataset (and the real reference)
-    reid_params = {"options": dict(config.reid.train), "seed": seed, "device": config.device}
+    # 3. re-id models, one per dataset (and the real reference) and training seed. Every seed's
+    # stages share the row's label (the report averages them); the experiment's own seed keeps
+    # the plain id, so a study run with one seed keeps its stage ids and cache.
+    train_seeds = config.reid.training_seeds(seed)
+
+    def seeded(stage_id: str, s: int) -> str:
+        return stage_id if s == seed else f"{stage_id}#s{s}"
+
     models: list[Stage] = []
-    for producer, label, group in trainable:
-        st = Stage(id=f"{REID_TRAIN}/{label}", kind=REID_TRAIN, label=label, group=group, params=reid_params,
-                   inputs={"dataset": producer})
-        stages.append(st)
-        models.append(st)
-    real_model = None
-    if real_id is not None and config.reid.train_on_real:
-        real_model = Stage(id=f"{REID_TRAIN}/{config.real.name}", kind=REID_TRAIN, label=config.real.name,
-                           group="real", params={**reid_params, "layout": config.real.layout},
-                           inputs={"dataset": real_id})
-        stages.append(real_model)
-    elif real_id is None:
+    real_models: list[Stage] = []
+    for s in train_seeds:
+        reid_params = {"options": dict(config.reid.train), "seed": s, "device": config.device}
+        for producer, label, group in trainable:
+            st = Stage(id=seeded(f"{REID_TRAIN}/{label}", s), kind=REID_TRAIN, label=label, group=group,
+                       params=reid_params, inputs={"dataset": producer})
+            stages.append(st)
+            models.append(st)
+        if real_id is not None and config.reid.train_on_real:
+            real_model = Stage(id=seeded(f"{REID_TRAIN}/{config.real.name}", s), kind=REID_TRAIN,
+                               label=config.real.name, group="real",
+                               params={**reid_params, "layout": config.real.layout}, inputs={"dataset": real_id})
+            stages.append(real_model)
+            real_models.append(real_model)
+    if real_id is None:
         skipped.append(Skipped("re-id model on real data", no_real))
 
     # 4. finetuning: every artificial model continues on the real training set
@@ -167,15 +176,21 @@ def build_plan(config: ExperimentConfig) -> Plan:
             if config.reid.finetune_models and m.label not in config.reid.finetune_models:
                 continue
             label = f"{m.label}+{config.real.name}"
-            st = Stage(id=f"{FINETUNE}/{label}", kind=FINETUNE, label=label, group="finetuned",
-                       params={"options": dict(config.reid.finetune), "seed": seed, "device": config.device,
+            s = m.params["seed"]  # each seed's model finetuned with the same seed
+            st = Stage(id=seeded(f"{FINETUNE}/{label}", s), kind=FINETUNE, label=label, group="finetuned",
+                       params={"options": dict(config.reid.finetune), "seed": s, "device": config.device,
                                "layout": config.real.layout},
                        inputs={"model": m.id, "dataset": real_id})
             stages.append(st)
             finetuned.append(st)
 
-    # 5. evaluation
-    every_model = models + ([real_model] if real_model else []) + finetuned
+    # 5. evaluation: every training seed on the same draws (the experiment's seed), so seeds
+    # differ only by their training
+    every_model = models + real_models + finetuned
+
+    def seed_suffix(m: Stage) -> str:
+        return "" if m.params["seed"] == seed else f"#s{m.params['seed']}"
+
     if real_id is not None:
         real_test = REAL_TEST_INPUT if (real_id == REAL_INPUT and config.real.test_path) else real_id
         for b in ev.baselines:  # non-learned rows: the same test images, no model
@@ -183,13 +198,14 @@ def build_plan(config: ExperimentConfig) -> Plan:
                                 params={**eval_params, "test": "real", "layout": config.real.layout, "baseline": b},
                                 inputs={"dataset": real_test}))
         for m in every_model:
-            stages.append(Stage(id=f"{EVALUATE}/{m.label}@{config.real.name}", kind=EVALUATE, label=m.label,
-                                group=m.group, params={**eval_params, "test": "real", "layout": config.real.layout},
+            stages.append(Stage(id=f"{EVALUATE}/{m.label}@{config.real.name}{seed_suffix(m)}", kind=EVALUATE,
+                                label=m.label, group=m.group,
+                                params={**eval_params, "test": "real", "layout": config.real.layout},
                                 inputs={"model": m.id, "dataset": real_test}))
     else:
         skipped.append(Skipped("evaluation on real test images", no_real))
-    if ev.own_test:
-        for m in models:
+    if ev.own_test:  # the appendix's sanity check: the first training seed's models only
+        for m in (m for m in models if m.params["seed"] == train_seeds[0]):
             stages.append(Stage(id=f"{EVALUATE}/{m.label}@own", kind=EVALUATE, label=m.label, group=m.group,
                                 params={**eval_params, "test": "own"}, inputs={"model": m.id,
                                                                                  "dataset": m.inputs["dataset"]}))
@@ -197,7 +213,7 @@ def build_plan(config: ExperimentConfig) -> Plan:
             # Without real data the attribute question is asked on the most realistic
             # artificial test split: every model on the last dataset's (IV's) test characters.
             last = config.datasets[-1]
-            for m in models:
+            for m in (m for m in models if m.params["seed"] == train_seeds[0]):
                 if m.inputs["dataset"] == f"{GENERATE}/{last.name}":
                     continue
                 stages.append(Stage(id=f"{EVALUATE}/{m.label}@{last.name}", kind=EVALUATE, label=m.label,

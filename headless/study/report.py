@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from synth_humans_addon.core.spec_io import dumps_toml
 
 from .plan import EVALUATE, FINETUNE, GENERATE, REFINE_APPLY, REID_TRAIN, Plan, estimate_plan
@@ -61,24 +62,55 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}"
 
 
+def _pct_spread(mean: float, std: float | None) -> str:
+    return _pct(mean) if std is None else f"{_pct(mean)} ± {_pct(std)}"
+
+
+def by_label(rows: list[dict[str, Any]], protocol: str) -> dict[str, list[dict[str, Any]]]:
+    """Each row label's results under `protocol`, one per training seed, in the rows' order."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        if protocol in r["results"]["protocols"]:
+            groups.setdefault(r["label"], []).append(r["results"]["protocols"][protocol])
+    return groups
+
+
+def _mean_std(values: list[float]) -> tuple[float, float | None]:
+    """Mean and sample standard deviation over training seeds (None for one seed)."""
+    a = np.asarray(values, dtype=np.float64)
+    return float(a.mean()), (float(a.std(ddof=1)) if len(a) > 1 else None)
+
+
 def rank_table(rows: list[dict[str, Any]], protocol: str, ranks: list[int]) -> tuple[str, dict[str, Any]] | None:
-    """Markdown table (Rank-k in % per model, chance last) and its data; None if no row has `protocol`."""
-    usable = [r for r in rows if protocol in r["results"]["protocols"]]
-    if not usable:
+    """Markdown table (Rank-k in % per model, chance last) and its data; None if no row has `protocol`.
+
+    A label evaluated for several training seeds is one line: the mean over its seeds ± their
+    standard deviation, and the number of seeds."""
+    groups = by_label(rows, protocol)
+    if not groups:
         return None
     with_map = protocol == "market1501"
-    head = "| model | " + " | ".join(f"Rank {k}" for k in ranks) + (" | mAP |" if with_map else " |")
-    sep = "|---|" + "---:|" * (len(ranks) + with_map)
+    several = any(len(ps) > 1 for ps in groups.values())
+    head = ("| model | " + ("seeds | " if several else "") + " | ".join(f"Rank {k}" for k in ranks)
+            + (" | mAP |" if with_map else " |"))
+    sep = "|---|" + "---:|" * (len(ranks) + with_map + several)
     lines, data = [head, sep], {}
-    for r in usable:
-        p = r["results"]["protocols"][protocol]
-        vals = {k: p["cmc"][k - 1] for k in ranks if k <= len(p["cmc"])}
-        data[r["label"]] = {"ranks": vals, "mAP": p.get("mAP"), "cmc_area": p.get("cmc_area")}
-        cells = [_pct(vals[k]) if k in vals else "–" for k in ranks]
-        lines.append(f"| {r['label']} | " + " | ".join(cells) + (f" | {_pct(p['mAP'])} |" if with_map else " |"))
-    chance = usable[0]["results"]["protocols"][protocol]["chance"]
+    for label, ps in groups.items():
+        stats = {k: _mean_std([p["cmc"][k - 1] for p in ps]) for k in ranks if all(k <= len(p["cmc"]) for p in ps)}
+        m_ap = _mean_std([p["mAP"] for p in ps]) if all(p.get("mAP") is not None for p in ps) else None
+        area = [p.get("cmc_area") for p in ps]
+        data[label] = {"ranks": {k: v[0] for k, v in stats.items()}, "mAP": m_ap[0] if m_ap else None,
+                       "cmc_area": float(np.mean(area)) if None not in area else None, "seeds": len(ps)}
+        if len(ps) > 1:
+            data[label]["ranks_std"] = {k: v[1] for k, v in stats.items()}
+            data[label]["mAP_std"] = m_ap[1] if m_ap else None
+        cells = [_pct_spread(*stats[k]) if k in stats else "–" for k in ranks]
+        map_cell = _pct_spread(*m_ap) if m_ap else "–"
+        lines.append(f"| {label} | " + (f"{len(ps)} | " if several else "") + " | ".join(cells)
+                     + (f" | {map_cell} |" if with_map else " |"))
+    chance = next(ps[0]["chance"] for ps in groups.values())
     data["chance"] = {"ranks": {k: chance[k - 1] for k in ranks if k <= len(chance)}}
-    lines.append("| *chance* | " + " | ".join(_pct(chance[k - 1]) if k <= len(chance) else "–" for k in ranks)
+    lines.append("| *chance* | " + ("– | " if several else "") + " | ".join(_pct(chance[k - 1]) if k <= len(chance) else "–" for k in ranks)
                  + (" | – |" if with_map else " |"))
     return "\n".join(lines), data
 
@@ -168,12 +200,13 @@ def write_report(plan: Plan, outcomes: list[StageOutcome], out_dir: Path, experi
             md += [f"**{protocol}**", "", table, ""]
             (out / "tables").mkdir(exist_ok=True)
             (out / "tables" / f"{q.key}_{protocol}.md").write_text(table + "\n")
-            curves = {r["label"]: r["results"]["protocols"][protocol]["cmc"] for r in q_rows
-                      if protocol in r["results"]["protocols"]}
-            chance = next(r["results"]["protocols"][protocol]["chance"] for r in q_rows
-                          if protocol in r["results"]["protocols"])
-            spreads = {r["label"]: r["results"]["protocols"][protocol]["cmc_std"] for r in q_rows
-                       if "cmc_std" in r["results"]["protocols"].get(protocol, {})}
+            groups = by_label(q_rows, protocol)
+            # One curve per row: the mean over its training seeds; the band is the spread over
+            # seeds where there are several, else over the single run's draws.
+            curves = {label: np.mean([p["cmc"] for p in ps], axis=0) for label, ps in groups.items()}
+            chance = next(ps[0]["chance"] for ps in groups.values())
+            spreads = {label: (np.std([p["cmc"] for p in ps], axis=0, ddof=1) if len(ps) > 1 else ps[0]["cmc_std"])
+                       for label, ps in groups.items() if len(ps) > 1 or "cmc_std" in ps[0]}
             plot = plot_cmc(curves, out / "plots" / f"{q.key}_{protocol}.png",
                             title=f"{q.key.replace('_', ' ')}: {protocol} on {test_name}", chance=chance,
                             spreads=spreads or None)

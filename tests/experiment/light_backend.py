@@ -70,7 +70,7 @@ class LightBackend:
         ckpt = out / "best.pt"
         # The histogram's bins per channel come from `features`: a real TrainOptions field,
         # so the experiment file's up-front option checks accept it.
-        bins = int(options.get("features", 4))
+        bins = int(options.get("features", 4)) + seed % 3  # another training seed, another model
         ckpt.write_text(json.dumps({"bins": bins, "init": str(init.checkpoint) if init else ""}))
         (out / "summary.json").write_text(json.dumps({"best_score": 0.5, "epochs": options.get("epochs", 1)}))
         return ModelRef(out, ckpt)

@@ -1,6 +1,7 @@
 """The experiment file, the plan and the dry run (no rendering, no training)."""
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -187,3 +188,36 @@ def test_a_spec_file_keeps_resolving_its_relative_paths(tmp_path):
     st = plan.by_id("generate/street")
     assert st.local["base_dir"] == str(site.resolve())  # where the spec's relative paths point
     assert "base_dir" not in st.params["spec"]  # …but not part of the result's key
+
+
+def test_training_seeds_multiply_the_models_and_pair_each_finetune_with_its_seed(tmp_path):
+    real = tmp_path / "cuhk03"
+    real.mkdir()
+    cfg = load_experiment(STUDY)
+    cfg.real.path = str(real)
+    one = build_plan(cfg)
+    cfg.reid.seeds = [cfg.seed, 7, 99]
+    plan = build_plan(cfg)
+    kinds = _kinds(plan)
+    assert kinds[REID_TRAIN] == 3 * 9 and kinds[FINETUNE] == 3 * 8
+    # own test splits for the first seed only; the real test set for every seed; one histogram
+    assert kinds[EVALUATE] == 3 * 17 + 8 + 1
+    # the experiment's seed keeps the one-seed plan's ids (and so its cache)
+    assert {s.id for s in one.stages} <= {s.id for s in plan.stages}
+    ft = plan.by_id("finetune/R-IV+CUHK03#s7")
+    assert ft.label == "R-IV+CUHK03" and ft.params["seed"] == 7
+    assert ft.inputs["model"] == "reid-train/R-IV#s7" and plan.by_id(ft.inputs["model"]).params["seed"] == 7
+    ev = plan.by_id("evaluate/R-IV+CUHK03@CUHK03#s99")
+    assert ev.inputs["model"] == "finetune/R-IV+CUHK03#s99"
+    assert ev.params["seed"] == cfg.seed  # every training seed is scored on the same draws
+    est, est_one = estimate_plan(plan), estimate_plan(one)
+    assert (est.reid_models, est.finetuned_models) == (27, 24) and est.gpu_hours > est_one.gpu_hours
+
+
+@pytest.mark.parametrize("seeds, message", [([1, 1], "listed twice"), ([-1], "non-negative"), (["7"], "whole")])
+def test_bad_training_seeds_are_named(tmp_path, seeds, message):
+    data = tomllib.loads(TINY.read_text())
+    data["reid"]["seeds"] = seeds
+    with pytest.raises(ExperimentError) as err:
+        parse_experiment(data, TINY.parent)
+    assert "reid.seeds" in str(err.value) and message in str(err.value)

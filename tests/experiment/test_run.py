@@ -164,3 +164,25 @@ def test_standin_real_domain_answers_every_question(tmp_path):
     # finetuned models start from their pre-trained checkpoint
     ft_stage = next((tmp_path / "out" / "stages" / "finetune").glob("R-I_plus_fake-real-*"))
     assert "reid-train" in json.loads((ft_stage / "best.pt").read_text())["init"]
+
+
+def test_training_seeds_become_one_row_with_their_mean_and_spread(tmp_path):
+    text = SMALL.replace('train = { features = 4 }', 'train = { features = 4 }\nseeds = [3, 4]') + STANDIN_REAL
+    exp = _write(tmp_path, text)
+    assert main([str(exp), "--out", str(tmp_path / "out"), "--quiet"], backend=LightBackend()) == 0
+    rep = tmp_path / "out" / "report"
+    data = json.loads((rep / "report.json").read_text())
+    ids = {s["id"] for s in data["stages"]}
+    assert {"reid-train/I", "reid-train/I#s4", "finetune/I+fake-real#s4", "evaluate/II@fake-real#s4"} <= ids
+    table = data["questions"]["all"]["single-shot"]
+    evals = tmp_path / "out" / "stages" / "evaluate"
+    runs = [*evals.glob("I_at_fake-real-*"), *evals.glob("I_at_fake-real_seed4-*")]
+    rank1 = [json.loads((f / "results.json").read_text())["protocols"]["single-shot"]["cmc"][0] for f in runs]
+    assert len(rank1) == 2 and table["I"]["ranks"]["1"] == pytest.approx(sum(rank1) / 2)
+    for label in ("I", "II", "fake-real", "I+fake-real"):
+        row = table[label]
+        assert row["seeds"] == 2 and set(row["ranks_std"]) == {"1", "5", "10"}
+    assert any(table[label]["ranks_std"]["1"] > 0 for label in ("I", "II"))  # the seeds trained different models
+    assert table["colour-histogram"]["seeds"] == 1 and "ranks_std" not in table["colour-histogram"]
+    md = (rep / "tables" / "all_single-shot.md").read_text()
+    assert md.splitlines()[0].startswith("| model | seeds | Rank 1") and "| I | 2 | " in md and " ± " in md
