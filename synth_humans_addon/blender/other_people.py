@@ -9,19 +9,21 @@ treats it as an occluder.
 
 Cost is what shapes this module (issue 14: structures and people may add at most 30 % per
 image). Building a person costs about twice a character's own setup, so `OtherPeople` keeps
-every member it built for the whole render session (an unlinked collection is outside the
-depsgraph). Each member is posed once and *frozen*: its skinned meshes become their posed
-shape, decimated to a fifth, without modifiers. Per image only its armature moves
-(placements are sampled in the view frame, `core.framing.view_to_world`). Why: a moved
-armature re-evaluates every Armature modifier that reads it, and Cycles rebuilds its BVH
-after anything moves, so unfrozen others cost render time in every image, even out of the
-crop.
+every member it built for the whole render session and links into the scene only those of
+the current image (an unlinked collection is outside the depsgraph). Each member is posed
+once and *frozen*: its skinned meshes become their posed shape, decimated to a fifth,
+without modifiers. Per image only its armature moves (placements are sampled in the view
+frame, `core.framing.view_to_world`). Why: a moved armature re-evaluates every Armature
+modifier that reads it, and Cycles rebuilds its BVH after anything moves, so unfrozen others
+cost render time in every image, even out of the crop.
 
-Every member that appears in any of a character's images is linked once, for the whole
-character; one absent from an image is *parked* behind the camera instead of unlinked.
-Linking a collection brings new objects and materials into the depsgraph, which Cycles then
-exports and compiles again: linking a different set for every image cost 1.71× the same spec
-without others per image, moving the same members 1.23× (docs/generator.md).
+Measured (docs/generator.md): moving the same members through a character's images costs
+1.23× the same spec without others per image; linking a different set per image, as now,
+1.71×, over that budget. Linking all of a character's members (about 12 with one passer-by
+and half an occluder per image) once and keeping the absent ones out of view cost more: parked
+behind the camera 1.8×, invisible to every ray 2.4×; even all of them linked and never
+visible cost 1.46×. What costs is the number of objects the depsgraph and Cycles walk per
+image, so the next step is a frozen member as one joined mesh object rather than ~10.
 """
 from __future__ import annotations
 
@@ -35,10 +37,6 @@ from ..core.framing import view_to_world
 from . import character as character_mod
 from .body import _alive
 
-
-# A member absent from an image waits this far behind the camera (view frame, metres): out of
-# the frustum, and its sun shadow falls that far away too.
-PARK_DISTANCE = 500.0
 
 # Others are small or at the crop's edge: a fifth of their triangles is plenty. (At 128 px
 # the render-time gain over a ratio of 0.07 or of 1 stayed within the machine's noise.)
@@ -55,28 +53,29 @@ class OtherPeople:
         self.shown: list[tuple[Any, Any]] = []  # (build, this character's OtherPersonSample)
 
     def show(self, others: list[Any]) -> list[tuple[Any, Any]]:
-        """Build (once per session) and link every member in `others`, one character's, for
-        all of its images; unlink the previous character's."""
+        """Make sure every member in `others` (one character's) is built, and unlink everyone
+        from the scene: `place` links those of each image."""
         self.hide()
-        linked = self.scene.collection.children
         for other in others:
             if other.pool_index not in self.built:
-                self.built[other.pool_index] = _build_frozen(self.spec, self.scene, other)
-            build = self.built[other.pool_index]
-            if build.collection.name not in linked:
-                linked.link(build.collection)
-            self.shown.append((build, other))
+                build = self.built[other.pool_index] = _build_frozen(self.spec, self.scene, other)
+                self.scene.collection.children.unlink(build.collection)
+            self.shown.append((self.built[other.pool_index], other))
         return self.shown
 
     def place(self, k: int, eye: np.ndarray) -> None:
-        """Place the members in image `k`, seen from the camera at `eye` (the height that
-        grounded each pose is kept); park the others behind the camera."""
+        """Link and place the members in image `k`, seen from the camera at `eye` (the height
+        that grounded each pose is kept); unlink the others."""
+        linked = self.scene.collection.children
         for build, other in self.shown:
             p = other.placements[k] if k < len(other.placements) else None
             if p is None:
-                x, y, rotation = view_to_world(-PARK_DISTANCE, 0.0, 0.0, eye)
-            else:
-                x, y, rotation = view_to_world(p.x, p.y, p.rotation_deg, eye)
+                if build.collection.name in linked:
+                    linked.unlink(build.collection)
+                continue
+            if build.collection.name not in linked:
+                linked.link(build.collection)
+            x, y, rotation = view_to_world(p.x, p.y, p.rotation_deg, eye)
             arm = build.armature
             arm.location = (x, y, arm.location.z)
             arm.rotation_euler = (0.0, 0.0, math.radians(rotation))
