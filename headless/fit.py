@@ -7,15 +7,19 @@ controls (body colours, camera degradations, crop shape, background; see
 noise, brightness and contrast are calibrated from them; with `--render N` this command
 renders N characters of SPEC and of the fitted spec itself (`headless preview`, bpy) and
 reports the domain distance (kernel MMD² on colour/texture statistics) to the target
-before and after fitting.
+before and after fitting. `--elevation` (with `--render N`) also renders N characters of the
+fitted spec at each camera elevation band of `fit.ELEVATION_BANDS` and keeps the band whose
+crops' background profiles are nearest the target's (`fit.pick_elevation`).
 
     python -m headless fit examples/presets/IV.toml --target /data/cam3 --out cam3.toml --render 24
+    python -m headless fit examples/presets/IV.toml --target /data/cam3 --out cam3.toml --render 64 --elevation
 
 Exit status: 0 fitted; 2 a bad spec, folder or option (one line on stderr).
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 import tempfile
@@ -32,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="render N characters of SPEC and of the fitted spec and report the distance before/after")
     p.add_argument("--rounds", type=int, default=1,
                    help="with --render: further rounds correcting brightness/contrast from the fitted renders")
+    p.add_argument("--elevation", action="store_true",
+                   help="with --render N: search the camera elevation band (N characters rendered per band; "
+                        "64 or more recommended)")
     p.add_argument("--work", type=Path, help="folder for --render's previews (default: a temporary folder)")
     p.add_argument("--limit", type=int, default=1000, help="most target crops to read (a seeded subset; default 1000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the target subset and the fitted palettes")
@@ -64,6 +71,27 @@ def _render(spec_path: Path, n: int, out: Path) -> Path:
     return out / "images"
 
 
+def _search_elevation(fitted, args, work: Path) -> dict:
+    """Render the fitted spec at each elevation band, set the band nearest the target."""
+    from synth_humans_addon.core import fit
+    from synth_humans_addon.core.crop_stats import folder_elevation_profiles
+    from synth_humans_addon.core.spec_io import save_spec
+
+    target = folder_elevation_profiles(args.target, args.limit, args.seed)
+    candidates = {}
+    for low, high in fit.ELEVATION_BANDS:
+        variant = copy.deepcopy(fitted)
+        variant.camera.theta1_deg, variant.camera.theta2_deg = low, high
+        spec_path = work / f"elevation_{low:.0f}_{high:.0f}.toml"
+        save_spec(variant, spec_path)
+        images = _render(spec_path, args.render, work / f"elevation_{low:.0f}_{high:.0f}")
+        candidates[(low, high)] = folder_elevation_profiles(images, args.limit, args.seed)
+    band, distances = fit.pick_elevation(target, candidates)
+    fitted.camera.theta1_deg, fitted.camera.theta2_deg = band
+    return {"bands": [list(b) for b in distances], "mmd2": [round(d, 5) for d in distances.values()],
+            "chosen": list(band)}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from synth_humans_addon.core import fit
@@ -80,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(f"--render must be 0 (no renders) or at least 2, got {args.render}")
     if args.limit < 2:
         return _fail(f"--limit must be at least 2, got {args.limit}")
+    if args.elevation and not args.render:
+        return _fail("--elevation needs --render N: it renders N characters per elevation band (64 or more "
+                     "recommended)")
     try:
         target = _stats(args.target, "--target", args.limit, args.seed)
     except ValueError as exc:
@@ -115,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
                 if report["distances"][-1] < min(report["distances"][:-1]):
                     best, best_after = fitted, after
             fitted, after = best, best_after  # a round that did not bring the target closer is undone
+            if args.elevation:
+                report["elevation"] = _search_elevation(fitted, args, work)
+                report["not_fitted"] = [f for f in report.get("not_fitted", []) if f != "camera elevation"]
             save_spec(fitted, args.out)
             report["distance_after"] = min(report["distances"])
             report["fitted"].update(exposure=[fitted.postprocess.exposure.low, fitted.postprocess.exposure.high],
@@ -131,6 +165,11 @@ def main(argv: list[str] | None = None) -> int:
     for key in ("distance_before", "distance_after"):
         if key in report:
             print(f"{key.replace('_', ' ')} (MMD²): {report[key]:.4f}")
+    if "elevation" in report:
+        e = report["elevation"]
+        print("camera elevation θ (from the zenith): " + ", ".join(
+            f"{lo:.0f}–{hi:.0f}° {d:.4f}" for (lo, hi), d in zip(e["bands"], e["mmd2"]))
+              + f" → {e['chosen'][0]:.0f}–{e['chosen'][1]:.0f}°")
     print(f"fitted spec → {args.out}")
     return 0
 

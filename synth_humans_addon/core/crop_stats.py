@@ -180,6 +180,44 @@ def folder_stats(folder: Path, limit: int | None = None, seed: int = 0) -> list[
 
 
 # ---------------------------------------------------------------------------------------
+# Camera elevation
+
+PROFILE_BANDS = 8  # horizontal bands of the background columns, top to bottom
+
+
+def elevation_profile(image: Image.Image | np.ndarray) -> np.ndarray:
+    """(2 × PROFILE_BANDS,) how the background changes from the crop's top to its bottom.
+
+    Why this reads elevation: a camera that looks down sees ground behind the whole person
+    (textured, darker), one at eye height sees walls and sky above the shoulders (smoother,
+    often lighter), so the row at which the background turns from one to the other moves with
+    elevation. Per band of the outer columns: mean luma relative to the background's mean,
+    over its spread, and gradient energy over the background's mean gradient, so a site's
+    brightness and contrast do not enter."""
+    pil = image.convert("RGB") if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image, np.uint8))
+    small = np.asarray(pil.resize(FEATURE_SIZE, Image.Resampling.BOX), np.float32) / 255.0
+    bw = max(1, int(round(BACKGROUND_COLS * small.shape[1])))
+    bg = _luma(np.concatenate([small[:, :bw], small[:, -bw:]], axis=1))
+    bands = np.array_split(np.arange(bg.shape[0]), PROFILE_BANDS)
+    level = np.array([bg[rows].mean() for rows in bands])
+    energy = np.array([np.abs(np.diff(bg[rows], axis=0)).mean() + np.abs(np.diff(bg[rows], axis=1)).mean()
+                       for rows in bands])
+    return np.concatenate([(level - level.mean()) / (bg.std() + 1e-3), energy / (energy.mean() + 1e-4)])
+
+
+def folder_elevation_profiles(folder: Path, limit: int | None = None, seed: int = 0) -> np.ndarray:
+    """(N, 2 × PROFILE_BANDS) `elevation_profile` of (a seeded subset of) a folder's crops."""
+    rows = []
+    for path in list_images(folder, limit, seed):
+        try:
+            with Image.open(path) as im:
+                rows.append(elevation_profile(im))
+        except (OSError, ValueError):
+            continue
+    return np.array(rows, np.float64).reshape(-1, 2 * PROFILE_BANDS)
+
+
+# ---------------------------------------------------------------------------------------
 # Domain distance
 
 

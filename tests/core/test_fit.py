@@ -159,3 +159,40 @@ def test_cli_writes_a_valid_fitted_spec_and_refuses_bad_folders(tmp_path):
                          cwd=ROOT)
     assert bad.returncode == 2 and "nowhere" in bad.stderr and "Traceback" not in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def _horizon_crop(rng, horizon: float, h: int = 128, w: int = 48) -> Image.Image:
+    """A person-like dark block on a background that is smooth light wall above `horizon`
+    (a fraction of the height) and textured darker ground below it, as a camera sees more
+    ground the more it looks down."""
+    a = np.empty((h, w, 3), np.float32)
+    cut = int(np.clip(horizon, 0.0, 0.95) * h)
+    a[:cut] = 170 + rng.normal(0, 2, (cut, w, 1))
+    a[cut:] = 90 + rng.normal(0, 25, (h - cut, w, 1))
+    a[int(0.1 * h):int(0.95 * h), int(0.3 * w):int(0.7 * w)] = rng.uniform(20, 200, 3)
+    a *= rng.uniform(0.7, 1.3)  # sites differ in exposure: the profile must not care
+    return Image.fromarray(np.clip(a, 0, 255).astype(np.uint8))
+
+
+def test_the_elevation_search_picks_the_band_whose_background_profile_matches():
+    rng = np.random.default_rng(0)
+    horizons = {band: h for band, h in zip(fit.ELEVATION_BANDS, (0.05, 0.25, 0.45, 0.65))}
+    profile = lambda h, n: np.stack([cs.elevation_profile(_horizon_crop(rng, h + rng.normal(0, 0.05)))  # noqa: E731
+                                     for _ in range(n)])
+    candidates = {band: profile(h, 40) for band, h in horizons.items()}
+    for band, h in horizons.items():
+        chosen, distances = fit.pick_elevation(profile(h, 40), candidates)
+        assert chosen == band, (band, distances)
+        assert set(distances) == set(fit.ELEVATION_BANDS)
+    # brightness alone does not move the profile
+    crop = _horizon_crop(np.random.default_rng(1), 0.3)
+    brighter = Image.fromarray(np.clip(np.asarray(crop, np.float32) * 1.2, 0, 255).astype(np.uint8))
+    np.testing.assert_allclose(cs.elevation_profile(crop), cs.elevation_profile(brighter), atol=0.05)
+
+
+def test_elevation_search_needs_renders(tmp_path):
+    target = make_folder(tmp_path / "crops", n=4)
+    bad = subprocess.run([sys.executable, "-m", "headless", "fit", str(ROOT / "examples/presets/default.toml"),
+                          "--target", str(target), "--out", str(tmp_path / "f.toml"), "--elevation"],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert bad.returncode == 2 and "--elevation needs --render" in bad.stderr and "Traceback" not in bad.stderr
