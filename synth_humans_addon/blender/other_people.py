@@ -22,8 +22,10 @@ Measured (docs/generator.md): moving the same members through a character's imag
 1.71×, over that budget. Linking all of a character's members (about 12 with one passer-by
 and half an occluder per image) once and keeping the absent ones out of view cost more: parked
 behind the camera 1.8×, invisible to every ray 2.4×; even all of them linked and never
-visible cost 1.46×. What costs is the number of objects the depsgraph and Cycles walk per
-image, so the next step is a frozen member as one joined mesh object rather than ~10.
+visible cost 1.46×. Nor is it the object count: each member joined into one mesh object and
+decimated to 5 % cost 1.86× in `bench_render.py`. A profile of the kept design puts the extra
+time in the view-layer updates around each render (relinking rebuilds the depsgraph's
+relations) and in Cycles' render call itself.
 """
 from __future__ import annotations
 
