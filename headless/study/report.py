@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from synth_humans_addon.core.spec_io import dumps_toml
 
 from .plan import EVALUATE, FINETUNE, GENERATE, REFINE_APPLY, REID_TRAIN, Plan, estimate_plan
@@ -110,7 +111,8 @@ def rank_table(rows: list[dict[str, Any]], protocol: str, ranks: list[int]) -> t
                      + (f" | {map_cell} |" if with_map else " |"))
     chance = next(ps[0]["chance"] for ps in groups.values())
     data["chance"] = {"ranks": {k: chance[k - 1] for k in ranks if k <= len(chance)}}
-    lines.append("| *chance* | " + ("– | " if several else "") + " | ".join(_pct(chance[k - 1]) if k <= len(chance) else "–" for k in ranks)
+    chance_cells = [_pct(chance[k - 1]) if k <= len(chance) else "–" for k in ranks]
+    lines.append("| *chance* | " + ("– | " if several else "") + " | ".join(chance_cells)
                  + (" | – |" if with_map else " |"))
     return "\n".join(lines), data
 
