@@ -106,13 +106,18 @@ def domain_distance(a: list[CropStats], b: list[CropStats], reference: list[Crop
     Features are scaled by the spread of `reference` (default: `b`, the target) and the
     kernel's bandwidth is the median distance within it, so distances of different
     generated sets to one target are comparable."""
-    ref = features(reference or b)
+    scale, bandwidth = reference_kernel(features(reference or b))
+    return mmd2(features(a), features(b), scale=scale, bandwidth=bandwidth)
+
+
+def reference_kernel(ref: np.ndarray) -> tuple[np.ndarray, float]:
+    """(per-feature scale, kernel bandwidth) read off one reference sample: its spread, and
+    the median pairwise distance within it, so every set compared with it shares one scale."""
     scale = ref.std(axis=0)
     scale = np.where(scale > 1e-9, scale, 1.0)
     z = ref / scale
     d = np.sqrt(((z[:, None] - z[None]) ** 2).sum(-1))
-    bandwidth = float(np.median(d[np.triu_indices(len(z), 1)])) or 1.0
-    return mmd2(features(a), features(b), scale=scale, bandwidth=bandwidth)
+    return scale, float(np.median(d[np.triu_indices(len(z), 1)])) or 1.0
 
 
 # Camera elevation bands searched by `headless fit --elevation` (θ from the zenith, degrees):
@@ -127,11 +132,7 @@ def pick_elevation(target: np.ndarray, candidates: dict[tuple[float, float], np.
 
     On our own renders (IV-realistic, 128 crops per band, another dataset seed as the target)
     it recovered each of the four bands (docs/fitting.md); with 32 crops it did not."""
-    scale = target.std(axis=0)
-    scale = np.where(scale > 1e-9, scale, 1.0)
-    z = target / scale
-    d = np.sqrt(((z[:, None] - z[None]) ** 2).sum(-1))
-    bandwidth = float(np.median(d[np.triu_indices(len(z), 1)])) or 1.0
+    scale, bandwidth = reference_kernel(target)
     distances = {band: mmd2(profiles, target, scale=scale, bandwidth=bandwidth)
                  for band, profiles in candidates.items()}
     return min(distances, key=distances.get), distances

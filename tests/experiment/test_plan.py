@@ -40,11 +40,17 @@ def test_study_without_real_data_plans_the_synthetic_questions_and_says_what_is_
     assert all("no real dataset" in s.why for s in plan.skipped)
 
 
-def test_study_with_real_data_plans_every_stage(tmp_path):
+def _study_with_real(tmp_path):
+    """The study's experiment file pointed at an (empty) real dataset folder."""
     real = tmp_path / "cuhk03"
     real.mkdir()
     cfg = load_experiment(STUDY)
     cfg.real.path = str(real)
+    return cfg
+
+
+def test_study_with_real_data_plans_every_stage(tmp_path):
+    cfg = _study_with_real(tmp_path)
     plan = build_plan(cfg)
     est = estimate_plan(plan)
     kinds = _kinds(plan)
@@ -191,10 +197,7 @@ def test_a_spec_file_keeps_resolving_its_relative_paths(tmp_path):
 
 
 def test_training_seeds_multiply_the_models_and_pair_each_finetune_with_its_seed(tmp_path):
-    real = tmp_path / "cuhk03"
-    real.mkdir()
-    cfg = load_experiment(STUDY)
-    cfg.real.path = str(real)
+    cfg = _study_with_real(tmp_path)
     one = build_plan(cfg)
     cfg.reid.seeds = [cfg.seed, 7, 99]
     plan = build_plan(cfg)
