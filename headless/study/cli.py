@@ -7,7 +7,8 @@ model on the real test set and on its own test split, and writes a report folder
 
 Every stage is cached by content (see `headless.study.cache`): rerunning the command
 skips finished stages and resumes an interrupted one. `--dry-run` prints the plan (with
-each stage's cache state when DIR exists) and an estimate of images, CPU/GPU hours and disk.
+each stage's cache state when DIR exists) and an estimate of images, hours on this machine
+(what remains of them, on a resumed study) and disk.
 """
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from pathlib import Path
 from synth_humans_addon.core.cli_conventions import add_quiet, check_output_folder, new_parser, program_name, run_cli
 
 from headless.study.config import ExperimentConfig, ExperimentError, load_experiment
-from headless.study.plan import Plan, build_plan, estimate_plan, format_plan
+from headless.study.estimate import device_kind, estimate_plan, format_estimate
+from headless.study.plan import Plan, build_plan, format_plan
 
 
 PROG = f"{program_name('headless', 'synth-humans')} experiment"
@@ -73,7 +75,13 @@ def dry_run(plan: Plan, out: Path) -> str:
             status = stage_states(stage_folders(plan, StageCache(out), real_fingerprint(plan)))
         except FileNotFoundError:
             status = None
-    return format_plan(plan, estimate_plan(plan), status)
+    return describe_plan(plan, status)
+
+
+def describe_plan(plan: Plan, status: dict[str, str] | None = None) -> str:
+    """The plan, then its estimate on this machine (the remaining time too when `status` is known)."""
+    est = estimate_plan(plan, device_kind(plan.config.device))
+    return format_plan(plan, status) + "\n\n" + format_estimate(plan, est, status)
 
 
 def main(argv: list[str] | None = None, backend=None) -> int:
@@ -111,7 +119,7 @@ def run(args: argparse.Namespace, backend=None) -> int:
     from headless.study.runner import StageFailed, run_plan
     from headless.study.stages import PackageBackend
 
-    print(format_plan(plan, estimate_plan(plan)))
+    print(describe_plan(plan))
     print()
     for s in plan.skipped:
         print(f"SKIPPED {s.what}: {s.why}")

@@ -47,6 +47,8 @@ from synth_humans_addon.core.presets import PRESET_NAMES, preset
 from synth_humans_addon.core.spec import Spec, SpecError
 from synth_humans_addon.core.spec_io import load_spec, spec_from_dict, spec_to_dict
 
+from .costs import CostModel
+
 RENDERERS = ("bpy", "standin")
 REFINER_MODELS = ("cyclegan", "ptgan")
 PROTOCOLS = ("single-shot", "market1501", "cuhk03")
@@ -335,10 +337,9 @@ def parse_experiment(data: dict[str, Any], base_dir: Path, source: str = "") -> 
     if any(r < 1 or r > evaluate.max_rank for r in evaluate.ranks):
         problems.append(("evaluate.ranks", f"ranks must lie in 1…max_rank ({evaluate.max_rank})"))
     report = _typed_table(ReportConfig, data.get("report"), "report", problems)
-    estimate = data.get("estimate", {})
-    if not isinstance(estimate, dict) or not all(isinstance(v, (int, float)) for v in estimate.values()):
-        problems.append(("estimate", "expected a table of numbers (see headless/study/plan.py: CostModel)"))
-        estimate = {}
+    # unknown keys and non-numbers are refused by name (headless/study/costs.py: CostModel)
+    _typed_table(CostModel, data.get("estimate"), "estimate", problems)
+    estimate = data.get("estimate") if isinstance(data.get("estimate"), dict) else {}
 
     if problems:
         raise ExperimentError(problems, source or None)

@@ -12,13 +12,10 @@ Stage kinds and what they produce (one folder each, see `cache`):
 Without real data the refiners, the real model, the finetuning and every evaluation on
 real images are skipped, each with its reason (`Plan.skipped`).
 
-The dry-run estimate multiplies counts (images rendered, training steps) by a small cost
-model; its constants are rough figures for one modern GPU / CPU core, overridable in the
-experiment's ``[estimate]`` table.
+What the plan costs (images, hours, disk) is `headless.study.estimate`'s job.
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -237,125 +234,9 @@ def select_stages(plan: Plan, patterns: list[str]) -> Plan:
     return Plan(config=plan.config, stages=[s for s in plan.stages if s.id in wanted], skipped=plan.skipped)
 
 
-# ---------------------------------------------------------------------------------------
-# Dry-run estimate
-
-
-@dataclass
-class CostModel:
-    """Rough unit costs. Render time scales with pixels × samples; training with pixels × steps."""
-
-    render_cpu_s_per_image: float = 6.0  # Cycles on one CPU core at 256 px high, 4 samples (a worker per core)
-    render_reference_pixels: float = 256 * 128
-    render_reference_samples: float = 4
-    refiner_gpu_s_per_image: float = 0.06  # one CycleGAN step per image pair at 256 × 128 (batch 1)
-    refiner_apply_gpu_s_per_image: float = 0.01
-    refiner_epochs: float = 200  # default n_epochs + n_epochs_decay
-    reid_gpu_s_per_image: float = 0.002  # Inception at 144 × 56, forward + backward
-    reid_epochs: float = 50
-    finetune_epochs: float = 20
-    eval_gpu_s_per_image: float = 0.0005
-    real_train_images: float = 7365  # CUHK03 767/700 train (labeled); used when real data is not on disk
-    real_test_images: float = 1400
-    bytes_per_image_pixel: float = 0.35  # JPEG at quality ~90 plus a PNG mask
-    # 2 generators (11.4M parameters each at ngf 64) + 2 discriminators (2.8M), float32, with Adam's
-    # two moments: ~340 MB per checkpoint file at ngf 64.
-    bytes_per_refiner_checkpoint: float = 28.4e6 * 4 * 3
-    bytes_per_reid_checkpoint: float = 100e6  # best.pt + last.pt (model and SGD state), measured
-
-
-@dataclass
-class Estimate:
-    images_generated: int = 0
-    images_refined: int = 0
-    reid_models: int = 0
-    finetuned_models: int = 0
-    evaluations: int = 0
-    cpu_hours: float = 0.0
-    gpu_hours: float = 0.0
-    disk_gb: float = 0.0
-    per_dataset: dict[str, int] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-def _pixels(spec_dict: dict[str, Any]) -> float:
-    h = float(spec_dict["render"]["crop_height"])
-    return h * h * 0.5  # persons are about half as wide as tall
-
-
-def estimate_plan(plan: Plan) -> Estimate:
-    cost = CostModel(**{k: v for k, v in plan.config.estimate.items() if k in CostModel.__dataclass_fields__})
-    est = Estimate()
-    images: dict[str, float] = {}  # stage id → images of the dataset it produces
-    pixels: dict[str, float] = {}
-    disk = 0.0
-    train_fraction: dict[str, float] = {}
-    images[REAL_INPUT] = cost.real_train_images + cost.real_test_images
-    pixels[REAL_INPUT] = 256 * 128
-    train_fraction[REAL_INPUT] = cost.real_train_images / images[REAL_INPUT]
-    images[REAL_TEST_INPUT], pixels[REAL_TEST_INPUT], train_fraction[REAL_TEST_INPUT] = \
-        cost.real_test_images, 256 * 128, 0.0
-    refine_opts = plan.config.refine.options
-    refiner_epochs = float(refine_opts.get("n_epochs", 100) + refine_opts.get("n_epochs_decay", 100)) \
-        if refine_opts else cost.refiner_epochs
-    reid_epochs = float(plan.config.reid.train.get("epochs", cost.reid_epochs))
-    ft_epochs = float(plan.config.reid.finetune.get("epochs", cost.finetune_epochs))
-    for st in plan.stages:
-        if st.kind == GENERATE:
-            ds = st.params["spec"]["dataset"]
-            n = ds["characters"] * ds["images_per_character"]
-            px = _pixels(st.params["spec"])
-            images[st.id], pixels[st.id] = n, px
-            held_out = ds["test_characters"] + ds["validation_characters"]
-            train_fraction[st.id] = max(0.0, (ds["characters"] - held_out) / max(1, ds["characters"]))
-            est.images_generated += n
-            est.per_dataset[st.label] = n
-            scale = px / cost.render_reference_pixels * st.params["spec"]["render"]["samples"] / \
-                cost.render_reference_samples
-            est.cpu_hours += n * cost.render_cpu_s_per_image * max(scale, 0.05) / 3600
-            disk += n * px * cost.bytes_per_image_pixel
-        elif st.kind == REFINE_TRAIN:
-            src, tgt = st.inputs["source"], st.inputs["target"]
-            # an epoch pairs every image of the larger domain with one of the other (refiner.data)
-            pairs = max(images[src] * train_fraction[src], images[tgt] * train_fraction[tgt])
-            px_scale = (st.params["options"].get("height", 256) * st.params["options"].get("width", 128)) / (256 * 128)
-            est.gpu_hours += refiner_epochs * pairs * cost.refiner_gpu_s_per_image * px_scale / 3600
-            ngf = st.params["options"].get("ngf", 64)
-            every = max(1, int(st.params["options"].get("save_every_epochs", 1)))
-            files = 1 + int(refiner_epochs) // every  # `latest` plus the numbered ones it keeps
-            disk += cost.bytes_per_refiner_checkpoint * (ngf / 64) ** 2 * files
-        elif st.kind == REFINE_APPLY:
-            src = st.inputs["dataset"]
-            images[st.id], pixels[st.id], train_fraction[st.id] = images[src], pixels[src], train_fraction[src]
-            est.images_refined += int(images[src])
-            est.per_dataset[st.label] = int(images[src])
-            est.gpu_hours += images[src] * cost.refiner_apply_gpu_s_per_image / 3600
-            disk += images[src] * pixels[src] * cost.bytes_per_image_pixel
-        elif st.kind in (REID_TRAIN, FINETUNE):
-            src = st.inputs["dataset"]
-            epochs = reid_epochs if st.kind == REID_TRAIN else ft_epochs
-            est.gpu_hours += epochs * images[src] * train_fraction[src] * cost.reid_gpu_s_per_image / 3600
-            disk += cost.bytes_per_reid_checkpoint
-            if st.kind == REID_TRAIN:
-                est.reid_models += 1
-            else:
-                est.finetuned_models += 1
-        elif st.kind == EVALUATE:
-            src = st.inputs["dataset"]
-            est.evaluations += 1
-            test = images[src] * (1 - train_fraction[src]) if src not in REAL_INPUTS else cost.real_test_images
-            est.gpu_hours += test * cost.eval_gpu_s_per_image / 3600
-    est.disk_gb = disk / 1e9
-    est.cpu_hours = round(est.cpu_hours, 2)
-    est.gpu_hours = round(est.gpu_hours, 2)
-    est.disk_gb = round(est.disk_gb, 2)
-    return est
-
-
-def format_plan(plan: Plan, est: Estimate, status: dict[str, str] | None = None) -> str:
-    """The dry run's text: stages in order (with cache state when known), skips, estimate."""
+def format_plan(plan: Plan, status: dict[str, str] | None = None) -> str:
+    """The dry run's text: stages in order (with cache state when known) and what is skipped;
+    `headless.study.estimate.format_estimate` adds the cost."""
     cfg = plan.config
     lines = [f"experiment {cfg.name!r} (seed {cfg.seed}, renderer {cfg.renderer}, {cfg.workers} workers)"]
     if cfg.real.standin is not None:
@@ -384,13 +265,4 @@ def format_plan(plan: Plan, est: Estimate, status: dict[str, str] | None = None)
         lines.append("skipped:")
         for s in plan.skipped:
             lines.append(f"  - {s.what}: {s.why}")
-    lines.append("")
-    lines.append("estimate (rough; tune in [estimate]):")
-    lines.append(f"  images generated: {est.images_generated:,}  "
-                 f"({', '.join(f'{k} {v:,}' for k, v in est.per_dataset.items() if not k.startswith('R-'))})")
-    lines.append(f"  images refined:   {est.images_refined:,}")
-    lines.append(f"  re-id models:     {est.reid_models} trained, {est.finetuned_models} finetuned, "
-                 f"{est.evaluations} evaluations")
-    lines.append(f"  CPU hours (render): {est.cpu_hours:,.1f}   GPU hours (train/refine/evaluate): "
-                 f"{est.gpu_hours:,.1f}   disk: {est.disk_gb:,.1f} GB")
     return "\n".join(lines)

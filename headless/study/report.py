@@ -22,7 +22,8 @@ import numpy as np
 
 from synth_humans_addon.core.spec_io import dumps_toml
 
-from .plan import EVALUATE, FINETUNE, GENERATE, REFINE_APPLY, REID_TRAIN, Plan, estimate_plan
+from .estimate import device_kind, estimate_plan
+from .plan import EVALUATE, FINETUNE, GENERATE, REFINE_APPLY, REID_TRAIN, Plan
 from .runner import StageOutcome
 from .stages import DATASET_DIR, RESULTS_FILE, environment_versions
 
@@ -247,23 +248,25 @@ def write_report(plan: Plan, outcomes: list[StageOutcome], out_dir: Path, experi
     if experiment_file is not None and Path(experiment_file).is_file():
         shutil.copyfile(experiment_file, specs / "experiment.toml")
 
-    md += ["## Stages, seeds and timings", "", "| stage | state | seconds | key |", "|---|---|---:|---|"]
+    est = estimate_plan(plan, device_kind(cfg.device))
+    report["estimate"] = est.to_dict()
+    md += ["## Stages, seeds and timings", "",
+           "Seconds as measured, beside the dry run's estimate for this machine (`[estimate]` tunes it).", "",
+           "| stage | state | seconds | estimated | key |", "|---|---|---:|---:|---|"]
     total = 0.0
     for o in outcomes:
         secs = float(o.record.get("seconds", o.seconds) or 0)
         total += secs
         md.append(f"| `{o.stage.id}` | {o.state}{' (' + o.error + ')' if o.error else ''} | {secs:.1f} | "
-                  f"`{o.folder.key[:12]}` |")
+                  f"{est.stage_seconds.get(o.stage.id, 0.0):.0f} | `{o.folder.key[:12]}` |")
         report["stages"].append({"id": o.stage.id, "state": o.state, "seconds": secs, "key": o.folder.key,
                                  "error": o.error, "resumed": o.record.get("resumed", False)})
-    md += ["", f"Total stage time: {total / 60:.1f} min. Dataset seeds: " +
+    md += ["", f"Total stage time: {total / 60:.1f} min (estimated {est.hours() * 60:.0f} min). Dataset seeds: " +
            ", ".join(f"{k} {v['seed']}" for k, v in report["datasets"].items()) +
            f". Experiment seed (training, draws): {cfg.seed}.", ""]
     md += ["Versions: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()), ""]
-    est = estimate_plan(plan)
-    report["estimate"] = est.to_dict()
     md += [f"Specs as generated: `specs/`. Estimated before the run: {est.images_generated:,} images generated, "
-           f"{est.images_refined:,} refined, {est.gpu_hours:.1f} GPU h, {est.cpu_hours:.1f} CPU h.", ""]
+           f"{est.images_refined:,} refined, {est.hours():.1f} h on this machine ({est.device}).", ""]
     (out / "report.json").write_text(json.dumps(report, indent=1, default=str))
     readme = out / "README.md"
     readme.write_text("\n".join(md))

@@ -75,7 +75,7 @@ class PackageBackend:
         bpy out of this process."""
         spec_file = _write_spec_file(spec, out.parent / f"{out.name}.spec.toml")
         cmd = [self.python, "-m", "headless", "generate", str(spec_file), "--out", str(out),
-               "--workers", str(workers), "--renderer", renderer]
+               "--workers", str(workers), "--renderer", renderer] + (["--quiet"] if self.quiet else [])
         proc = subprocess.run(cmd, cwd=str(Path(__file__).resolve().parents[2]),
                               stdout=subprocess.DEVNULL if self.quiet else None)
         if proc.returncode != 0:

@@ -8,8 +8,9 @@ import pytest
 
 from headless.study.cli import main
 from headless.study.config import ExperimentError, load_experiment, parse_experiment
+from headless.study.estimate import estimate_plan
 from headless.study.plan import (EVALUATE, FINETUNE, GENERATE, REAL_INPUT, REFINE_APPLY, REFINE_TRAIN,
-                                       REID_TRAIN, build_plan, estimate_plan)
+                                 REID_TRAIN, build_plan)
 
 ROOT = Path(__file__).resolve().parents[2]
 STUDY = ROOT / "examples" / "experiments" / "study.toml"
@@ -67,7 +68,8 @@ def test_study_with_real_data_plans_every_stage(tmp_path):
     for s in plan.stages:
         assert all(src == REAL_INPUT or src in seen for src in s.inputs.values()), s.id
         seen.add(s.id)
-    assert est.gpu_hours > 0 and est.cpu_hours > 0 and est.disk_gb > 0
+    assert est.disk_gb > 0
+    assert all(est.hours((kind,)) > 0 for kind in (GENERATE, REFINE_TRAIN, REID_TRAIN, FINETUNE))
 
 
 def test_ptgan_adds_a_second_refiner_per_dataset(tmp_path):
@@ -93,7 +95,7 @@ def test_dry_run_prints_the_plan_and_estimate(capsys, tmp_path):
     assert main([str(STUDY), "--out", str(tmp_path / "out"), "--dry-run"]) == 0
     text = capsys.readouterr().out
     assert "60,000" in text and "1500 characters × 10 images = 15,000 images at 256 px" in text
-    assert "skipped:" in text and "CPU hours" in text and "GPU hours" in text and "disk" in text
+    assert "skipped:" in text and "on this machine: rendering" in text and "disk" in text
     assert not (tmp_path / "out").exists()  # a dry run writes nothing
 
 
@@ -125,6 +127,8 @@ def test_tiny_uses_a_differently_styled_standin_real_domain():
     ("[refine]\noptions = { n_epoch = 1 }\n", "n_epoch"),
     ("[refine]\nptgan_options = { lambda_person = -1 }\n", "refine.ptgan_options"),
     ("[refine]\nptgan_options = { target_masks = 'segment' }\n", "refine.ptgan_options.target_masks"),
+    ("[estimate]\nrender_cpu_s_per_image = 6.0\n", "render_cpu_s_per_image"),
+    ("[estimate]\nrender_s_per_image = 'slow'\n", "estimate.render_s_per_image"),
 ])
 def test_invalid_experiments_name_the_bad_field(tmp_path, text, field):
     with pytest.raises(ExperimentError) as err:
@@ -214,7 +218,7 @@ def test_training_seeds_multiply_the_models_and_pair_each_finetune_with_its_seed
     assert ev.inputs["model"] == "finetune/R-IV+CUHK03#s99"
     assert ev.params["seed"] == cfg.seed  # every training seed is scored on the same draws
     est, est_one = estimate_plan(plan), estimate_plan(one)
-    assert (est.reid_models, est.finetuned_models) == (27, 24) and est.gpu_hours > est_one.gpu_hours
+    assert (est.reid_models, est.finetuned_models) == (27, 24) and est.hours() > est_one.hours()
 
 
 @pytest.mark.parametrize("seeds, message", [([1, 1], "listed twice"), ([-1], "non-negative"), (["7"], "whole")])

@@ -61,13 +61,14 @@ def _check_report(out: Path) -> dict:
 
 @pytest.mark.slow
 @pytest.mark.torch
-def test_tiny_with_standin_renders(tmp_path):
+def test_tiny_with_standin_renders(tmp_path, capfd):
     pytest.importorskip("torch")
     if _blender_renderer_present():
         pytest.skip("the Blender renderer exists: test_tiny_with_blender runs the tiny experiment")
     out = tmp_path / "tiny"
     argv = [str(TINY), "--out", str(out), "--renderer", "standin", "--quiet"]
     assert main(argv) == 0
+    assert "img/s" not in capfd.readouterr().err  # --quiet reaches the farm's child process too
     _check_report(out)
     _check_rerun_is_cached(out, argv)  # a second run finds every stage done, rebuilds the report
 
@@ -75,7 +76,7 @@ def test_tiny_with_standin_renders(tmp_path):
 @pytest.mark.slow
 @pytest.mark.torch
 @pytest.mark.blender
-def test_tiny_with_blender(tmp_path):
+def test_tiny_with_blender(tmp_path, capfd):
     pytest.importorskip("torch")
     pytest.importorskip("bpy")
     try:
@@ -85,5 +86,6 @@ def test_tiny_with_blender(tmp_path):
     out = tmp_path / "tiny"
     argv = [str(TINY), "--out", str(out), "--quiet"]
     assert main(argv) == 0
+    assert "img/s" not in capfd.readouterr().err  # --quiet reaches the farm's child process too
     _check_report(out)
     _check_rerun_is_cached(out, argv)
