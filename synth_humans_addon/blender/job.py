@@ -62,7 +62,7 @@ class LoadedCharacter:
     room: room_mod.Room
     tracker: scene_mod.DatablockTracker
     setup_seconds: float = 0.0
-    others: list = field(default_factory=list)  # (CharacterBuild, OtherPersonSample) of its other people
+    others: list = field(default_factory=list)  # (cards.Card, OtherPersonSample) of its other people
     extra: dict = field(default_factory=dict)
 
 

@@ -93,7 +93,7 @@ def set_border(scene: bpy.types.Scene, plan: CropPlan, crop: bool = True) -> Non
 
 
 @contextlib.contextmanager
-def _quiet_stdout():
+def quiet_stdout():
     """Blender's C code prints a "Saved: <file>" line per compositor output on every render;
     a preview or a worker would print thousands. Point file descriptor 1 at /dev/null
     meanwhile (Python-level redirection cannot catch C output). Errors still reach stderr."""
@@ -124,7 +124,7 @@ def render_crop(scene: bpy.types.Scene, outputs: dict[str, Path]) -> tuple[np.nd
 
     for p in outputs.values():
         p.unlink(missing_ok=True)
-    with _quiet_stdout():
+    with quiet_stdout():
         bpy.ops.render.render(write_still=False, scene=scene.name)
     missing = [str(p) for p in outputs.values() if not p.is_file()]
     if missing:

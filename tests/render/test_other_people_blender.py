@@ -59,14 +59,15 @@ def test_an_occluder_hides_part_of_the_person_and_no_other_person_enters_the_mas
             out[name] = (postprocess.decode_image(r.image).astype(float), postprocess.decode_image(r.mask).astype(float))
             second = s.render_image(character.images[1])  # no one else is placed in image 1
             out[name + "-1"] = postprocess.decode_image(second.image).astype(float)
-            assert not [b for b, _ in s.people.shown if b.collection.name in s.scene.collection.children]
+            assert s.people.placed() == []  # every card parked once the character is gone
             s.unload_character()
             counts.append(scene_mod.datablock_counts())
-        # The session keeps the two it built and builds nothing for the next character that meets them.
-        assert sorted(s.people.built) == sorted(o.pool_index for o in crowd.others)
+        # The session keeps the two cards it made and makes none for the next character that meets them.
+        assert sorted(s.people.cards) == sorted(o.pool_index for o in crowd.others)
         assert counts[2] == counts[1]
         assert np.array_equal(out["again"][1], out["crowd"][1])
-    assert not [o for o in bpy.data.objects if o.name.startswith("other")]  # freed with the session
+    assert not [o for o in bpy.data.objects if o.name.startswith(("other", "sh_card"))]  # freed with the session
+    assert not [sc for sc in bpy.data.scenes if sc.name.startswith("sh_card_studio")]
     # Members absent from an image are out of the scene: image 1 renders as if alone.
     assert np.abs(out["crowd-1"] - out["alone-1"]).mean() < 0.5
     (rgb0, mask0), (rgb1, mask1) = out["alone"], out["crowd"]
