@@ -6,10 +6,10 @@ counts: images rendered, refiner steps, re-id images seen, test images ranked.
 
 Where the numbers come from (docs/results.md, *A fresh end-to-end run*):
 
-* render: `benchmarks/bench_render.py` (preset IV, 256 px, 4 samples, one worker per core:
-  0.28 s per cropped image, 0.59 s per character) and the study's own generate stages at 128 px
-  (1,840 images in 129–139 s with 2 workers on 2 cores). A render does not shrink with its
-  pixels at these sizes: half of an image's cost is scene update, post-processing and writing.
+* render: the study's generate stages at 128 px (1,840 images of 230 characters in 129–145 s
+  with 2 workers on 2 cores) and `benchmarks/bench_render.py` at 160 px (0.14 s per cropped
+  image, 0.12 s per character). A render does not shrink with its pixels at these sizes: half
+  of an image's cost is scene update, post-processing and writing.
 * CPU training: the study file `examples/experiments/study_cpu.toml` run from scratch on the
   2-core development machine (bf16 where the CPU has it). CPU rates are per 2 cores; the
   estimate scales them by 2 / the machine's cores.
@@ -27,23 +27,23 @@ class CostModel:
     """Unit costs; any field can be set in the experiment's `[estimate]` table."""
 
     # Rendering (one worker per core): seconds per image at the reference size and samples.
-    render_s_per_image: float = 0.30
-    render_s_per_character: float = 0.6  # building the character and its scene
+    render_s_per_image: float = 0.20
+    render_s_per_character: float = 0.15  # building the character and its scene
     render_pixel_share: float = 0.5  # the part of render_s_per_image that scales with pixels × samples
     render_reference_pixels: float = 256 * 128
     render_reference_samples: float = 4
-    render_startup_s: float = 15.0  # broker, workers and Blender start once per dataset
+    render_startup_s: float = 10.0  # broker, workers and Blender start once per dataset
     # Refiners: seconds per training step (one image pair, batch 1) at 256 × 128 with ngf 64;
     # the cost scales with pixels and with ngf². PTGAN adds its person loss and a second critic.
     refiner_step_s_gpu: float = 0.06
-    refiner_step_s_cpu: float = 2.2
-    ptgan_step_factor: float = 1.2
+    refiner_step_s_cpu: float = 1.75
+    ptgan_step_factor: float = 1.0  # measured 0.85–1.2 across runs
     refiner_apply_s_per_image_gpu: float = 0.01
-    refiner_apply_s_per_image_cpu: float = 0.1
+    refiner_apply_s_per_image_cpu: float = 0.075
     refiner_epochs: float = 200  # when the experiment gives no n_epochs + n_epochs_decay
     # Re-id (Inception at 144 × 56): seconds per training image per epoch, validation included.
     reid_s_per_image_gpu: float = 0.002
-    reid_s_per_image_cpu: float = 0.03
+    reid_s_per_image_cpu: float = 0.034
     reid_epochs: float = 50
     finetune_epochs: float = 20
     # Evaluation: seconds per test image (features, ranking, draws), plus loading the model.
