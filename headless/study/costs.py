@@ -48,7 +48,7 @@ class CostModel:
     finetune_epochs: float = 20
     # Evaluation: seconds per test image (features, ranking, draws), plus loading the model.
     eval_s_per_image_gpu: float = 0.0005
-    eval_s_per_image_cpu: float = 0.02
+    eval_s_per_image_cpu: float = 0.025
     eval_startup_s: float = 5.0
     # Counts for a real dataset that is not on disk yet (CUHK03 labeled, 767/700 split).
     real_train_images: float = 7365
