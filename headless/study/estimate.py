@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from .costs import CPU_RATE_CORES, CostModel
-from .plan import (EVALUATE, FINETUNE, GENERATE, REAL_INPUT, REAL_TEST_INPUT, REAL_INPUTS, REFINE_APPLY,
+from .plan import (EVALUATE, FINETUNE, GENERATE, REAL_INPUT, REAL_TEST_INPUT, REFINE_APPLY,
                    REFINE_TRAIN, REID_TRAIN, Plan)
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
 
 @dataclass
@@ -44,10 +43,13 @@ class Estimate:
 
 
 def _count_images(folder: str) -> int:
+    """Images under `folder`, by the extensions re-id's folder layout reads."""
+    from reid.data.layouts import IMAGE_EXTENSIONS
+
     path = Path(folder)
     if not folder or not path.is_dir():
         return 0
-    return sum(1 for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    return sum(1 for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
 
 
 def _pixels(spec_dict: dict[str, Any]) -> float:
@@ -140,8 +142,7 @@ def estimate_plan(plan: Plan, device: str = "cpu", cores: int | None = None) -> 
         elif st.kind == EVALUATE:
             src = st.inputs["dataset"]
             est.evaluations += 1
-            test = images[src] * (1 - train_fraction[src]) if src not in REAL_INPUTS \
-                else (images[REAL_TEST_INPUT] if src == REAL_TEST_INPUT else images[src] * (1 - train_fraction[src]))
+            test = images[src] * (1 - train_fraction[src])  # a real test folder's fraction is 0: all of it
             if "model" in st.inputs:  # a baseline (colour histogram) has no network to run
                 seconds = cost.eval_startup_s + test * on_device(cost.eval_s_per_image_gpu,
                                                                  cost.eval_s_per_image_cpu)
@@ -151,15 +152,15 @@ def estimate_plan(plan: Plan, device: str = "cpu", cores: int | None = None) -> 
 
 
 def device_kind(name: str) -> str:
-    """"cuda" or "cpu": where an experiment's `device` option will put refiners and re-id on
-    this machine ("auto" asks torch; without torch it is the CPU)."""
-    if name != "auto":
-        return "cuda" if name.startswith("cuda") else "cpu"
+    """"cuda" or "cpu": where an experiment's `device` option puts refiners and re-id on this
+    machine, as `reid.device.resolve_device` reads it (without torch, or for a device this
+    machine lacks, the estimate assumes the CPU; the run itself reports that error)."""
     try:
-        import torch
-    except ImportError:
+        from reid.device import resolve_device
+
+        return "cuda" if resolve_device(name).type == "cuda" else "cpu"
+    except (ImportError, ValueError, RuntimeError):
         return "cpu"
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def _h(hours: float) -> str:
