@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 import sys
-import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -22,7 +21,9 @@ import bpy
 ZIP, REPO_ROOT, RESULTS = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
 REPO_MODULE = "synth_test"
 PKG = f"bl_ext.{REPO_MODULE}.synth_humans"
-TMP = Path(tempfile.mkdtemp(prefix="synth_humans_addon_test_"))
+# The pytest side starts us in a folder of its own temporary tree, so nothing outlives the run.
+TMP = Path.cwd() / "scenario"
+TMP.mkdir(exist_ok=True)
 results: dict[str, str] = {}
 
 
