@@ -1,4 +1,4 @@
-"""`python -m headless fit SPEC.toml --target FOLDER --out FITTED.toml`: fit a spec to real crops.
+"""`python -m headless fit SPEC.toml --target FOLDER --output FITTED.toml`: fit a spec to real crops.
 
 Reads a folder of unlabelled person crops from the user's cameras, estimates what the spec
 controls (body colours, camera degradations, crop shape, background; see
@@ -11,8 +11,8 @@ before and after fitting. `--elevation` (with `--render N`) also renders N chara
 fitted spec at each camera elevation band of `fit.ELEVATION_BANDS` and keeps the band whose
 crops' background profiles are nearest the target's (`fit.pick_elevation`).
 
-    python -m headless fit examples/presets/IV.toml --target /data/cam3 --out cam3.toml --render 24
-    python -m headless fit examples/presets/IV.toml --target /data/cam3 --out cam3.toml --render 64 --elevation
+    python -m headless fit examples/presets/IV.toml --target /data/cam3 --output cam3.toml --render 24
+    python -m headless fit examples/presets/IV.toml --target /data/cam3 --output cam3.toml --render 64 --elevation
 
 Exit status: 0 fitted; 2 a bad spec, folder or option (one line on stderr).
 """
@@ -25,12 +25,18 @@ import sys
 import tempfile
 from pathlib import Path
 
+from synth_humans_addon.core.cli_conventions import UserError, add_quiet, new_parser, program_name, run_cli
+
+
+PROG = f"{program_name('headless', 'synth-humans')} fit"
+
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m headless fit", description=__doc__.split("\n\n")[0])
+    p = new_parser(PROG, __doc__.split("\n\n")[0])
     p.add_argument("spec", type=Path, help="the spec to start from (TOML)")
     p.add_argument("--target", type=Path, required=True, help="folder of real person crops (jpg/png)")
-    p.add_argument("--out", type=Path, required=True, help="where to write the fitted spec (TOML)")
+    p.add_argument("-o", "--output", "--out", dest="out", metavar="FILE", type=Path, required=True,
+                   help="where to write the fitted spec (TOML)")
     p.add_argument("--generated", type=Path, help="folder of crops rendered from SPEC (calibrates the renderer)")
     p.add_argument("--render", type=int, default=0, metavar="N",
                    help="render N characters of SPEC and of the fitted spec and report the distance before/after")
@@ -43,29 +49,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=1000, help="most target crops to read (a seeded subset; default 1000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the target subset and the fitted palettes")
     p.add_argument("--report", type=Path, help="also write the report as JSON here")
+    add_quiet(p)
     return p
-
-
-def _fail(message: str) -> int:
-    print(f"headless fit: {message}", file=sys.stderr)
-    return 2
 
 
 def _stats(folder: Path, what: str, limit: int, seed: int):
     from synth_humans_addon.core.crop_stats import folder_stats
 
     if not folder.is_dir():
-        raise ValueError(f"{what} folder {folder} does not exist")
+        raise UserError(f"{what} folder {folder} does not exist")
     stats = folder_stats(folder, limit=limit, seed=seed)
     if len(stats) < 2:
-        raise ValueError(f"{what} folder {folder} holds {len(stats)} readable crops; at least 2 are needed")
+        raise UserError(f"{what} folder {folder} holds {len(stats)} readable crops; at least 2 are needed")
     return stats
 
 
-def _render(spec_path: Path, n: int, out: Path) -> Path:
+def _render(spec_path: Path, n: int, out: Path, quiet: bool) -> Path:
     from headless import preview
 
-    rc = preview.main([str(spec_path), "--characters", str(n), "--out", str(out)])
+    rc = preview.main([str(spec_path), "--characters", str(n), "--output", str(out)] + (["--quiet"] if quiet else []))
     if rc != 0:
         raise RuntimeError(f"rendering {spec_path} failed (see above)")
     return out / "images"
@@ -84,7 +86,7 @@ def _search_elevation(fitted, args, work: Path) -> dict:
         variant.camera.theta1_deg, variant.camera.theta2_deg = low, high
         spec_path = work / f"elevation_{low:.0f}_{high:.0f}.toml"
         save_spec(variant, spec_path)
-        images = _render(spec_path, args.render, work / f"elevation_{low:.0f}_{high:.0f}")
+        images = _render(spec_path, args.render, work / f"elevation_{low:.0f}_{high:.0f}", args.quiet)
         candidates[(low, high)] = folder_elevation_profiles(images, args.limit, args.seed)
     band, distances = fit.pick_elevation(target, candidates)
     fitted.camera.theta1_deg, fitted.camera.theta2_deg = band
@@ -93,37 +95,32 @@ def _search_elevation(fitted, args, work: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    from synth_humans_addon.core import fit
     from synth_humans_addon.core.spec import SpecError
+
+    return run_cli(PROG, build_parser().parse_args, run, argv, user_errors=(SpecError,))
+
+
+def run(args: argparse.Namespace) -> int:
+    from synth_humans_addon.core import fit
     from synth_humans_addon.core.spec_io import load_spec, save_spec
 
-    try:
-        spec = load_spec(args.spec)
-    except SpecError as exc:
-        return _fail(str(exc).replace("\n", " "))
+    spec = load_spec(args.spec)
     if args.rounds < 1:
-        return _fail(f"--rounds must be at least 1, got {args.rounds}")
+        raise UserError(f"--rounds must be at least 1, got {args.rounds}")
     if args.render < 0 or args.render == 1:
-        return _fail(f"--render must be 0 (no renders) or at least 2, got {args.render}")
+        raise UserError(f"--render must be 0 (no renders) or at least 2, got {args.render}")
     if args.limit < 2:
-        return _fail(f"--limit must be at least 2, got {args.limit}")
+        raise UserError(f"--limit must be at least 2, got {args.limit}")
     if args.elevation and not args.render:
-        return _fail("--elevation needs --render N: it renders N characters per elevation band (64 or more "
-                     "recommended)")
-    try:
-        target = _stats(args.target, "--target", args.limit, args.seed)
-    except ValueError as exc:
-        return _fail(str(exc))
+        raise UserError("--elevation needs --render N: it renders N characters per elevation band (64 or more "
+                        "recommended)")
+    target = _stats(args.target, "--target", args.limit, args.seed)
     with tempfile.TemporaryDirectory(prefix="synth-humans-fit-") as tmp:
         work = args.work or Path(tmp)
         generated_dir = args.generated
         if generated_dir is None and args.render:
-            generated_dir = _render(args.spec, args.render, work / "before")
-        try:
-            generated = _stats(generated_dir, "--generated", args.limit, args.seed) if generated_dir else None
-        except ValueError as exc:
-            return _fail(str(exc))
+            generated_dir = _render(args.spec, args.render, work / "before", args.quiet)
+        generated = _stats(generated_dir, "--generated", args.limit, args.seed) if generated_dir else None
         result = fit.fit_spec(spec, target, generated, seed=args.seed)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         save_spec(result.spec, args.out)
@@ -131,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         if generated:
             report["distance_before"] = round(fit.domain_distance(generated, target), 5)
         if args.render:
-            after = _stats(_render(args.out, args.render, work / "after"), "rendered", args.limit, args.seed)
+            after = _stats(_render(args.out, args.render, work / "after", args.quiet), "rendered", args.limit,
+                           args.seed)
             report["distances"] = [round(fit.domain_distance(after, target), 5)]
             fitted = best = result.spec
             best_after = after
@@ -140,8 +138,8 @@ def main(argv: list[str] | None = None) -> int:
                     break
                 fitted = fit.refine_light(fitted, target, after)
                 save_spec(fitted, args.out)
-                after = _stats(_render(args.out, args.render, work / f"after{round_}"), "rendered", args.limit,
-                               args.seed)
+                after = _stats(_render(args.out, args.render, work / f"after{round_}", args.quiet), "rendered",
+                               args.limit, args.seed)
                 report["distances"].append(round(fit.domain_distance(after, target), 5))
                 if report["distances"][-1] < min(report["distances"][:-1]):
                     best, best_after = fitted, after

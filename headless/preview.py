@@ -21,7 +21,8 @@ import sys
 import time
 from pathlib import Path
 
-from synth_humans_addon.core.cli_conventions import UserError, check_output_folder, new_parser, program_name, run_cli
+from synth_humans_addon.core.cli_conventions import (UserError, add_quiet, check_output_folder, new_parser, program_name,
+                                                     run_cli)
 from synth_humans_addon.core.presets import PRESET_NAMES
 
 
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--columns", type=int, default=10, help="contact sheet columns")
     p.add_argument("--compare", type=Path, metavar="FOLDER",
                    help="also save compare_sheet.png: the crops above as many real crops from FOLDER, same height")
+    add_quiet(p)
     return p
 
 
@@ -91,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
     crops, masks, labels, failures, timings = [], [], [], [], []
     t_start = time.perf_counter()
     with RenderSession(spec) as session:
-        for index in tqdm(range(args.start, args.start + count), desc="preview", unit="character"):
+        for index in tqdm(range(args.start, args.start + count), desc="preview", unit="character",
+                          disable=args.quiet):
             character = expand_character(spec, index, splits[index])
             try:
                 t0 = time.perf_counter()

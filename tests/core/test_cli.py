@@ -98,3 +98,23 @@ def test_validate_warns_where_a_spec_leaves_market1501_ranges(tmp_path):
 def test_export_refuses_a_folder_that_is_not_a_dataset(tmp_path):
     assert_user_error(run_cli("headless", "export", tmp_path, "--output", tmp_path / "x", cwd=tmp_path),
                       "not a generated dataset")
+
+
+@pytest.mark.parametrize("command", ["preview", "fit", "experiment"])
+def test_every_subcommand_takes_the_familys_spellings(tmp_path, command):
+    """The commands that live in their own modules take `--version`, `-o/--output` and `-q`."""
+    v = run_cli("headless", command, "--version", cwd=tmp_path)
+    assert v.returncode == 0 and v.stdout.startswith(f"python -m headless {command} (synth-humans) "), v.stdout
+    h = " ".join(run_cli("headless", command, "--help", cwd=tmp_path).stdout.split())
+    assert "-o DIR, --output DIR" in h or "-o FILE, --output FILE" in h, h
+    assert "-q, --quiet" in h and "--out " not in h
+
+
+def test_a_fit_mistake_is_one_line_in_the_familys_form(tmp_path):
+    from cli_process import REPO
+
+    r = run_cli("headless", "fit", REPO / SPEC, "--target", "nowhere", "-o", "f.toml", cwd=tmp_path)
+    line = assert_user_error(r, "--target folder nowhere does not exist")
+    assert line.startswith("python -m headless fit: error: ")
+    r = run_cli("headless", "fit", REPO / SPEC, "--target", "nowhere", "-o", "f.toml", "--rounds", "0", cwd=tmp_path)
+    assert_user_error(r, "--rounds must be at least 1, got 0")
