@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
@@ -28,7 +27,6 @@ from synth_humans_addon.core.dataset import (DATASET_FILE, METADATA_DIR, SUBSETS
                                              read_dataset, read_manifest, sha256_file)
 
 from .data import LAYOUT_SYNTH, detect_layout, image_to_tensor, load_domain, load_image, tensor_to_image
-from .identity_colours import PersonImage, consistent_colours
 from .model import RefinerModel, load_generator_model
 
 PROVENANCE_FILE = "refiner_provenance.json"
@@ -76,29 +74,6 @@ def _encode(image: Image.Image, suffix: str, jpeg_quality: int) -> bytes:
     return buf.getvalue()
 
 
-def _as_array(image: Image.Image, mode: str) -> np.ndarray:
-    return np.asarray(image.convert(mode), np.float64) / 255.0
-
-
-def _one_colour_mapping_per_identity(dataset, src: Path, out: Path, jpeg_quality: int, progress: bool) -> None:
-    """Rewrite the refined images in `out`, identity by identity, with one colour mapping of
-    the person each (`refiner.identity_colours`). Images without a mask keep their refinement."""
-    by_pid: dict[int, list] = defaultdict(list)
-    for record in dataset.images:
-        if record.mask_path is not None:
-            by_pid[record.pid].append(record)
-    for records in tqdm(by_pid.values(), desc="identity colours", unit="identity", disable=not progress,
-                        dynamic_ncols=True):
-        rels = [r.path.relative_to(src) for r in records]
-        images = []
-        for record, rel in zip(records, rels):
-            with Image.open(record.path) as s, Image.open(out / rel) as r, Image.open(record.mask_path) as m:
-                images.append(PersonImage(_as_array(s, "RGB"), _as_array(r, "RGB"), _as_array(m, "L")))
-        for rel, colours in zip(rels, consistent_colours(images)):
-            image = Image.fromarray(np.round(colours * 255.0).astype(np.uint8))
-            atomic_write(out / rel, _encode(image, rel.suffix, jpeg_quality))
-
-
 def _inside(root: Path, path: Path) -> Path:
     """`path` if it lies inside `root` (links resolved); a dataset's metadata cannot make the
     refiner read or write anything outside its input and output folders."""
@@ -110,12 +85,9 @@ def _inside(root: Path, path: Path) -> Path:
 
 def apply(checkpoint: str | Path, input: str | Path, output: str | Path, *, direction: str = "AtoB",
           batch_size: int = 0, device: str | None = None, name: str | None = None, jpeg_quality: int = 95,
-          overwrite: bool = False, progress: bool = True, strict: bool = False,
-          identity_colours: bool = False) -> ApplyResult:
+          overwrite: bool = False, progress: bool = True, strict: bool = False) -> ApplyResult:
     """Write a refined copy of `input` to `output`. `direction` AtoB uses G_A (generated → real
-    look, the refiner); BtoA uses G_B. `batch_size` 0: 16 on a GPU, 4 on the CPU.
-    `identity_colours`: give each identity's images one colour mapping of the person
-    (`refiner.identity_colours`; a synth-humans dataset with masks only)."""
+    look, the refiner); BtoA uses G_B. `batch_size` 0: 16 on a GPU, 4 on the CPU."""
     if direction not in ("AtoB", "BtoA"):
         raise ValueError(f"direction {direction!r}: must be AtoB or BtoA")
     src, out = Path(input), Path(output)
@@ -128,9 +100,6 @@ def apply(checkpoint: str | Path, input: str | Path, output: str | Path, *, dire
     model = load_generator_model(checkpoint, device)
     batch_size = batch_size or (16 if model.device.type == "cuda" else 4)
     layout = detect_layout(src)
-    if identity_colours and layout != LAYOUT_SYNTH:
-        raise ValueError(f"identity colours need a synth-humans dataset (identities and person masks); {src} is "
-                         f"a {layout} folder")
     if layout == LAYOUT_SYNTH:
         dataset = read_dataset(src, strict=strict)  # listed files that are missing: skipped (warning)
         rel_paths = [r.path.relative_to(src).as_posix() for r in dataset.images]
@@ -139,8 +108,7 @@ def apply(checkpoint: str | Path, input: str | Path, output: str | Path, *, dire
 
     provenance = {"checkpoint": str(Path(checkpoint).resolve()), "checkpoint_sha256": sha256_file(Path(checkpoint)),
                   "epoch": model.state.epoch, "step": model.state.step, "direction": direction,
-                  "options": model.opts.to_dict(), "input": str(src.resolve()), "jpeg_quality": jpeg_quality,
-                  "identity_colours": identity_colours}
+                  "options": model.opts.to_dict(), "input": str(src.resolve()), "jpeg_quality": jpeg_quality}
     out.mkdir(parents=True, exist_ok=True)
     if layout == LAYOUT_SYNTH:
         manifest = read_manifest(src)
@@ -166,8 +134,6 @@ def apply(checkpoint: str | Path, input: str | Path, output: str | Path, *, dire
                 atomic_write(out / rel, _encode(im, Path(rel).suffix, jpeg_quality))
             bar.update(len(chunk))
     bar.close()
-    if identity_colours:
-        _one_colour_mapping_per_identity(dataset, src, out, jpeg_quality, progress)
 
     if layout == LAYOUT_SYNTH:  # masks, then each character's metadata last (the format's rule)
         for record in dataset.images:

@@ -112,9 +112,6 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--name", default=None, help="name of the refined dataset (default <name>-refined)")
     a.add_argument("--jpeg-quality", type=int, default=95, help="quality of refined JPEG images")
     a.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
-    a.add_argument("--identity-colours", action="store_true",
-                   help="one colour mapping of the person per identity, so a person's clothes keep their colours "
-                   "across images (a synth-humans dataset with masks)")
     a.add_argument("--strict", action="store_true", help=STRICT_HELP)
     add_quiet(a)
 
@@ -154,7 +151,7 @@ def _run(args: argparse.Namespace) -> int:
 
         r = apply(args.checkpoint, args.input, args.output, direction=args.direction, batch_size=args.batch_size,
                   device=args.device, name=args.name, jpeg_quality=args.jpeg_quality, overwrite=args.overwrite,
-                  progress=not args.quiet, strict=args.strict, identity_colours=args.identity_colours)
+                  progress=not args.quiet, strict=args.strict)
         print(f"refined {r.images} images ({r.layout}) into {r.output}")
     elif args.command == "masks":
         from .masks import deeplab_person_segmenter, segment_folder

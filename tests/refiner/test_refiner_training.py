@@ -135,31 +135,3 @@ def test_cli_trains_resumes_and_applies(generated, real_root, tmp_path, capsys):
     # PTGAN without target masks is refused with a hint
     assert main(["train", *common[:-2], str(tmp_path / "p"), "--quiet", *tiny, "--model", "ptgan"]) == 2
     assert "needs person masks" in capsys.readouterr().err
-
-
-def test_identity_colours_make_each_persons_colours_agree_across_images(trained, generated, real_root, tmp_path):
-    plain = apply(trained.latest_checkpoint, generated, tmp_path / "plain", progress=False).output
-    same = apply(trained.latest_checkpoint, generated, tmp_path / "same", progress=False,
-                 identity_colours=True).output
-    assert json.loads((same / "dataset.json").read_text())["refined"]["identity_colours"] is True
-
-    def person_means(root):
-        """pid → the mean colour of the person in each of its images."""
-        means = {}
-        for r in read_dataset(root).images:
-            with Image.open(r.path) as im, Image.open(r.mask_path) as m:
-                inside = np.asarray(m) > 127
-                means.setdefault(r.pid, []).append(np.asarray(im.convert("RGB"), float)[inside].mean(0))
-        return means
-
-    spread = lambda means: np.mean([np.std(v, axis=0).mean() for v in means.values()])  # noqa: E731
-    assert spread(person_means(same)) < 0.8 * spread(person_means(plain))
-    for r in read_dataset(plain).images:
-        rel = r.path.relative_to(plain)
-        with Image.open(r.path) as a, Image.open(same / rel) as b, Image.open(r.mask_path) as m:
-            outside = np.asarray(m) == 0
-            a, b = np.asarray(a, float), np.asarray(b, float)
-            assert np.abs(a[outside] - b[outside]).mean() < 2.0  # JPEG re-encoding only
-    with pytest.raises(ValueError, match="identity colours need a synth-humans dataset"):
-        apply(trained.latest_checkpoint, real_root / "bounding_box_train", tmp_path / "no", direction="BtoA",
-              progress=False, identity_colours=True)
