@@ -16,8 +16,9 @@ _PRESET_HELP = {
     "I": "Study dataset I: fixed grey background, shirts and trousers, bright solid colours",
     "II": "Study dataset II: varied plain backgrounds, textured clothes",
     "III": "Study dataset III: as II plus hair and more textures",
-    "IV": "Study dataset IV: cubemap backgrounds, all clothes and accessories, muted palettes",
-    "IV-realistic": "IV with real-world colour frequencies, structures, detector-like boxes, harsher light",
+    "IV-classic": "Study dataset IV as first made: cubemap backgrounds, all clothes and accessories, muted palettes",
+    "IV": "IV-classic's people in real cameras' scenes: structures, detector-like boxes, steeper camera, harder light",
+    "IV-realistic": "IV with real-world colour frequencies, plain trousers and dark hair",
     "default": "Small preset-IV dataset that renders in minutes (the README's main job)",
     "tiny": "Smallest useful dataset (tests)",
 }

@@ -65,7 +65,7 @@ def test_help_shows_defaults_and_hides_old_spellings(tmp_path):
     assert "(default: 262144)" in g and "--no-progress" not in g and "--out " not in g and "-q, --quiet" in g
     assert "(default: )" not in g
     p = run_cli("headless", "preview", "--help", cwd=tmp_path).stdout
-    assert "(default: 40)" in " ".join(p.split()) and "--preset {I,II,III,IV,IV-realistic,default,tiny}" in p and "preset_iv" not in p
+    assert "(default: 40)" in " ".join(p.split()) and "--preset {I,II,III,IV-classic,IV,IV-realistic,default,tiny}" in p and "preset_iv" not in p
 
 
 def test_preview_summary_names_a_contact_sheet_only_when_it_wrote_one(tmp_path):

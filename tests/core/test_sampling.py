@@ -147,10 +147,10 @@ def test_camera_ids_follow_the_viewpoint():
     assert geometry.camera_id(180, 79, "azimuth_elevation", 4, 40, 80) == 4
 
 
-def test_iv_keeps_the_study_draws_and_realistic_roles_use_their_own_tables():
-    """IV has no per-role tables and a neutral box: its samples are the study's from before
-    issue 14. IV-realistic draws tops and bottoms from the published colour frequencies."""
-    classic = presets.preset("IV")
+def test_iv_classic_keeps_the_study_draws_and_realistic_roles_use_their_own_tables():
+    """IV-classic has no per-role tables and a neutral box: its samples are the study's from
+    before issue 14. IV-realistic draws tops and bottoms from the published colour frequencies."""
+    classic = presets.preset("IV-classic")
     assert classic.clothing.top_palettes == classic.clothing.bottom_palettes == {}
     c = sampling.expand_character(classic, 5)
     assert all(im.box == sampling.BoxSample() for im in c.images)
@@ -182,7 +182,7 @@ def test_structures_are_sampled_behind_the_person_and_placed_around_each_camera(
         assert kinds[k] == pytest.approx(expected, abs=0.08)
     walls = [s for s in found if s.kind == "wall"]
     assert np.mean([s.x > 0 for s in walls]) > 0.95  # behind the person as the camera sees it
-    assert sampling.expand_character(presets.preset("IV"), 3).background.structures == []
+    assert sampling.expand_character(presets.preset("IV-classic"), 3).background.structures == []
     wall = walls[0]
     for eye in (np.array([6.0, 0.0, 3.0]), np.array([0.0, -6.0, 3.0]), np.array([-4.0, 4.0, 3.0])):
         w = st.place(wall, eye)

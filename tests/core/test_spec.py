@@ -65,6 +65,20 @@ def test_presets_grow_in_realism_like_the_study():
     assert IV.background.kind == "cubemap" and "skirt" in IV.clothing.bottoms and IV.accessories.backpack > 0
 
 
+def test_iv_is_iv_classic_in_real_cameras_scenes_and_iv_realistic_changes_only_colours():
+    """Preset IV = IV-classic's people and colours + the scenes of issue 14; IV-realistic =
+    IV + the published colours. Each step changes only its own sections."""
+    def changed(a: dict, b: dict) -> set[str]:
+        return {k for k in a if k != "dataset" and a[k] != b[k]}
+
+    classic, iv, realistic = (spec_to_dict(presets.preset(n)) for n in ("IV-classic", "IV", "IV-realistic"))
+    assert changed(classic, iv) == {"hair", "box", "camera", "background", "lighting", "postprocess"}
+    assert classic["clothing"] == iv["clothing"] and classic["hair"]["palettes"] == iv["hair"]["palettes"]
+    assert iv["background"]["structures"] and iv["box"]["truncate_feet"] > 0
+    assert changed(iv, realistic) == {"clothing", "hair"}
+    assert {k for k in iv["hair"] if iv["hair"][k] != realistic["hair"][k]} == {"palettes"}
+
+
 @pytest.mark.parametrize("patch, field", [
     ({"camera": {"theta1_deg": 80, "theta2_deg": 40}}, "camera.theta1_deg"),
     ({"camera": {"radius": 0}}, "camera.radius"),
