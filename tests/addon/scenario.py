@@ -309,7 +309,7 @@ def invalid_values_refused_with_spec_messages():
     s = settings()
     cases = [
         (lambda sp: setattr(sp.camera, "theta1_deg", 88.0), lambda: setattr(s.spec.camera, "theta1_deg", 88.0),
-         lambda: s.spec.camera.theta1_deg == 50.0),  # preset default (IV look): θ1 = 50°
+         lambda: s.spec.camera.theta1_deg == 40.0),  # preset default (IV look): θ1 = 40°
         (lambda sp: sp.clothing.tops.__setitem__("tshirt", 0.9),
          lambda: setattr(s.spec.clothing.tops[0], "weight", 0.9),
          lambda: abs(s.spec.clothing.tops[0].weight - 0.45) < 1e-6),
