@@ -63,6 +63,7 @@ class LoadedCharacter:
     tracker: scene_mod.DatablockTracker
     setup_seconds: float = 0.0
     others: list = field(default_factory=list)  # (cards.Card, OtherPersonSample) of its other people
+    room_background: Any = None  # the BackgroundSample `room` was built from
     extra: dict = field(default_factory=dict)
 
 
@@ -91,16 +92,31 @@ class RenderSession:
         # Other people first, outside the tracker: the session keeps them for later characters.
         others = list(self.people.show(getattr(character, "others", [])))
         tracker = scene_mod.DatablockTracker()
+        # With `background.per_image`, the first image's own room: no room built only to go.
+        background = _image_background(character.images[0]) if character.images else None
+        background = background or character.background
         try:
-            room = room_mod.build_room(self.scene, character.background, self.spec)
+            room = room_mod.build_room(self.scene, background, self.spec)
             build = character_mod.build_character(self.spec, character, self.scene)
         except BaseException:
             _remove_tracked(tracker)
             raise
         if self.mask_source == "cryptomatte":
             scene_mod.set_mask_objects(self.scene, [o.name for o in build.person_objects()])
-        self.loaded = LoadedCharacter(character, build, room, tracker, time.perf_counter() - t0, others=others)
+        self.loaded = LoadedCharacter(character, build, room, tracker, time.perf_counter() - t0, others=others,
+                                      room_background=background)
         return self.loaded
+
+    def _room_for(self, image: Any) -> Any:
+        """The room `image` is seen in, rebuilt if it has its own (`background.per_image`);
+        returns the BackgroundSample whose structures the room holds."""
+        loaded = self.loaded
+        own = _image_background(image)
+        if own is not None and own != loaded.room_background:
+            room_mod.remove_room(loaded.room)
+            loaded.room = room_mod.build_room(self.scene, own, self.spec)
+            loaded.room_background = own
+        return loaded.room_background
 
     def unload_character(self) -> None:
         """Remove the current character and room, and every datablock created since loading."""
@@ -155,9 +171,10 @@ class RenderSession:
         result = framing.plan_image_crop(image.camera, lo, hi, r.crop_height, r.margin,
                                          box=getattr(image, "box", None))
         camera_mod.apply_camera(self.camera, image.camera, result.cam_to_world)
+        background = self._room_for(image)
         room = self.loaded.room
         if room.structures:  # placed around this camera; any that would hide the person is hidden
-            structures_mod.place_structures(room.structures, self.loaded.character.background.structures,
+            structures_mod.place_structures(room.structures, background.structures,
                                           result.cam_to_world[:3, 3], framing.box_target(lo, hi))
         if self.loaded.others:  # after the target's box: others never move its framing
             self.people.place(image.k, result.cam_to_world[:3, 3])
@@ -219,6 +236,11 @@ class RenderSession:
             return [self.render_image(im) for im in images]
         finally:
             self.unload_character()
+
+
+def _image_background(image: Any) -> Any:
+    """An image's own BackgroundSample, or None (samples stored before the field existed)."""
+    return getattr(image, "background", None)
 
 
 def _remove_tracked(tracker: scene_mod.DatablockTracker) -> None:

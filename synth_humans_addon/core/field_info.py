@@ -141,6 +141,9 @@ FIELDS: dict[str, FieldInfo] = {
                                        catalogue=S.STRUCTURE_KINDS, soft_min=0.0, soft_max=4.0),
     "background.structure_distance": FieldInfo("Structure Distance", "Distance of structures from the person, metres",
                                                0.6, 10.0),
+    "background.per_image": FieldInfo("Room per Image", "Draw the room and its structures anew for every image "
+                                      "(off: one per character, a cue to the identity that real cameras do not "
+                                      "give)"),
     "background.passers_by": FieldInfo("Passers-by", "Expected number of other people walking behind each "
                                        "person (never in its mask)", 0.0, 4.0),
     "background.occluders": FieldInfo("Occluders", "Expected number of other people partly in front of each "

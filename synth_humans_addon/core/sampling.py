@@ -26,6 +26,7 @@ from .spec import ACCESSORY_KINDS, ETHNICITIES, Range, Spec
 _CHARACTER_STREAM = 0
 _IMAGE_STREAM = 1
 _OTHER_PEOPLE_STREAM = 3  # (index, 3): the other people around character `index`
+_IMAGE_BACKGROUND_STREAM = 4  # (index, 4, k): image k's own room, with `background.per_image`
 _PEOPLE_POOL_KEY = 2**31 - 2  # (key, p): looks and pose of the dataset's other person p
 _SPLIT_KEY = 2**31 - 1  # a spawn key no character index reaches
 
@@ -173,6 +174,8 @@ class ImageSample:
     postprocess: PostprocessSample
     seed: int
     box: BoxSample = field(default_factory=BoxSample)  # absent in samples stored before boxes existed
+    # The image's own room (`background.per_image`); None: the character's room.
+    background: BackgroundSample | None = None
 
 
 @dataclass
@@ -601,11 +604,22 @@ def expand_character(spec: Spec, index: int, split: str | None = None) -> Charac
     if hair is not None:
         hair.volume, hair.ragged = volume, ragged
     images = [_image(spec, index, k, split) for k in range(spec.dataset.images_per_character)]
+    if spec.background.per_image:  # own streams: every other draw stays as without it
+        for im in images:
+            im.background = _image_background(spec, index, im.k)
     if split == SPLIT_TEST:
         _assign_queries(images)
     return CharacterSample(index=index, pid=index + 1, split=split, seed=seed, body=body, top=top, bottom=bottom,
                            shoes=shoes, hair=hair, accessories=accessories, background=background, pose=pose,
                            images=images, others=_other_people(spec, index, len(images)))
+
+
+def _image_background(spec: Spec, index: int, k: int) -> BackgroundSample:
+    """Image k's own room and structures (`background.per_image`), from its own stream."""
+    rng = _rng(spec.dataset.seed, index, _IMAGE_BACKGROUND_STREAM, k)
+    background = _background(rng, spec)
+    background.structures = _structures(rng, spec)
+    return background
 
 
 def expand_dataset(spec: Spec):

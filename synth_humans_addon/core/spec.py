@@ -177,6 +177,10 @@ class BackgroundSection:
     # expected number of each kind per character (0.5 = one in every other character, 2 = two).
     structures: dict[str, float] = field(default_factory=dict)
     structure_distance: Range = field(default_factory=lambda: Range(1.2, 4.0))  # metres from the person
+    # Draw the room (environment, its rotation, structures) anew for every image instead of once
+    # per character. A real camera's background is shared by everyone who passes it; one room
+    # per character makes the background a cue to the identity that real crops never give.
+    per_image: bool = False
     # Other people (real crops show neighbours and their bags): the expected number per
     # character of passers-by behind the person, and of people partly in front of it. Each is
     # a whole character, placed anew in every image. Never in the mask.

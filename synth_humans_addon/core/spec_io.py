@@ -55,6 +55,11 @@ def _convert(value: Any, typ: Any, path: str, problems: list[tuple[str, str]]) -
             problems.append((path, f"expected a table, got {type(value).__name__}"))
             return None
         return _from_dict(typ, value, path, problems)
+    if typ is bool:  # TOML's true/false only: 0, 1 or "yes" are more likely typos than intent
+        if not isinstance(value, bool):
+            problems.append((path, f"expected true or false, got {value!r}"))
+            return None
+        return value
     if typ is float:
         if not _is_number(value):
             problems.append((path, f"expected a number, got {value!r}"))
@@ -172,11 +177,15 @@ OTHER_PEOPLE_FIELDS = ("passers_by", "occluders", "passer_by_distance", "people_
 def spec_identity(spec_dict: dict[str, Any]) -> dict[str, Any]:
     """The parts of a spec dict that decide the dataset: all but `base_dir`, the folder
     relative paths resolve against, which differs per machine, not per result, and the
-    other-people fields while there are no other people (`OTHER_PEOPLE_FIELDS`)."""
+    other-people fields while there are no other people (`OTHER_PEOPLE_FIELDS`), and
+    `background.per_image` while it is off."""
     identity = {k: v for k, v in spec_dict.items() if k != "base_dir"}
     background = identity.get("background")
-    if isinstance(background, dict) and not background.get("passers_by") and not background.get("occluders"):
-        identity["background"] = {k: v for k, v in background.items() if k not in OTHER_PEOPLE_FIELDS}
+    if isinstance(background, dict):
+        left_out = set() if background.get("per_image") else {"per_image"}  # off: as before the field
+        if not background.get("passers_by") and not background.get("occluders"):
+            left_out |= set(OTHER_PEOPLE_FIELDS)
+        identity["background"] = {k: v for k, v in background.items() if k not in left_out}
     return identity
 
 

@@ -22,7 +22,7 @@ INT32 = 2**31 - 1
 
 
 def field_kind(typ: Any) -> str:
-    """section | range | weights | strings | palettes | int | float | str."""
+    """section | range | weights | strings | palettes | int | float | str | bool."""
     if typ is S.Range:
         return "range"
     if dataclasses.is_dataclass(typ):
@@ -34,7 +34,7 @@ def field_kind(typ: Any) -> str:
         return "strings"
     if origin is dict and typing.get_origin(args[1]) is list:
         return "palettes"
-    if typ in (int, float, str):
+    if typ in (int, float, str, bool):
         return typ.__name__
     raise TypeError(f"spec field type {typ!r} has no UI mapping: add one to core/spec_props.py and ui/props.py")
 

@@ -115,6 +115,7 @@ class SYNTHHUMANS_PT_background(SynthHumansPanel, bpy.types.Panel):
             else:
                 draw_strings(col, b, "equirectangular", "background.equirectangular")
         draw_range(layout, b, "room_size")
+        layout.prop(b, "per_image")
         draw_weights(layout, b, "structures", "background.structures")
         draw_range(layout, b, "structure_distance")
         layout.prop(b, "passers_by")

@@ -58,6 +58,8 @@ def _limits(fi: fields.FieldInfo) -> dict[str, float]:
 def _scalar(path: str, typ: type, default: Any):
     fi = fields.info(path)
     kw: dict[str, Any] = dict(name=fi.label, description=fi.description, update=_on_edit)
+    if typ is bool:
+        return BoolProperty(default=default, **kw)
     if typ is int:
         lim = {k: int(v) for k, v in _limits(fi).items()}
         return IntProperty(default=default, min=-INT32, max=INT32, **lim, **kw)
