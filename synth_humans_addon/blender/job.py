@@ -93,7 +93,7 @@ class RenderSession:
         others = list(self.people.show(getattr(character, "others", [])))
         tracker = scene_mod.DatablockTracker()
         # With `background.per_image`, the first image's own room: no room built only to go.
-        background = _image_background(character.images[0]) if character.images else None
+        background = _own_background(character.images[0]) if character.images else None
         background = background or character.background
         try:
             room = room_mod.build_room(self.scene, background, self.spec)
@@ -111,7 +111,7 @@ class RenderSession:
         """The room `image` is seen in, rebuilt if it has its own (`background.per_image`);
         returns the BackgroundSample whose structures the room holds."""
         loaded = self.loaded
-        own = _image_background(image)
+        own = _own_background(image)
         if own is not None and own != loaded.room_background:
             room_mod.remove_room(loaded.room)
             loaded.room = room_mod.build_room(self.scene, own, self.spec)
@@ -238,7 +238,7 @@ class RenderSession:
             self.unload_character()
 
 
-def _image_background(image: Any) -> Any:
+def _own_background(image: Any) -> Any:
     """An image's own BackgroundSample, or None (samples stored before the field existed)."""
     return getattr(image, "background", None)
 

@@ -629,6 +629,12 @@ def expand_dataset(spec: Spec):
         yield expand_character(spec, i, splits[i])
 
 
+def _rooms(c: CharacterSample) -> list[BackgroundSample]:
+    """The rooms a character is seen in: its own, or one per image (`background.per_image`)."""
+    own = [im.background for im in c.images if im.background is not None]
+    return own or [c.background]
+
+
 def summarize(spec: Spec, characters: list[CharacterSample]) -> dict[str, Any]:
     """Counts and attribute statistics of expanded characters (for `headless validate`)."""
     from collections import Counter
@@ -655,7 +661,7 @@ def summarize(spec: Spec, characters: list[CharacterSample]) -> dict[str, Any]:
         "accessories": dict(Counter(a.kind for c in characters for a in c.accessories).most_common()),
         "textures": dict(Counter(g.texture for c in characters for g in (c.top, c.bottom) if g).most_common()),
         "pose_sources": dict(Counter(c.pose.source for c in characters).most_common()),
-        "backgrounds": dict(Counter(c.background.source or c.background.kind for c in characters).most_common()),
+        "backgrounds": dict(Counter(b.source or b.kind for c in characters for b in _rooms(c)).most_common()),
         "other_people": dict(Counter(p.role for c in characters for o in c.others for p in o.placements if p)
                              .most_common()),
     }

@@ -31,6 +31,9 @@ def test_each_image_gets_its_own_room_and_nothing_else_changes():
     # The rooms are drawn from the spec's tables, structures included.
     rooms = [im.background for i in range(20) for im in sampling.expand_character(on, i).images]
     assert {r.kind for r in rooms} == {"cubemap"} and any(r.structures for r in rooms)
+    # `validate`'s summary counts rooms per image then.
+    characters = [sampling.expand_character(on, i) for i in range(20)]
+    assert sum(sampling.summarize(on, characters)["backgrounds"].values()) == len(rooms)
 
 
 def test_samples_round_trip_and_reproduce():
