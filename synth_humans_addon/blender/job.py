@@ -3,7 +3,7 @@
 `RenderSession` owns the generator's scene for as long as a process renders: engine
 settings, compositor outputs, camera and lights are made once. For each character it
 builds room + character once, then per image only sets pose, camera, crop and light and
-renders. `unload_character` removes every datablock created for the character (tracked,
+renders (with `background.per_image`, each image also gets its own room: `_room_for`). `unload_character` removes every datablock created for the character (tracked,
 so nothing leaks even if a builder forgets something), so a worker can run for days.
 
 The steps are separate methods so the add-on's operators can call them one by one:
