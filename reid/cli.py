@@ -40,7 +40,9 @@ HELP = {
     "strict": "refuse a dataset with missing image files (default: skip and report them)",
     "num_validation": "identities moved from train to validation where a dataset has none",
     "num_test": "folder layout: identities held out for testing",
-    "split_seed": "seed of those identity splits",
+    "split_seed": "seed of those identity splits (and of --max-identities' choice)",
+    "max_identities": "train on this many identities of the training set (0 = all; nested subsets per --split-seed)",
+    "max_images_per_identity": "and at most this many images of each, round-robin over its cameras (0 = all)",
     "check_images": "open every image's header once and skip unreadable ones",
     "cuhk03_images": "CUHK03: labeled or detected crops",
     "cuhk03_protocol": "CUHK03: classic (20 splits of 100 test ids) or new (767/700)",
@@ -64,7 +66,10 @@ HELP = {
     "step_size": "multiply the learning rate by gamma every this many epochs (0 = never)",
     "gamma": "learning-rate factor at each step",
     "warmup_epochs": "linear warm-up from lr/10 over this many epochs",
-    "val_identities": "identities per single-shot validation draw",
+    "patience": "train until the validation score has not improved for this many validations (0 = every epoch; "
+                "--epochs is then the most)",
+    "plateau_lr_drops": "with --patience: learning-rate drops (× gamma) on a plateau before the run stops",
+    "val_identities": "identities per validation draw (mixed-gallery)",
     "val_repeats": "single-shot validation draws averaged",
     "eval_every": "validate every this many epochs",
     "seed": "random seed",
@@ -73,8 +78,8 @@ HELP = {
     "threads": "torch CPU threads (0 = torch's default)",
     "names": "labels in tables and plots (default: file stems)",
     "max_rank": "highest rank of the CMC curves (cut to the gallery's identities in plots)",
-    "single_shot_identities": "identities per single-shot draw",
-    "repeats": "single-shot draws averaged",
+    "single_shot_identities": "identities per single-shot draw (cross-camera, thesis, mixed-gallery)",
+    "repeats": "random draws averaged (single-shot protocols, cuhk03)",
     "plot": "write CMC plots",
     "baselines": "non-learned rows scored beside the checkpoints (colour-histogram); --baselines with no value for none",
     "folder_role": "folder layout: split (train/validation/test by identity) | train (all of it trains) | test (all of it is the test set)",
@@ -128,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dataclass_options(ev, EvalOptions)
     pl = command("plot", "one CMC chart from several results.json files")
     pl.add_argument("results", nargs="+", help="results.json files written by `evaluate`")
-    pl.add_argument("--protocol", default="single-shot", choices=CHOICES["protocols"], help="protocol to draw")
+    pl.add_argument("--protocol", default="cross-camera", choices=CHOICES["protocols"], help="protocol to draw")
     pl.add_argument("--names", nargs="+", default=None, help="one label per results file")
     pl.add_argument("-o", "--output", default="cmc.png", help="PNG file to write")
     info = command("info", "print a dataset's sets and identity counts as JSON")

@@ -30,6 +30,7 @@ from .data.records import ImageItem, ReidData
 from .data.samplers import PKBatchSampler
 from .data.torch_dataset import EvalImages, TrainImages
 from .data.transforms import build_transforms
+from .schedule import DROP, STOP, Plateau, step_factor
 from .device import autocast_dtype, resolve_device
 from .distributed import DistContext, ShardedBatchSampler, process_group
 from .losses import build_losses, needs_pk
@@ -107,22 +108,24 @@ def validation_score(model: ReidNet, items: list[ImageItem], height: int, width:
                      workers: int = 0) -> dict[str, float]:
     """The study's model-selection score on validation identities.
 
-    Single-shot CMC (``metrics.single_shot_draws``: `identities` identities, one query and
-    one gallery image each, another camera preferred) averaged over `repeats` draws with a
-    fixed seed, so every epoch sees the same draws; the score is the area under that curve
-    over ranks 1…N (N = identities drawn) divided by N (``metrics.cmc_area``).
+    The ``mixed-gallery`` single-shot draws (``reid.metrics.single_shot``: `identities`
+    identities, the first image of each the query, a gallery image of another camera
+    preferred) averaged over `repeats` draws with a fixed seed, so every epoch sees the same
+    draws; the score is the mean CMC over ranks 1…N (N = identities drawn,
+    ``metrics.single_shot_area``). Generated validation sets have many camera ids (azimuth
+    bins) and few images per pair of them, which the cross-camera draw would leave out.
     """
     query, gallery = validation_sets(items)
     if len({it.pid for it in query}) < 2:
         raise ValueError("validation needs at least 2 identities with 2 or more images each")
-    feats = extract_features(model, query + gallery, height, width, device, batch_size, workers)
-    dist = metrics.pairwise_distance(feats[:len(query)], feats[len(query):])
+    pool = query + gallery
+    feats = extract_features(model, pool, height, width, device, batch_size, workers)
     n = min(identities, len({it.pid for it in query}))
-    draws = metrics.single_shot_draws(dist.cpu().numpy(), [it.pid for it in query], [it.pid for it in gallery],
-                                      [it.camid for it in query], [it.camid for it in gallery],
-                                      num_identities=n, repeats=repeats, max_rank=n, rng=seed)
-    curve = draws.mean(0)
-    return {"score": metrics.cmc_area(curve), "val_rank1": float(curve[0]),
+    plan = metrics.plan_draws("mixed-gallery", [it.pid for it in pool], [it.camid for it in pool],
+                              np.arange(len(query)), np.arange(len(query), len(pool)), num_identities=n,
+                              repeats=repeats, rng=seed)
+    curve = metrics.rank_draws(plan, metrics.distances_from_features(feats.cpu().numpy()), n).mean(0)
+    return {"score": metrics.single_shot_area(curve, n), "val_rank1": float(curve[0]),
             "val_rank5": float(curve[min(4, n - 1)]), "val_identities": n}
 
 
@@ -162,12 +165,9 @@ def model_from_checkpoint(path: str | Path, device: torch.device | str = "cpu") 
 # Training
 
 
-def _lr_factor(opt: TrainOptions):
+def _lr_factor(opt: TrainOptions, plateau: Plateau):
     def factor(epoch: int) -> float:
-        f = opt.gamma ** (epoch // opt.step_size) if opt.step_size > 0 else 1.0
-        if opt.warmup_epochs > 0 and epoch < opt.warmup_epochs:
-            f *= 0.1 + 0.9 * epoch / opt.warmup_epochs
-        return f
+        return step_factor(epoch, opt.step_size, opt.gamma, opt.warmup_epochs) * opt.gamma ** plateau.drops
 
     return factor
 
@@ -287,7 +287,8 @@ def _train(opt: TrainOptions, data: ReidData | None, ctx: DistContext) -> TrainR
     # Loss scaling only for float16: bf16 has float32's exponent range.
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     optimizer = _optimizer(model, opt)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(opt))
+    plateau = Plateau(opt.patience, opt.plateau_lr_drops)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(opt, plateau))
     losses = build_losses(opt)
 
     start_epoch, best_score, best_epoch, history = 0, -math.inf, None, []
@@ -301,6 +302,8 @@ def _train(opt: TrainOptions, data: ReidData | None, ctx: DistContext) -> TrainR
         start_epoch, history = st["epoch"], st["history"]
         best_score = st["best_score"] if st["best_score"] is not None else -math.inf
         best_epoch = st["best_epoch"]
+        plateau = Plateau(**st.get("plateau", plateau.state()))
+        scheduler.lr_lambdas = [_lr_factor(opt, plateau)] * len(optimizer.param_groups)
         log.info("resuming %s after epoch %d", last_path, start_epoch)
     net = ctx.wrap(model)  # DDP: gradients averaged over the ranks; `model` itself is what is saved
 
@@ -310,12 +313,15 @@ def _train(opt: TrainOptions, data: ReidData | None, ctx: DistContext) -> TrainR
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "torch_rng": torch.get_rng_state(),
                 "best_score": None if best_score == -math.inf else best_score, "best_epoch": best_epoch,
-                "history": history, "dataset": data.summary()}
+                "history": history, "dataset": data.summary(), "plateau": plateau.state()}
 
     has_val = len({it.pid for it in validation_sets(data.validation)[0]}) >= 2
     if not has_val:
         log.warning("no usable validation identities: best.pt is the last epoch")
+    stopped = bool(history) and history[-1].get("plateau") == STOP  # a finished plateau run stays finished
     for epoch in range(start_epoch, opt.epochs):
+        if stopped:
+            break
         t0 = time.perf_counter()
         model.train()
         if ctx.enabled:  # dropout (and the reference path's transforms) differ per rank, resume-stable
@@ -349,7 +355,6 @@ def _train(opt: TrainOptions, data: ReidData | None, ctx: DistContext) -> TrainR
         row: dict[str, Any] = {"epoch": epoch + 1, "lr": optimizer.param_groups[-1]["lr"],
                                "loss": tot_loss / max(tot_n, 1), "accuracy": tot_correct / max(tot_n, 1),
                                "images_per_second": tot_n / max(seconds, 1e-9), "seconds": seconds}
-        scheduler.step()
         last = epoch + 1 == opt.epochs
         if has_val and ((epoch + 1) % max(opt.eval_every, 1) == 0 or last):
             score = validation_score(model, data.validation, height, width, device, opt.val_identities,
@@ -358,6 +363,10 @@ def _train(opt: TrainOptions, data: ReidData | None, ctx: DistContext) -> TrainR
         improved = "score" in row and row["score"] > best_score
         if improved:
             best_score, best_epoch = row["score"], epoch + 1
+        if "score" in row and opt.patience > 0:
+            row["plateau"] = plateau.update(improved)  # a DROP lowers the lr from the next epoch on
+            stopped = row["plateau"] == STOP
+        scheduler.step()
         history.append(row)
         if ctx.is_main:  # DDP: one writer, the others wait at the barrier
             st = state(epoch + 1)
@@ -369,6 +378,9 @@ def _train(opt: TrainOptions, data: ReidData | None, ctx: DistContext) -> TrainR
         score = f" score {row['score']:.4f} (rank-1 {row['val_rank1']:.3f})" if "score" in row else ""
         log.info("epoch %d/%d loss %.4f acc %.3f%s%s [%.0f img/s]", epoch + 1, opt.epochs, row["loss"],
                  row["accuracy"], score, " *best*" if improved else "", row["images_per_second"])
+        if row.get("plateau") in (DROP, STOP):
+            log.info("no better validation score for %d epochs: %s", opt.patience,
+                     "learning rate × %g" % opt.gamma if row["plateau"] == DROP else "stopping")
     if ctx.is_main and not best_path.is_file() and last_path.is_file():
         save_checkpoint(best_path, load_checkpoint(last_path))
     ctx.barrier()

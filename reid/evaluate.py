@@ -1,12 +1,19 @@
 """Evaluating trained models on a dataset's test set: CMC / mAP per protocol, JSON, CSV, plots.
 
-For each checkpoint the embeddings of the test images are extracted once; Euclidean
-distances are computed batched on the device (for ``market1501`` block by block, ranked
-as they come); then every requested protocol of :mod:`reid.metrics` is applied.
-``cuhk03`` uses every test image (query ∪ gallery) as a query against all others
-(Open-ReID's evaluation); ``market1501`` and ``single-shot`` use the query and gallery
-sets. A chance curve per protocol comes from the same protocol on a
-seeded random distance matrix, so it follows every rule the protocol applies.
+:func:`evaluate_protocols` is the one protocol driver: `reid evaluate` and the study's
+evaluation stages both score embeddings through it, so a table of either comes from the
+same code. It takes one pool of test images (their embeddings, identities and cameras) and
+the pool's query and gallery sets:
+
+* ``market1501``: every query against the whole gallery (ranked block by block from the
+  embeddings, no query × gallery matrix kept); CMC and mAP.
+* ``cuhk03``: every pool image as a query against all the others (Open-ReID's evaluation).
+* ``cross-camera``, ``thesis``: single-shot draws from the whole pool;
+  ``mixed-gallery``: draws with queries from the query set and gallery images from the
+  gallery set (:mod:`reid.metrics.single_shot` has each one's rules).
+
+A chance row per protocol (:func:`chance_protocols`) follows the same rules: exactly r / N
+for the single-shot draws, the protocol on a seeded random embedding for the others.
 """
 from __future__ import annotations
 
@@ -33,16 +40,28 @@ log = logging.getLogger(__name__)
 SUMMARY_RANKS = (1, 5, 10, 20)
 
 
+@dataclass(frozen=True)
+class ProtocolSettings:
+    """What every protocol of one evaluation shares."""
+
+    max_rank: int = 100
+    identities: int = 100  # single-shot draws: identities per draw
+    repeats: int = 10  # single-shot draws and cuhk03: random draws averaged
+    seed: int = 0  # seeds every random draw
+
+
 @dataclass
 class ProtocolResult:
     protocol: str
     cmc: list[float]  # ranks 1…max_rank
-    cmc_std: list[float] | None  # spread over random draws (single-shot)
-    area: float  # the study's score: mean CMC over ranks 1…max_rank
+    cmc_std: list[float] | None  # spread over random draws (single-shot protocols)
+    area: float  # the study's score: mean CMC over ranks 1…N (N = gallery identities, at most max_rank)
     mean_ap: float | None  # market1501 only
     num_query: int
     num_gallery: int
     identities: int | None = None  # single-shot: identities per draw
+    left_out: int = 0  # single-shot: test identities no draw could pick (one image, one camera …)
+    fallbacks: int = 0  # mixed-gallery: true matches from the query's own camera (no other camera)
 
     def rank(self, r: int) -> float:
         return self.cmc[min(r, len(self.cmc)) - 1]
@@ -53,47 +72,76 @@ class ProtocolResult:
         return out
 
 
+def _as_tensor(features) -> torch.Tensor:
+    return features if isinstance(features, torch.Tensor) else torch.as_tensor(np.asarray(features, np.float32))
+
+
+def evaluate_protocols(features, pids, camids, query_idx, gallery_idx, protocols: list[str],
+                       settings: ProtocolSettings = ProtocolSettings()) -> dict[str, ProtocolResult]:
+    """Score one pool of test images under each protocol.
+
+    `features`: one embedding row per pool image (torch or numpy); `pids`, `camids`: the
+    pool's identities (negative = junk) and cameras; `query_idx`, `gallery_idx`: the pool's
+    query and gallery sets. Raises ValueError (naming the protocol) when a protocol cannot
+    be applied to this pool, e.g. too few identities seen by two cameras.
+    """
+    feats = _as_tensor(features)
+    pids, cams = np.asarray(pids, np.int64), np.asarray(camids, np.int64)
+    query_idx, gallery_idx = np.asarray(query_idx, np.int64), np.asarray(gallery_idx, np.int64)
+    s = settings
+    results: dict[str, ProtocolResult] = {}
+    for protocol in protocols:
+        metrics.check_protocol(protocol)
+        if protocol in metrics.SINGLE_SHOT_PROTOCOLS:
+            plan = metrics.plan_draws(protocol, pids, cams, query_idx, gallery_idx, num_identities=s.identities,
+                                      repeats=s.repeats, rng=s.seed)
+            draws = metrics.rank_draws(plan, metrics.distances_from_features(feats.cpu().numpy()), s.max_rank)
+            curve = draws.mean(0)
+            # num_query, num_gallery: per draw (N each)
+            results[protocol] = ProtocolResult(protocol, curve.tolist(), draws.std(0).tolist(),
+                                               metrics.single_shot_area(curve, plan.identities), None,
+                                               plan.identities, plan.identities, plan.identities, plan.left_out,
+                                               plan.fallbacks)
+        elif protocol == "market1501":
+            q, g = torch.as_tensor(query_idx, device=feats.device), torch.as_tensor(gallery_idx, device=feats.device)
+            curve, m_ap, n_valid = metrics.market1501_cmc_map_from_features(
+                feats[q], feats[g], pids[query_idx], pids[gallery_idx], cams[query_idx], cams[gallery_idx],
+                max_rank=s.max_rank)
+            n_ids = len(np.unique(pids[gallery_idx][pids[gallery_idx] >= 0]))
+            results[protocol] = ProtocolResult(protocol, curve.tolist(), None,
+                                               metrics.cmc_area(curve[:max(1, min(n_ids, s.max_rank))]), m_ap,
+                                               n_valid, len(gallery_idx))
+        else:  # cuhk03
+            every = np.union1d(query_idx, gallery_idx)
+            every = every[pids[every] >= 0]
+            sub = feats[torch.as_tensor(every, device=feats.device)]
+            dist = metrics.pairwise_distance(sub, sub).cpu().numpy()
+            curve = metrics.cmc(dist, pids[every], pids[every], cams[every], cams[every], protocol="cuhk03",
+                                max_rank=s.max_rank, rng=np.random.RandomState(s.seed), repeat=s.repeats)
+            n_ids = len(np.unique(pids[every]))
+            results[protocol] = ProtocolResult(protocol, curve.tolist(), None,
+                                               metrics.cmc_area(curve[:max(1, min(n_ids, s.max_rank))]), None,
+                                               len(every), len(every))
+    return results
+
+
+def chance_protocols(pids, camids, query_idx, gallery_idx, protocols: list[str],
+                     settings: ProtocolSettings = ProtocolSettings()) -> dict[str, ProtocolResult]:
+    """Every protocol's chance level under its own rules: exactly r / N for the single-shot
+    draws, the protocol applied to a seeded random embedding for the others."""
+    gen = torch.Generator().manual_seed(settings.seed)
+    feats = torch.randn(len(pids), 16, generator=gen)
+    out = evaluate_protocols(feats, pids, camids, query_idx, gallery_idx, protocols, settings)
+    for p, r in out.items():
+        if p in metrics.SINGLE_SHOT_PROTOCOLS:
+            curve = metrics.chance_cmc(r.identities, settings.max_rank)
+            out[p] = ProtocolResult(p, curve.tolist(), None, metrics.single_shot_area(curve, r.identities), None,
+                                    r.num_query, r.num_gallery, r.identities, r.left_out, r.fallbacks)
+    return out
+
+
 def _arrays(items: list[ImageItem]) -> tuple[np.ndarray, np.ndarray]:
     return np.array([it.pid for it in items], np.int64), np.array([it.camid for it in items], np.int64)
-
-
-def evaluate_protocols(features: torch.Tensor, items: list[ImageItem], query_idx: np.ndarray, gallery_idx: np.ndarray,
-                       protocols: list[str], max_rank: int = 100, single_shot_identities: int = 100,
-                       repeats: int = 10, seed: int = 0) -> dict[str, ProtocolResult]:
-    """Apply each protocol to the features of `items` (rows of `features`) split into query
-    and gallery by index arrays."""
-    results: dict[str, ProtocolResult] = {}
-    pids, cams = _arrays(items)
-    q, g = torch.as_tensor(query_idx, device=features.device), torch.as_tensor(gallery_idx, device=features.device)
-    dist_qg = None
-    for protocol in protocols:
-        if protocol == "single-shot" and dist_qg is None:
-            dist_qg = metrics.pairwise_distance(features[q], features[g])
-        args_qg = (pids[query_idx], pids[gallery_idx], cams[query_idx], cams[gallery_idx])
-        if protocol == "market1501":
-            # Ranked block by block from the embeddings: no query × gallery matrix is kept.
-            curve, m_ap, n_valid = metrics.market1501_cmc_map_from_features(features[q], features[g], *args_qg,
-                                                                            max_rank=max_rank)
-            results[protocol] = ProtocolResult(protocol, curve.tolist(), None, metrics.cmc_area(curve), m_ap,
-                                               n_valid, len(gallery_idx))
-        elif protocol == "single-shot":
-            draws = metrics.single_shot_draws(dist_qg.cpu().numpy(), *args_qg, num_identities=single_shot_identities,
-                                              repeats=repeats, max_rank=max_rank, rng=seed)
-            n = min(single_shot_identities, len(set(args_qg[0]) & set(args_qg[1])))
-            curve = draws.mean(0)
-            results[protocol] = ProtocolResult(protocol, curve.tolist(), draws.std(0).tolist(),
-                                               metrics.cmc_area(curve), None, n, n, n)
-        elif protocol == "cuhk03":
-            every = np.union1d(query_idx, gallery_idx)
-            dist = metrics.pairwise_distance(features[torch.as_tensor(every, device=features.device)],
-                                             features[torch.as_tensor(every, device=features.device)]).cpu().numpy()
-            curve = metrics.cmc(dist, pids[every], pids[every], cams[every], cams[every], protocol="cuhk03",
-                                max_rank=max_rank, rng=np.random.RandomState(seed))
-            results[protocol] = ProtocolResult(protocol, curve.tolist(), None, metrics.cmc_area(curve), None,
-                                               len(every), len(every))
-        else:
-            raise ValueError(f"protocol {protocol!r}: expected one of {', '.join(metrics.PROTOCOLS)}")
-    return results
 
 
 def _test_sets(data: ReidData, subset: str) -> tuple[list[ImageItem], np.ndarray, np.ndarray]:
@@ -106,21 +154,6 @@ def _test_sets(data: ReidData, subset: str) -> tuple[list[ImageItem], np.ndarray
         q, g = validation_sets(data.validation)
         return q + g, np.arange(len(q)), np.arange(len(q), len(q) + len(g))
     raise ValueError(f"subset {subset!r}: expected 'test' or 'validation'")
-
-
-def chance_results(items, query_idx, gallery_idx, protocols, opt: EvalOptions) -> dict[str, ProtocolResult]:
-    """Every protocol on a seeded random embedding: the chance level under its own rules
-    (single-shot: exactly r / N)."""
-    gen = torch.Generator().manual_seed(opt.seed)
-    feats = torch.randn(len(items), 16, generator=gen)
-    out = evaluate_protocols(feats, items, query_idx, gallery_idx, protocols, opt.max_rank,
-                             opt.single_shot_identities, opt.repeats, opt.seed)
-    if "single-shot" in out:
-        r = out["single-shot"]
-        curve = metrics.chance_cmc(r.identities, opt.max_rank)
-        out["single-shot"] = ProtocolResult("single-shot", curve.tolist(), None, metrics.cmc_area(curve), None,
-                                            r.num_query, r.num_gallery, r.identities)
-    return out
 
 
 def _log_results(name: str, results: dict[str, ProtocolResult]) -> None:
@@ -146,7 +179,9 @@ def evaluate(opt: EvalOptions, data: ReidData | None = None) -> dict[str, Any]:
     items, q_idx, g_idx = _test_sets(data, opt.subset)
     if len(q_idx) == 0 or len(g_idx) == 0:
         raise ValueError(f"{opt.data or data.name}: the {opt.subset} set has no query or no gallery images")
-    protocols = list(opt.protocols or data.protocols)
+    protocols = [metrics.check_protocol(p) for p in (opt.protocols or data.protocols)]
+    settings = ProtocolSettings(opt.max_rank, opt.single_shot_identities, opt.repeats, opt.seed)
+    pids, cams = _arrays(items)
     names = opt.names or [Path(c).stem if Path(c).stem not in ("best", "last") else
                           f"{Path(c).parent.name}/{Path(c).stem}" for c in opt.checkpoints]
     out = Path(opt.output).expanduser()
@@ -156,15 +191,13 @@ def evaluate(opt: EvalOptions, data: ReidData | None = None) -> dict[str, Any]:
         model, topt = model_from_checkpoint(ckpt, device)
         h, w = topt.input_size()
         feats = extract_features(model, items, h, w, device, opt.batch_size, opt.workers, opt.progress, desc=name)
-        results[name] = evaluate_protocols(feats, items, q_idx, g_idx, protocols, opt.max_rank,
-                                           opt.single_shot_identities, opt.repeats, opt.seed)
+        results[name] = evaluate_protocols(feats, pids, cams, q_idx, g_idx, protocols, settings)
         _log_results(name, results[name])
     for name in opt.baselines:
         feats = torch.from_numpy(baseline_features(name, [it.path for it in items]))
-        results[name] = evaluate_protocols(feats, items, q_idx, g_idx, protocols, opt.max_rank,
-                                           opt.single_shot_identities, opt.repeats, opt.seed)
+        results[name] = evaluate_protocols(feats, pids, cams, q_idx, g_idx, protocols, settings)
         _log_results(name, results[name])
-    chance = chance_results(items, q_idx, g_idx, protocols, opt)
+    chance = chance_protocols(pids, cams, q_idx, g_idx, protocols, settings)
     report = {
         "dataset": {**data.summary(), "root": str(opt.data), "subset": opt.subset},
         "options": asdict(opt),

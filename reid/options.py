@@ -9,10 +9,10 @@ from .data import cuhk03
 from .data.layouts import FOLDER_ROLES
 from .data.loading import LoadOptions
 from .data.registry import AUTO, layout_names
+from .metrics.protocols import PROTOCOLS  # the catalogue's one home (numpy only, no torch)
 
 ARCHS = ("inception", "resnet50")  # reid.models.ARCHS (kept here so options need no torch)
 LAYOUTS = (AUTO, *layout_names())  # the layout registry's names (reid.data.registry)
-PROTOCOLS = ("market1501", "cuhk03", "single-shot")  # reid.metrics.PROTOCOLS
 AMP_MODES = ("auto", "off", "bf16", "fp16")  # reid.device.autocast_dtype (shared with the refiner)
 BASELINES = ("colour-histogram",)  # the non-learned models of reid.baselines (the catalogue's one home)
 # Fields whose value must be one of a few names (also the CLI's `choices`).
@@ -26,8 +26,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
 MINIMUM: dict[str, float] = {
     "epochs": 1, "batch_size": 1, "num_instances": 1, "features": 1, "eval_every": 1, "val_identities": 2,
     "val_repeats": 1, "repeats": 1, "single_shot_identities": 2, "max_rank": 1, "num_validation": 0, "num_test": 0,
-    "workers": 0, "threads": 0, "height": 0, "width": 0, "lr": 0, "momentum": 0, "weight_decay": 0,
-    "step_size": 0, "gamma": 0, "warmup_epochs": 0, "dropout": 0, "label_smoothing": 0, "triplet_weight": 0,
+    "max_identities": 0, "max_images_per_identity": 0, "workers": 0, "threads": 0, "height": 0, "width": 0, "lr": 0, "momentum": 0, "weight_decay": 0,
+    "step_size": 0, "gamma": 0, "warmup_epochs": 0, "patience": 0, "plateau_lr_drops": 0, "dropout": 0, "label_smoothing": 0, "triplet_weight": 0,
     "random_erasing": 0, "pad": 0, "colour_jitter": 0, "grayscale": 0, "embedding_lr_mult": 0, "last_stride": 1, "cuhk03_split": 0,
 }
 MAXIMUM: dict[str, float] = {"dropout": 1, "label_smoothing": 1, "random_erasing": 1, "last_stride": 2, "grayscale": 1,
@@ -144,6 +144,10 @@ class TrainOptions(_Checked, _LoadsDatasets):
     step_size: int = 40  # lr × gamma every step_size epochs
     gamma: float = 0.1
     warmup_epochs: int = 0  # linear warm-up from lr/10
+    # > 0: train until the validation score has not improved for this many validations (epochs
+    # is then the most), dropping the lr by gamma on the first plateau(s) (reid.schedule.Plateau)
+    patience: int = 0
+    plateau_lr_drops: int = 1  # with patience: lr drops on a plateau before the run stops
     # finetuning
     finetune_from: str = ""  # checkpoint whose embedding network starts this run
     embedding_lr_mult: float = 1.0  # learning-rate factor of the embedding network (finetuning too: 1.0 measured

@@ -48,6 +48,8 @@ def train(data: DataRef, options: dict[str, Any], out: Path, *, seed: int, devic
                           "progress": progress})
     result = reid_train(opt)
     summary = {"best_score": result.best_score, "best_epoch": result.best_epoch, "epochs": opt.epochs,
+               "epochs_trained": len(result.history),
+               "training_seconds": round(sum(h.get("seconds", 0.0) for h in result.history), 1),
                "options": opt.to_dict()}
     (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
     return ModelRef(out, Path(result.best_checkpoint))

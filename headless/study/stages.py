@@ -3,8 +3,9 @@
 The calls go through a `Backend` (four operations: generate, refine, train/finetune, embed)
 so the orchestration — caching, resuming, evaluation protocols, the report — is the same
 whichever implementation does the heavy work. `PackageBackend` is the real one; tests may
-pass a lighter one. The evaluation itself (protocols, chance levels) lives here, on top of
-`reid.metrics`, so every model is scored by exactly the same code.
+pass a lighter one. The evaluation goes through re-id's protocol driver
+(`reid.evaluate.evaluate_protocols`), so the study's tables and `reid evaluate` come from
+exactly the same code.
 """
 from __future__ import annotations
 
@@ -224,17 +225,19 @@ def _dataset_facts(root: Path, real: bool) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------
-# Evaluation: the same code scores every model
+# Evaluation: reid's protocol driver scores every model
 
 
 def evaluate_model(model: ModelRef, data: DataRef, params: dict[str, Any], backend: Backend, *,
                    device: str = "auto") -> dict[str, Any]:
-    """CMC curves (and mAP) of `model` on `data`'s test split under each requested protocol.
+    """CMC curves (and mAP) of `model` on `data`'s test split under each requested protocol,
+    through `reid.evaluate.evaluate_protocols` (the driver `reid evaluate` uses too).
 
-    Protocols that the test set's layout does not allow (Market-1501's needs query and gallery
-    folders; CUHK03's needs camera pairs) are reported as skipped with the reason.
+    Protocols that the test set cannot give (Market-1501's needs query and gallery folders;
+    the single-shot ones need identities with two images or two cameras) are reported as
+    skipped with the reason.
     """
-    from reid import metrics
+    from reid.evaluate import ProtocolSettings, chance_protocols, evaluate_protocols
 
     t0 = time.perf_counter()
     split = backend.test_split(data, seed=params["seed"])
@@ -247,9 +250,11 @@ def evaluate_model(model: ModelRef, data: DataRef, params: dict[str, Any], backe
         feats = baseline_features(model.baseline, [str(p) for p in images])
     else:
         feats = backend.embed(model, images, device=device)
-    qf, gf = feats[: len(split.query)], feats[len(split.query):]
-    dist = np.asarray(metrics.pairwise_distance(qf, gf).cpu().numpy(), dtype=np.float64)
-    max_rank = int(params["max_rank"])
+    pids = np.concatenate([split.q_pids, split.g_pids])
+    cams = np.concatenate([split.q_camids, split.g_camids])
+    q_idx, g_idx = np.arange(len(split.query)), np.arange(len(split.query), len(images))
+    settings = ProtocolSettings(int(params["max_rank"]), int(params["identities"]), int(params["repeats"]),
+                                int(params["seed"]))
     out: dict[str, Any] = {"test": str(data.path), "queries": len(split.query), "gallery": len(split.gallery),
                            "gallery_identities": int(len(np.unique(split.g_pids[split.g_pids >= 0]))),
                            "protocols": {}, "skipped": {}}
@@ -258,37 +263,17 @@ def evaluate_model(model: ModelRef, data: DataRef, params: dict[str, Any], backe
             out["skipped"][protocol] = "the test set has no Market-1501 query/gallery folders"
             continue
         try:
-            if protocol == "single-shot":
-                draws = metrics.single_shot_draws(dist, split.q_pids, split.g_pids, split.q_camids, split.g_camids,
-                                                  num_identities=int(params["identities"]),
-                                                  repeats=int(params["repeats"]), max_rank=max_rank,
-                                                  rng=int(params["seed"]))
-                curve = draws.mean(0)
-                n_ids = min(int(params["identities"]),
-                            len(set(split.q_pids.tolist()) & set(split.g_pids.tolist()) - {-1}))
-                entry = {"cmc": curve.tolist(), "cmc_std": draws.std(0).tolist(), "identities": n_ids,
-                         "chance": metrics.chance_cmc(n_ids, max_rank).tolist()}
-            elif protocol == "cuhk03":
-                # Open-ReID's CUHK03 evaluation: every test image is a query against all the
-                # others; same-camera gallery items are removed by the protocol itself.
-                pids = np.concatenate([split.q_pids, split.g_pids])
-                cams = np.concatenate([split.q_camids, split.g_camids])
-                all_d = np.asarray(metrics.pairwise_distance(feats, feats).cpu().numpy(), dtype=np.float64)
-                curve = metrics.cmc(all_d, pids, pids, cams, cams, protocol="cuhk03", max_rank=max_rank,
-                                    rng=int(params["seed"]))
-                entry = {"cmc": np.asarray(curve).tolist(),
-                         "chance": metrics.chance_cmc(max(1, len(np.unique(pids[pids >= 0]))), max_rank).tolist()}
-            else:
-                curve = metrics.cmc(dist, split.q_pids, split.g_pids, split.q_camids, split.g_camids,
-                                    protocol=protocol, max_rank=max_rank)
-                entry = {"cmc": np.asarray(curve).tolist(), "mAP": float(metrics.mean_ap(
-                    dist, split.q_pids, split.g_pids, split.q_camids, split.g_camids)),
-                         "chance": metrics.chance_cmc(max(1, out["gallery_identities"]), max_rank).tolist()}
-        except ValueError as exc:  # e.g. too few identities with both query and gallery images
+            r = evaluate_protocols(feats, pids, cams, q_idx, g_idx, [protocol], settings)[protocol]
+            chance = chance_protocols(pids, cams, q_idx, g_idx, [protocol], settings)[protocol]
+        except ValueError as exc:  # e.g. too few identities seen by two cameras
             out["skipped"][protocol] = str(exc)
             continue
-        entry["ranks"] = {str(r): float(entry["cmc"][r - 1]) for r in (1, 5, 10, 20) if r <= max_rank}
-        entry["cmc_area"] = metrics.cmc_area(np.asarray(entry["cmc"]))
+        entry: dict[str, Any] = {"cmc": r.cmc, "chance": chance.cmc, "cmc_area": r.area}
+        if r.cmc_std is not None:
+            entry.update(cmc_std=r.cmc_std, identities=r.identities, left_out=r.left_out, fallbacks=r.fallbacks)
+        if r.mean_ap is not None:
+            entry["mAP"] = r.mean_ap
+        entry["ranks"] = {str(k): float(r.cmc[k - 1]) for k in (1, 5, 10, 20) if k <= settings.max_rank}
         out["protocols"][protocol] = entry
     out["seconds"] = round(time.perf_counter() - t0, 3)
     return out

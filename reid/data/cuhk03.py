@@ -142,7 +142,7 @@ def load_cuhk03(root: Path, opt: LoadOptions) -> ReidData:
     else:
         raise DatasetLayoutError(f"cuhk03_protocol {opt.cuhk03_protocol!r}: expected 'classic' or 'new'")
     name = f"cuhk03-{opt.cuhk03_images}-{opt.cuhk03_protocol}"
-    return with_validation(name, "cuhk03", train, query, gallery, opt, ("cuhk03", "single-shot", "market1501"), [])
+    return with_validation(name, "cuhk03", train, query, gallery, opt, ("cross-camera", "cuhk03", "thesis", "market1501"), [])
 
 
 def _is_cuhk03(root: Path) -> bool:

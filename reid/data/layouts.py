@@ -74,7 +74,7 @@ def load_market_like(root: Path, opt: LoadOptions, layout: str = "market1501") -
     train = [it for it in train if it.pid > 0]
     query = [it for it in query if it.pid > 0]
     gallery = [it for it in gallery if it.pid >= 0]
-    return with_validation(root.name, layout, train, query, gallery, opt, ("market1501", "single-shot"), skipped)
+    return with_validation(root.name, layout, train, query, gallery, opt, ("cross-camera", "market1501"), skipped)
 
 
 def _msmt_list(root: Path, list_name: str, image_dir: Path) -> list[ImageItem]:
@@ -108,7 +108,7 @@ def load_msmt17(root: Path, opt: LoadOptions) -> ReidData:
 
     query = shift(_msmt_list(root, "list_query.txt", test_dir))
     gallery = shift(_msmt_list(root, "list_gallery.txt", test_dir))
-    return with_validation(root.name, "msmt17", shift(train), query, gallery, opt, ("market1501", "single-shot"), [])
+    return with_validation(root.name, "msmt17", shift(train), query, gallery, opt, ("cross-camera", "market1501"), [])
 
 
 def load_folder(root: Path, opt: LoadOptions) -> ReidData:
@@ -116,7 +116,7 @@ def load_folder(root: Path, opt: LoadOptions) -> ReidData:
     items = _parse_folder(root, FOLDER_NAME_RE, skipped, recursive=True)
     if not items:
         raise DatasetLayoutError(f"{root}: no images named <pid>_<cam>_*.jpg")
-    protocols = ("market1501", "single-shot", "cuhk03")
+    protocols = ("cross-camera", "market1501", "cuhk03", "thesis")
     if opt.folder_role == "test":
         query, gallery = query_gallery_split([it for it in items if it.pid > 0])
         return ReidData(root.name, "folder", [], query, gallery, [], protocols, skipped)
@@ -145,7 +145,7 @@ def load_generated(root: Path, opt: LoadOptions) -> ReidData:
     train, val = items(ds.train), items(ds.validation)
     query, gallery = items(ds.query), items(ds.gallery)
     name = ds.manifest.get("name") or root.name
-    protocols = ("market1501", "single-shot", "cuhk03")
+    protocols = ("thesis", "market1501", "cuhk03")  # camera ids are azimuth bins: see reid.metrics.single_shot
     n_ids = len({it.pid for it in train})
     n_val = 0 if val else min(opt.num_validation, max(0, n_ids - 1))
     n_test = 0 if (query or gallery) else min(opt.num_test, max(0, n_ids - n_val - 1))

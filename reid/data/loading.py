@@ -26,6 +26,9 @@ class LoadOptions:
     cuhk03_protocol: str = "classic"  # classic (20 splits of 100 test ids) | new (767/700)
     cuhk03_split: int = 0  # classic protocol: which of the 20 test splits
     folder_role: str = "split"  # `folder` layout: split | train (all of it trains) | test (reid.data.layouts)
+    # a smaller training set (0 = all): nested identity subsets per split_seed (reid.data.splits)
+    max_identities: int = 0
+    max_images_per_identity: int = 0
 
 
 class DatasetLayoutError(ValueError):

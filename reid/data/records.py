@@ -29,7 +29,7 @@ class ReidData:
     query: list[ImageItem]
     gallery: list[ImageItem]
     validation: list[ImageItem] = field(default_factory=list)
-    protocols: tuple[str, ...] = ("market1501", "single-shot")
+    protocols: tuple[str, ...] = ("cross-camera", "market1501")  # reid.metrics.PROTOCOLS
     skipped: list[str] = field(default_factory=list)  # unreadable files, reported by path
 
     @property

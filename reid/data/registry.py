@@ -16,6 +16,7 @@ from typing import Callable
 
 from .loading import DatasetLayoutError, LoadOptions
 from .records import ImageItem, ReidData
+from .splits import subsample_training
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,8 @@ def load_dataset(root: str | Path, options: LoadOptions | None = None) -> ReidDa
     root = Path(root).expanduser()
     layout = get_layout(detect_layout(root) if opt.layout == AUTO else opt.layout)
     data = layout.load(root, opt)
+    if opt.max_identities or opt.max_images_per_identity:  # before the header checks: fewer files to open
+        data.train = subsample_training(data.train, opt.max_identities, opt.max_images_per_identity, opt.split_seed)
     if opt.check_images:
         for subset in ("train", "validation", "query", "gallery"):
             good, bad = check_readable(getattr(data, subset))

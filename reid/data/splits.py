@@ -1,6 +1,8 @@
 """Splitting labelled images by identity (a generated character is one identity)."""
 from __future__ import annotations
 
+from itertools import zip_longest
+
 import numpy as np
 
 from .records import ImageItem
@@ -26,6 +28,40 @@ def split_by_identity(items: list[ImageItem], num_validation: int = 100, num_tes
     val = [it for it in items if it.pid in val_ids]
     test = [it for it in items if it.pid in test_ids]
     return train, val, test
+
+
+def subsample_training(items: list[ImageItem], max_identities: int = 0, max_images: int = 0, seed: int = 0
+                       ) -> list[ImageItem]:
+    """A smaller training set: `max_identities` identities (0 = all) and at most `max_images`
+    images of each (0 = all).
+
+    The identities are the first of a permutation seeded by `seed`, so with one seed a
+    smaller set is always a subset of a larger one (a scale curve's points are nested). An
+    identity's images are taken round-robin over its cameras in file order, so 4 of a CUHK03
+    identity's 10 crops are 2 per camera, not 4 of camera 1.
+    """
+    if max_identities < 0 or max_images < 0:
+        raise ValueError("max_identities and max_images must be ≥ 0")
+    by_pid: dict[int, list[ImageItem]] = {}
+    for it in items:
+        by_pid.setdefault(it.pid, []).append(it)
+    pids = sorted(by_pid)
+    if max_identities:
+        order = np.random.default_rng(seed).permutation(len(pids))
+        pids = sorted(pids[i] for i in order[:max_identities])
+    keep: set[int] = set()
+    for p in pids:
+        ims = by_pid[p]
+        if max_images and len(ims) > max_images:
+            by_cam: dict[int, list[int]] = {}
+            for k, it in sorted(enumerate(ims), key=lambda kv: kv[1].path):
+                by_cam.setdefault(it.camid, []).append(k)
+            rounds = [k for group in zip_longest(*by_cam.values()) for k in group if k is not None]
+            chosen = rounds[:max_images]
+        else:
+            chosen = range(len(ims))
+        keep.update(id(ims[k]) for k in chosen)
+    return [it for it in items if id(it) in keep]
 
 
 def query_gallery_split(items: list[ImageItem]) -> tuple[list[ImageItem], list[ImageItem]]:

@@ -23,12 +23,15 @@ Protocols of :func:`cmc`:
     ``eval_cuhk03`` differs: it removes only same-identity-same-camera images (other
     identities seen by the query's camera stay) and counts the first match.
 
-``single-shot``
-    The source study's text: draw N identities (100) that have both a query and a gallery
-    image, one query and one gallery image each (a gallery image from another camera when
-    there is one), rank the N gallery images by distance for every query; repeat the draw
-    (10 times) and average. :func:`single_shot_draws` returns every draw's curve, so the
-    spread can be reported.
+``cross-camera``, ``thesis``, ``mixed-gallery``
+    Single-shot draws of N identities (100), one query and one gallery image each, repeated
+    (10 times) and averaged; they differ in which images a draw may pick. ``cross-camera``
+    is the classic CUHK03 single-shot (query from one camera, every gallery image from the
+    other, both directions averaged), ``thesis`` the source study's text (two random images
+    of each identity, any cameras) and ``mixed-gallery`` the study's former ``single-shot``
+    (the true match from the other camera, the distractors from either). The rules, edge
+    cases included, are in :mod:`.single_shot`; :func:`plan_draws` returns the draws and
+    :func:`rank_draws` every draw's curve, so the spread can be reported.
 
 Ties (``ties=``, market1501):
 
@@ -55,10 +58,14 @@ distance code, with the invariants it relies on), `reference` (the same Market-1
 as a short loop: the tests' oracle), `inputs` (argument checks).
 """
 from .kernels import pairwise_distance
-from .protocols import (PROTOCOLS, TIES, chance_cmc, cmc, cmc_area, market1501_cmc_map,
-                        market1501_cmc_map_from_features, market1501_ranks, market1501_ranks_from_features, mean_ap,
-                        pad_cmc, single_shot_draws)
+from .protocols import (PROTOCOLS, RENAMED_PROTOCOLS, TIES, chance_cmc, check_protocol, cmc, cmc_area,
+                        market1501_cmc_map, market1501_cmc_map_from_features, market1501_ranks,
+                        market1501_ranks_from_features, mean_ap, pad_cmc)
+from .single_shot import (SINGLE_SHOT_PROTOCOLS, DrawPlan, SingleShotDraw, distances_from_features,
+                          distances_from_matrix, plan_draws, rank_draws, single_shot_area)
 
-__all__ = ["PROTOCOLS", "TIES", "chance_cmc", "cmc", "cmc_area", "market1501_cmc_map", "market1501_cmc_map_from_features",
-           "market1501_ranks", "market1501_ranks_from_features", "mean_ap", "pad_cmc", "pairwise_distance",
-           "single_shot_draws"]
+__all__ = ["PROTOCOLS", "RENAMED_PROTOCOLS", "SINGLE_SHOT_PROTOCOLS", "TIES", "DrawPlan", "SingleShotDraw",
+           "chance_cmc", "check_protocol", "cmc", "cmc_area", "distances_from_features", "distances_from_matrix",
+           "market1501_cmc_map", "market1501_cmc_map_from_features", "market1501_ranks",
+           "market1501_ranks_from_features", "mean_ap", "pad_cmc", "pairwise_distance", "plan_draws", "rank_draws",
+           "single_shot_area"]

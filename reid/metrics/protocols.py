@@ -1,5 +1,6 @@
 """The protocols on top of the kernels: Market-1501 (ranks, CMC, mAP), Open-ReID's cuhk03,
-the study's single-shot draws, and the CMC helpers (see the package's docstring for the rules)."""
+the catalogue of every protocol (the single-shot draws live in :mod:`.single_shot`), and the
+CMC helpers (see the package's docstring for the rules)."""
 from __future__ import annotations
 
 from typing import Any
@@ -8,9 +9,25 @@ import numpy as np
 
 from .inputs import JUNK_PID, _check, _check_ids, _float_numpy, _to_numpy
 from .kernels import _market1501_ranks_blocks, _market1501_ranks_torch, _squared_distance_block, pairwise_distance
+from .single_shot import distances_from_matrix, plan_draws, rank_draws
 
-PROTOCOLS = ("market1501", "cuhk03", "single-shot")
+# The catalogue: every protocol a command, an experiment file or a layout may name.
+PROTOCOLS = ("cross-camera", "market1501", "cuhk03", "thesis", "mixed-gallery")
+# Names that were protocols once, with what to use now (refused with this message).
+RENAMED_PROTOCOLS = {
+    "single-shot": "'single-shot' was renamed 'mixed-gallery' (its galleries mix both cameras); the classic "
+                   "single-shot is 'cross-camera', the source study's text 'thesis'",
+}
 TIES = ("pessimistic", "torchreid")
+
+
+def check_protocol(name: str) -> str:
+    """`name` if it is a protocol of the catalogue; else a ValueError that says what to use."""
+    if name in PROTOCOLS:
+        return name
+    if name in RENAMED_PROTOCOLS:
+        raise ValueError(f"protocol {name!r}: {RENAMED_PROTOCOLS[name]}")
+    raise ValueError(f"protocol {name!r}: expected one of {', '.join(PROTOCOLS)}")
 
 
 def pad_cmc(curve: np.ndarray, max_rank: int) -> np.ndarray:
@@ -217,78 +234,45 @@ def _openreid_cuhk03_cmc(distmat, q_pids, g_pids, q_camids, g_camids, max_rank: 
 
 
 # ---------------------------------------------------------------------------------------
-# Single-shot (the study's text)
-
-
-def single_shot_draws(distmat, q_pids, g_pids, q_camids, g_camids, num_identities: int = 100, repeats: int = 10,
-                      max_rank: int | None = None, rng=0, cross_camera: bool = True) -> np.ndarray:
-    """CMC curves of `repeats` random single-shot draws, shape (repeats, max_rank).
-
-    Each draw picks `num_identities` identities (all of them if fewer are eligible) among
-    those with at least one query and one gallery image, then one query and one gallery
-    image of each; with `cross_camera`, the gallery image comes from another camera than
-    the query whenever the identity has one. Each query ranks the drawn gallery images by
-    distance; ties count against the query (conservative).
-    """
-    d, q_pids, g_pids, q_camids, g_camids = _check(distmat, q_pids, g_pids, q_camids, g_camids)
-    d = _to_numpy(d)
-    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-    q_by: dict[int, np.ndarray] = {int(p): np.flatnonzero(q_pids == p) for p in np.unique(q_pids) if p >= 0}
-    g_by: dict[int, np.ndarray] = {int(p): np.flatnonzero(g_pids == p) for p in np.unique(g_pids) if p >= 0}
-    eligible = np.array(sorted(set(q_by) & set(g_by)), np.int64)
-    if len(eligible) < 2:
-        raise ValueError(f"single-shot protocol: {len(eligible)} identities have both query and gallery images "
-                         "(need at least 2)")
-    n = min(num_identities, len(eligible))
-    max_rank = max_rank or num_identities
-    curves = np.zeros((repeats, max_rank))
-    for r in range(repeats):
-        ids = gen.choice(eligible, size=n, replace=False)
-        qi = np.empty(n, np.int64)
-        gi = np.empty(n, np.int64)
-        for j, p in enumerate(ids):
-            qi[j] = gen.choice(q_by[int(p)])
-            cands = g_by[int(p)]
-            if cross_camera:
-                other = cands[g_camids[cands] != q_camids[qi[j]]]
-                if len(other):
-                    cands = other
-            gi[j] = gen.choice(cands)
-        sub = d[np.ix_(qi, gi)]
-        true = np.diag(sub)[:, None]
-        ranks = (sub < true).sum(1) + ((sub == true).sum(1) - 1)  # ties ranked before the match
-        counts = np.bincount(ranks, minlength=n)
-        curves[r] = pad_cmc(np.cumsum(counts) / n, max_rank)
-    return curves
-
-
-# ---------------------------------------------------------------------------------------
 
 
 def cmc(distmat, q_pids, g_pids, q_camids, g_camids, protocol: str = "market1501", max_rank: int = 100,
         rng=None, **kwargs) -> np.ndarray:
     """CMC curve (values at ranks 1…max_rank, as fractions) under `protocol`.
 
+    ``market1501`` and ``mixed-gallery`` take a query × gallery matrix. ``cuhk03``,
+    ``thesis`` and ``cross-camera`` draw from one pool of test images: give the pool × pool
+    matrix with the pool's ids and cameras as both query and gallery arrays.
     `rng` seeds the random draws of ``cuhk03`` (a numpy RandomState or seed: Open-ReID uses
-    the global numpy state) and ``single-shot`` (a numpy Generator or seed; default 0).
-    Extra keyword arguments go to the protocol's implementation (e.g. ``num_identities``,
-    ``repeats`` for ``single-shot``; ``chunk``, ``device`` for ``market1501``).
+    the global numpy state) and of the single-shot protocols (a numpy Generator or seed;
+    default 0). Extra keyword arguments go to the protocol's implementation (e.g.
+    ``num_identities``, ``repeats`` for the single-shot ones; ``chunk``, ``device`` for
+    ``market1501``).
     """
+    check_protocol(protocol)
     if protocol == "market1501":
         return _market1501_cmc(distmat, q_pids, g_pids, q_camids, g_camids, max_rank, **kwargs)
     if protocol == "cuhk03":
         return _openreid_cuhk03_cmc(distmat, q_pids, g_pids, q_camids, g_camids, max_rank, rng=rng, **kwargs)
-    if protocol == "single-shot":
-        draws = single_shot_draws(distmat, q_pids, g_pids, q_camids, g_camids, max_rank=max_rank,
-                                  rng=0 if rng is None else rng, **kwargs)
-        return draws.mean(0)
-    raise ValueError(f"protocol {protocol!r}: expected one of {', '.join(PROTOCOLS)}")
+    d, q_pids, g_pids, q_camids, g_camids = _check(distmat, q_pids, g_pids, q_camids, g_camids)
+    d = _to_numpy(d)
+    nq = len(q_pids)
+    if protocol == "mixed-gallery":  # pool = queries, then gallery
+        pids, cams = np.concatenate([q_pids, g_pids]), np.concatenate([q_camids, g_camids])
+        plan = plan_draws(protocol, pids, cams, np.arange(nq), np.arange(nq, nq + len(g_pids)), rng=rng or 0,
+                          **kwargs)
+        return rank_draws(plan, lambda q, g: d[np.ix_(q, g - nq)], max_rank).mean(0)
+    if d.shape[0] != d.shape[1]:
+        raise ValueError(f"{protocol} protocol: give the pool × pool distance matrix (got {d.shape})")
+    plan = plan_draws(protocol, q_pids, q_camids, np.arange(nq), np.arange(0), rng=rng or 0, **kwargs)
+    return rank_draws(plan, distances_from_matrix(d), max_rank).mean(0)
 
 
 def cmc_area(curve: np.ndarray, max_rank: int | None = None) -> float:
     """The study's model-selection score: area under the CMC curve over ranks 1…R divided by
-    R, i.e. the mean CMC value (1 = every query matched at rank 1). For the single-shot
-    protocol with N = R identities, chance scores (R + 1) / (2R) ≈ 0.5."""
+    R, i.e. the mean CMC value (1 = every query matched at rank 1). For a single-shot
+    protocol with N = R identities, chance scores (R + 1) / (2R) ≈ 0.5; with fewer identities
+    than ranks use :func:`.single_shot.single_shot_area` (ranks 1…N only)."""
     c = np.asarray(curve, float)
     if max_rank is not None:
         c = pad_cmc(c, max_rank)

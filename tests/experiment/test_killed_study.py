@@ -54,7 +54,7 @@ finetune = {{ epochs = 1, height = 32, width = 16, batch_size = 8, workers = 0, 
 train_on_real = false
 
 [evaluate]
-protocols = ["single-shot"]
+protocols = ["mixed-gallery"]
 identities = 8
 repeats = 3
 max_rank = 8
@@ -101,5 +101,5 @@ def test_a_study_killed_mid_training_resumes_and_finishes(tmp_path):
     history = json.loads((stage.parent / "history.json").read_text())
     assert [h["epoch"] for h in history] == list(range(1, EPOCHS + 1))  # no epoch lost or repeated
     report = json.loads((out / "report" / "report.json").read_text())
-    assert {"I", "colour-histogram"} <= set(report["questions"]["all"]["single-shot"])
+    assert {"I", "colour-histogram"} <= set(report["questions"]["all"]["mixed-gallery"])
     assert not list((out / "stages").glob("*/*.partial"))

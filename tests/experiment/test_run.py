@@ -41,7 +41,7 @@ preset = "II"
 train = { features = 4 }
 
 [evaluate]
-protocols = ["single-shot", "market1501"]
+protocols = ["mixed-gallery", "market1501"]
 identities = 12
 repeats = 5
 max_rank = 12
@@ -78,7 +78,7 @@ def test_synthetic_only_run_writes_a_report_with_sane_values_and_says_what_was_s
     assert data["real"] is None
     assert "Real domain: **none**" in text and "## Skipped" in text and "no real dataset" in text
     assert set(data["questions"]) == {"attributes"}  # the other questions need real data
-    table = data["questions"]["attributes"]["single-shot"]
+    table = data["questions"]["attributes"]["mixed-gallery"]
     assert set(table) == {"I", "II", "chance"}
     # held-out characters: a colour histogram re-identifies the stand-in figures far above chance
     for label in ("I", "II"):
@@ -86,13 +86,13 @@ def test_synthetic_only_run_writes_a_report_with_sane_values_and_says_what_was_s
         r = table[label]["ranks"]
         assert 0 <= r["1"] <= r["5"] <= r["10"] <= 1
     assert table["chance"]["ranks"]["1"] == pytest.approx(1 / 12)
-    appendix = data["appendix"]["single-shot"]
+    appendix = data["appendix"]["mixed-gallery"]
     assert set(appendix) >= {"I", "II"}
     assert "market1501" in data["appendix"] and appendix["I"]["ranks"]["1"] > 0
-    for f in ("plots/attributes_single-shot.png", "samples/I.png", "samples/II.png", "specs/I.toml",
-              "specs/experiment.toml", "tables/attributes_single-shot.md"):
+    for f in ("plots/attributes_mixed-gallery.png", "samples/I.png", "samples/II.png", "specs/I.toml",
+              "specs/experiment.toml", "tables/attributes_mixed-gallery.md"):
         assert (rep / f).is_file(), f
-    assert "| *chance* |" in (rep / "tables" / "attributes_single-shot.md").read_text()
+    assert "| *chance* |" in (rep / "tables" / "attributes_mixed-gallery.md").read_text()
     assert all(s["state"] == "ran" for s in data["stages"])
     assert data["datasets"]["I"]["seed"] == 2018
 
@@ -151,8 +151,8 @@ def test_standin_real_domain_answers_every_question(tmp_path):
     assert main([str(exp), "--out", str(tmp_path / "out"), "--quiet"], backend=backend) == 0
     data = json.loads((tmp_path / "out" / "report" / "report.json").read_text())
     assert set(data["questions"]) == {"all", "attributes", "refinement", "synthetic_vs_real", "finetuning"}
-    assert "colour-histogram" in data["questions"]["all"]["single-shot"]
-    ft = data["questions"]["finetuning"]["single-shot"]
+    assert "colour-histogram" in data["questions"]["all"]["mixed-gallery"]
+    ft = data["questions"]["finetuning"]["mixed-gallery"]
     assert set(ft) == {"fake-real", "I+fake-real", "II+fake-real", "R-I+fake-real", "R-II+fake-real", "chance",
                        "colour-histogram"}
     assert set(data["questions"]["refinement"]["market1501"]) >= {"I", "R-I", "II", "R-II"}
@@ -174,15 +174,15 @@ def test_training_seeds_become_one_row_with_their_mean_and_spread(tmp_path):
     data = json.loads((rep / "report.json").read_text())
     ids = {s["id"] for s in data["stages"]}
     assert {"reid-train/I", "reid-train/I#s4", "finetune/I+fake-real#s4", "evaluate/II@fake-real#s4"} <= ids
-    table = data["questions"]["all"]["single-shot"]
+    table = data["questions"]["all"]["mixed-gallery"]
     evals = tmp_path / "out" / "stages" / "evaluate"
     runs = [*evals.glob("I_at_fake-real-*"), *evals.glob("I_at_fake-real_seed4-*")]
-    rank1 = [json.loads((f / "results.json").read_text())["protocols"]["single-shot"]["cmc"][0] for f in runs]
+    rank1 = [json.loads((f / "results.json").read_text())["protocols"]["mixed-gallery"]["cmc"][0] for f in runs]
     assert len(rank1) == 2 and table["I"]["ranks"]["1"] == pytest.approx(sum(rank1) / 2)
     for label in ("I", "II", "fake-real", "I+fake-real"):
         row = table[label]
         assert row["seeds"] == 2 and set(row["ranks_std"]) == {"1", "5", "10"}
     assert any(table[label]["ranks_std"]["1"] > 0 for label in ("I", "II"))  # the seeds trained different models
     assert table["colour-histogram"]["seeds"] == 1 and "ranks_std" not in table["colour-histogram"]
-    md = (rep / "tables" / "all_single-shot.md").read_text()
+    md = (rep / "tables" / "all_mixed-gallery.md").read_text()
     assert md.splitlines()[0].startswith("| model | seeds | Rank 1") and "| I | 2 | " in md and " ± " in md

@@ -38,8 +38,8 @@ def _check_report(out: Path) -> dict:
     data = json.loads((rep / "report.json").read_text())
     assert data["skipped"] == [] and all(s["state"] in ("ran", "cached") for s in data["stages"])
     assert set(data["questions"]) == {"all", "attributes", "refinement", "synthetic_vs_real", "finetuning"}
-    assert "colour-histogram" in data["questions"]["all"]["single-shot"]
-    svr = data["questions"]["synthetic_vs_real"]["single-shot"]
+    assert "colour-histogram" in data["questions"]["all"]["thesis"]
+    svr = data["questions"]["synthetic_vs_real"]["thesis"]
     assert set(svr) == {"I", "IV", "R-I", "R-IV", "standin-real", "colour-histogram", "chance"}
     chance1 = svr["chance"]["ranks"]["1"]
     for label, row in svr.items():
@@ -47,13 +47,13 @@ def _check_report(out: Path) -> dict:
         assert 0 <= r["1"] <= r["5"] <= 1, label
     # trained and tested on the (stand-in) real domain's held-out characters: clearly above chance
     assert svr["standin-real"]["ranks"]["1"] > chance1
-    assert data["questions"]["finetuning"]["single-shot"]["standin-real"]["ranks"]["5"] > \
-        data["questions"]["finetuning"]["single-shot"]["chance"]["ranks"]["5"]
+    assert data["questions"]["finetuning"]["thesis"]["standin-real"]["ranks"]["5"] > \
+        data["questions"]["finetuning"]["thesis"]["chance"]["ranks"]["5"]
     # the appendix: every artificial model on its own test split, above chance too
-    own = data["appendix"]["single-shot"]
+    own = data["appendix"]["thesis"]
     assert set(own) >= {"I", "IV", "R-I", "R-IV"}
     assert max(own[k]["ranks"]["1"] for k in ("I", "IV", "R-I", "R-IV")) > own["chance"]["ranks"]["1"]
-    for f in ("README.md", "plots/finetuning_single-shot.png", "samples/R-IV.png", "samples/standin-real.png",
+    for f in ("README.md", "plots/finetuning_thesis.png", "samples/R-IV.png", "samples/standin-real.png",
               "specs/IV.toml", "specs/standin-real.toml"):
         assert (rep / f).is_file(), f
     return data

@@ -205,3 +205,25 @@ def test_unknown_layout_and_missing_folder(tmp_path):
         load_dataset(tmp_path / "nope")
     with pytest.raises(DatasetLayoutError, match="layout 'bogus'"):
         load_dataset(tmp_path, LoadOptions(layout="bogus"))
+
+
+def test_a_smaller_training_set_is_nested_and_takes_images_round_robin_over_cameras(tmp_path):
+    from reid.data.splits import subsample_training
+
+    # 20 identities × 10 crops, CUHK03-like: crops 0–4 camera 1, 5–9 camera 2
+    items = [ImageItem(f"/x/{p:04d}_{k:02d}.jpg", p, 1 if k < 5 else 2) for p in range(1, 21) for k in range(10)]
+    small, large = subsample_training(items, 5, 0, seed=3), subsample_training(items, 12, 0, seed=3)
+    assert len(set(pids(small))) == 5 and len(set(pids(large))) == 12
+    assert set(pids(small)) <= set(pids(large))  # one seed: nested points of a scale curve
+    assert set(pids(subsample_training(items, 5, 0, seed=4))) != set(pids(small))
+    four = subsample_training(items, 0, 4)
+    assert len(four) == 80 and len(set(pids(four))) == 20
+    first = [it for it in four if it.pid == 1]
+    assert [it.path[-6:-4] for it in first] == ["00", "01", "05", "06"]  # two per camera, not four of camera 1
+    assert subsample_training(items, 0, 0) == items
+    # through the loader: the training side only; validation and test identities stay as they were
+    root = make_plain_folder(tmp_path / "plain")
+    whole = load_dataset(root, LoadOptions(num_validation=2, num_test=3, split_seed=1))
+    part = load_dataset(root, LoadOptions(num_validation=2, num_test=3, split_seed=1, max_identities=3))
+    assert len(set(pids(part.train))) == 3 and set(pids(part.train)) <= set(pids(whole.train))
+    assert pids(part.validation) == pids(whole.validation) and pids(part.query) == pids(whole.query)

@@ -49,15 +49,15 @@ def test_short_training_beats_chance_on_held_out_characters(dataset, trained, tm
     model = next(iter(report["models"].values()))
     chance = report["chance"]
     # 10 held-out characters: chance rank-1 is 10 %.
-    assert chance["single-shot"]["rank1"] == pytest.approx(0.1)
-    assert model["single-shot"]["rank1"] >= 0.4
-    assert model["single-shot"]["area"] > chance["single-shot"]["area"] + 0.15
+    assert chance["thesis"]["rank1"] == pytest.approx(0.1)
+    assert model["thesis"]["rank1"] >= 0.4
+    assert model["thesis"]["area"] > chance["thesis"]["area"] + 0.15
     assert model["market1501"]["mAP"] > chance["market1501"]["mAP"] + 0.2
     assert model["cuhk03"]["rank1"] > chance["cuhk03"]["rank1"] + 0.2
-    for key in ("json", "csv", "cmc_csv", "plot_single-shot", "plot_market1501", "plot_cuhk03"):
+    for key in ("json", "csv", "cmc_csv", "plot_thesis", "plot_market1501", "plot_cuhk03"):
         assert (tmp_path / "eval" / report["files"][key].split("/")[-1]).is_file()
     saved = json.loads((tmp_path / "eval" / "results.json").read_text())
-    assert len(saved["models"][next(iter(saved["models"]))]["single-shot"]["cmc"]) == 10
+    assert len(saved["models"][next(iter(saved["models"]))]["thesis"]["cmc"]) == 10
 
 
 @pytest.mark.slow
@@ -138,13 +138,45 @@ def test_cli_train_evaluate_plot(dataset, trained, tmp_path, capsys):
     assert out["best_epoch"] == 1 and (tmp_path / "cli" / "best.pt").is_file()
     assert main(["evaluate", "--checkpoints", str(tmp_path / "cli" / "best.pt"), str(trained.best_checkpoint),
                  "--names", "one-epoch", "four-epochs", "--data", str(dataset), "--output", str(tmp_path / "ev"),
-                 "--protocols", "single-shot", "market1501", "--max-rank", "10", "--single-shot-identities", "10",
+                 "--protocols", "thesis", "market1501", "--max-rank", "10", "--single-shot-identities", "10",
                  "--workers", "0", "--no-progress"]) == 0
     rows = (tmp_path / "ev" / "results.csv").read_text().splitlines()
     # 2 models + the colour-histogram baseline + chance, 2 protocols
     assert rows[0].startswith("model,protocol,rank1") and len(rows) == 1 + 4 * 2
     assert sum(r.startswith("colour-histogram,") for r in rows) == 2
-    assert (tmp_path / "ev" / "cmc_single-shot.png").stat().st_size > 1000
+    assert (tmp_path / "ev" / "cmc_thesis.png").stat().st_size > 1000
     assert main(["plot", str(tmp_path / "ev" / "results.json"), "--protocol", "market1501",
                  "--output", str(tmp_path / "p.png")]) == 0
     assert (tmp_path / "p.png").is_file()
+
+
+def test_the_plateau_rule_drops_the_learning_rate_then_stops():
+    from reid.schedule import CONTINUE, DROP, STOP, Plateau
+
+    p = Plateau(patience=2, lr_drops=1)
+    assert [p.update(x) for x in (True, False, True, False, False, False, False)] == \
+        [CONTINUE, CONTINUE, CONTINUE, CONTINUE, DROP, CONTINUE, STOP]
+    assert p.drops == 1
+    assert [Plateau(0).update(False) for _ in range(5)] == [CONTINUE] * 5  # off: every epoch trains
+
+
+@pytest.mark.slow
+def test_training_with_patience_stops_when_the_score_stops_improving_and_resumes_stopped(dataset, tmp_path):
+    from reid.schedule import Plateau
+
+    # lr 1e-6: the weights hardly move, so the score soon stops improving (batch-norm statistics still settle)
+    opt = tiny_options(dataset, tmp_path / "run", epochs=30, lr=1e-6, patience=2, plateau_lr_drops=1, step_size=0)
+    result = reid.train(opt)
+    hist = result.history
+    assert hist[-1]["plateau"] == "stop" and len(hist) < 30
+    replay, best, expected = Plateau(2, 1), -1.0, []
+    for h in hist:  # the recorded decisions are the rule applied to the recorded scores
+        expected.append(replay.update(h["score"] > best))
+        best = max(best, h["score"])
+    assert [h["plateau"] for h in hist] == expected and expected.count("drop") == 1
+    drop = expected.index("drop")
+    assert hist[drop]["lr"] == pytest.approx(1e-6) and hist[drop + 1]["lr"] == pytest.approx(1e-7)
+    assert result.best_score == max(h["score"] for h in hist)
+    again = reid.train(tiny_options(dataset, tmp_path / "run", epochs=30, lr=1e-6, patience=2, step_size=0,
+                                    resume=True))
+    assert len(again.history) == len(hist)  # a stopped run stays stopped on resume

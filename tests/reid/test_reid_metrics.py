@@ -58,10 +58,18 @@ def test_cuhk03_removes_every_same_camera_item_unlike_torchreid():
                                [0, 0, 1])
 
 
+def mixed_gallery_draws(d, q_pids, g_pids, q_cams, g_cams, num_identities=100, repeats=10, max_rank=None, rng=0):
+    """Every draw's curve of the mixed-gallery protocol on a query × gallery matrix."""
+    nq = len(q_pids)
+    plan = metrics.plan_draws("mixed-gallery", np.concatenate([q_pids, g_pids]), np.concatenate([q_cams, g_cams]),
+                              np.arange(nq), np.arange(nq, nq + len(g_pids)), num_identities, repeats, rng)
+    return metrics.rank_draws(plan, lambda q, g: d[np.ix_(q, g - nq)], max_rank or num_identities)
+
+
 def test_single_shot_hand_worked():
     ids = np.array([1, 2, 3])
     d = np.array([[0.1, 0.5, 0.9], [0.2, 0.3, 0.4], [0.5, 0.1, 0.7]])
-    draws = metrics.single_shot_draws(d, ids, ids, np.ones(3), np.full(3, 2), num_identities=3, repeats=4, max_rank=3)
+    draws = mixed_gallery_draws(d, ids, ids, np.ones(3), np.full(3, 2), num_identities=3, repeats=4, max_rank=3)
     np.testing.assert_allclose(draws, np.tile([1 / 3, 2 / 3, 1], (4, 1)))
 
 
@@ -70,7 +78,7 @@ def test_single_shot_prefers_other_camera_gallery():
     q_pids, q_cams = np.array([1, 2]), np.array([1, 1])
     g_pids, g_cams = np.array([1, 1, 2]), np.array([1, 2, 2])
     d = np.array([[0.0, 0.9, 0.5], [0.5, 0.5, 0.1]])
-    c = metrics.cmc(d, q_pids, g_pids, q_cams, g_cams, protocol="single-shot", max_rank=2, num_identities=2,
+    c = metrics.cmc(d, q_pids, g_pids, q_cams, g_cams, protocol="mixed-gallery", max_rank=2, num_identities=2,
                     repeats=5)
     np.testing.assert_allclose(c, [0.5, 1.0])  # q1 always ranks the far other-camera image second
 
@@ -104,7 +112,7 @@ def test_single_shot_near_chance_on_random_distances():
     ids = np.repeat(np.arange(1, 201), 2)
     cams = np.tile([1, 2], 200)
     d = rng.random((400, 400))
-    draws = metrics.single_shot_draws(d, ids, ids, cams, cams, num_identities=100, repeats=20, rng=5)
+    draws = mixed_gallery_draws(d, ids, ids, cams, cams, num_identities=100, repeats=20, rng=5)
     chance = metrics.chance_cmc(100, 100)
     assert np.abs(draws.mean(0) - chance).max() < 0.06
     assert metrics.cmc_area(draws.mean(0)) == pytest.approx(metrics.cmc_area(chance), abs=0.03)
@@ -138,8 +146,8 @@ def test_single_shot_matches_straightforward_ranking_when_every_identity_is_draw
         true = d[i, np.flatnonzero(g_ids == q_ids[i])[0]]
         expected[int(np.sum(d[i] < true)):] += 1
     expected /= n
-    draws = metrics.single_shot_draws(d, q_ids, g_ids, np.ones(n), np.full(n, 2), num_identities=n, repeats=3,
-                                      max_rank=n, rng=11)
+    draws = mixed_gallery_draws(d, q_ids, g_ids, np.ones(n), np.full(n, 2), num_identities=n, repeats=3,
+                                max_rank=n, rng=11)
     for curve in draws:
         np.testing.assert_allclose(curve, expected, atol=1e-12)
 

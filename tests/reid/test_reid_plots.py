@@ -15,7 +15,7 @@ def test_a_four_identity_gallery_is_drawn_to_rank_4_with_its_whole_title(tmp_pat
 
     model = pad_cmc(np.array([0.5, 0.75, 1.0, 1.0]), 100)
     chance = chance_cmc(4, 100)
-    title = "attributes: single-shot on standin-real-with-a-long-name (test split of every dataset)"
+    title = "attributes: mixed-gallery on standin-real-with-a-long-name (test split of every dataset)"
     fig = cmc_figure({"IV": model}, title, chance=chance)
     ax = fig.axes[0]
     assert ax.get_xlim() == (1, 4)

@@ -112,7 +112,8 @@ def test_evaluate_takes_a_folder_of_exactly_100_identities_as_the_test_set_with_
                str(tmp_path / "ev"), "--quiet")
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
     rows = {(r["model"], r["protocol"]): r for r in csv.DictReader(open(tmp_path / "ev" / "results.csv"))}
-    hist, chance = rows[("colour-histogram", "single-shot")], rows[("chance", "single-shot")]
+    assert {p for _, p in rows} == {"cross-camera", "market1501", "cuhk03", "thesis"}  # the folder's protocols
+    hist, chance = rows[("colour-histogram", "cross-camera")], rows[("chance", "cross-camera")]
     assert int(hist["num_query"]) == 100 and float(chance["rank1"]) == pytest.approx(0.01)
     assert float(hist["rank1"]) == 1.0  # every identity has its own colours
     assert float(rows[("colour-histogram", "market1501")]["mAP"]) > 0.99
@@ -135,7 +136,7 @@ def test_a_model_trained_on_a_train_folder_is_scored_on_a_test_folder(tmp_path):
                     "--single-shot-identities", "8") == 0
     models = json.loads((tmp_path / "ev" / "results.json").read_text())["models"]
     assert set(models) == {"site", "colour-histogram"}
-    assert models["site"]["single-shot"]["num_query"] == 8
+    assert models["site"]["cross-camera"]["num_query"] == 8
 
 
 def test_decode_once_frames_equal_the_reference_pipeline_before_augmentation(tmp_path):
