@@ -25,7 +25,8 @@ HELP = {
     "data": "dataset root (generated format, Market-1501, DukeMTMC-reID, MSMT17, CUHK03 .mat, or a plain folder)",
     "output": "output folder",
     "layout": "dataset layout (auto: detected)",
-    "arch": "inception (the study's, from scratch) or resnet50 (BNNeck)",
+    "arch": "inception (the study's, from scratch), inception-ibn (with IBN-a's instance norm in its shallow "
+            "layers) or resnet50 (BNNeck)",
     "height": "input height (0 = the architecture's default)",
     "width": "input width (0 = the architecture's default)",
     "weights_file": "resnet50: torchvision ResNet-50 state dict to start from (nothing is downloaded)",

@@ -11,7 +11,7 @@ from .data.loading import LoadOptions
 from .data.registry import AUTO, layout_names
 from .metrics.protocols import PROTOCOLS  # the catalogue's one home (numpy only, no torch)
 
-ARCHS = ("inception", "resnet50")  # reid.models.ARCHS (kept here so options need no torch)
+ARCHS = ("inception", "inception-ibn", "resnet50")  # reid.models.ARCHS (kept here so options need no torch)
 LAYOUTS = (AUTO, *layout_names())  # the layout registry's names (reid.data.registry)
 AMP_MODES = ("auto", "off", "bf16", "fp16")  # reid.device.autocast_dtype (shared with the refiner)
 BASELINES = ("colour-histogram",)  # the non-learned models of reid.baselines (the catalogue's one home)
@@ -114,7 +114,7 @@ class TrainOptions(_Checked, _LoadsDatasets):
     data: str = ""  # dataset root (any supported layout)
     output: str = "runs/reid"  # folder for checkpoints, log and history
     # model
-    arch: str = "inception"  # inception | resnet50
+    arch: str = "inception"  # inception | inception-ibn | resnet50
     height: int = 0  # 0: the architecture's default (144×56 inception, 256×128 resnet50)
     width: int = 0
     features: int = 128  # inception embedding size

@@ -5,6 +5,9 @@ dropout 0.5 in training, classifier g on the dropped-out embedding; evaluation u
 128-d embedding (Open-ReID's softmax example evaluates the classifier's logits instead,
 which only exist for the training identities).
 
+``inception-ibn``: the same network with IBN-a's instance/batch-norm mix in its shallow
+layers (:mod:`.inception`), the learner meant to generalise from generated to real cameras.
+
 ``resnet50`` (modern): BNNeck (Luo et al. 2019): the pooled 2048-d feature feeds the
 triplet loss, its batch-normalised version (BN without bias) feeds a bias-free classifier
 and is the evaluation embedding.
@@ -16,8 +19,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-ARCHS = ("inception", "resnet50")
-DEFAULT_INPUT = {"inception": (144, 56), "resnet50": (256, 128)}
+ARCHS = ("inception", "inception-ibn", "resnet50")
+DEFAULT_INPUT = {"inception": (144, 56), "inception-ibn": (144, 56), "resnet50": (256, 128)}
 
 
 @dataclass
@@ -34,12 +37,12 @@ class ReidNet(nn.Module):
         if arch not in ARCHS:
             raise ValueError(f"arch {arch!r}: expected one of {', '.join(ARCHS)}")
         self.arch = arch
-        if arch == "inception":
+        if arch.startswith("inception"):
             from .inception import InceptionBackbone
 
             if weights_file:
                 raise ValueError("weights_file: only the resnet50 backbone loads pretrained weights")
-            self.backbone = InceptionBackbone()
+            self.backbone = InceptionBackbone(ibn=arch == "inception-ibn")
             self.neck = nn.Sequential(nn.Linear(self.backbone.out_features, features), nn.BatchNorm1d(features),
                                       nn.ReLU(inplace=True))
             nn.init.kaiming_normal_(self.neck[0].weight, mode="fan_out")

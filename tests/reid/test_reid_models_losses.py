@@ -64,3 +64,23 @@ def test_pk_sampler_batches():
     assert list(s) != batches
     with pytest.raises(ValueError, match="multiple"):
         PKBatchSampler(labels, 9, 2)
+
+
+def test_ibn_instance_normalises_half_the_channels_in_the_shallow_layers_only():
+    from reid.models import build_model
+    from reid.models.inception import IBN
+
+    ibn = IBN(8).train()
+    x = torch.randn(4, 8, 6, 5)
+    shifted = x * 3.0 + torch.randn(4, 8, 1, 1)  # each image its own contrast and cast, per channel
+    a, b = ibn(x), ibn(shifted)
+    torch.testing.assert_close(a[:, :4], b[:, :4], atol=1e-4, rtol=1e-4)  # the instance-norm half ignores them
+    assert not torch.allclose(a[:, 4:], b[:, 4:], atol=1e-2)  # the batch-norm half does not
+    plain, mixed = build_model("inception", 5), build_model("inception-ibn", 5)
+    assert sum(p.numel() for p in plain.parameters()) == sum(p.numel() for p in mixed.parameters())
+    feats = mixed.backbone.features
+    assert isinstance(feats[0][1], IBN) and any(isinstance(m, IBN) for m in feats[4].modules())
+    assert not any(isinstance(m, IBN) for block in feats[6:] for m in block.modules())  # deep blocks: batch norm
+    out = mixed(torch.randn(4, 3, 64, 32))
+    out.logits.sum().backward()
+    assert feats[0][1].instance.weight.grad is not None
