@@ -42,6 +42,8 @@ HELP = {
     "num_validation": "identities moved from train to validation where a dataset has none",
     "num_test": "folder layout: identities held out for testing",
     "split_seed": "seed of those identity splits (and of --max-identities' choice)",
+    "cache_memory_mb": "decoded crops larger than this are memory-mapped in <output>/frames.u8 instead of held in "
+                       "memory (0 = half the free memory)",
     "max_identities": "train on this many identities of the training set (0 = all; nested subsets per --split-seed)",
     "max_images_per_identity": "and at most this many images of each, round-robin over its cameras (0 = all)",
     "check_images": "open every image's header once and skip unreadable ones",

@@ -206,7 +206,8 @@ def _train_loader(ds: TrainImages, opt: TrainOptions, ctx: DistContext = DistCon
 def _cached_loader(ds: TrainImages, opt: TrainOptions, height: int, width: int, ctx: DistContext = DistContext()):
     """The decode-once path (reid.data.cached): same batches per epoch as the sampler says,
     augmentation on tensors in this process."""
-    frames, bad = decode_resized(ds.items, height, width, opt.progress)
+    limit = opt.cache_memory_mb * (1 << 20) if opt.cache_memory_mb > 0 else None
+    frames, bad = decode_resized(ds.items, height, width, opt.progress, Path(opt.output) / "frames.u8", limit)
     if bad:
         log.warning("%d unreadable training images replaced by grey frames (first: %s)", len(bad), bad[0])
     use_pk = opt.sampler == "pk" or needs_pk(opt)

@@ -26,7 +26,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
 MINIMUM: dict[str, float] = {
     "epochs": 1, "batch_size": 1, "num_instances": 1, "features": 1, "eval_every": 1, "val_identities": 2,
     "val_repeats": 1, "repeats": 1, "single_shot_identities": 2, "max_rank": 1, "num_validation": 0, "num_test": 0,
-    "max_identities": 0, "max_images_per_identity": 0, "workers": 0, "threads": 0, "height": 0, "width": 0, "lr": 0, "momentum": 0, "weight_decay": 0,
+    "max_identities": 0, "max_images_per_identity": 0, "cache_memory_mb": 0, "workers": 0, "threads": 0, "height": 0, "width": 0, "lr": 0, "momentum": 0, "weight_decay": 0,
     "step_size": 0, "gamma": 0, "warmup_epochs": 0, "patience": 0, "plateau_lr_drops": 0, "dropout": 0, "label_smoothing": 0, "triplet_weight": 0,
     "random_erasing": 0, "pad": 0, "colour_jitter": 0, "grayscale": 0, "embedding_lr_mult": 0, "last_stride": 1, "cuhk03_split": 0,
 }
@@ -162,6 +162,7 @@ class TrainOptions(_Checked, _LoadsDatasets):
     device: str = "auto"  # auto | cpu | cuda | cuda:1
     threads: int = 0  # torch CPU threads (0 = torch's default)
     cache_images: bool = True  # decode and resize every crop once (reid.data.cached); false: per-epoch PIL pipeline
+    cache_memory_mb: int = 0  # decoded crops above this size are memory-mapped in <output>/frames.u8 (0: half the free memory)
     channels_last: bool = True  # NHWC memory format (faster convolutions on CPU and GPU)
     amp: str = "auto"  # auto (GPU: bf16 or fp16; CPU: bf16 where native) | off | bf16 | fp16
     resume: bool = False  # continue from <output>/last.pt

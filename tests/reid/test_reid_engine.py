@@ -180,3 +180,31 @@ def test_training_with_patience_stops_when_the_score_stops_improving_and_resumes
     again = reid.train(tiny_options(dataset, tmp_path / "run", epochs=30, lr=1e-6, patience=2, step_size=0,
                                     resume=True))
     assert len(again.history) == len(hist)  # a stopped run stays stopped on resume
+
+
+def test_decoded_crops_over_the_memory_limit_are_memory_mapped_identically_and_reused(dataset, tmp_path):
+    from reid.data import load_dataset
+    from reid.data.cached import decode_resized
+
+    items = load_dataset(dataset).train[:40]
+    in_memory, _ = decode_resized(items, 48, 24)
+    cache = tmp_path / "frames.u8"
+    mapped, bad = decode_resized(items, 48, 24, cache_file=cache, memory_limit=1000)
+    assert bad == [] and cache.stat().st_size == 40 * 3 * 48 * 24
+    assert torch.equal(mapped, in_memory)
+    again, _ = decode_resized(items, 48, 24, cache_file=cache, memory_limit=1000)  # reused, not decoded
+    assert torch.equal(again, in_memory)
+    assert not again.numpy().flags.writeable or again.numpy().base is not None
+    other, _ = decode_resized(items[:20], 48, 24, cache_file=cache, memory_limit=1000)  # other crops: decoded anew
+    assert torch.equal(other, in_memory[:20])
+    small, _ = decode_resized(items, 48, 24, cache_file=tmp_path / "none.u8", memory_limit=10 ** 9)
+    assert torch.equal(small, in_memory) and not (tmp_path / "none.u8").exists()  # fits: kept in memory
+
+
+@pytest.mark.slow
+def test_training_on_memory_mapped_crops_gives_the_same_run(dataset, tmp_path):
+    base = dict(epochs=1, height=64, width=32, val_identities=6)
+    plain = reid.train(tiny_options(dataset, tmp_path / "plain", **base))
+    mapped = reid.train(tiny_options(dataset, tmp_path / "mapped", cache_memory_mb=1, **base))
+    assert (tmp_path / "mapped" / "frames.u8").is_file() and not (tmp_path / "plain" / "frames.u8").exists()
+    assert mapped.history[0]["loss"] == pytest.approx(plain.history[0]["loss"], rel=1e-6)
