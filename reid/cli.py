@@ -15,97 +15,47 @@ import typing
 from pathlib import Path
 
 from synth_humans_addon.core.cli_conventions import (HelpFormatter, UserError, check_input_file, check_output_folder,
-                                                     new_parser, program_name, run_cli)
+                                                     EXIT_CODES_HELP, EXIT_INTERRUPTED, add_command, check_rerun,
+                                                     device_name_problem, field_help, new_parser, program_name,
+                                                     quiet_logging, run_cli)
 
 from .options import CHOICES, EvalOptions, OptionsError, TrainOptions
 
 PROG = program_name("reid", "synth-reid")
 
-HELP = {
-    "data": "dataset root (generated format, Market-1501, DukeMTMC-reID, MSMT17, CUHK03 .mat, or a plain folder)",
-    "output": "output folder",
-    "layout": "dataset layout (auto: detected)",
-    "arch": "inception (the study's, from scratch), inception-ibn (with IBN-a's instance norm in its shallow "
-            "layers) or resnet50 (BNNeck)",
-    "height": "input height (0 = the architecture's default)",
-    "width": "input width (0 = the architecture's default)",
-    "weights_file": "resnet50: torchvision ResNet-50 state dict to start from (nothing is downloaded)",
-    "triplet_weight": "weight of the batch-hard triplet loss (> 0 switches to P×K batches)",
-    "sampler": "random, or pk (P identities × K images per batch)",
-    "embedding_lr_mult": "learning-rate factor of the embedding network (1: generated → real finetuning "
-                         "measured best at 1 vs 0.1, docs/results.md)",
-    "resume": "continue from <output>/last.pt",
-    "checkpoints": "checkpoint files (.pt) to evaluate",
-    "protocols": "evaluation protocols (default: the dataset's own)",
-    "subset": "which set to evaluate on",
-    "strict": "refuse a dataset with missing image files (default: skip and report them)",
-    "num_validation": "identities moved from train to validation where a dataset has none",
-    "num_test": "folder layout: identities held out for testing",
-    "split_seed": "seed of those identity splits (and of --max-identities' choice)",
-    "cache_memory_mb": "decoded crops larger than this are memory-mapped in <output>/frames.u8 instead of held in "
-                       "memory (0 = half the free memory)",
-    "max_identities": "train on this many identities of the training set (0 = all; nested subsets per --split-seed)",
-    "max_images_per_identity": "and at most this many images of each, round-robin over its cameras (0 = all)",
-    "check_images": "open every image's header once and skip unreadable ones",
-    "cuhk03_images": "CUHK03: labeled or detected crops",
-    "cuhk03_protocol": "CUHK03: classic (20 splits of 100 test ids) or new (767/700)",
-    "cuhk03_split": "CUHK03 classic: which of the 20 test splits",
-    "features": "inception embedding size",
-    "dropout": "dropout before the classifier",
-    "last_stride": "resnet50: stride of the last stage (1 keeps more resolution)",
-    "label_smoothing": "cross-entropy label smoothing",
-    "triplet_margin": "triplet margin (≤ 0: soft margin)",
-    "num_instances": "K of P×K batches",
-    "flip": "random horizontal flips",
-    "random_erasing": "random erasing probability",
-    "pad": "pad-and-random-crop jitter in pixels",
-    "epochs": "training epochs (at least 1)",
-    "batch_size": "images per batch",
-    "optimizer": "sgd (Nesterov momentum) or adam",
-    "lr": "learning rate",
-    "momentum": "SGD momentum",
-    "nesterov": "Nesterov momentum",
-    "weight_decay": "L2 weight decay",
-    "step_size": "multiply the learning rate by gamma every this many epochs (0 = never)",
-    "gamma": "learning-rate factor at each step",
-    "warmup_epochs": "linear warm-up from lr/10 over this many epochs",
-    "patience": "train until the validation score has not improved for this many validations (0 = every epoch; "
-                "--epochs is then the most)",
-    "plateau_lr_drops": "with --patience: learning-rate drops (× gamma) on a plateau before the run stops",
-    "val_identities": "identities per validation draw (mixed-gallery)",
-    "val_repeats": "single-shot validation draws averaged",
-    "eval_every": "validate every this many epochs",
-    "seed": "random seed",
-    "workers": "data-loading processes (0 = in the main process)",
-    "device": "auto, cpu, cuda or cuda:N",
-    "threads": "torch CPU threads (0 = torch's default)",
-    "names": "labels in tables and plots (default: file stems)",
-    "max_rank": "highest rank of the CMC curves (cut to the gallery's identities in plots)",
-    "single_shot_identities": "identities per single-shot draw (cross-camera, thesis, mixed-gallery)",
-    "repeats": "random draws averaged (single-shot protocols, cuhk03)",
-    "plot": "write CMC plots",
-    "baselines": "non-learned rows scored beside the checkpoints (colour-histogram); --baselines with no value for none",
-    "folder_role": "folder layout: split (train/validation/test by identity) | train (all of it trains) | test (all of it is the test set)",
-}
+# Fields whose flag is not --<field-name>; the help of every option is its field's comment
+# in reid/options.py (reid/data/loading.py for the dataset fields): see field_help.
+FLAG_OF = {"finetune_from": "--from"}
+RUN_FILES = ("last.pt", "best.pt", "history.json", "log.csv")  # what `train` writes into its --output
+
+
+def flag_of(field: str) -> str:
+    return FLAG_OF.get(field, "--" + field.replace("_", "-"))
 
 
 def _add_dataclass_options(parser: argparse.ArgumentParser, cls, skip: set[str] = frozenset(),
                            defaults: dict | None = None, required: set[str] = frozenset()) -> None:
     hints = typing.get_type_hints(cls)
+    docs = field_help(cls)
     for f in dataclasses.fields(cls):
         if f.name in skip:
             continue
         flag = "--" + f.name.replace("_", "-")
         t = hints[f.name]
         default = (defaults or {}).get(f.name, f.default if f.default is not dataclasses.MISSING else f.default_factory())
-        kw: dict = {"dest": f.name, "help": HELP.get(f.name, "")}
+        kw: dict = {"dest": f.name, "help": docs.get(f.name, "")}
         if f.name in required:
             kw["required"] = True
         else:
             kw["default"] = default
         if f.name in CHOICES:
             kw["choices"] = CHOICES[f.name]
-        if f.name == "progress":  # the family's -q/--quiet; --progress/--no-progress stay accepted
+        if f.name == "output":  # the family's -o/--output, a folder the user names
+            parser.add_argument("-o", "--output", "--out", dest="output", metavar="DIR", required=True,
+                                help=kw["help"])
+        elif f.name == "data":  # the dataset a command reads: --data (docs/cli.md)
+            parser.add_argument("--data", dest="data", metavar="DIR", required=True, help=kw["help"])
+        elif f.name == "progress":  # the family's -q/--quiet; --progress/--no-progress stay accepted
             parser.add_argument("-q", "--quiet", "--no-progress", dest="progress", action="store_false",
                                 default=True, help="no progress bars")
             parser.add_argument("--progress", dest="progress", action="store_true", help=argparse.SUPPRESS)
@@ -118,37 +68,57 @@ def _add_dataclass_options(parser: argparse.ArgumentParser, cls, skip: set[str] 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = new_parser(PROG, "Train, finetune and evaluate person re-id models. Exit codes: 0 done, 2 a usage or "
-                   "input error (one line naming the option or file); see docs/cli.md.")
+    p = new_parser(PROG, "Train, finetune and evaluate person re-id models.", epilog=EXIT_CODES_HELP)
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, help=help, description=help, formatter_class=HelpFormatter)
+        return add_command(sub, name, help, PROG)
+
+    def overwrite(c: argparse.ArgumentParser, what: str) -> None:
+        c.add_argument("--overwrite", action="store_true",
+                       help=f"replace {what} in --output (docs/cli.md: rerunning into a folder)")
 
     tr = command("train", "train a model (best checkpoint by the validation CMC area)")
     _add_dataclass_options(tr, TrainOptions, skip={"finetune_from"}, required={"data"})
+    overwrite(tr, "a previous run's checkpoints and history")
     ft = command("finetune", "continue a trained model on another dataset (new classifier g)")
-    ft.add_argument("--from", dest="finetune_from", required=True, help="checkpoint to start from")
-    _add_dataclass_options(ft, TrainOptions, skip={"finetune_from"}, required={"data"},
-                           defaults={"output": "runs/reid-finetune"})
+    ft.add_argument("--from", dest="finetune_from", required=True, metavar="CHECKPOINT",
+                    help="checkpoint to start from (best.pt or last.pt of `train`)")
+    _add_dataclass_options(ft, TrainOptions, skip={"finetune_from"}, required={"data"})
+    overwrite(ft, "a previous run's checkpoints and history")
     ev = command("evaluate", "CMC / mAP of checkpoints on a dataset's test set; JSON, CSV, plots")
     _add_dataclass_options(ev, EvalOptions)
+    overwrite(ev, "a previous evaluation's results")
     pl = command("plot", "one CMC chart from several results.json files")
     pl.add_argument("results", nargs="+", help="results.json files written by `evaluate`")
-    pl.add_argument("--protocol", default="cross-camera", choices=CHOICES["protocols"], help="protocol to draw")
-    pl.add_argument("--names", nargs="+", default=None, help="one label per results file")
-    pl.add_argument("-o", "--output", default="cmc.png", help="PNG file to write")
+    pl.add_argument("--protocols", "--protocol", dest="protocol", default="cross-camera",
+                    choices=CHOICES["protocols"], help="protocol to draw")
+    pl.add_argument("--names", nargs="+", default=None, help="one label per results file (default: the folders' names)")
+    pl.add_argument("-o", "--output", metavar="FILE", default="cmc.png", help="PNG file to write")
+    pl.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    load_docs = field_help(TrainOptions)
     info = command("info", "print a dataset's sets and identity counts as JSON")
-    info.add_argument("data", help=HELP["data"])
-    info.add_argument("--layout", default="auto", choices=CHOICES["layout"], help="dataset layout")
-    info.add_argument("--strict", action=argparse.BooleanOptionalAction, default=False, help=HELP["strict"])
-    info.add_argument("--folder-role", default="split", choices=("split", "train", "test"),
-                      help="folder layout: split it, or all of it is the train or the test side")
+    _add_data(info, load_docs["data"])
+    info.add_argument("--layout", default="auto", choices=CHOICES["layout"], help=load_docs["layout"])
+    info.add_argument("--strict", action=argparse.BooleanOptionalAction, default=False, help=load_docs["strict"])
+    info.add_argument("--folder-role", default="split", choices=CHOICES["folder_role"], help=load_docs["folder_role"])
+    info.add_argument("-q", "--quiet", action="store_true", help="no warnings about skipped files")
+    dg = command("diagnose", "how far colour alone tells a dataset's identities apart: cross-camera rank-1 of a "
+                             "colour histogram, and the colour spread of people and backgrounds (docs/results.md)")
+    _add_data(dg, load_docs["data"])
+    dg.add_argument("--layout", default="auto", choices=CHOICES["layout"], help=load_docs["layout"])
+    dg.add_argument("--subsets", nargs="+", default=["train"],
+                    choices=("train", "validation", "query", "gallery"), help="which sets' crops to pool")
+    dg.add_argument("--max-identities", type=int, default=0,
+                    help="read the crops of at most this many identities (a seeded choice; 0 = all)")
+    dg.add_argument("--seed", type=int, default=0, help="seed of the --max-identities choice")
+    dg.add_argument("--json", action="store_true", help="print the diagnostics as JSON")
+    dg.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     sp = command("split-folder", "make train/ and test/ folders (folder layout) from a flat folder of crops "
                                  "named by a site's own convention, split by identity")
-    sp.add_argument("source", help="folder of crops")
-    sp.add_argument("-o", "--output", "--out", dest="out", required=True,
+    _add_data(sp, "folder of crops")
+    sp.add_argument("-o", "--output", "--out", dest="out", metavar="DIR", required=True,
                     help="new folder for train/, test/ and split.json")
     sp.add_argument("--pattern", default=r"(?P<pid>-?\d+)_c?(?P<cam>\d+)",
                     help="regular expression matched at the start of each file name, with a (?P<pid>…) group and "
@@ -160,25 +130,62 @@ def build_parser() -> argparse.ArgumentParser:
                     help="keep at most this many training identities (0 = all)")
     sp.add_argument("--max-images-per-identity", type=int, default=0,
                     help="keep at most this many training images per identity, cameras alternating (0 = all)")
+    sp.add_argument("-q", "--quiet", action="store_true", help="no warnings about skipped files")
     return p
+
+
+def _add_data(parser: argparse.ArgumentParser, help: str) -> None:
+    """The dataset a command reads: `--data DIR` (the family's spelling); the older positional
+    form stays accepted (hidden)."""
+    parser.add_argument("--data", dest="data", metavar="DIR", default=None, help=help + " (required)")
+    parser.add_argument("data_positional", nargs="?", default=None, help=argparse.SUPPRESS)
+
+
+def _take_data(args: argparse.Namespace) -> None:
+    if "data_positional" not in vars(args):
+        return
+    pos = vars(args).pop("data_positional")
+    if pos is not None and args.data is not None and pos != args.data:
+        raise UserError(f"--data {args.data}: give the dataset once (also got {pos})")
+    args.data = args.data or pos
+    if args.data is None:
+        raise UserError("--data: required: the dataset folder to read")
 
 
 def _check_paths(args: argparse.Namespace) -> None:
     """Refuse unusable inputs and outputs before loading anything."""
+    _take_data(args)
     if args.command in ("train", "finetune", "evaluate"):
         check_output_folder(args.output)
-    if args.command == "finetune":
-        check_input_file(args.finetune_from, "--from", "checkpoint file")
+        problem = device_name_problem(args.device)
+        if problem:
+            raise UserError(f"--device {args.device}: {problem}")
+    if args.command in ("train", "finetune"):
+        out = Path(args.output)
+        mode = check_rerun(args.output, holds_run=any((out / f).exists() for f in RUN_FILES), resume=args.resume,
+                           overwrite=args.overwrite)
+        if mode == "overwrite":
+            for f in RUN_FILES:
+                (out / f).unlink(missing_ok=True)
     if args.command == "evaluate":
+        check_rerun(args.output, holds_run=(Path(args.output) / "results.json").exists(), overwrite=args.overwrite,
+                    can_resume=False)
+        if args.names and len(args.names) != len(args.checkpoints):
+            raise UserError(f"--names: {len(args.names)} labels for {len(args.checkpoints)} checkpoints")
+    if args.command in ("finetune", "evaluate"):
         from .engine import load_checkpoint
 
-        for c in args.checkpoints:  # a junk file is refused before the dataset is loaded
-            check_input_file(c, "--checkpoints", "checkpoint file")
+        checkpoints = [args.finetune_from] if args.command == "finetune" else args.checkpoints
+        option = "--from" if args.command == "finetune" else "--checkpoints"
+        for c in checkpoints:  # a junk file is refused before the dataset is decoded
+            check_input_file(c, option, "checkpoint file")
             load_checkpoint(c)
     if args.command == "plot":
         for r in args.results:
             check_input_file(r, "results", "results.json file")
         check_output_folder(Path(args.output).parent, "--output")
+        if args.names and len(args.names) != len(args.results):
+            raise UserError(f"--names: {len(args.names)} labels for {len(args.results)} results files")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -186,17 +193,28 @@ def _run(args: argparse.Namespace) -> int:
 
     level = (logging.DEBUG if args.verbose else logging.INFO) if is_main_process() else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(message)s")
-    values = {k: v for k, v in vars(args).items() if k not in ("command", "verbose")}
+    quiet_logging(getattr(args, "quiet", False) or getattr(args, "progress", True) is False)
     _check_paths(args)
+    values = {k: v for k, v in vars(args).items() if k not in ("command", "verbose", "overwrite")}
     try:
         if args.command in ("train", "finetune"):
             opt = TrainOptions(**values).validate()
             from .engine import train
 
-            result = train(opt)
+            try:
+                result = train(opt)
+            except KeyboardInterrupt:
+                _report_interrupted(args)
+                return EXIT_INTERRUPTED
             if is_main_process():
-                    print(json.dumps({"best_checkpoint": str(result.best_checkpoint), "best_score": result.best_score,
+                print(json.dumps({"best_checkpoint": str(result.best_checkpoint), "best_score": result.best_score,
                                   "best_epoch": result.best_epoch}, indent=1))
+        elif args.command == "diagnose":
+            from .diagnose import diagnose, format_diagnosis
+
+            report = diagnose(args.data, layout=args.layout, subsets=args.subsets,
+                              max_identities=args.max_identities, seed=args.seed, progress=not args.quiet)
+            print(json.dumps(report, indent=1) if args.json else format_diagnosis(report))
         elif args.command == "evaluate":
             opt = EvalOptions(**values).validate()
             from .evaluate import evaluate
@@ -213,7 +231,7 @@ def _run(args: argparse.Namespace) -> int:
             from .data.folder_split import NamingRule, parse_camera_of_slot, split_folder
 
             rule = NamingRule(args.pattern, parse_camera_of_slot(args.camera_of_slot))
-            summary = split_folder(args.source, args.out, rule, args.test_identities, args.seed,
+            summary = split_folder(args.data, args.out, rule, args.test_identities, args.seed,
                                    args.max_train_identities, args.max_images_per_identity)
             print(json.dumps({k: v for k, v in dataclasses.asdict(summary).items() if k != "skipped"}
                              | {"skipped_files": len(summary.skipped)}, indent=1))
@@ -225,12 +243,31 @@ def _run(args: argparse.Namespace) -> int:
             print(json.dumps(data.summary(), indent=1))
     except OptionsError as exc:
         if exc.field in values:
-            raise UserError(f"--{exc.field.replace('_', '-')} {values[exc.field]}: {exc.reason}") from None
+            value = values[exc.field]
+            shown = " ".join(map(str, value)) if isinstance(value, list) else value
+            raise UserError(f"{flag_of(exc.field)} {shown}: {exc.reason}") from None
         raise
     return 0
 
 
+def _report_interrupted(args: argparse.Namespace) -> None:
+    """After Ctrl-C: how to go on (the same command with --resume once a checkpoint exists)."""
+    import shlex
+
+    argv = [a for a in _ARGV if a not in ("--overwrite", "--resume")]
+    command = " ".join([PROG, *map(shlex.quote, argv)])
+    if (Path(args.output) / "last.pt").is_file():
+        how = f"resume with: {command} --resume"
+    else:
+        how = f"no checkpoint was written yet; start again with: {command} --overwrite"
+    print(f"{PROG} {args.command}: interrupted; {how}", file=sys.stderr)
+
+
+_ARGV: list[str] = []
+
+
 def main(argv: list[str] | None = None) -> int:
+    _ARGV[:] = list(sys.argv[1:] if argv is None else argv)
     return run_cli(PROG, build_parser().parse_args, _run, argv, user_errors=(ValueError,),
                    print_help=lambda: build_parser().print_help(sys.stderr))
 

@@ -5,6 +5,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from synth_humans_addon.core.cli_conventions import device_name_problem, did_you_mean
+
 from .data import cuhk03
 from .data.layouts import FOLDER_ROLES
 from .data.loading import LoadOptions
@@ -54,11 +56,12 @@ class _Checked:
         """Build from a dict (an options file, a checkpoint, an experiment's table); unknown
         keys and wrong types are an OptionsError naming them."""
         if not isinstance(d, dict):
-            raise OptionsError("", f"{cls.__name__}: expected a table of options, got {d!r}")
+            raise OptionsError("", f"expected a table of re-id options, got {d!r}")
         fields = {f.name: f for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - set(fields))
         if unknown:
-            raise OptionsError(unknown[0], f"unknown {cls.__name__} option(s) {', '.join(unknown)} "
+            hint = did_you_mean(unknown[0], fields)
+            raise OptionsError(unknown[0], f"unknown re-id option(s) {', '.join(unknown)}{hint} "
                                            f"(see `python -m reid train --help`)")
         if isinstance(d.get("amp"), bool):  # checkpoints before amp had modes: true = auto, false = off
             d = {**d, "amp": "auto" if d["amp"] else "off"}
@@ -91,6 +94,8 @@ class _Checked:
                 raise _bad(f.name, value, f"must be at least {MINIMUM[f.name]}")
             if f.name in MAXIMUM and value > MAXIMUM[f.name]:
                 raise _bad(f.name, value, f"must be at most {MAXIMUM[f.name]}")
+            if f.name == "device" and device_name_problem(value):
+                raise _bad(f.name, value, device_name_problem(value))
         return self
 
 
@@ -111,62 +116,60 @@ class TrainOptions(_Checked, _LoadsDatasets):
     Nesterov momentum, lr 0.1 divided by 10 every `step_size` epochs.
     """
 
-    data: str = ""  # dataset root (any supported layout)
-    output: str = "runs/reid"  # folder for checkpoints, log and history
+    data: str = ""  # dataset root (generated format, Market-1501, DukeMTMC-reID, MSMT17, CUHK03 .mat, or a plain folder)
+    output: str = "runs/reid"  # run folder: checkpoints (best.pt, last.pt), log and history
     # model
-    arch: str = "inception"  # inception | inception-ibn | resnet50
-    height: int = 0  # 0: the architecture's default (144×56 inception, 256×128 resnet50)
-    width: int = 0
+    arch: str = "inception"  # inception (the study's, from scratch), inception-ibn, or resnet50 (BNNeck)
+    height: int = 0  # input height (0: the architecture's default, 144×56 inception, 256×128 resnet50)
+    width: int = 0  # input width (0: the architecture's default)
     features: int = 128  # inception embedding size
-    dropout: float = 0.5
-    weights_file: str = ""  # resnet50: torchvision state dict to start from (nothing is downloaded)
-    last_stride: int = 1
+    dropout: float = 0.5  # dropout before the classifier
+    weights_file: str = ""  # resnet50: torchvision ResNet-50 state dict to start from (nothing is downloaded)
+    last_stride: int = 1  # resnet50: stride of the last stage (1 keeps more resolution)
     # losses
-    label_smoothing: float = 0.0
-    triplet_weight: float = 0.0  # > 0 adds the batch-hard triplet loss (needs the P×K sampler)
-    triplet_margin: float = 0.3  # ≤ 0: soft margin
+    label_smoothing: float = 0.0  # cross-entropy label smoothing
+    triplet_weight: float = 0.0  # weight of the batch-hard triplet loss (> 0 needs the P×K sampler)
+    triplet_margin: float = 0.3  # triplet margin (≤ 0: soft margin)
     # sampling and augmentation
-    sampler: str = "random"  # random | pk
+    sampler: str = "random"  # random, or pk (P identities × K images per batch)
     num_instances: int = 4  # K of P×K batches
-    flip: bool = True
-    random_erasing: float = 0.0  # probability
+    flip: bool = True  # random horizontal flips
+    random_erasing: float = 0.0  # random erasing probability
     pad: int = 0  # pad-and-random-crop jitter in pixels
-    colour_jitter: float = 0.0  # strength s: brightness/contrast/saturation × [1−s, 1+s], hue ± s/4 turn
-    grayscale: float = 0.0  # probability of a grey copy
+    colour_jitter: float = 0.0  # colour jitter strength s: brightness/contrast/saturation × [1−s, 1+s], hue ± s/4 turn
+    grayscale: float = 0.0  # probability of a grey copy of an image
     # optimisation
-    epochs: int = 50
-    batch_size: int = 64
-    optimizer: str = "sgd"  # sgd | adam
-    lr: float = 0.1
-    momentum: float = 0.9
-    nesterov: bool = True
-    weight_decay: float = 5e-4
-    step_size: int = 40  # lr × gamma every step_size epochs
-    gamma: float = 0.1
-    warmup_epochs: int = 0  # linear warm-up from lr/10
-    # > 0: train until the validation score has not improved for this many validations (epochs
-    # is then the most), dropping the lr by gamma on the first plateau(s) (reid.schedule.Plateau)
-    patience: int = 0
-    plateau_lr_drops: int = 1  # with patience: lr drops on a plateau before the run stops
+    epochs: int = 50  # training epochs (at least 1; with --patience the most)
+    batch_size: int = 64  # images per batch
+    optimizer: str = "sgd"  # sgd (Nesterov momentum) or adam
+    lr: float = 0.1  # learning rate
+    momentum: float = 0.9  # SGD momentum
+    nesterov: bool = True  # Nesterov momentum
+    weight_decay: float = 5e-4  # L2 weight decay
+    step_size: int = 40  # multiply the learning rate by gamma every this many epochs (0 = never)
+    gamma: float = 0.1  # learning-rate factor at each step
+    warmup_epochs: int = 0  # linear warm-up from lr/10 over this many epochs
+    # with patience, the lr drops by gamma on the first plateau(s) (reid.schedule.Plateau)
+    patience: int = 0  # train until the validation score has not improved for this many validations (0 = every epoch)
+    plateau_lr_drops: int = 1  # with --patience: learning-rate drops (× gamma) on a plateau before the run stops
     # finetuning
-    finetune_from: str = ""  # checkpoint whose embedding network starts this run
-    embedding_lr_mult: float = 1.0  # learning-rate factor of the embedding network (finetuning too: 1.0 measured
-    # far better than 0.1 for generated → real at the study's budget, docs/results.md)
+    finetune_from: str = ""  # checkpoint whose embedding network starts this run (finetune --from)
+    embedding_lr_mult: float = 1.0  # learning-rate factor of the embedding network (1: measured best for finetuning, docs/results.md)
     # validation
-    val_identities: int = 100  # single-shot draw size on the validation set
-    val_repeats: int = 10
-    eval_every: int = 1
+    val_identities: int = 100  # identities per validation draw (mixed-gallery)
+    val_repeats: int = 10  # single-shot validation draws averaged
+    eval_every: int = 1  # validate every this many epochs
     # running
-    seed: int = 0
-    workers: int = 2
-    device: str = "auto"  # auto | cpu | cuda | cuda:1
+    seed: int = 0  # random seed (weights, batches, augmentation)
+    workers: int = 2  # data-loading processes (0 = in the main process)
+    device: str = "auto"  # auto, cpu, cuda or cuda:N
     threads: int = 0  # torch CPU threads (0 = torch's default)
-    cache_images: bool = True  # decode and resize every crop once (reid.data.cached); false: per-epoch PIL pipeline
+    cache_images: bool = True  # decode and resize every crop once (reid.data.cached); off: a per-epoch PIL pipeline
     cache_memory_mb: int = 0  # decoded crops above this size are memory-mapped in <output>/frames.u8 (0: half the free memory)
     channels_last: bool = True  # NHWC memory format (faster convolutions on CPU and GPU)
-    amp: str = "auto"  # auto (GPU: bf16 or fp16; CPU: bf16 where native) | off | bf16 | fp16
-    resume: bool = False  # continue from <output>/last.pt
-    progress: bool = True
+    amp: str = "auto"  # mixed precision: auto (GPU: bf16 or fp16; CPU: bf16 where native), off, bf16 or fp16
+    resume: bool = False  # continue the run in --output from its last.pt
+    progress: bool = True  # progress bars (-q turns them off)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -182,21 +185,21 @@ class TrainOptions(_Checked, _LoadsDatasets):
 class EvalOptions(_Checked, _LoadsDatasets):
     """Evaluating one or more checkpoints on a dataset's test (or validation) set."""
 
-    checkpoints: list[str] = field(default_factory=list)
+    checkpoints: list[str] = field(default_factory=list)  # checkpoint files (.pt) to evaluate
     # non-learned rows scored beside the checkpoints (reid.baselines); [] for none
-    baselines: list[str] = field(default_factory=lambda: ["colour-histogram"])
-    data: str = ""
+    baselines: list[str] = field(default_factory=lambda: ["colour-histogram"])  # non-learned rows scored beside the checkpoints (colour-histogram); --baselines alone for none
+    data: str = ""  # dataset root to evaluate on (generated format, Market-1501, DukeMTMC-reID, MSMT17, CUHK03 .mat, or a folder)
     names: list[str] = field(default_factory=list)  # labels in tables and plots (default: file stems)
-    output: str = "runs/reid-eval"
-    subset: str = "test"  # test | validation
-    protocols: list[str] = field(default_factory=list)  # default: the dataset's own
-    max_rank: int = 100
-    single_shot_identities: int = 100
-    repeats: int = 10
-    seed: int = 0
-    batch_size: int = 128
-    workers: int = 2
-    device: str = "auto"
-    folder_role: str = "test"  # LoadOptions' field, another default: a folder given to evaluate is a test set
-    plot: bool = True
-    progress: bool = True
+    output: str = "runs/reid-eval"  # folder for results.json, results.csv and the CMC plots
+    subset: str = "test"  # which set to evaluate on
+    protocols: list[str] = field(default_factory=list)  # evaluation protocols (default: the dataset's own)
+    max_rank: int = 100  # highest rank of the CMC curves (cut to the gallery's identities in plots)
+    single_shot_identities: int = 100  # identities per single-shot draw (cross-camera, thesis, mixed-gallery)
+    repeats: int = 10  # random draws averaged (single-shot protocols, cuhk03)
+    seed: int = 0  # seed of the random draws
+    batch_size: int = 128  # images per batch when computing embeddings
+    workers: int = 2  # data-loading processes (0 = in the main process)
+    device: str = "auto"  # auto, cpu, cuda or cuda:N
+    folder_role: str = "test"  # folder layout: split | train | test (default here: all of a plain folder is the test set)
+    plot: bool = True  # write CMC plots
+    progress: bool = True  # progress bars (-q turns them off)

@@ -43,7 +43,8 @@ log = logging.getLogger(__name__)
 FOLDER_ROLES = ("split", "train", "test")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 MARKET_NAME_RE = re.compile(r"^(-?\d+)_c(\d+)")
-FOLDER_NAME_RE = re.compile(r"^(-?\d+)_c?(\d+)_")
+# <pid>_<cam>_…, <pid>_c<cam>_… and Market-1501's <pid>_c<cam>s<seq>_… (0002_c1s1_000451_01.jpg)
+FOLDER_NAME_RE = re.compile(r"^(-?\d+)_c?(\d+)(?:s\d+)?_")
 
 
 def _images(folder: Path, recursive: bool = False) -> list[Path]:
@@ -54,14 +55,18 @@ def _images(folder: Path, recursive: bool = False) -> list[Path]:
 def _parse_folder(folder: Path, pattern: re.Pattern, skipped: list[str], recursive: bool = False) -> list[ImageItem]:
     if not folder.is_dir():
         raise DatasetLayoutError(f"{folder}: missing folder")
-    items = []
+    items, unnamed = [], []
     for p in _images(folder, recursive):
         m = pattern.match(p.name)
         if not m:
-            log.warning("skipping %s: name does not start with <pid>_<cam>", p)
-            skipped.append(str(p))
+            unnamed.append(p)
             continue
         items.append(ImageItem(str(p), int(m[1]), int(m[2])))
+    if unnamed:  # one warning per folder, not per file
+        expected = "<pid>_c<cam>s<seq>_…" if pattern is MARKET_NAME_RE else "<pid>_<cam>_… or <pid>_c<cam>s<seq>_…"
+        log.warning("%s: skipping %d image(s) not named %s, e.g. %s (`python -m reid split-folder --pattern` "
+                    "reads other namings)", folder, len(unnamed), expected, unnamed[0].name)
+        skipped.extend(map(str, unnamed))
     return items
 
 
@@ -115,7 +120,7 @@ def load_folder(root: Path, opt: LoadOptions) -> ReidData:
     skipped: list[str] = []
     items = _parse_folder(root, FOLDER_NAME_RE, skipped, recursive=True)
     if not items:
-        raise DatasetLayoutError(f"{root}: no images named <pid>_<cam>_*.jpg")
+        raise DatasetLayoutError(f"{root}: no images named <pid>_<cam>_*.jpg or <pid>_c<cam>s<seq>_*.jpg")
     protocols = ("cross-camera", "market1501", "cuhk03", "thesis")
     if opt.folder_role == "test":
         query, gallery = query_gallery_split([it for it in items if it.pid > 0])

@@ -16,19 +16,19 @@ from .splits import split_by_identity
 class LoadOptions:
     """How to load a dataset. `reid.options.TrainOptions` and `EvalOptions` inherit these fields."""
 
-    layout: str = "auto"  # a registered layout (reid.data.registry) or auto: detected
+    layout: str = "auto"  # dataset layout (auto: detected)
     num_validation: int = 100  # identities moved from train to validation where a dataset has none
-    num_test: int = 100  # `folder` layout: identities held out for testing
-    split_seed: int = 0
-    check_images: bool = True  # open every file's header once and skip unreadable ones
-    strict: bool = False  # refuse a dataset with missing or unreadable files instead of skipping them
-    cuhk03_images: str = "labeled"  # labeled | detected
-    cuhk03_protocol: str = "classic"  # classic (20 splits of 100 test ids) | new (767/700)
-    cuhk03_split: int = 0  # classic protocol: which of the 20 test splits
-    folder_role: str = "split"  # `folder` layout: split | train (all of it trains) | test (reid.data.layouts)
+    num_test: int = 100  # folder layout: identities held out for testing
+    split_seed: int = 0  # seed of the identity splits (and of --max-identities' choice)
+    check_images: bool = True  # open every image's header once and skip unreadable ones
+    strict: bool = False  # refuse a dataset with missing or unreadable image files (default: skip and report them)
+    cuhk03_images: str = "labeled"  # CUHK03: labeled or detected crops
+    cuhk03_protocol: str = "classic"  # CUHK03: classic (20 splits of 100 test ids) or new (767/700)
+    cuhk03_split: int = 0  # CUHK03 classic: which of the 20 test splits
+    folder_role: str = "split"  # folder layout: split (train/validation/test by identity) | train (all of it trains) | test (all of it is the test set)
     # a smaller training set (0 = all): nested identity subsets per split_seed (reid.data.splits)
-    max_identities: int = 0
-    max_images_per_identity: int = 0
+    max_identities: int = 0  # train on this many identities of the training set (0 = all; nested subsets per --split-seed)
+    max_images_per_identity: int = 0  # and at most this many images of each, round-robin over its cameras (0 = all)
 
 
 class DatasetLayoutError(ValueError):

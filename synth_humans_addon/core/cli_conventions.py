@@ -14,10 +14,15 @@ Nothing here imports bpy, torch or numpy.
 from __future__ import annotations
 
 import argparse
+import ast
+import difflib
+import inspect
 import os
+import re
 import sys
+import textwrap
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # the work ran, but part of it failed (failed jobs, failed stages)
@@ -25,12 +30,85 @@ EXIT_USAGE = 2  # a user mistake: bad option, invalid spec or options file, unus
 EXIT_UNFINISHED = 3  # the work stopped before the end (generate/broker: jobs left); rerun to resume
 EXIT_INTERRUPTED = 130  # Ctrl-C
 
+# The exit codes every program follows (docs/cli.md's table; its top-level help lists them).
+EXIT_CODES = ((EXIT_OK, "done"), (EXIT_FAILED, "part of the work failed"), (EXIT_USAGE, "a usage or input error"),
+              (EXIT_UNFINISHED, "unfinished (rerun to resume)"), (EXIT_INTERRUPTED, "interrupted (Ctrl-C)"))
+EXIT_CODES_HELP = "exit codes: " + ", ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES) + "; see docs/cli.md"
+
+# The one rule for rerunning into an existing folder (docs/cli.md, "Rerunning into a folder").
+RERUN_RULE = ("a folder that holds a previous run or other files is never overwritten silently: "
+              "pass --resume to continue the run there or --overwrite to replace it")
+
 # Older spellings still accepted, but no longer shown in --help.
 HIDDEN_ALIASES = frozenset({"--out", "--no-progress", "--num-workers", "--progress"})
 
 
 class UserError(Exception):
     """A mistake the user can fix; the message names the file or option."""
+
+
+def field_help(cls: type) -> dict[str, str]:
+    """Each dataclass field's help: the comment on the line that declares it
+    (``epochs: int = 50  # training epochs``). Fields of base classes are documented where
+    they are declared.
+
+    This is the options' documented convention (docs/cli.md): `--help` is generated from it,
+    and a test requires a comment on every field, so help and options cannot drift apart."""
+    docs: dict[str, str] = {}
+    for klass in reversed(inspect.getmro(cls)):
+        if klass is object or "__dataclass_fields__" not in vars(klass):
+            continue
+        try:
+            lines, _ = inspect.getsourcelines(klass)
+        except (OSError, TypeError):
+            continue
+        source = textwrap.dedent("".join(lines))
+        text = source.splitlines()
+        for node in ast.parse(source).body[0].body:
+            if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                _, sep, comment = text[node.end_lineno - 1].partition("  # ")
+                docs[node.target.id] = comment.strip() if sep else ""
+    return docs
+
+
+DEVICE_NAMES = "auto, cpu, cuda or cuda:N"
+_DEVICE_RE = re.compile(r"auto|cpu|cuda(:\d+)?")
+
+
+def device_name_problem(name: object) -> str | None:
+    """None for a device name torch and our CLIs accept, else why not (no torch import)."""
+    if isinstance(name, str) and _DEVICE_RE.fullmatch(name):
+        return None
+    return f"must be {DEVICE_NAMES}"
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """`; did you mean 'x'?` for the closest known name, or "" when none is close."""
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.75)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def check_rerun(folder: str | Path, *, holds_run: bool, resume: bool = False, overwrite: bool = False,
+                option: str = "--output", can_resume: bool = True) -> str:
+    """The one rule for rerunning into an existing folder. Returns "new", "resume" or "overwrite".
+
+    `holds_run`: the folder holds a previous run of this command (or, for commands that write
+    a copy, anything at all). Without --resume or --overwrite such a folder is refused."""
+    if resume and overwrite:
+        raise UserError("--resume and --overwrite exclude each other")
+    if resume:
+        if not holds_run:
+            raise UserError(f"{option} {folder}: no run to resume there (drop --resume to start one)")
+        return "resume"
+    if holds_run and not overwrite:
+        flags = "--resume to continue it or --overwrite to replace it" if can_resume else "--overwrite to replace it"
+        raise UserError(f"{option} {folder}: holds a previous run; pass {flags}, or choose another folder")
+    return "overwrite" if holds_run else "new"
+
+
+def folder_has_files(folder: str | Path) -> bool:
+    p = Path(folder)
+    return p.is_dir() and any(p.iterdir())
 
 
 def program_name(package: str, script: str) -> str:
@@ -55,6 +133,8 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
         default = action.default
+        if isinstance(action, argparse.BooleanOptionalAction) and isinstance(default, bool) and "default" not in text:
+            return f"{text} (default: {'on' if default else 'off'})".lstrip()
         if (action.required or default in (None, "", [], argparse.SUPPRESS) or isinstance(default, bool)
                 or "default" in text or not action.option_strings):
             return text
@@ -69,10 +149,44 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return super()._format_action_invocation(action)
 
 
+class FamilyParser(argparse.ArgumentParser):
+    """argparse with the family's error form: one line, ``<prog>: error: <message>``, exit 2
+    (argparse's own prints the usage first; `--help` shows it)."""
+
+    def error(self, message: str):
+        for alias in HIDDEN_ALIASES:
+            message = re.sub(f"/{alias}(?![\\w-])", "", message)
+        m = re.search(r"invalid choice: '(.*?)' \(choose from (.*)\)", message)
+        if m:
+            message += did_you_mean(m[1], re.findall(r"'([^']*)'", m[2]))
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def new_parser(prog: str, description: str, **kw) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description=description, formatter_class=HelpFormatter, **kw)
+    p = FamilyParser(prog=prog, description=description, formatter_class=HelpFormatter, **kw)
     p.add_argument("--version", action="version", version=version_text(prog))
     return p
+
+
+def add_command(sub, name: str, help: str, prog: str, **kw) -> argparse.ArgumentParser:
+    """A subcommand with the family's help formatter and its own `--version`."""
+    c = sub.add_parser(name, help=help, description=help, formatter_class=HelpFormatter, **kw)
+    c.add_argument("--version", action="version", version=version_text(f"{prog} {name}"))
+    return c
+
+
+def add_output(parser: argparse.ArgumentParser, help: str, required: bool = True, dest: str = "output",
+               metavar: str = "DIR", **kw) -> None:
+    """`-o/--output` (`--out` is its hidden old spelling)."""
+    parser.add_argument("-o", "--output", "--out", dest=dest, metavar=metavar, required=required, help=help, **kw)
+
+
+def quiet_logging(quiet: bool) -> None:
+    """-q: only warnings and errors from the logging module (no timestamped INFO lines)."""
+    import logging
+
+    if quiet:
+        logging.getLogger().setLevel(logging.WARNING)
 
 
 def add_quiet(parser: argparse.ArgumentParser, dest: str = "quiet") -> None:
@@ -131,7 +245,10 @@ def run_cli(prog: str, parse: Callable[[Sequence[str]], argparse.Namespace], run
     if not argv and print_help is not None:
         print_help()
         return EXIT_USAGE
-    args = parse(argv)
+    try:
+        args = parse(argv)
+    except SystemExit as exc:  # argparse's --help, --version and usage errors (already printed)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     command = getattr(args, "command", None)
     label = f"{prog} {command}" if command else prog
     try:

@@ -20,13 +20,13 @@ def folder(tmp_path):
 
 
 @pytest.mark.parametrize("args, needles", [
-    (["evaluate", "--checkpoints", "junk.pt", "--data", "nowhere"], ["junk.pt", "not a synth-humans re-id checkpoint"]),
-    (["evaluate", "--checkpoints", "missing.pt", "--data", "nowhere"], ["--checkpoints missing.pt"]),
+    (["evaluate", "--checkpoints", "junk.pt", "--data", "nowhere", "-o", "e"], ["junk.pt", "not a synth-humans re-id checkpoint"]),
+    (["evaluate", "--checkpoints", "missing.pt", "--data", "nowhere", "-o", "e"], ["--checkpoints missing.pt"]),
     (["plot", "dataset.json"], ["dataset.json", "not a results.json"]),
     (["train", "--data", "nowhere", "--output", "afile/run"], ["--output afile/run", "afile is a file"]),
-    (["train", "--data", "nowhere", "--epochs", "-1"], ["--epochs -1", "at least 1"]),
-    (["train", "--data", "nowhere", "--arch", "resnet"], ["--arch", "resnet50"]),
-    (["finetune", "--data", "nowhere", "--from", "junk.pt", "--sampler", "pq"], ["--sampler"]),
+    (["train", "--data", "nowhere", "-o", "r", "--epochs", "-1"], ["--epochs -1", "at least 1"]),
+    (["train", "--data", "nowhere", "-o", "r", "--arch", "resnet"], ["--arch", "resnet50"]),
+    (["finetune", "--data", "nowhere", "-o", "r", "--from", "junk.pt", "--sampler", "pq"], ["--sampler"]),
     (["info", "nowhere"], ["nowhere"]),
 ])
 def test_mistakes_are_one_line_with_exit_code_2(folder, args, needles):
@@ -40,7 +40,7 @@ def test_program_name_version_and_help(folder):
     v = run_cli("reid", "--version", cwd=folder)
     assert v.returncode == 0 and "synth-humans" in v.stdout
     h = run_cli("reid", "train", "--help", cwd=folder).stdout
-    assert "--data DATA" in h and "(default: )" not in h and "--arch {inception,resnet50}" in h
+    assert "--data DIR" in h and "-o DIR, --output DIR" in h and "(default: )" not in h and "--arch {inception," in h
     assert "-q, --quiet" in h and "--no-progress" not in h and "--strict" in h
 
 
@@ -49,8 +49,10 @@ def test_old_and_new_spellings_parse_alike():
 
     p = build_parser()
     for flag in ("--quiet", "-q", "--no-progress"):
-        assert p.parse_args(["train", "--data", "d", flag]).progress is False
-    assert p.parse_args(["train", "--data", "d"]).progress is True
+        assert p.parse_args(["train", "--data", "d", "-o", "r", flag]).progress is False
+    assert p.parse_args(["train", "--data", "d", "--out", "r"]).progress is True
+    assert p.parse_args(["plot", "r.json", "--protocol", "thesis"]).protocol == "thesis"  # old spelling
+    assert p.parse_args(["info", "d"]).data_positional == "d"  # the old positional dataset
     assert p.parse_args(["plot", "r.json", "--output", "x.png"]).output == "x.png"
 
 
