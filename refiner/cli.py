@@ -12,8 +12,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from synth_humans_addon.core.cli_conventions import (HelpFormatter, UserError, add_quiet, check_input_file,
-                                                     check_output_folder, new_parser, program_name, run_cli)
+from synth_humans_addon.core.cli_conventions import (EXIT_CODES_HELP, EXIT_INTERRUPTED, UserError, add_command,
+                                                     add_data, add_output, add_quiet, check_input_file,
+                                                     check_output_folder, check_rerun, device_name_problem, field_help,
+                                                     folder_has_files, new_parser, program_name, quiet_logging,
+                                                     run_cli, take_data)
 
 from .options import AMP_MODES, GAN_MODES, INIT_TYPES, MODELS, NORMS, PADDINGS, PERSON_LOSS_NORMS, OptionsError, \
     RefinerOptions
@@ -23,35 +26,10 @@ STRICT_HELP = "refuse a generated dataset with missing files (default: skip them
 OPTION_CHOICES = {"model": MODELS, "norm": NORMS, "person_loss_norm": PERSON_LOSS_NORMS, "init_type": INIT_TYPES,
                   "gan_mode": GAN_MODES, "pad_mode": PADDINGS, "amp": AMP_MODES, "channels_last": ("auto", "on", "off")}
 
-OPTION_HELP = {
-    "model": "cyclegan or ptgan (CycleGAN + person identity loss on the foreground)",
-    "height": "training frame height (multiple of 4)", "width": "training frame width (multiple of 4)",
-    "load_scale": "fit into a frame this much larger, then random-crop (1 = no crop)",
-    "flip": "random horizontal flips", "pad_mode": "letterbox fill: edge, reflect or constant",
-    "ngf": "generator width", "ndf": "discriminator width", "n_blocks": "residual blocks (6 or 9)",
-    "n_layers_d": "PatchGAN layers (3 = 70×70)", "norm": "instance, batch or none",
-    "lambda_a": "cycle loss weight A→B→A", "lambda_b": "cycle loss weight B→A→B",
-    "lambda_identity": "identity-mapping loss, relative to lambda_a/b (0 = off)",
-    "lambda_person": "PTGAN person identity loss weight", "person_loss_norm": "l1 or l2",
-    "pool_size": "image pool size (0 = none)", "n_epochs": "epochs at the initial learning rate",
-    "n_epochs_decay": "epochs of linear decay to 0", "batch_size": "batch size (0 = fit the device)",
-    "device": "auto, cpu, cuda or cuda:N", "amp": "auto, off, bf16 or fp16",
-    "channels_last": "auto, on or off", "source_subsets": "subsets of a dataset source ('all' for every one)",
-    "target_subsets": "subsets of a Market-1501 / synth-humans target ('all' for every one)",
-    "input_nc": "image channels in", "output_nc": "image channels out", "use_dropout": "dropout in the generator",
-    "init_type": "weight initialisation", "init_gain": "scale of the initial weights",
-    "gan_mode": "adversarial loss: lsgan (least squares) or vanilla (cross-entropy)", "lr": "Adam learning rate",
-    "beta1": "Adam beta1", "seed": "random seed", "num_workers": "data-loading processes (0 = in the main process)",
-    "threads": "torch CPU threads (0 = torch's default)",
-    "save_every_epochs": "keep a numbered checkpoint every N epochs (latest is always kept)",
-    "save_every_steps": "also update the latest checkpoint every N steps (0 = at epoch ends only)",
-    "sample_count": "images per domain in the fixed sample grid",
-}
-
-
 def _add_option_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("refiner options (all of them: `python -m refiner options`)")
     defaults = RefinerOptions()
+    docs = field_help(RefinerOptions)  # each field's comment in refiner/options.py is its help
     for f in dataclasses.fields(RefinerOptions):
         names = ["--" + f.name.replace("_", "-")]
         if f.name == "num_workers":  # the family's spelling; --num-workers stays accepted
@@ -61,7 +39,7 @@ def _add_option_flags(parser: argparse.ArgumentParser) -> None:
         # argparse's default stays None: only options given on the command line override
         # an --options file or a resumed run's options.
         kw: dict[str, Any] = {"dest": f"opt_{f.name}", "default": None,
-                              "help": f"{OPTION_HELP.get(f.name, '')} (default: {shown})".lstrip()}
+                              "help": f"{docs.get(f.name, '')} (default: {shown})".lstrip()}
         if f.name in OPTION_CHOICES:
             kw["choices"] = OPTION_CHOICES[f.name]
         elif f.type != "bool":
@@ -79,23 +57,25 @@ def _passed_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = new_parser(PROG, "CycleGAN / PTGAN refiners: make generated people look like a real camera's. Exit codes: "
-                   "0 done, 2 a usage or input error (one line naming the option or file); see docs/cli.md.")
+    p = new_parser(PROG, "CycleGAN / PTGAN refiners: make generated people look like a real camera's.",
+                   epilog=EXIT_CODES_HELP)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, help=help, description=help, formatter_class=HelpFormatter)
+        return add_command(sub, name, help, PROG)
 
     t = command("train", "train a refiner (generated → real)")
-    t.add_argument("--source", required=True, help="generated dataset (domain A)")
-    t.add_argument("--target", required=True, help="real images: a folder, a Market-1501 folder or a dataset (domain B)")
-    t.add_argument("--output", "-o", required=True, help="run folder (checkpoints, samples, losses)")
+    add_data(t, "generated dataset (domain A)", aliases=("--source",), positional=False)
+    t.add_argument("--target", required=True, metavar="DIR",
+                   help="real images: a folder, a Market-1501 folder or a dataset (domain B)")
+    add_output(t, "run folder (checkpoints, samples, losses)")
     t.add_argument("--source-masks", help="auto (default; on --resume: as started) | none | dataset | folder:PATH | "
                    "python:mod:func")
     t.add_argument("--target-masks", help="auto (default; on --resume: as started) | none | dataset | folder:PATH | "
                    "python:mod:func")
     t.add_argument("--options", type=Path, help="JSON file of options (e.g. a run's options.json); flags override it")
     t.add_argument("--resume", action="store_true", help="continue the run in --output from checkpoints/latest.pt")
+    t.add_argument("--overwrite", action="store_true", help="replace a previous run in --output")
     t.add_argument("--max-steps", type=int, help="stop after this many steps in all (smoke tests)")
     t.add_argument("--strict", action="store_true", help=STRICT_HELP)
     add_quiet(t)
@@ -103,12 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     a = command("apply", "write a refined copy of a dataset")
     a.add_argument("--checkpoint", required=True, type=Path, help="a refiner checkpoint (checkpoints/latest.pt)")
-    a.add_argument("--input", required=True, type=Path, help="dataset or image folder to refine")
-    a.add_argument("--output", "-o", required=True, type=Path, help="folder for the refined copy")
+    add_data(a, "dataset or image folder to refine", aliases=("--input",), positional=False)
+    add_output(a, "folder for the refined copy", type=Path)
     a.add_argument("--direction", default="AtoB", choices=("AtoB", "BtoA"),
                    help="AtoB: generated → real look (G_A, the refiner)")
     a.add_argument("--batch-size", type=int, default=0, help="0 = 16 on a GPU, 4 on the CPU")
-    a.add_argument("--device", default=None, help="default: the checkpoint's (auto)")
+    a.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N (default: the checkpoint's)")
     a.add_argument("--name", default=None, help="name of the refined dataset (default <name>-refined)")
     a.add_argument("--jpeg-quality", type=int, default=95, help="quality of refined JPEG images")
     a.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
@@ -116,17 +96,18 @@ def build_parser() -> argparse.ArgumentParser:
     add_quiet(a)
 
     m = command("masks", "person masks for a real dataset (DeepLabV3, or your function)")
-    m.add_argument("--input", required=True, type=Path, help="image folder or dataset")
-    m.add_argument("--output", "-o", required=True, type=Path, help="folder for the mask PNGs")
+    add_data(m, "image folder or dataset", aliases=("--input",), positional=False)
+    add_output(m, "folder for the mask PNGs", type=Path)
     m.add_argument("--segmenter", default="deeplabv3",
                    help="deeplabv3 (torchvision; weights from --weights, the torch hub cache, or downloaded) "
                    "or python:module:function")
     m.add_argument("--weights", type=Path,
                    help="deeplabv3: a local deeplabv3_resnet50_coco-*.pth file (no download)")
     m.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    m.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
     add_quiet(m)
 
-    command("options", "print the default options as JSON")
+    add_quiet(command("options", "print the default options as JSON"))
     return p
 
 
@@ -136,12 +117,31 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    try:
+        return _run_command(args)
+    except OptionsError as exc:
+        if exc.field is None:
+            raise
+        flag = {"num_workers": "--workers"}.get(exc.field, "--" + exc.field.replace("_", "-"))
+        passed = _passed_options(args) if args.command == "train" else {}
+        source = "" if exc.field in passed else f" (from {args.options or 'the resumed run'})" \
+            if getattr(args, "options", None) or getattr(args, "resume", False) else ""
+        raise UserError(f"{flag} {exc.value}{source}: {exc.reason}") from None
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    quiet_logging(getattr(args, "quiet", False))
+    take_data(args)
     if args.command in ("train", "apply", "masks"):
         check_output_folder(args.output)
+    if getattr(args, "device", None) is not None and device_name_problem(args.device):
+        raise UserError(f"--device {args.device}: {device_name_problem(args.device)}")
     if args.command == "apply":
         check_input_file(args.checkpoint, "--checkpoint", "checkpoint file")
-    if getattr(args, "input", None) is not None and not args.input.is_dir():
-        raise UserError(f"--input {args.input}: no such folder")
+    if args.command in ("apply", "masks") and not Path(args.data).is_dir():
+        raise UserError(f"--data {args.data}: no such folder")
+    if args.command == "masks":
+        check_rerun(args.output, holds_run=folder_has_files(args.output), overwrite=args.overwrite, can_resume=False)
     if args.command == "options":
         print(json.dumps(RefinerOptions().to_dict(), indent=1))
     elif args.command == "train":
@@ -149,7 +149,7 @@ def _run(args: argparse.Namespace) -> int:
     elif args.command == "apply":
         from .apply import apply
 
-        r = apply(args.checkpoint, args.input, args.output, direction=args.direction, batch_size=args.batch_size,
+        r = apply(args.checkpoint, Path(args.data), args.output, direction=args.direction, batch_size=args.batch_size,
                   device=args.device, name=args.name, jpeg_quality=args.jpeg_quality, overwrite=args.overwrite,
                   progress=not args.quiet, strict=args.strict)
         print(f"refined {r.images} images ({r.layout}) into {r.output}")
@@ -161,11 +161,13 @@ def _run(args: argparse.Namespace) -> int:
         elif args.segmenter.startswith("python:"):
             from .data import parse_mask_source
 
-            source = parse_mask_source(args.segmenter, "folder")
-            seg = source.fn
+            try:
+                seg = parse_mask_source(args.segmenter, "folder").fn
+            except (ImportError, AttributeError) as exc:  # the user's module or function is not there
+                raise UserError(f"--segmenter {args.segmenter}: {type(exc).__name__}: {exc}") from None
         else:
-            raise OptionsError(f"--segmenter {args.segmenter!r}: use deeplabv3 or python:module:function")
-        n = segment_folder(args.input, args.output, seg, progress=not args.quiet)
+            raise UserError(f"--segmenter {args.segmenter!r}: use deeplabv3 or python:module:function")
+        n = segment_folder(Path(args.data), args.output, seg, progress=not args.quiet)
         print(f"wrote {n} masks into {args.output}; train with --target-masks folder:{args.output}")
     return 0
 
@@ -174,17 +176,38 @@ def _train(args: argparse.Namespace) -> int:
     from .train import train
 
     passed = _passed_options(args)
+    latest = Path(args.output) / "checkpoints" / "latest.pt"
+    if check_rerun(args.output, holds_run=latest.is_file(), resume=args.resume, overwrite=args.overwrite) == "overwrite":
+        latest.unlink()
     if args.resume:
         options, overrides = None, passed
     else:
+        if args.options is not None:
+            check_input_file(args.options, "--options", "options file")
         try:
             base = json.loads(args.options.read_text()) if args.options else {}
         except json.JSONDecodeError as exc:
             raise UserError(f"--options {args.options}: not valid JSON ({exc})") from None
-        options, overrides = RefinerOptions.from_dict({**base, **passed}), None
-    r = train(options, args.source, args.target, args.output, source_masks=args.source_masks,
-              target_masks=args.target_masks, resume=args.resume, overrides=overrides, max_steps=args.max_steps,
-              progress=not args.quiet, strict=args.strict)
+        if not isinstance(base, dict):
+            raise UserError(f"--options {args.options}: expected a JSON object of options, got {type(base).__name__}")
+        try:
+            options, overrides = RefinerOptions.from_dict({**base, **passed}), None
+        except OptionsError as exc:
+            if exc.field is None or exc.field in passed:
+                raise
+            raise UserError(f"--options {args.options}: {exc}") from None
+    try:
+        r = train(options, args.data, args.target, args.output, source_masks=args.source_masks,
+                  target_masks=args.target_masks, resume=args.resume, overrides=overrides, max_steps=args.max_steps,
+                  progress=not args.quiet, strict=args.strict)
+    except KeyboardInterrupt:
+        import shlex
+
+        how = (f"resume with: {PROG} train --data {shlex.quote(str(args.data))} --target "
+               f"{shlex.quote(str(args.target))} -o {shlex.quote(str(args.output))} --resume") if latest.is_file() \
+            else "no checkpoint was written yet; start again with --overwrite"
+        print(f"{PROG} train: interrupted; {how}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     from reid.distributed import is_main_process  # under torchrun only rank 0 reports
 
     if is_main_process():

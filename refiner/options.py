@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reid.options import AMP_MODES  # one catalogue of mixed-precision modes (reid.device)
+from synth_humans_addon.core.cli_conventions import device_name_problem, did_you_mean
 from synth_humans_addon.core.dataset import SUBSET_TRAIN
 
 MODELS = ("cyclegan", "ptgan")
@@ -23,7 +24,20 @@ PADDINGS = ("edge", "reflect", "constant")
 
 
 class OptionsError(ValueError):
-    """Invalid refiner options; the message names the field."""
+    """Invalid refiner options; the message names the field (`field`, `value` and `reason` let
+    the command line name its flag instead: ``--batch-size 3: …``)."""
+
+    def __init__(self, message: str, field: str | None = None, value: Any = None, reason: str = ""):
+        super().__init__(message)
+        self.field, self.value, self.reason = field, value, reason or message
+
+
+def min_frame_side(n_layers_d: int) -> int:
+    """The smallest height and width the PatchGAN discriminator takes: n_layers_d 4×4 convs of
+    stride 2 halve the side, then two of stride 1 take 1 pixel each and must leave one; the
+    generator's two downsamplings ask for a multiple of 4 (24 for the default 3 layers)."""
+    side = 3 * 2 ** n_layers_d
+    return side + (-side) % 4
 
 
 @dataclass
@@ -34,51 +48,51 @@ class RefinerOptions:
     A → B (the refiner), G_B maps B → A, D_A judges B-looking images, D_B A-looking ones.
     """
 
-    model: str = "cyclegan"  # cyclegan | ptgan (CycleGAN + person identity loss on the foreground)
+    model: str = "cyclegan"  # cyclegan or ptgan (CycleGAN + person identity loss on the foreground)
     # --- frame: images are fitted into height × width without distortion (aspect kept, padded)
-    height: int = 256
-    width: int = 128
-    load_scale: float = 1.1171875  # the reference's 286/256: load this much larger, then random-crop
+    height: int = 256  # training frame height (multiple of 4, at least 24 with 3 discriminator layers)
+    width: int = 128  # training frame width (multiple of 4, at least 24 with 3 discriminator layers)
+    load_scale: float = 1.1171875  # fit into a frame this much larger, then random-crop (the reference's 286/256; 1 = no crop)
     flip: bool = True  # random horizontal flips (image and mask together)
-    pad_mode: str = "edge"  # how the letterbox around a fitted crop is filled
+    pad_mode: str = "edge"  # letterbox fill around a fitted crop
     # --- architecture
-    input_nc: int = 3
-    output_nc: int = 3
+    input_nc: int = 3  # image channels in
+    output_nc: int = 3  # image channels out
     ngf: int = 64  # generator width (filters of the first conv)
     ndf: int = 64  # discriminator width
     n_blocks: int = 9  # residual blocks of the ResNet generator (6 or 9 in the reference)
-    n_layers_d: int = 3  # PatchGAN depth; 3 = 70×70 receptive field
-    norm: str = "instance"
-    use_dropout: bool = False
-    init_type: str = "normal"
-    init_gain: float = 0.02
+    n_layers_d: int = 3  # PatchGAN layers (3 = 70×70 receptive field)
+    norm: str = "instance"  # normalisation layers
+    use_dropout: bool = False  # dropout in the generator
+    init_type: str = "normal"  # weight initialisation
+    init_gain: float = 0.02  # scale of the initial weights
     # --- losses
-    gan_mode: str = "lsgan"
-    lambda_a: float = 10.0  # cycle loss A → B → A
-    lambda_b: float = 10.0  # cycle loss B → A → B
-    lambda_identity: float = 0.5  # identity-mapping loss G_A(b) ≈ b, scaled by lambda_a/b (reference); 0 = off
+    gan_mode: str = "lsgan"  # adversarial loss: lsgan (least squares) or vanilla (cross-entropy)
+    lambda_a: float = 10.0  # cycle loss weight A → B → A
+    lambda_b: float = 10.0  # cycle loss weight B → A → B
+    lambda_identity: float = 0.5  # identity-mapping loss G_A(b) ≈ b, relative to lambda_a/b (0 = off)
     lambda_person: float = 10.0  # PTGAN person identity loss weight (ptgan only)
-    person_loss_norm: str = "l1"  # l1 (the source study) | l2 (squared error, the released PTGAN code)
-    pool_size: int = 50  # image pool of past fakes for the discriminators; 0 = no pool
+    person_loss_norm: str = "l1"  # l1 (the source study) or l2 (squared error, the released PTGAN code)
+    pool_size: int = 50  # image pool of past fakes for the discriminators (0 = none)
     # --- optimisation and schedule
-    lr: float = 2e-4
-    beta1: float = 0.5
+    lr: float = 2e-4  # Adam learning rate
+    beta1: float = 0.5  # Adam beta1
     n_epochs: int = 100  # epochs at the initial learning rate
     n_epochs_decay: int = 100  # epochs of linear decay to zero
-    batch_size: int = 1  # 0 = pick one that fits the device
-    seed: int = 0
+    batch_size: int = 1  # batch size (0 = pick one that fits the device)
+    seed: int = 0  # random seed
     # --- device
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    amp: str = "auto"  # auto (bf16/fp16 on a GPU, off on the CPU) | off | bf16 | fp16
-    channels_last: str = "auto"  # auto (on a GPU) | on | off
-    num_workers: int = 0  # data loader processes
+    device: str = "auto"  # auto, cpu, cuda or cuda:N
+    amp: str = "auto"  # mixed precision: auto (bf16/fp16 on a GPU, off on the CPU), off, bf16 or fp16
+    channels_last: str = "auto"  # NHWC memory format: auto (on a GPU), on or off
+    num_workers: int = 0  # data-loading processes (0 = in the main process)
     threads: int = 0  # CPU threads for torch (0 = torch's default)
     # --- bookkeeping
     save_every_epochs: int = 1  # keep a numbered checkpoint every N epochs (latest is always kept)
-    save_every_steps: int = 0  # also update `latest` every N steps (0 = only at epoch ends)
-    sample_count: int = 4  # images per domain in the fixed validation batch
-    source_subsets: list[str] = field(default_factory=lambda: [SUBSET_TRAIN])
-    target_subsets: list[str] = field(default_factory=lambda: [SUBSET_TRAIN])
+    save_every_steps: int = 0  # also update the latest checkpoint every N steps (0 = at epoch ends only)
+    sample_count: int = 4  # images per domain in the fixed sample grid
+    source_subsets: list[str] = field(default_factory=lambda: [SUBSET_TRAIN])  # subsets of a dataset source ('all' for every one)
+    target_subsets: list[str] = field(default_factory=lambda: [SUBSET_TRAIN])  # subsets of a Market-1501 / synth-humans target ('all' for every one)
 
     @property
     def total_epochs(self) -> int:
@@ -94,7 +108,7 @@ class RefinerOptions:
     def validate(self) -> "RefinerOptions":
         """Raise OptionsError naming the first bad field; returns self for chaining."""
         def bad(name: str, why: str):
-            raise OptionsError(f"refiner option `{name}` = {getattr(self, name)!r}: {why}")
+            raise OptionsError(f"refiner option `{name}` = {getattr(self, name)!r}: {why}", name, getattr(self, name), why)
 
         for name, allowed in (("model", MODELS), ("person_loss_norm", PERSON_LOSS_NORMS), ("norm", NORMS),
                               ("init_type", INIT_TYPES), ("gan_mode", GAN_MODES), ("pad_mode", PADDINGS),
@@ -105,6 +119,15 @@ class RefinerOptions:
             v = getattr(self, name)
             if v <= 0 or v % 4:
                 bad(name, "must be a positive multiple of 4 (the generator downsamples twice)")
+        if not 1 <= self.n_layers_d <= 8:
+            bad("n_layers_d", "must be 1 to 8")
+        for name in ("height", "width"):
+            if getattr(self, name) < min_frame_side(self.n_layers_d):
+                bad(name, f"must be at least {min_frame_side(self.n_layers_d)}: the PatchGAN discriminator's "
+                          f"{self.n_layers_d} layers need that much (fewer layers: --n-layers-d)")
+        problem = device_name_problem(self.device)
+        if problem:
+            bad("device", problem)
         for name in ("ngf", "ndf", "n_layers_d", "input_nc", "output_nc", "n_epochs_decay", "sample_count"):
             if getattr(self, name) < (0 if name == "n_epochs_decay" else 1):
                 bad(name, "must be positive")
@@ -129,10 +152,29 @@ class RefinerOptions:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "RefinerOptions":
         """Build from a dict (e.g. a checkpoint's); unknown keys are an error that names them."""
+        if not isinstance(data, dict):
+            raise OptionsError(f"expected a table of refiner options, got {type(data).__name__} {data!r:.80}")
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
-            raise OptionsError(f"unknown refiner option(s): {', '.join(unknown)}")
+            raise OptionsError(f"unknown refiner option(s): {', '.join(unknown)}{did_you_mean(unknown[0], names)}",
+                               unknown[0])
+        defaults = cls()
+        for key, value in data.items():
+            expected = getattr(defaults, key)
+            if isinstance(expected, bool):
+                ok = isinstance(value, bool)
+            elif isinstance(expected, float):
+                ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            elif isinstance(expected, int):
+                ok = isinstance(value, int) and not isinstance(value, bool)
+            elif isinstance(expected, list):
+                ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+            else:
+                ok = isinstance(value, type(expected))
+            if not ok:
+                why = f"expected {'a list of names' if isinstance(expected, list) else type(expected).__name__}"
+                raise OptionsError(f"refiner option {key} = {value!r}: {why}", key, value, why)
         return cls(**data).validate()
 
     def replace(self, **changes: Any) -> "RefinerOptions":

@@ -17,8 +17,10 @@ position within the epoch) and continues at the same step with the same batches.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +61,36 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+class StepClock:
+    """Times the first steps of a run (the very first is warm-up and not counted) and says once
+    what the whole run will take at that speed: steps × measured seconds per step."""
+
+    def __init__(self, measured_steps: int = 3):
+        self.measured_steps, self.times, self._last = measured_steps, [], None
+        self.reported = False
+
+    def tick(self) -> float | None:
+        """Call after each step; returns seconds per step once enough steps were timed (once)."""
+        now = time.perf_counter()
+        if self._last is not None:
+            self.times.append(now - self._last)
+        self._last = now
+        if self.reported or len(self.times) < self.measured_steps:
+            return None
+        self.reported = True
+        return sum(self.times) / len(self.times)
+
+
+def estimate_line(steps_left: int, seconds_per_step: float) -> str:
+    total = steps_left * seconds_per_step
+    span = f"{total / 3600:.1f} h" if total >= 3600 else f"{total / 60:.1f} min" if total >= 60 else f"{total:.0f} s"
+    line = f"estimate: {steps_left} steps left × {seconds_per_step:.2f} s/step = {span} on this device"
+    if total > 24 * 3600:
+        line += (" (the defaults are GPU-scale: on a CPU try a smaller --height/--width, --ngf/--ndf, --n-blocks "
+                 "or fewer --n-epochs; docs/refiner.md)")
+    return line
 
 
 def _read_history(path: Path, up_to_step: int) -> list[dict]:
@@ -179,6 +211,10 @@ def _train(options: RefinerOptions, checkpoint: dict | None, source: str | Path,
 
     if model.state.step == 0:
         render_samples()  # epoch 0: the untrained networks, for comparison
+    clock = StepClock()
+    steps_per_epoch = math.ceil(len(pairs) / options.batch_size)
+    run_steps = steps_per_epoch * options.total_epochs if max_steps is None else min(
+        max_steps, steps_per_epoch * options.total_epochs)
     with (history_path if ctx.is_main else Path(os.devnull)).open("a") as log:
         while model.state.epoch < options.total_epochs:
             epoch = model.state.epoch
@@ -194,6 +230,9 @@ def _train(options: RefinerOptions, checkpoint: dict | None, source: str | Path,
                        dynamic_ncols=True, leave=False)
             for batch in bar:
                 losses = model.train_step(batch)
+                per_step = clock.tick()
+                if per_step is not None and progress:
+                    tqdm.write(estimate_line(max(0, run_steps - model.state.step), per_step))
                 row = {"step": model.state.step, "epoch": epoch, "lr": model.learning_rate, **losses}
                 log.write(json.dumps(row) + "\n")
                 result.history.append(row)

@@ -15,7 +15,8 @@ import typing
 from pathlib import Path
 
 from synth_humans_addon.core.cli_conventions import (HelpFormatter, UserError, check_input_file, check_output_folder,
-                                                     EXIT_CODES_HELP, EXIT_INTERRUPTED, add_command, check_rerun,
+                                                     EXIT_CODES_HELP, EXIT_INTERRUPTED, add_command, add_data,
+                                                     check_rerun, take_data,
                                                      device_name_problem, field_help, new_parser, program_name,
                                                      quiet_logging, run_cli)
 
@@ -99,14 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     load_docs = field_help(TrainOptions)
     info = command("info", "print a dataset's sets and identity counts as JSON")
-    _add_data(info, load_docs["data"])
+    add_data(info, load_docs["data"])
     info.add_argument("--layout", default="auto", choices=CHOICES["layout"], help=load_docs["layout"])
     info.add_argument("--strict", action=argparse.BooleanOptionalAction, default=False, help=load_docs["strict"])
     info.add_argument("--folder-role", default="split", choices=CHOICES["folder_role"], help=load_docs["folder_role"])
     info.add_argument("-q", "--quiet", action="store_true", help="no warnings about skipped files")
     dg = command("diagnose", "how far colour alone tells a dataset's identities apart: cross-camera rank-1 of a "
                              "colour histogram, and the colour spread of people and backgrounds (docs/results.md)")
-    _add_data(dg, load_docs["data"])
+    add_data(dg, load_docs["data"])
     dg.add_argument("--layout", default="auto", choices=CHOICES["layout"], help=load_docs["layout"])
     dg.add_argument("--subsets", nargs="+", default=["train"],
                     choices=("train", "validation", "query", "gallery"), help="which sets' crops to pool")
@@ -117,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     dg.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     sp = command("split-folder", "make train/ and test/ folders (folder layout) from a flat folder of crops "
                                  "named by a site's own convention, split by identity")
-    _add_data(sp, "folder of crops")
+    add_data(sp, "folder of crops")
     sp.add_argument("-o", "--output", "--out", dest="out", metavar="DIR", required=True,
                     help="new folder for train/, test/ and split.json")
     sp.add_argument("--pattern", default=r"(?P<pid>-?\d+)_c?(?P<cam>\d+)",
@@ -134,27 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _add_data(parser: argparse.ArgumentParser, help: str) -> None:
-    """The dataset a command reads: `--data DIR` (the family's spelling); the older positional
-    form stays accepted (hidden)."""
-    parser.add_argument("--data", dest="data", metavar="DIR", default=None, help=help + " (required)")
-    parser.add_argument("data_positional", nargs="?", default=None, help=argparse.SUPPRESS)
-
-
-def _take_data(args: argparse.Namespace) -> None:
-    if "data_positional" not in vars(args):
-        return
-    pos = vars(args).pop("data_positional")
-    if pos is not None and args.data is not None and pos != args.data:
-        raise UserError(f"--data {args.data}: give the dataset once (also got {pos})")
-    args.data = args.data or pos
-    if args.data is None:
-        raise UserError("--data: required: the dataset folder to read")
-
-
 def _check_paths(args: argparse.Namespace) -> None:
     """Refuse unusable inputs and outputs before loading anything."""
-    _take_data(args)
+    take_data(args)
     if args.command in ("train", "finetune", "evaluate"):
         check_output_folder(args.output)
         problem = device_name_problem(args.device)

@@ -40,7 +40,8 @@ RERUN_RULE = ("a folder that holds a previous run or other files is never overwr
               "pass --resume to continue the run there or --overwrite to replace it")
 
 # Older spellings still accepted, but no longer shown in --help.
-HIDDEN_ALIASES = frozenset({"--out", "--no-progress", "--num-workers", "--progress"})
+HIDDEN_ALIASES = frozenset({"--out", "--no-progress", "--num-workers", "--progress", "--source", "--input",
+                            "--protocol"})
 
 
 class UserError(Exception):
@@ -179,6 +180,27 @@ def add_output(parser: argparse.ArgumentParser, help: str, required: bool = True
                metavar: str = "DIR", **kw) -> None:
     """`-o/--output` (`--out` is its hidden old spelling)."""
     parser.add_argument("-o", "--output", "--out", dest=dest, metavar=metavar, required=required, help=help, **kw)
+
+
+def add_data(parser: argparse.ArgumentParser, help: str, aliases: Sequence[str] = (), positional: bool = True) -> None:
+    """The dataset a command reads: `--data DIR`, the family's one spelling (docs/cli.md); older
+    spellings (`aliases`, and a positional DATASET where `positional`) stay accepted, hidden.
+    Call `take_data(args)` after parsing."""
+    parser.add_argument("--data", *aliases, dest="data", metavar="DIR", default=None, help=f"{help} (required)")
+    if positional:
+        parser.add_argument("data_positional", nargs="?", default=None, help=argparse.SUPPRESS)
+
+
+def take_data(args: argparse.Namespace) -> None:
+    """Merge the positional spelling into `args.data`; refuse none or two different datasets."""
+    pos = vars(args).pop("data_positional", None)
+    if "data" not in vars(args):
+        return
+    if pos is not None and args.data is not None and pos != args.data:
+        raise UserError(f"--data {args.data}: give the dataset once (also got {pos})")
+    args.data = args.data or pos
+    if args.data is None:
+        raise UserError("--data: required: the dataset folder to read")
 
 
 def quiet_logging(quiet: bool) -> None:

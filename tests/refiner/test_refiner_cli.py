@@ -1,6 +1,8 @@
 """`python -m refiner` as a user runs it: one line per mistake, exit code 2, the family's conventions."""
 from __future__ import annotations
 
+import re
+
 import pytest
 from PIL import Image
 
@@ -81,3 +83,39 @@ def test_apply_skips_a_missing_image_and_strict_refuses_it(generated, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "missing and were skipped" in r.stderr and "refined 31 images" in r.stdout
     assert len(read_dataset(tmp_path / "out").images) == 31
+
+
+def test_train_prints_its_time_estimate_after_the_first_steps(generated, real_root, tmp_path, capsys):
+    from refiner.train import train
+    from refiner_fixtures import tiny_options
+
+    train(tiny_options(batch_size=4), generated, real_root, tmp_path / "run", max_steps=5, progress=True)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("estimate: ")]
+    assert len(lines) == 1, lines
+    # 5 steps in all; the estimate comes once three steps after the warm-up were timed
+    assert re.fullmatch(r"estimate: [01] steps left × \d+\.\d\d s/step = \d+ s on this device", lines[0]), lines
+
+
+def test_estimate_line_warns_when_the_run_is_days_long():
+    from refiner.train import estimate_line
+
+    assert "GPU-scale" in estimate_line(30000, 34.0) and "283.3 h" in estimate_line(30000, 34.0)
+    assert estimate_line(100, 0.5) == "estimate: 100 steps left × 0.50 s/step = 50 s on this device"
+
+
+def test_the_smallest_frame_is_what_the_patchgan_takes():
+    import torch
+
+    from refiner.networks import build_discriminator
+    from refiner.options import OptionsError, RefinerOptions, min_frame_side
+
+    for layers in (1, 2, 3):
+        side = min_frame_side(layers)
+        opts = RefinerOptions(height=side, width=side, n_layers_d=layers, ndf=4)
+        d = build_discriminator(opts).train()
+        assert d(torch.zeros(2, 3, side, side)).shape[-1] >= 1  # the smallest frame runs
+        with pytest.raises(Exception):  # 4 pixels less does not
+            d(torch.zeros(2, 3, side - 4, side - 4))
+        with pytest.raises(OptionsError, match="at least"):
+            RefinerOptions(height=side - 4 if side > 4 else 4, width=side, n_layers_d=layers).validate()
+    assert min_frame_side(3) == 24
