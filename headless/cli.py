@@ -11,8 +11,10 @@ import logging
 import sys
 from pathlib import Path
 
-from synth_humans_addon.core.cli_conventions import (HelpFormatter, UserError, add_quiet, check_output_folder,
-                                                     new_parser, program_name, run_cli)
+from synth_humans_addon.core.cli_conventions import (FARM_EXIT_CODES, EXIT_INTERRUPTED, EXIT_UNFINISHED, UserError,
+                                                     add_command, add_data, add_quiet, check_output_folder,
+                                                     check_rerun, folder_has_files, new_parser, program_name,
+                                                     exit_codes_help, quiet_logging, run_cli, take_data)
 
 PROG = program_name("headless", "synth-humans")
 
@@ -40,6 +42,8 @@ def cmd_validate(a: argparse.Namespace) -> int:
         print(f"warning: {field}: {message}", file=sys.stderr)
     if a.json:
         print(json.dumps({**summary, "warnings": [f"{f}: {m}" for f, m in warnings]}, indent=1))
+        return 0
+    if a.quiet:
         return 0
     print(f"{a.spec}: valid. Dataset {spec.dataset.name!r}, seed {spec.dataset.seed}")
     for key, value in summary.items():
@@ -83,7 +87,7 @@ def _storage_fault_exit(command: str, fault) -> int:
     return EXIT_STORAGE_FAULT
 
 
-def _finish_report(out: Path, stats, sheet: bool) -> int:
+def _finish_report(out: Path, stats, sheet: bool, command: str = "generate") -> int:
     from .jobs import JobTable
     from .farm_layout import db_path
 
@@ -91,8 +95,14 @@ def _finish_report(out: Path, stats, sheet: bool) -> int:
     counts = table.counts()
     done, total = table.image_counts()
     table.close()
+    left = counts["pending"] + counts["leased"]
     print(f"{done}/{total} images ({counts['done']} characters done, {counts['failed']} failed, "
-          f"{counts['pending'] + counts['leased']} left) in {stats.wall_s:.1f} s")
+          f"{left} left) in {stats.wall_s:.1f} s")
+    if getattr(stats, "interrupted", False) or left:  # never a finished run's summary for an unfinished one
+        how = "interrupted" if getattr(stats, "interrupted", False) else "stopped before the end"
+        print(f"{PROG} {command}: {how} with {left} characters left; rerun the same command to resume "
+              f"(finished characters are kept)", file=sys.stderr)
+        return EXIT_INTERRUPTED if getattr(stats, "interrupted", False) else EXIT_UNFINISHED
     if sheet and done:
         from .generate import save_samples_sheet
 
@@ -107,7 +117,7 @@ def _finish_report(out: Path, stats, sheet: bool) -> int:
         for reason, jobs in group_failures([f for f in read_status(out).failures if f["state"] == "failed"]):
             print(f"  {len(jobs)} × {reason[:300]}", file=sys.stderr)
         return 1
-    return 0 if counts["pending"] + counts["leased"] == 0 else 3
+    return 0
 
 
 def cmd_generate(a: argparse.Namespace) -> int:
@@ -122,8 +132,7 @@ def cmd_generate(a: argparse.Namespace) -> int:
     except StorageFaultError as exc:
         return _storage_fault_exit("generate", exc.fault)
     except (RuntimeError, ValueError) as exc:
-        print(f"generate: {exc}", file=sys.stderr)
-        return 2
+        raise UserError(str(exc)) from None
     if stats.storage_fault is not None:
         return _storage_fault_exit("generate", stats.storage_fault)
     return _finish_report(a.out, stats, sheet=True)
@@ -162,7 +171,7 @@ def cmd_broker(a: argparse.Namespace) -> int:
     print(json.dumps({"broker_stats": stats.as_dict()}), file=sys.stderr)
     if stats.storage_fault is not None:
         return _storage_fault_exit("broker", stats.storage_fault)
-    return _finish_report(a.out, stats, sheet=a.contact_sheet)
+    return _finish_report(a.out, stats, sheet=a.contact_sheet, command="broker")
 
 
 def cmd_worker(a: argparse.Namespace) -> int:
@@ -180,7 +189,8 @@ def cmd_worker(a: argparse.Namespace) -> int:
 def cmd_status(a: argparse.Namespace) -> int:
     from .status import main
 
-    return main(a.dataset, as_json=a.json, verify=a.verify)
+    take_data(a)
+    return main(Path(a.data), as_json=a.json, verify=a.verify)
 
 
 def cmd_certs(a: argparse.Namespace) -> int:
@@ -189,8 +199,7 @@ def cmd_certs(a: argparse.Namespace) -> int:
     try:
         made = create_certificates(a.folder, workers=a.workers, names=a.names or None)
     except SecurityError as exc:
-        print(f"certs: {exc}", file=sys.stderr)
-        return 2
+        raise UserError(str(exc)) from None
     print(f"broker secret (keep on the broker): {made['broker_secret']}")
     print(f"broker public (give to workers):   {made['broker_public']}")
     print(f"authorised worker keys:            {a.folder / 'authorized'}")
@@ -203,16 +212,25 @@ def cmd_certs(a: argparse.Namespace) -> int:
 def cmd_export(a: argparse.Namespace) -> int:
     from synth_humans_addon.core.dataset import DATASET_FILE
 
-    from .export import export_msmt17
+    from .export import export_msmt17, toolbox_folder
 
-    if not (a.dataset / DATASET_FILE).is_file():
-        raise UserError(f"{a.dataset}: not a generated dataset (no {DATASET_FILE})")
+    take_data(a)
+    dataset = Path(a.data)
+    if not (dataset / DATASET_FILE).is_file():
+        raise UserError(f"--data {dataset}: not a generated dataset (no {DATASET_FILE})")
     check_output_folder(a.out)
-    if a.out.exists() and any(a.out.iterdir()):
-        raise UserError(f"--output {a.out}: exists and is not empty")
-    r = export_msmt17(a.dataset, a.out, strict=a.strict)
-    print(f"{sum(r.images.values())} images of {sum(r.identities.values())} identities, {r.cameras} cameras "
-          f"→ {r.output} (MSMT17 layout" + (f"; {r.missing} missing files skipped)" if r.missing else ")"))
+    check_rerun(a.out, holds_run=folder_has_files(a.out), overwrite=a.overwrite, can_resume=False)
+    target = toolbox_folder(a.out, a.toolbox)
+    if a.overwrite and target.exists():
+        import shutil
+
+        shutil.rmtree(target)
+    r = export_msmt17(dataset, target, strict=a.strict)
+    if not a.quiet:
+        print(f"{sum(r.images.values())} images of {sum(r.identities.values())} identities, {r.cameras} cameras "
+              f"→ {r.output} (MSMT17 layout" + (f"; {r.missing} missing files skipped)" if r.missing else ")"))
+        if a.toolbox:
+            print(f"{a.toolbox}: use root={a.out.resolve()} and the dataset name 'msmt17'")
     return 0
 
 
@@ -224,8 +242,7 @@ def _lazy(module: str):
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:
             if exc.name == module:
-                print(f"{module} is not available in this checkout", file=sys.stderr)
-                return 2
+                raise UserError(f"{module} is not available in this checkout") from None
             raise
         return int(mod.main(a.rest) or 0)
 
@@ -234,22 +251,23 @@ def _lazy(module: str):
 
 def build_parser() -> argparse.ArgumentParser:
     p = new_parser(PROG, "synth-humans: generate synthetic person re-identification datasets without the "
-                   "Blender UI. Exit codes: 0 done, 1 some work failed, 2 a usage or input error, 3 unfinished "
-                   "(rerun to resume); see docs/cli.md.")
+                   "Blender UI.", epilog=exit_codes_help(FARM_EXIT_CODES))
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help: str, **kw) -> argparse.ArgumentParser:
-        return sub.add_parser(name, help=help, description=help, formatter_class=HelpFormatter, **kw)
+        return add_command(sub, name, help, PROG, **kw)
 
     v = command("validate", "check a spec (and every file it names) and summarise what it expands to")
     v.add_argument("spec", type=Path, help="dataset spec (TOML)")
     v.add_argument("--json", action="store_true", help="print the summary as JSON")
+    v.add_argument("-q", "--quiet", action="store_true", help="print only problems and warnings")
     v.set_defaults(func=cmd_validate)
 
     g = command("generate", "generate a dataset with a local broker and local workers")
     g.add_argument("spec", type=Path, help="dataset spec (TOML)")
     g.add_argument("-o", "--output", "--out", dest="out", metavar="DIR", type=Path, required=True,
-                   help="dataset folder (resumed if it exists)")
+                   help="dataset folder (resumed if it exists; finished characters with missing or corrupt files "
+                        "are rendered again)")
     g.add_argument("--workers", type=int, default=None, help="local worker processes (default: from the cores)")
     g.add_argument("--renderer", choices=("bpy", "standin"), default="bpy",
                    help="bpy: Blender; standin: flat procedural images (tests, demos)")
@@ -278,25 +296,33 @@ def build_parser() -> argparse.ArgumentParser:
     w.set_defaults(func=cmd_worker)
 
     s = command("status", "jobs by state, workers and their rates, failures")
-    s.add_argument("dataset", type=Path, help="dataset folder")
+    add_data(s, "dataset folder")
     s.add_argument("--json", action="store_true", help="print the status as JSON")
     s.add_argument("--verify", action="store_true", help="also check every file against its checksum")
+    s.add_argument("-q", "--quiet", action="store_true", help="no effect (status prints only the status)")
     s.set_defaults(func=cmd_status)
 
     c = command("certs", "create CurveZMQ certificates for a broker and its workers")
     c.add_argument("folder", type=Path, help="folder for the certificates")
     c.add_argument("--workers", type=int, default=1, help="worker key pairs to create")
     c.add_argument("--names", nargs="*", help="worker names instead of worker-1..N")
+    c.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     c.set_defaults(func=cmd_certs)
 
     e = command("export", "copy a generated dataset into a layout other toolboxes read at any size")
-    e.add_argument("dataset", type=Path, help="generated dataset folder")
+    add_data(e, "generated dataset folder")
     e.add_argument("--layout", choices=("msmt17",), default="msmt17",
                    help="msmt17: torchreid's and fast-reid's MSMT17 readers take any number of identities and "
                    "cameras (docs/cli.md)")
     e.add_argument("-o", "--output", "--out", dest="out", metavar="DIR", type=Path, required=True,
-                   help="new folder for the copy (images hard-linked where possible)")
+                   help="new folder for the copy (images hard-linked where possible); with --for, the root to give "
+                        "that toolbox")
+    e.add_argument("--for", dest="toolbox", choices=("torchreid", "fast-reid"), default=None,
+                   help="write the copy where that toolbox looks under --output: torchreid "
+                        "<root>/msmt17/MSMT17_V1, fast-reid <root>/MSMT17_V1 (default: straight into --output)")
     e.add_argument("--strict", action="store_true", help="refuse a dataset with missing files (default: skip them)")
+    e.add_argument("--overwrite", action="store_true", help="replace what --output holds")
+    e.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     e.set_defaults(func=cmd_export)
 
     for name, module, text in (("preview", "headless.preview", "render a quick preview (see its --help)"),
@@ -324,7 +350,12 @@ def main(argv: list[str] | None = None) -> int:
     from synth_humans_addon.core.spec import SpecError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    return run_cli(PROG, _parse, lambda a: a.func(a), argv, user_errors=(SpecError, DatasetFormatError),
+
+    def run(a: argparse.Namespace) -> int:
+        quiet_logging(bool(getattr(a, "quiet", False) or getattr(a, "no_progress", False)))
+        return a.func(a)
+
+    return run_cli(PROG, _parse, run, argv, user_errors=(SpecError, DatasetFormatError),
                    print_help=lambda: build_parser().print_help(sys.stderr))
 
 

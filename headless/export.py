@@ -11,8 +11,11 @@ This writes a dataset in MSMT17's `MSMT17_V1` layout:
 
 Labels are 0-based and contiguous: training identities 0…N−1, validation identities after
 them (so torchreid's ``combineall`` joins them without collisions), test identities 0…M−1.
-For torchreid put DIR at ``<data root>/msmt17/MSMT17_V1``; this project's `reid` reads DIR
-itself (layout ``msmt17``). Images are hard-linked where the filesystem allows, else copied.
+For torchreid put DIR at ``<data root>/msmt17/MSMT17_V1``, for fast-reid at
+``<data root>/MSMT17_V1``: ``--for torchreid|fast-reid`` writes there under ``--output``, which
+is then the root to pass. This project's `reid` reads DIR itself (layout ``msmt17``). Images
+are hard-linked where the filesystem allows, else copied. ``provenance.json`` says where the
+copy came from: the source dataset, its spec, the commit that exported it, and the counts.
 """
 from __future__ import annotations
 
@@ -22,6 +25,27 @@ from pathlib import Path
 from synth_humans_addon.core.dataset import ImageRecord, link_or_copy, read_dataset
 
 LAYOUTS = ("msmt17",)
+# Where each toolbox's MSMT17 reader looks under the root it is given (torchreid:
+# torchreid/data/datasets/image/msmt17.py, dataset_dir "msmt17" + "MSMT17_V1"; fast-reid:
+# fastreid/data/datasets/msmt17.py, dataset_dir "MSMT17_V1").
+TOOLBOX_FOLDERS = {"torchreid": ("msmt17", "MSMT17_V1"), "fast-reid": ("MSMT17_V1",)}
+PROVENANCE_FILE = "provenance.json"
+
+
+def toolbox_folder(root: str | Path, toolbox: str | None) -> Path:
+    """The folder to write the MSMT17 copy into so that `toolbox`, given `root`, finds it."""
+    return Path(root).joinpath(*TOOLBOX_FOLDERS[toolbox]) if toolbox else Path(root)
+
+
+def _commit() -> str | None:
+    import subprocess
+
+    try:
+        r = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True,
+                           text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return r.stdout.strip() or None if r.returncode == 0 else None
 
 
 @dataclass
@@ -57,6 +81,13 @@ def export_msmt17(dataset: str | Path, output: str | Path, strict: bool = False)
             lines.append(f"{rel} {label}\n")
         (out / list_name).write_text("".join(lines))
         counts[list_name] = len(lines)
-    return ExportResult(out, counts, {"train": len(train_labels), "validation": len(val_labels),
-                                      "test": len(test_labels)},
-                        len({r.camera_id for r in ds.images}), len(ds.missing))
+    result = ExportResult(out, counts, {"train": len(train_labels), "validation": len(val_labels),
+                                        "test": len(test_labels)},
+                          len({r.camera_id for r in ds.images}), len(ds.missing))
+    import json
+
+    (out / PROVENANCE_FILE).write_text(json.dumps({
+        "source": str(Path(dataset).resolve()), "name": ds.manifest.get("name"), "layout": "msmt17",
+        "spec": ds.manifest.get("spec"), "commit": _commit(), "images": counts, "identities": result.identities,
+        "cameras": result.cameras, "missing_files_skipped": result.missing}, indent=1))
+    return result

@@ -3,12 +3,17 @@
 `generate` runs the broker in this process and starts the workers as child processes (each
 `python -m headless worker --connect tcp://127.0.0.1:<port>`); a worker that crashes is
 started again. At the end it prints where the dataset is and saves a contact sheet.
-Running it again on the same folder resumes; on a finished folder it does nothing.
+Running it again on the same folder resumes. Before that, every character the job table
+calls done is verified as `status --verify` does (files present, checksums matching): one
+whose image or mask is missing or corrupt is deleted and rendered again, so rerunning
+`generate` repairs a dataset (docs/cli.md). After Ctrl-C the returned stats say
+`interrupted`.
 """
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -140,6 +145,34 @@ def save_samples_sheet(out: Path, max_images: int = 40) -> Path | None:
                               [f"{r.pid:04d} c{r.camera_id} {short.get(r.subset, r.subset)}" for r in picked])
 
 
+def repair_lost_files(out: Path, progress: bool = True) -> int:
+    """Send back to the queue every done character whose files verification finds missing or
+    corrupt (its leftovers deleted); returns how many. Nothing to do in a new folder."""
+    from tqdm import tqdm
+
+    from .dataset_recovery import character_intact, remove_character_files
+    from .farm_layout import CharacterView, db_path
+    from .jobs import JobTable
+
+    if not db_path(out).is_file():
+        return 0
+    table = JobTable(db_path(out))
+    try:
+        done = table.done_pids()
+        broken = [(job, pid) for job, pid in tqdm(done, desc="verifying", unit="character", leave=False,
+                                                  disable=not progress or len(done) < 200)
+                  if not character_intact(out, pid)]
+        for job, _ in broken:
+            remove_character_files(out, CharacterView.from_json(table.sample_json(job)))
+            table.undo_done(job)
+        table.commit()
+    finally:
+        table.close()
+    if broken:
+        log.warning("%d finished character(s) had missing or corrupt files: rendering them again", len(broken))
+    return len(broken)
+
+
 def generate(spec: Spec | None, out: Path, workers: int | None = None, renderer: str = "bpy",
              standin_sleep_s: float = 0.0, progress: bool = True, **broker_options) -> BrokerStats:
     """Generate (or resume) a dataset with a local farm. Raises ValueError naming a bad argument
@@ -155,8 +188,23 @@ def generate(spec: Spec | None, out: Path, workers: int | None = None, renderer:
     out = Path(out)
     n = workers or default_workers(renderer)
     pool: list[LocalWorkers] = []
+    repair_lost_files(out, progress)
+    interrupted = threading.Event()
 
     def started(endpoint: str) -> None:
+        # The broker stops cleanly on SIGINT (run_broker's handler); note that it was Ctrl-C, so
+        # the command can say "interrupted" instead of reporting a finished run.
+        previous = signal.getsignal(signal.SIGINT)
+
+        def on_interrupt(signum, frame):
+            interrupted.set()
+            if callable(previous):
+                previous(signum, frame)
+
+        try:
+            signal.signal(signal.SIGINT, on_interrupt)
+        except ValueError:  # not the main thread
+            pass
         lw = LocalWorkers(endpoint, n, renderer, out / ".farm" / "logs", standin_sleep_s)
         lw.start()
         pool.append(lw)
@@ -164,6 +212,7 @@ def generate(spec: Spec | None, out: Path, workers: int | None = None, renderer:
     stats = None
     try:
         stats = run_broker(cfg, ready_callback=started)
+        stats.interrupted = interrupted.is_set()
     finally:
         # Workers leave on the broker's BYE; after a storage fault (PAUSE) or an error they are stopped now.
         prompt = stats is None or stats.storage_fault is not None

@@ -50,13 +50,24 @@ def load(args) -> "object":
     from synth_humans_addon.core import presets
     from synth_humans_addon.core.spec_io import load_spec
 
+    from synth_humans_addon.core.spec_validation import validate_spec
+
     if (args.spec is None) == (args.preset is None):
         raise UserError("give either a SPEC.toml or --preset NAME")
+    for option, value, least in (("--characters", args.characters, 1), ("--images-per-character",
+                                 args.images_per_character, 1), ("--start", args.start, 0), ("--columns", args.columns, 1)):
+        if value < least:
+            raise UserError(f"{option} {value}: must be at least {least}")
     spec = presets.preset(args.preset) if args.preset else load_spec(args.spec)
-    if args.crop_height:
-        spec.render.crop_height = args.crop_height
-    if args.samples:
-        spec.render.samples = args.samples
+    overrides = {"render.crop_height": ("--crop-height", args.crop_height),
+                 "render.samples": ("--samples", args.samples)}
+    for field, (option, value) in overrides.items():
+        if value is not None:
+            setattr(spec.render, field.split(".")[1], value)
+    for field, why in validate_spec(spec):  # the spec's own ranges hold for the overrides too
+        if field in overrides and overrides[field][1] is not None:
+            option, value = overrides[field]
+            raise UserError(f"{option} {value}: {why}")
     return spec
 
 
@@ -81,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     n_total = spec.dataset.characters
     count = max(0, min(args.characters, n_total - args.start))
     if count == 0:
-        raise UserError(f"--start {args.start} leaves no characters (the spec has {n_total})")
+        raise UserError(f"--start {args.start}: leaves no characters (the spec has {n_total}, numbered 0…{n_total - 1})")
     spec.dataset.images_per_character = max(1, min(args.images_per_character, spec.dataset.images_per_character))
     splits = assign_splits(spec)
     out = Path(args.out)

@@ -120,11 +120,14 @@ def format_status(st: FarmStatus) -> str:
 
 
 def main(root: Path, as_json: bool = False, verify: bool = False) -> int:
+    from synth_humans_addon.core.cli_conventions import UserError
+
+    if not Path(root).is_dir():
+        raise UserError(f"--data {root}: no such folder")
     try:
         st = read_status(root)
-    except FileNotFoundError as exc:
-        print(f"status: error: {exc}", file=sys.stderr)
-        return 2
+    except FileNotFoundError:
+        raise UserError(f"--data {root}: not a dataset folder of `generate` or `broker` (no job table)") from None
     report = audit(root) if verify else None
     if as_json:
         out = asdict(st)

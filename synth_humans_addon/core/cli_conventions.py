@@ -33,7 +33,16 @@ EXIT_INTERRUPTED = 130  # Ctrl-C
 # The exit codes every program follows (docs/cli.md's table; its top-level help lists them).
 EXIT_CODES = ((EXIT_OK, "done"), (EXIT_FAILED, "part of the work failed"), (EXIT_USAGE, "a usage or input error"),
               (EXIT_UNFINISHED, "unfinished (rerun to resume)"), (EXIT_INTERRUPTED, "interrupted (Ctrl-C)"))
-EXIT_CODES_HELP = "exit codes: " + ", ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES) + "; see docs/cli.md"
+# The farm's own (python -m headless generate, broker, worker): headless.cli, headless.worker.
+FARM_EXIT_CODES = ((4, "a worker's link to the broker failed"), (5, "the disk failed (fix it, rerun to resume)"))
+
+
+def exit_codes_help(extra: Sequence[tuple[int, str]] = ()) -> str:
+    codes = sorted((*EXIT_CODES, *extra))
+    return "exit codes: " + ", ".join(f"{code} {meaning}" for code, meaning in codes) + "; see docs/cli.md"
+
+
+EXIT_CODES_HELP = exit_codes_help()
 
 # The one rule for rerunning into an existing folder (docs/cli.md, "Rerunning into a folder").
 RERUN_RULE = ("a folder that holds a previous run or other files is never overwritten silently: "

@@ -18,6 +18,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from .cli_conventions import did_you_mean
 from .spec import Range, Spec, SpecError
 from .spec_validation import validate_spec
 
@@ -113,13 +114,29 @@ def spec_from_dict(data: dict[str, Any], source: str | None = None, validate: bo
     """Build a Spec from a plain dict (TOML or JSON). Raises SpecError naming each bad field."""
     problems: list[tuple[str, str]] = []
     spec = _from_dict(Spec, data, "", problems)
-    if problems:
-        raise SpecError(problems, source)
     if validate:
-        check = validate_spec(spec)
-        if check:
-            raise SpecError(check, source)
+        # Every problem in one pass: the values checks run on what could be read (a field that
+        # could not is left at its default), and report only fields not already named.
+        try:
+            check = validate_spec(spec)
+        except Exception:  # a partly read spec the checks cannot judge: the reading problems say enough
+            if not problems:
+                raise
+            check = []
+        named = {path for path, _ in problems}
+        problems += [(path, why) for path, why in check if path not in named]
+    if problems:
+        raise SpecError([(path, _with_hint(path, why)) for path, why in problems], source)
     return spec
+
+
+def _with_hint(path: str, why: str) -> str:
+    """`unknown field; did you mean 'theta1_deg'? (known: …)` where a known name is close."""
+    head, sep, known = why.partition(" (known: ")
+    if not sep or not head.startswith("unknown"):
+        return why
+    hint = did_you_mean(path.rsplit(".", 1)[-1], [k.strip() for k in known.rstrip(")").split(",")])
+    return f"{head}{hint} (known: {known}" if hint else why
 
 
 def load_spec(path: str | Path, validate: bool = True) -> Spec:

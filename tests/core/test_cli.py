@@ -62,7 +62,8 @@ def test_preview_into_a_file_is_refused_before_rendering(tmp_path, afile):
 def test_help_shows_defaults_and_hides_old_spellings(tmp_path):
     g = run_cli("headless", "generate", "--help", cwd=tmp_path).stdout
     assert "(default: 3)" in " ".join(g.split("--max-failures MAX_FAILURES")[-1].split()[:12])
-    assert "(default: 262144)" in g and "--no-progress" not in g and "--out " not in g and "-q, --quiet" in g
+    assert "(default: 262144)" in " ".join(g.split()) and "--no-progress" not in g and "--out " not in g
+    assert "-q, --quiet" in g
     assert "(default: )" not in g
     p = run_cli("headless", "preview", "--help", cwd=tmp_path).stdout
     assert "(default: 40)" in " ".join(p.split()) and "--preset {I,II,III,IV-classic,IV,IV-realistic,default,tiny}" in p and "preset_iv" not in p
@@ -118,3 +119,36 @@ def test_a_fit_mistake_is_one_line_in_the_familys_form(tmp_path):
     assert line.startswith("python -m headless fit: error: ")
     r = run_cli("headless", "fit", REPO / SPEC, "--target", "nowhere", "-o", "f.toml", "--rounds", "0", cwd=tmp_path)
     assert_user_error(r, "--rounds must be at least 1, got 0")
+
+
+@pytest.mark.parametrize("toolbox, where", [("torchreid", ("msmt17", "MSMT17_V1")), ("fast-reid", ("MSMT17_V1",))])
+def test_export_for_a_toolbox_puts_the_copy_where_its_reader_looks(tmp_path, toolbox, where):
+    import json
+
+    from reid.data import LoadOptions, load_dataset
+    from reid.data.synthetic import make_procedural_dataset, small_spec
+
+    ds = make_procedural_dataset(tmp_path / "ds", small_spec(characters=8, images_per_character=2, validation=2,
+                                                             test=2, crop_height=32))
+    r = run_cli("headless", "export", "--data", ds, "--for", toolbox, "-o", tmp_path / "root", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    folder = tmp_path.joinpath("root", *where)  # torchreid: root/msmt17/MSMT17_V1; fast-reid: root/MSMT17_V1
+    assert f"use root={tmp_path / 'root'}" in r.stdout
+    for name in ("list_train.txt", "list_val.txt", "list_query.txt", "list_gallery.txt"):
+        assert (folder / name).is_file()
+    first = (folder / "list_train.txt").read_text().split()[0]
+    assert (folder / "train" / first).is_file()  # list paths are relative to train/ and test/, as both readers join
+    prov = json.loads((folder / "provenance.json").read_text())
+    assert prov["spec"]["dataset"]["characters"] == 8 and prov["identities"] == {"train": 4, "validation": 2, "test": 2}
+    assert prov["images"]["list_train.txt"] == 8 and len(prov["commit"] or "x" * 40) == 40
+    assert load_dataset(folder, LoadOptions(layout="msmt17", num_validation=0)).summary()["train_identities"] == 6
+    again = run_cli("headless", "export", ds, "--for", toolbox, "-o", tmp_path / "root", cwd=tmp_path)
+    assert_user_error(again, "--output", "--overwrite")
+
+
+def test_validate_reports_every_problem_in_one_pass_with_did_you_mean(tmp_path):
+    spec = _spec_file(tmp_path, "[camera]\ntheta_1_deg = [1, 2]\n[clothing.tops]\ntshrit = 1\n")
+    r = run_cli("headless", "validate", spec, cwd=tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "camera.theta_1_deg: unknown field; did you mean 'theta1_deg'?" in r.stderr
+    assert "clothing.tops.tshrit: unknown name; did you mean 'tshirt'?" in r.stderr
