@@ -65,8 +65,10 @@ case "$cmd" in
   test) setup; run_tests "$@" ;;
   generate)
     setup
-    out=${1:-out/default}
-    "$PY" -m headless generate examples/presets/default.toml --out "$out" "${@:2}"
+    # ./run.sh generate [OUT] [OPTIONS...]: OUT is optional, so `./run.sh generate -q` works too
+    out=out/default
+    if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then out=$1; shift; fi
+    "$PY" -m headless generate examples/presets/default.toml --output "$out" "$@"
     ;;
   bench) setup; "$PY" benchmarks/run.py "${@:-all}" ;;
   python) setup >/dev/null; exec "$PY" "$@" ;;

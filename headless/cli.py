@@ -20,14 +20,9 @@ PROG = program_name("headless", "synth-humans")
 
 
 def _load_spec(path: Path):
-    from synth_humans_addon.core.spec import SpecError
     from synth_humans_addon.core.spec_io import load_spec
 
-    try:
-        return load_spec(path)
-    except SpecError as exc:
-        print(exc, file=sys.stderr)
-        raise SystemExit(2) from None
+    return load_spec(path)  # a SpecError is the user's: run_cli prints it after "<prog> <command>: error:"
 
 
 def cmd_validate(a: argparse.Namespace) -> int:

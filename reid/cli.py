@@ -12,6 +12,7 @@ import json
 import logging
 import sys
 import typing
+import warnings
 from pathlib import Path
 
 from synth_humans_addon.core.cli_conventions import (HelpFormatter, UserError, check_input_file, check_output_folder,
@@ -162,7 +163,9 @@ def _check_paths(args: argparse.Namespace) -> None:
         option = "--from" if args.command == "finetune" else "--checkpoints"
         for c in checkpoints:  # a junk file is refused before the dataset is decoded
             check_input_file(c, option, "checkpoint file")
-            load_checkpoint(c)
+            with warnings.catch_warnings():  # torch's warnings about a foreign pickle: the error says it all
+                warnings.simplefilter("ignore")
+                load_checkpoint(c)
     if args.command == "plot":
         for r in args.results:
             check_input_file(r, "results", "results.json file")

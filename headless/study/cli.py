@@ -92,11 +92,11 @@ def main(argv: list[str] | None = None, backend=None) -> int:
 
 
 def run(args: argparse.Namespace, backend=None) -> int:
-    try:
-        cfg = apply_cli_overrides(load_experiment(args.experiment), args)
-    except ExperimentError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    from synth_humans_addon.core.cli_conventions import UserError, device_name_problem
+
+    if args.device and device_name_problem(args.device):
+        raise UserError(f"--device {args.device}: {device_name_problem(args.device)}")
+    cfg = apply_cli_overrides(load_experiment(args.experiment), args)  # an ExperimentError: one line per problem
     if cfg.real.path and not Path(cfg.real.path).exists():
         print(f"[real] path {cfg.real.path} does not exist; see docs/experiment.md for CUHK03 / Market-1501, "
               "or leave it empty to run the synthetic-only questions", file=sys.stderr)

@@ -60,7 +60,9 @@ class ExperimentError(ValueError):
     def __init__(self, problems: list[tuple[str, str]], source: str | None = None):
         self.problems = problems
         where = f" in {source}" if source else ""
-        super().__init__("\n".join([f"invalid experiment{where}:"] + [f"  {f}: {m}" for f, m in problems]))
+        lines = [f"invalid experiment{where}:"] + [f"  {f}: {m}" for f, m in problems]
+        # one problem is one line (docs/cli.md); several are listed one per line under the first
+        super().__init__(f"{lines[0]} {problems[0][0]}: {problems[0][1]}" if len(problems) == 1 else "\n".join(lines))
 
 
 @dataclass

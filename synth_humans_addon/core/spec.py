@@ -62,7 +62,8 @@ class SpecError(ValueError):
         self.source = source
         where = f" in {source}" if source else ""
         lines = [f"invalid dataset spec{where}:"] + [f"  {f}: {m}" for f, m in problems]
-        super().__init__("\n".join(lines))
+        # one problem is one line (docs/cli.md); several are listed one per line under the first
+        super().__init__(f"{lines[0]} {problems[0][0]}: {problems[0][1]}" if len(problems) == 1 else "\n".join(lines))
 
 
 @dataclass
