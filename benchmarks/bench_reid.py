@@ -187,12 +187,17 @@ def bench_training_pipeline(epochs: int, characters: int, crop_height: int = 160
     import logging
     import tempfile
 
+    import torch
+
     from reid.data.synthetic import make_procedural_dataset, small_spec
-    from reid.engine import train
+    from reid.device import describe_amp
+    from reid.engine import CPU_BF16_BY_DEFAULT, train
     from reid.options import TrainOptions
 
     logging.getLogger("reid").setLevel(logging.WARNING)
-    out: dict = {}
+    amp_choice = describe_amp("auto", torch.device("cpu"), cpu_auto=CPU_BF16_BY_DEFAULT)
+    print(f"the default path trains with {amp_choice}", flush=True)
+    out: dict = {"amp_auto": amp_choice}
     with tempfile.TemporaryDirectory() as tmp:
         data = make_procedural_dataset(Path(tmp) / "data", small_spec(characters, 8, validation=10, test=0,
                                                                       crop_height=crop_height))

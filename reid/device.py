@@ -21,11 +21,46 @@ def resolve_device(name: str = "auto") -> torch.device:
     return dev
 
 
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX), where oneDNN's bf16
-    convolutions are faster than float32; elsewhere bf16 is emulated and slower."""
+# oneDNN ISA caps (ONEDNN_MAX_CPU_ISA) under which its bf16 convolutions are native.
+_ONEDNN_BF16_ISAS = ("ALL", "DEFAULT", "AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX", "AVX10")
+
+
+def cpu_bf16_support() -> tuple[bool, str]:
+    """(whether this CPU computes bfloat16 natively, why): the CPU has AVX-512 BF16 or AMX,
+    *and* neither torch's kernel choice (``ATEN_CPU_CAPABILITY``) nor oneDNN's
+    (``ONEDNN_MAX_CPU_ISA``) is capped below it. The caps matter: they are how an AVX2-only
+    machine is reproduced on a newer one, and there bf16 is emulated and slower."""
+    import os
+
     probes = (getattr(torch.cpu, "_is_avx512_bf16_supported", None), getattr(torch.cpu, "_is_amx_tile_supported", None))
-    return any(probe is not None and probe() for probe in probes)
+    if not any(probe is not None and probe() for probe in probes):
+        return False, "the CPU has neither AVX-512 BF16 nor AMX"
+    capability = torch.backends.cpu.get_cpu_capability()
+    if not capability.upper().startswith("AVX512"):
+        return False, f"torch's CPU capability is {capability} (ATEN_CPU_CAPABILITY)"
+    isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper()
+    if isa and not isa.startswith(_ONEDNN_BF16_ISAS):
+        return False, f"oneDNN is capped at {isa} (ONEDNN_MAX_CPU_ISA)"
+    return True, f"native bf16 (CPU capability {capability})"
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether bf16 convolutions are native here (see :func:`cpu_bf16_support`)."""
+    return cpu_bf16_support()[0]
+
+
+def describe_amp(mode: str, device: torch.device, cpu_auto: bool = False) -> str:
+    """One line saying what `mode` trains in on `device` and why (for logs and benchmarks)."""
+    dtype = autocast_dtype(mode, device, cpu_auto)
+    name = "float32" if dtype is None else str(dtype).removeprefix("torch.")
+    if mode != "auto":
+        return f"amp {mode}: {name}"
+    if device.type == "cuda":
+        return f"amp auto: {name} ({'bf16' if dtype == torch.bfloat16 else 'no bf16'} on this GPU)"
+    native, why = cpu_bf16_support()
+    if not cpu_auto:
+        return f"amp auto: {name} (this trainer's CPU default)"
+    return f"amp auto: {name} ({why})"
 
 
 def autocast_dtype(mode: str, device: torch.device, cpu_auto: bool = False) -> torch.dtype | None:

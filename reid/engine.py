@@ -31,7 +31,7 @@ from .data.samplers import PKBatchSampler
 from .data.torch_dataset import EvalImages, TrainImages
 from .data.transforms import build_transforms
 from .schedule import DROP, STOP, Plateau, step_factor
-from .device import autocast_dtype, resolve_device
+from .device import autocast_dtype, describe_amp, resolve_device
 from .distributed import DistContext, ShardedBatchSampler, process_group
 from .losses import build_losses, needs_pk
 from .models import ReidNet, build_model
@@ -285,6 +285,7 @@ def _train(opt: TrainOptions, data: ReidData | None, ctx: DistContext) -> TrainR
     memory_format = torch.channels_last if opt.channels_last else torch.contiguous_format
     model.to(memory_format=memory_format)
     amp_dtype = autocast_dtype(opt.amp, device, cpu_auto=CPU_BF16_BY_DEFAULT)
+    log.info("%s", describe_amp(opt.amp, device, cpu_auto=CPU_BF16_BY_DEFAULT))
     # Loss scaling only for float16: bf16 has float32's exponent range.
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     optimizer = _optimizer(model, opt)
