@@ -11,20 +11,23 @@ and the broker also records the holder's identity (its CURVE public key with CUR
 ZeroMQ routing id otherwise). CHUNK, DONE and FAIL must come from the holder and carry the
 token; a reconnecting worker re-binds its leases by naming them with their tokens in READY/HB
 (`held: [[job, attempt, token], ...]`). Everything else is refused, logged and counted.
+Every field has a type and a range (`get_int`, `get_bool`, `parse_ready`, `parse_held`): a
+value outside them makes the message malformed, so nothing unbounded reaches the job table.
 
 Worker → broker:
-  READY  {worker, host, pid, renderer, held?, want_job?}  register (again, after a reconnect)
-  HB     {held?, want_job?}                               heartbeat; names the jobs it holds
-  CHUNK  {job, attempt, token, k, kind, offset, size, sha256} + 1 payload frame   one piece of a file
-  DONE   {job, attempt, token, files: [{k, kind, size, sha256}], infos: {k: info}, render_s}
-  FAIL   {job, attempt, token, error}
-  BYE    {}
+  READY   {worker, host, pid, renderer, held?, want_job?}  register (again, after a reconnect)
+  HB      {held?, want_job?}                               heartbeat; names the jobs it holds
+  CHUNK   {job, attempt, token, k, kind, offset, size, sha256} + 1 payload frame   one piece of a file
+  DONE    {job, attempt, token, files: [{k, kind, size, sha256}], infos: {k: info}, render_s, want_job?}
+  FAIL    {job, attempt, token, error, want_job?}
+  RELEASE {job, attempt, token}                            hand a job back unrendered (a stopping worker)
+  BYE     {}
 Broker → worker:
   WELCOME {spec, heartbeat_s, liveness, chunk_size, window, shared}   after READY
   HB      {}
   JOB     {job, attempt, token, pid, lease_s, staging?} + 1 frame: the character sample (JSON)
   ACK     {job, attempt, k, kind, offset, ok, reason?}   per chunk: the flow-control credit
-  RESULT  {job, attempt, accepted, reason?}              the verdict on DONE / FAIL
+  RESULT  {job, attempt, accepted, reason?}              the verdict on DONE / FAIL / RELEASE
   RESET   {reason}                                       "I do not know you": reconnect
   PAUSE   {reason}                                       storage fault: take no new job, keep results
   BYE     {}                                             the run is over; exit
@@ -39,8 +42,9 @@ from typing import Any
 MAGIC = b"SHF1"
 
 READY, HB, CHUNK, DONE, FAIL, BYE = b"READY", b"HB", b"CHUNK", b"DONE", b"FAIL", b"BYE"
+RELEASE = b"RELEASE"
 WELCOME, JOB, ACK, RESULT, RESET, PAUSE = b"WELCOME", b"JOB", b"ACK", b"RESULT", b"RESET", b"PAUSE"
-WORKER_COMMANDS = frozenset({READY, HB, CHUNK, DONE, FAIL, BYE})
+WORKER_COMMANDS = frozenset({READY, HB, CHUNK, DONE, FAIL, RELEASE, BYE})
 BROKER_COMMANDS = frozenset({WELCOME, HB, JOB, ACK, RESULT, RESET, PAUSE, BYE})
 
 FILE_KINDS = ("image", "mask")
@@ -53,10 +57,16 @@ MAX_DEPTH = 8  # nesting of a header's JSON (a DONE header's keypoints sit at de
 MAX_ITEMS = 50_000  # values in one header, all levels together
 # libzmq drops (and disconnects) peers sending anything larger: the first line of defence.
 MAX_MESSAGE_SIZE = MAX_HEADER + MAX_PAYLOAD + 4096
+# Ranges of the numbers a worker sends: SQLite stores 64-bit integers, and a bigger Python int
+# (`READY {"pid": 2**70}`) would raise OverflowError deep in the broker instead of being refused.
+MAX_ID = 2**31 - 1  # job ids and attempts (each lease of a job adds one)
+MAX_PID = 2**31 - 1
+MAX_HELD = 16  # leases one READY/HB may name (a worker holds one job and a few results)
 
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _NAME_RE = re.compile(r"[^A-Za-z0-9_.:@-]")
 _TOKEN_RE = re.compile(r"^[0-9a-f]{32}$")
+_IMAGE_KEY_RE = re.compile(r"^[0-9]{1,3}$")  # DONE `infos` keys: image indices (k < 1000)
 
 
 class ProtocolError(ValueError):
@@ -143,11 +153,78 @@ def get_token(header: dict[str, Any], key: str = "token") -> str | None:
     return v if isinstance(v, str) and _TOKEN_RE.match(v) else None
 
 
-def get_int(header: dict[str, Any], key: str, low: int = 0, high: int = 2**62) -> int:
-    v = header.get(key)
+def get_int(header: dict[str, Any], key: str, low: int = 0, high: int = 2**62, default: int | None = None) -> int:
+    v = header.get(key, default)
     if isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high:
-        raise ProtocolError(f"field {key!r}: expected an integer in {low}..{high}, got {v!r}"[:200])
+        raise ProtocolError(f"field {key!r}: expected an integer in {low}..{high}, got {str(v)[:40]}")
     return v
+
+
+def get_bool(header: dict[str, Any], key: str, default: bool) -> bool:
+    v = header.get(key, default)
+    if type(v) is not bool:
+        raise ProtocolError(f"field {key!r}: expected true or false, got {str(v)[:40]}")
+    return v
+
+
+def parse_ready(header: dict[str, Any], fallback_name: str) -> tuple[str, str, int, str]:
+    """(name, host, pid, renderer) of a READY, made safe for logs and the job table."""
+    return (safe_name(header.get("worker") or fallback_name), safe_name(get_str(header, "host", 200, "")),
+            get_int(header, "pid", 0, MAX_PID, default=0), safe_name(get_str(header, "renderer", 200, "")))
+
+
+def parse_held(header: dict[str, Any]) -> list[tuple[int, int, str]]:
+    """The leases a READY/HB names: [(job, attempt, token)]. Entries of the wrong shape or range
+    are skipped (the broker cannot re-bind them anyway); more than MAX_HELD is malformed."""
+    held = header.get("held", [])
+    if not isinstance(held, list) or len(held) > MAX_HELD:
+        raise ProtocolError(f"field 'held': expected a list of at most {MAX_HELD} [job, attempt, token]")
+    out = []
+    for e in held:
+        if isinstance(e, list) and len(e) == 3:
+            job, attempt, token = e
+            if (type(job) is int and 0 <= job <= MAX_ID and type(attempt) is int and 1 <= attempt <= MAX_ID
+                    and isinstance(token, str) and _TOKEN_RE.match(token)):
+                out.append((job, attempt, token))
+    return out
+
+
+def parse_done(header: dict[str, Any], n_images: int,
+               max_size: int) -> tuple[list[tuple], dict[int, Any], float | None]:
+    """(files as (k, kind, size, sha256), per-image infos by k, render_s) of a DONE. The infos'
+    contents are checked later against INFO_SCHEMA (`validate_image_info`), off the broker's loop."""
+    files_raw = header.get("files")
+    infos_raw = header.get("infos") or {}
+    if not isinstance(files_raw, list) or len(files_raw) > 2 * 1000 or not isinstance(infos_raw, dict):
+        raise ProtocolError("DONE: 'files' must be a list and 'infos' an object")
+    files = [(get_int(f, "k", 0, 999), get_kind(f), get_int(f, "size", 1, max_size), get_sha256(f))
+             for f in files_raw if isinstance(f, dict)]
+    infos: dict[int, Any] = {}
+    for key, v in infos_raw.items():
+        if not (_IMAGE_KEY_RE.match(key) and int(key) < n_images):
+            raise ProtocolError(f"DONE: 'infos' key {key[:20]!r} is not an image of this job")
+        infos[int(key)] = v
+    render_s = header.get("render_s")
+    return files, infos, render_s if finite_number(render_s, 0.0, 1e9) else None
+
+
+# The addresses of the command lines (`broker --bind`, `worker --connect`): checked before any
+# socket or file exists, since libzmq takes a port of 99999 modulo 65536 and says nothing.
+_ENDPOINT_RE = re.compile(r"^tcp://(\[[0-9A-Fa-f:.]+\]|\*|[^\s/:\[\]*]+):(\d{1,5})$")
+
+
+def endpoint_problem(endpoint: str, bind: bool) -> str | None:
+    """None for a usable ZeroMQ address, else what is wrong with it. `bind`: port 0 (any free
+    port) and the host `*` are allowed."""
+    if re.match(r"^(ipc|inproc)://\S+$", endpoint or ""):
+        return None
+    m = _ENDPOINT_RE.match(endpoint or "")
+    low = 0 if bind else 1
+    if m is None or (m.group(1) == "*" and not bind):
+        return f"expected tcp://HOST:PORT (or ipc://PATH), got {str(endpoint)[:80]!r}"
+    if not low <= int(m.group(2)) <= 65535:
+        return f"port {m.group(2)} is out of range {low}..65535"
+    return None
 
 
 def get_str(header: dict[str, Any], key: str, max_len: int = 200, default: str | None = None) -> str:
