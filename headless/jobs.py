@@ -306,6 +306,20 @@ class JobTable:
         self.begin()
         self.db.execute("INSERT INTO events(t, kind, detail) VALUES (?, ?, ?)", (now or time.time(), kind, detail[:2000]))
 
+    def count_events(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+
+    def trim_events(self, keep: int, keep_kinds: Iterable[str] = ()) -> int:
+        """Delete the oldest events beyond `keep` rows, never those of `keep_kinds`; returns the rows left."""
+        self.begin()
+        kinds = sorted(keep_kinds)
+        marks = ",".join("?" * len(kinds)) or "NULL"
+        excess = self.count_events() - keep
+        if excess > 0:
+            self.db.execute(f"DELETE FROM events WHERE rowid IN (SELECT rowid FROM events WHERE kind NOT IN ({marks}) "
+                            "ORDER BY rowid LIMIT ?)", (*kinds, excess))
+        return self.count_events()
+
     # -- workers (for `status`) ---------------------------------------------------------------
     def upsert_worker(self, name: str, host: str, pid: int, renderer: str, state: str, now: float,
                       current_job: int | None) -> None:
@@ -320,6 +334,12 @@ class JobTable:
         self.begin()
         self.db.execute("UPDATE workers SET state=?, last_seen=?, current_job=? WHERE name=?",
                         (state, now, current_job, name))
+
+    def forget_idle_worker(self, name: str) -> None:
+        """Drop the row of a worker that left without completing a job: peers that register and
+        go silent must not leave a row each for ever."""
+        self.begin()
+        self.db.execute("DELETE FROM workers WHERE name=? AND jobs_done=0", (name,))
 
     def worker_done(self, name: str, jobs: int, images: int, render_s: float, now: float, state: str) -> None:
         self.begin()
