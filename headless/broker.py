@@ -21,8 +21,8 @@ job, so running it again after fixing the disk finishes the run.
 This module is the lease and job state machine; its pieces live beside it: the socket in
 `broker_transport.py`, the job table in `jobs.py`, a new run's samples in
 `sample_expansion.py`, uploads and the store into the dataset in `store_pipeline.py` (durable
-writes and storage faults in `durable_io.py`), and what a restart finds on disk in
-`dataset_recovery.py`.
+writes and storage faults in `durable_io.py`, link-safe paths in `dataset_fs.py`), and what a
+restart finds on disk in `dataset_recovery.py`.
 """
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ from synth_humans_addon.core.spec_io import spec_fingerprint, spec_from_dict, sp
 from . import jobs as J
 from . import protocol as P
 from .broker_transport import BrokerSocket
-from .dataset_recovery import character_intact, clean_temporaries, remove_character_files
+from .dataset_recovery import character_intact, clean_temporaries, remove_character_files, remove_staging
 from .durable_io import Disk, StorageFault, disk_from_env, storage_fault, syncfs_available
 from .farm_layout import CharacterView, db_path, staging_relpath
 from .sample_expansion import expand_samples
@@ -644,7 +644,7 @@ class Broker:
         self.in_store += 1
         up = self.uploads.pop((job, attempt), None)
         if self.cfg.shared:
-            uploaded, staging = None, self.root / staging_relpath(job, attempt)
+            uploaded, staging = None, staging_relpath(job, attempt)
         else:
             uploaded, staging = (up.files() if up is not None else {}), None
         self._store.submit(StoreTask(job, attempt, w.ident, self.job_images[job],
@@ -740,11 +740,9 @@ class Broker:
                 w.done_render_s = 0.0
 
     def _discard_staging(self, job: int, attempt: int) -> None:
-        import shutil
-
         self.uploads.pop((job, attempt), None)
         if self.cfg.shared:
-            shutil.rmtree(self.root / staging_relpath(job, attempt), ignore_errors=True)
+            remove_staging(self.root, staging_relpath(job, attempt))
 
     # ------------------------------------------------------------------------ leases
     def _end_lease(self, job: int, attempt: int, error: str, failure: bool | None, now: float) -> None:

@@ -2,9 +2,10 @@
 storage seam through which every dataset write of the broker goes.
 
 Every dataset write goes through a `Disk`: the real filesystem, or, for the fault tests, a
-`FaultyDisk` that fails with ENOSPC, EROFS or EIO on cue. A write that fails with such an
-error is a storage fault (`storage_fault`): the broker stops cleanly, and the fault is never
-counted against the job.
+`FaultyDisk` that fails with ENOSPC, EROFS, EIO, EACCES or EPERM on cue. A write that fails
+with such an error is a storage fault (`storage_fault`): the broker stops cleanly, and the
+fault is never counted against the job. Writes name a file relative to the dataset root and go
+through `dataset_fs.DatasetDirs`, so none follows a link out of the dataset.
 """
 from __future__ import annotations
 
@@ -14,38 +15,43 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from synth_humans_addon.core.dataset import atomic_write
+from .dataset_fs import DatasetDirs
+
+# O_NOFOLLOW: a link planted where a file is stored is replaced (below), never written through.
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 
 
-_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
-
-
-def _write_fd(path: str, data: bytes) -> None:
+def _write_fd(folder: int, name: str, data: bytes, fsync: bool = False) -> None:
     # os.open/os.write: three syscalls, where open() adds fstat, ioctl and lseek to each file.
-    fd = os.open(path, _CREATE_FLAGS, 0o666)  # 0666 minus the umask, like any new file
+    try:
+        fd = os.open(name, _CREATE_FLAGS, 0o666, dir_fd=folder)  # 0666 minus the umask, like any new file
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        os.unlink(name, dir_fd=folder)  # a link in the file's place: remove the link itself
+        fd = os.open(name, _CREATE_FLAGS, 0o666, dir_fd=folder)
     try:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
+        if fsync:
+            os.fsync(fd)
     finally:
         os.close(fd)
 
 
-def write_file(path: str | Path, data: bytes) -> None:
-    """Write `data` under `path` directly (no temporary name, no fsync); creates the folder."""
+def _write_renamed(folder: int, name: str, data: bytes, fsync: bool) -> None:
+    """Write under a temporary name, then rename: the file appears whole or not at all."""
+    tmp = f".{name}.{os.getpid()}.{threading.get_ident()}.part"
     try:
-        _write_fd(path, data)
-    except FileNotFoundError:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        _write_fd(path, data)
-
-
-def write_unsynced(path: str | Path, data: bytes) -> None:
-    """Like `atomic_write` (temporary name, then rename) without the fsync."""
-    folder, name = os.path.split(os.fspath(path))
-    tmp = f"{folder}/.{name}.{os.getpid()}.{threading.get_ident()}.part"
-    write_file(tmp, data)
-    os.replace(tmp, path)
+        _write_fd(folder, tmp, data, fsync)
+        os.replace(tmp, name, src_dir_fd=folder, dst_dir_fd=folder)
+    except BaseException:
+        try:
+            os.unlink(tmp, dir_fd=folder)
+        except OSError:
+            pass
+        raise
 
 
 def fsync_dir(path: Path) -> None:
@@ -65,8 +71,12 @@ def fsync_dir(path: Path) -> None:
 # ---------------------------------------------------------------------------------------
 # The storage seam and storage faults.
 
-# Errors that say "this disk cannot take writes now", not "this job is bad".
-DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EIO, getattr(errno, "EDQUOT", errno.ENOSPC)})
+# Errors that say "this disk cannot take writes now", not "this job is bad": a full, read-only
+# or failing disk, a folder made unwritable (chmod: EACCES, EPERM), and a dataset folder that is
+# a link (ELOOP, see dataset_fs). Fix the folder and run again: the run resumes.
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EIO, errno.EACCES, errno.EPERM, errno.ELOOP,
+                         getattr(errno, "EDQUOT", errno.ENOSPC)})
+INJECTABLE = ("ENOSPC", "EROFS", "EIO", "EACCES", "EPERM")
 
 
 @dataclass
@@ -83,7 +93,7 @@ class StorageFault:
 
 
 def storage_fault(exc: BaseException, default_path: str | Path = "") -> StorageFault | None:
-    """The storage fault behind `exc` (ENOSPC, EROFS, EIO, from a file or SQLite), else None."""
+    """The storage fault behind `exc` (a DISK_ERRNOS error of a file, or SQLite's), else None."""
     import sqlite3
 
     if isinstance(exc, OSError) and exc.errno in DISK_ERRNOS:
@@ -97,34 +107,40 @@ def storage_fault(exc: BaseException, default_path: str | Path = "") -> StorageF
             return StorageFault(str(default_path), errno.EROFS, text)
         if name.startswith("SQLITE_IOERR") or "disk I/O error" in text:
             return StorageFault(str(default_path), errno.EIO, text)
+        if name.startswith("SQLITE_CANTOPEN") or "unable to open database" in text:
+            return StorageFault(str(default_path), errno.EACCES, text)  # e.g. no right to create its journal
     return None
 
 
-def _named(path: str | Path, write, *args) -> None:
-    """Run a write; an OSError without a file name (os.write, flush, fsync) gets `path`, so a
-    storage fault always names where it happened."""
+def _named(path: str, write, *args) -> None:
+    """Run a write; an OSError that names no file or only a bare name (the `dir_fd` calls) gets
+    `path`, so a storage fault always names where it happened."""
     try:
         write(*args)
     except OSError as exc:
-        if exc.filename is None:
-            raise OSError(exc.errno, exc.strerror, str(path)) from None
+        if exc.filename is None or not os.path.isabs(os.fspath(exc.filename)):
+            raise OSError(exc.errno, exc.strerror, path) from None
         raise
 
 
 class Disk:
-    """The seam every dataset write of the broker goes through (the real filesystem)."""
+    """The seam every dataset write of the broker goes through (the real filesystem). A file is
+    named by its path relative to the dataset (`masks/0001_….png`) in `dirs`' folders."""
 
-    def write(self, path: str | Path, data: bytes) -> None:
-        _named(path, write_file, path, data)
+    def write(self, dirs: DatasetDirs, rel: str, data: bytes) -> None:
+        """Straight to the final name, no fsync (the group commit syncs the batch)."""
+        _named(dirs.path(rel), lambda: _write_fd(*dirs.split(rel), data))
 
-    def write_atomic(self, path: Path, data: bytes) -> None:
-        _named(path, atomic_write, path, data)
+    def write_atomic(self, dirs: DatasetDirs, rel: str, data: bytes) -> None:
+        """Temporary name, fsync, rename."""
+        _named(dirs.path(rel), lambda: _write_renamed(*dirs.split(rel), data, True))
 
-    def write_unsynced(self, path: str | Path, data: bytes) -> None:
-        _named(path, write_unsynced, path, data)
+    def write_unsynced(self, dirs: DatasetDirs, rel: str, data: bytes) -> None:
+        """Temporary name, rename, no fsync."""
+        _named(dirs.path(rel), lambda: _write_renamed(*dirs.split(rel), data, False))
 
     def sync(self, root: Path) -> None:
-        _named(root, syncfs, root)
+        _named(os.fspath(root), syncfs, root)
 
 
 class FaultyDisk(Disk):
@@ -136,23 +152,23 @@ class FaultyDisk(Disk):
         self.error, self.after, self.writes = error, after, 0
         self._lock = threading.Lock()
 
-    def _tick(self, path: str | Path) -> None:
+    def _tick(self, path: str) -> None:
         with self._lock:
             self.writes += 1
             if self.writes > self.after:
-                raise OSError(self.error, os.strerror(self.error), str(path))
+                raise OSError(self.error, os.strerror(self.error), path)
 
-    def write(self, path, data):
-        self._tick(path)
-        super().write(path, data)
+    def write(self, dirs, rel, data):
+        self._tick(dirs.path(rel))
+        super().write(dirs, rel, data)
 
-    def write_atomic(self, path, data):
-        self._tick(path)
-        super().write_atomic(path, data)
+    def write_atomic(self, dirs, rel, data):
+        self._tick(dirs.path(rel))
+        super().write_atomic(dirs, rel, data)
 
-    def write_unsynced(self, path, data):
-        self._tick(path)
-        super().write_unsynced(path, data)
+    def write_unsynced(self, dirs, rel, data):
+        self._tick(dirs.path(rel))
+        super().write_unsynced(dirs, rel, data)
 
     def sync(self, root):
         with self._lock:
@@ -166,16 +182,15 @@ FAULT_ENV = "SYNTH_HUMANS_FARM_FAULT"
 
 
 def disk_from_env(environ: dict[str, str] | None = None) -> Disk:
-    """`SYNTH_HUMANS_FARM_FAULT=ENOSPC:AFTER` (or EROFS, EIO): a FaultyDisk for failure-injection
-    tests of a broker process; unset: the real disk."""
+    """`SYNTH_HUMANS_FARM_FAULT=ENOSPC:AFTER` (or EROFS, EIO, EACCES, EPERM): a FaultyDisk for
+    failure-injection tests of a broker process; unset: the real disk."""
     spec = (os.environ if environ is None else environ).get(FAULT_ENV, "").strip()
     if not spec:
         return Disk()
     name, _, after = spec.partition(":")
-    code = getattr(errno, name.upper(), None)
-    if code not in DISK_ERRNOS or (after and not after.isdigit()):
-        raise ValueError(f"{FAULT_ENV}={spec!r}: expected ENOSPC, EROFS or EIO, optionally :N writes before")
-    return FaultyDisk(code, int(after or 0))
+    if name.upper() not in INJECTABLE or (after and not after.isdigit()):
+        raise ValueError(f"{FAULT_ENV}={spec!r}: expected one of {', '.join(INJECTABLE)}, optionally :N writes before")
+    return FaultyDisk(getattr(errno, name.upper()), int(after or 0))
 
 
 _libc = None

@@ -7,7 +7,8 @@ thread checks that every expected file is present with the declared size and SHA
 it under its dataset name and writes the character's metadata last (the commit marker).
 Durability (fsync per file, or one syncfs per batch) goes through `durable_io`.
 
-A superseded attempt only ever touches its own staging folder, which is deleted.
+A superseded attempt only ever touches its own staging folder, which is deleted. Every file
+operation goes through `dataset_fs`, so none follows a link out of the dataset.
 """
 from __future__ import annotations
 
@@ -16,16 +17,16 @@ import json
 import os
 import queue
 import secrets
-import shutil
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from synth_humans_addon.core.dataset import (MASKS_DIR, METADATA_DIR, SUBSETS, RenderedImage, character_record,
-                                             image_relpath, mask_relpath, metadata_path, metadata_relpath)
+                                             image_relpath, mask_relpath, metadata_relpath)
 from synth_humans_addon.core.sampling import CharacterSample
 
+from .dataset_fs import DatasetDirs, read_regular, remove_tree
 from .dataset_recovery import remove_character_files
 from .durable_io import Disk, fsync_dir
 from .farm_layout import CharacterView, staged_name
@@ -109,13 +110,15 @@ class StoredCharacter:
 
 def store_character(root: Path, character: CharacterSample | CharacterView, files: list[DeclaredFile],
                     infos: dict[int, dict[str, Any]], extra: dict[str, Any],
-                    uploaded: dict[tuple[int, str], bytes] | None = None, staging: Path | None = None,
-                    durable: bool = True, disk: Disk | None = None) -> StoredCharacter:
+                    uploaded: dict[tuple[int, str], bytes] | None = None, staging: str | None = None,
+                    durable: bool = True, disk: Disk | None = None, dirs: DatasetDirs | None = None) -> StoredCharacter:
     """Verify every file of a character, store it under its dataset name, write metadata last.
 
     The bytes come from an upload (`uploaded`) or, in shared-filesystem mode, from the files a
-    worker wrote into `staging`. Raises VerificationError (and writes nothing) if any file is
-    missing or differs from its declaration. Safe to repeat: names are deterministic.
+    worker wrote into `staging` (a folder relative to `root`; a staged file must be a regular
+    file, not a link). Raises VerificationError (and writes nothing) if any file is missing or
+    differs from its declaration. Safe to repeat: names are deterministic. `dirs`: the
+    dataset's folders opened for a batch (`DatasetDirs`), else opened for this call.
 
     `durable=True` writes every file atomically with an fsync (temporary name, fsync, rename).
     `durable=False` is for the broker's group commit (one `syncfs` after a whole batch) and for
@@ -130,7 +133,9 @@ def store_character(root: Path, character: CharacterSample | CharacterView, file
     and every field that names a file, subset, index or camera is built here, never taken from
     them. A write that fails removes what this call wrote of the character (best effort) and
     raises: nothing is left half-way under a final name with metadata."""
-    root = Path(root)
+    if dirs is None:
+        with DatasetDirs(root) as own:
+            return store_character(root, character, files, infos, extra, uploaded, staging, durable, disk, own)
     disk = disk or Disk()
     for k, info in infos.items():
         try:
@@ -149,10 +154,7 @@ def store_character(root: Path, character: CharacterSample | CharacterView, file
         if uploaded is not None:
             data = uploaded.get(key)
         else:
-            try:
-                data = (Path(staging) / staged_name(*key)).read_bytes()
-            except (FileNotFoundError, TypeError):
-                data = None
+            data = _read_staged(dirs, staging, key, f.size, character.pid)
         if data is None:
             raise VerificationError(f"character {character.pid:04d}: {key[1]} k={key[0]} never arrived")
         if len(data) != f.size:
@@ -162,43 +164,48 @@ def store_character(root: Path, character: CharacterSample | CharacterView, file
             raise VerificationError(f"character {character.pid:04d}: {key[1]} k={key[0]} SHA-256 mismatch")
         blobs[key] = data
     try:
-        _write_character(root, character, blobs, declared, infos, extra, durable, disk)
+        _write_character(dirs, character, blobs, declared, infos, extra, durable, disk)
     except OSError:
         try:
-            remove_character_files(root, character)
+            remove_character_files(root, character, dirs)
         except OSError:
             pass  # a read-only disk: the restarted broker removes them (no metadata: incomplete)
         raise
     if staging is not None:
-        shutil.rmtree(staging, ignore_errors=True)
+        remove_tree(dirs, staging)
     total = 0
     for im in character.images:
         total += len(blobs[(im.k, "image")]) + len(blobs[(im.k, "mask")])
     return StoredCharacter(character.pid, len(character.images), total)
 
 
-def _write_character(root: Path, character, blobs, declared, infos, extra, durable: bool, disk: Disk) -> None:
-    base = os.fspath(root)  # plain strings: pathlib costs microseconds per file
-    if durable:
-        for im in character.images:
-            disk.write_atomic(root / image_relpath(character.pid, im), blobs[(im.k, "image")])
-            disk.write_atomic(root / mask_relpath(character.pid, im), blobs[(im.k, "mask")])
-    else:
-        for im in character.images:
-            disk.write(f"{base}/{image_relpath(character.pid, im)}", blobs[(im.k, "image")])
-            disk.write(f"{base}/{mask_relpath(character.pid, im)}", blobs[(im.k, "mask")])
+def _read_staged(dirs: DatasetDirs, staging: str | None, key: tuple[int, str], size: int, pid: int) -> bytes | None:
+    """A file a worker staged (shared mode), read without following links; a link, a FIFO or a
+    file larger than declared is the worker's bad result, not a read outside the dataset."""
+    if staging is None:
+        return None
+    try:
+        return read_regular(dirs, f"{staging}/{staged_name(*key)}", size)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise VerificationError(f"character {pid:04d}: staged {key[1]} k={key[0]}: {exc.strerror}") from None
+
+
+def _write_character(dirs: DatasetDirs, character, blobs, declared, infos, extra, durable: bool, disk: Disk) -> None:
+    write = disk.write_atomic if durable else disk.write  # durable: one fsync per file, else the batch's syncfs
+    for im in character.images:
+        write(dirs, image_relpath(character.pid, im), blobs[(im.k, "image")])
+        write(dirs, mask_relpath(character.pid, im), blobs[(im.k, "mask")])
     rendered = []
     for im in character.images:
         info = dict(infos.get(im.k) or {})
         info["sha256"] = declared[(im.k, "image")].sha256
         info["mask_sha256"] = declared[(im.k, "mask")].sha256
         rendered.append(RenderedImage(k=im.k, image=b"", mask=b"", info=info))
-    if durable:
-        disk.write_atomic(metadata_path(root, character.pid), metadata_json(character, rendered, extra))
-    else:  # the same name as metadata_path(), without pathlib
-        disk.write_unsynced(f"{base}/{metadata_relpath(character.pid)}",
-                            metadata_json(character, rendered, extra))
-
+    # The metadata, the commit marker, always through a temporary name and a rename.
+    (disk.write_atomic if durable else disk.write_unsynced)(dirs, metadata_relpath(character.pid),
+                                                             metadata_json(character, rendered, extra))
 
 
 # Stands for the character's samples in the metadata while it is encoded; random, so that no
@@ -241,7 +248,7 @@ class StoreTask:
     infos: dict[int, dict[str, Any]]
     extra: dict[str, Any]
     uploaded: dict[tuple[int, str], bytes] | None  # upload mode
-    staging: Path | None  # shared-filesystem mode
+    staging: str | None  # shared-filesystem mode: the attempt's staging folder, relative to the dataset
     render_s: float | None = None
     error: BaseException | None = None
 
@@ -347,14 +354,15 @@ class StorePipeline:
         while True:
             batch, stop = self._take_batch(self._inbox)
             to_sync, final = [], []
-            for t in batch:
-                try:
-                    store_character(self.root, CharacterView.from_json(t.sample_json), t.files, t.infos, t.extra,
-                                    t.uploaded, t.staging, durable=durable_each, disk=self.disk)
-                except BaseException as exc:  # reported to the broker, which rejects the result
-                    t.error = exc
-                t.uploaded = None  # free the bytes now
-                (to_sync if t.error is None and self._syncer is not None else final).append(t)
+            with DatasetDirs(self.root) as dirs:  # the dataset's folders, opened once per batch
+                for t in batch:
+                    try:
+                        store_character(self.root, CharacterView.from_json(t.sample_json), t.files, t.infos,
+                                        t.extra, t.uploaded, t.staging, durable_each, self.disk, dirs)
+                    except BaseException as exc:  # reported to the broker, which rejects the result
+                        t.error = exc
+                    t.uploaded = None  # free the bytes now
+                    (to_sync if t.error is None and self._syncer is not None else final).append(t)
             if to_sync:
                 self._to_sync.put(to_sync)
             if final:

@@ -49,14 +49,15 @@ LIVE: list["Proc"] = []  # every child started by a test; conftest stops leftove
 class Proc:
     """A child process with its output in a log file."""
 
-    def __init__(self, args: list[str], log: Path, extra_env: dict[str, str] | None = None):
-        LIVE.append(self)
+    def __init__(self, args: list[str], log: Path, extra_env: dict[str, str] | None = None, **popen):
+        """`popen`: more subprocess.Popen arguments (e.g. user=, group= to run unprivileged)."""
         self.args = args
         self.log = log
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "ab") as f:
             self.p = subprocess.Popen([PY, "-m", "headless", *args], stdout=f, stderr=subprocess.STDOUT,
-                                      env=env() | (extra_env or {}), cwd=str(REPO))
+                                      env=env() | (extra_env or {}), cwd=str(REPO), **popen)
+        LIVE.append(self)
 
     @property
     def pid(self) -> int:
@@ -89,6 +90,23 @@ class Proc:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
 
+def _drop_dac_capabilities() -> None:
+    """In a child before exec: leave root's capabilities to ignore permission bits (DAC override,
+    read-search, fowner) out of the bounding set, so the program meets permissions like any user."""
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    for cap in (1, 2, 3):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER
+        if prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) failed")
+
+
+def unprivileged() -> dict:
+    """Popen arguments that make a child subject to file permissions even when the tests run as
+    root (which ignores them): its capabilities to override them are dropped."""
+    return {"preexec_fn": _drop_dac_capabilities} if os.geteuid() == 0 else {}
+
+
 def broker_args(spec: Path | None, out: Path, port: int, *extra: str, heartbeat: float = 0.3) -> list[str]:
     args = ["broker"] + ([str(spec)] if spec else []) + ["--out", str(out), "--bind", f"tcp://127.0.0.1:{port}",
                                                          "--no-progress", "--heartbeat", str(heartbeat)]
@@ -114,13 +132,37 @@ def job_counts(out: Path) -> dict[str, int]:
         return {}
 
 
-def events(out: Path, kind: str | None = None) -> list[tuple]:
+def query(out: Path, sql: str, *args) -> list[tuple]:
+    """Rows of a read-only query on the job table (the broker may be running: WAL)."""
     con = sqlite3.connect(f"file:{out / '.farm' / 'jobs.sqlite'}?mode=ro", uri=True, timeout=5)
     try:
-        rows = con.execute("SELECT kind, detail FROM events ORDER BY t").fetchall()
+        return con.execute(sql, args).fetchall()
     finally:
         con.close()
+
+
+def events(out: Path, kind: str | None = None) -> list[tuple]:
+    rows = query(out, "SELECT kind, detail FROM events ORDER BY t")
     return [r for r in rows if kind is None or r[0] == kind]
+
+
+def charged(out: Path) -> tuple[int, int]:
+    """(failures, lost leases) counted against the jobs of a run."""
+    return tuple(query(out, "SELECT COALESCE(SUM(failures), 0), COALESCE(SUM(lost), 0) FROM jobs")[0])
+
+
+def warning_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if "WARNING" in line or "ERROR" in line]
+
+
+def broker_stats(text: str) -> dict:
+    """The statistics a broker prints when it stops (`{"broker_stats": ...}`)."""
+    import json
+
+    for line in reversed(text.splitlines()):
+        if line.startswith('{"broker_stats"'):
+            return json.loads(line)["broker_stats"]
+    raise AssertionError("the broker printed no statistics")
 
 
 def rss_bytes(pid: int) -> int:
@@ -187,6 +229,7 @@ class ScriptedWorker:
         self.name = name
         self.tokens: dict[tuple[int, int], str] = {}  # (job, attempt) → the lease token its JOB carried
         self.backlog: list = []  # messages received while waiting for another command
+        self.want_job: bool | None = None  # sent with the heartbeats it answers (None: not sent)
 
     def lease(self, job: int, attempt: int, token: str | None = None) -> dict:
         """The fields naming a lease in CHUNK/DONE/FAIL: job, attempt and (if known) its token."""
@@ -211,7 +254,8 @@ class ScriptedWorker:
                 msg = self.P.decode(self.sock.recv_multipart(), self.P.BROKER_COMMANDS)
                 if msg.command == self.P.HB:
                     held = [[j, a, self.tokens.get((j, a), "")] for j, a in getattr(self, "held", [])]
-                    self.send(self.P.HB, {"held": held})
+                    want = {} if self.want_job is None else {"want_job": self.want_job}
+                    self.send(self.P.HB, {"held": held} | want)
                     continue
                 if msg.command == self.P.JOB and isinstance(msg.header.get("token"), str):
                     self.tokens[(msg.header["job"], msg.header["attempt"])] = msg.header["token"]
@@ -254,6 +298,29 @@ class ScriptedWorker:
                     "k": k, "kind": kind, "offset": 0, "size": len(data), "sha256": sha[(k, kind)]}, data)
                 acks.append(self.recv(want=self.P.ACK))
         return acks
+
+    def keep_alive(self):
+        """Answer heartbeats from a thread (and keep what arrives) until the returned stop() is
+        called; stop() returns the messages received meanwhile."""
+        import threading
+
+        stop, got = threading.Event(), []
+
+        def loop():
+            while not stop.is_set():
+                msg = self.recv(timeout=0.1)
+                if msg is not None:
+                    got.append(msg)
+
+        t = threading.Thread(target=loop, daemon=True)
+        t.start()
+
+        def finish() -> list:
+            stop.set()
+            t.join(10)
+            return got
+
+        return finish
 
     def close(self) -> None:
         try:

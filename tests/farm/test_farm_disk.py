@@ -4,7 +4,9 @@ Each test ends the run with a clean stop (exit status 5, one line naming the pat
 error, no traceback, the workers told to pause), then resumes it on a healthy disk with the
 same command and checks that it finishes with nothing lost and no job counted as failed.
 The injected faults go through the storage seam (`SYNTH_HUMANS_FARM_FAULT`) and always run;
-the tmpfs and read-only bind mount tests need `mount` (root) and skip cleanly without it.
+the tmpfs and read-only bind mount tests need `mount` (root) and skip cleanly without it. The
+unwritable-folder test drops the broker's capability to override file permissions when the
+tests run as root (root ignores permission bits otherwise).
 """
 from __future__ import annotations
 
@@ -15,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from farmkit import Proc, broker_args, finish, free_port, job_counts, wait_until, worker_args, write_spec
+from farmkit import (Proc, broker_args, charged, finish, free_port, job_counts, unprivileged, wait_until, worker_args,
+                     write_spec)
 from headless.durable_io import FAULT_ENV
 
 EXIT_STORAGE_FAULT = 5
@@ -42,11 +45,12 @@ def _assert_clean_stop(broker: Proc, error: str, where: str = "") -> str:
     return last
 
 
-def _resume_and_finish(out: Path, port: int, logs: Path, worker: Proc | None, n_jobs: int, tag: str) -> bool:
+def _resume_and_finish(out: Path, port: int, logs: Path, worker: Proc | None, n_jobs: int, tag: str,
+                       **popen) -> bool:
     """The same command without a spec resumes; the paused worker (if any) reconnects and
     finishes. Returns whether the paused worker was still there to do so."""
     assert job_counts(out).get("failed", 0) == 0
-    broker = Proc(broker_args(None, out, port), logs / f"broker-{tag}.log")
+    broker = Proc(broker_args(None, out, port), logs / f"broker-{tag}.log", **popen)
     paused = worker is not None and worker.alive()
     # A paused worker is not stopped by `finish`: it must end by itself on the resumed
     # broker's BYE, and on a loaded machine it may need a moment after the broker exits.
@@ -58,10 +62,11 @@ def _resume_and_finish(out: Path, port: int, logs: Path, worker: Proc | None, n_
             worker.stop()
         raise
     assert rep.done == n_jobs and rep.failed == 0 and rep.images == 2 * n_jobs
+    assert charged(out) == (0, 0)  # the disk's fault is never the jobs'
     return paused
 
 
-@pytest.mark.parametrize("error", ["ENOSPC", "EIO", "EROFS"])
+@pytest.mark.parametrize("error", ["ENOSPC", "EIO", "EROFS", "EACCES", "EPERM"])
 def test_injected_storage_fault_stops_cleanly_and_resumes(tmp_path, error):
     n = 12
     spec = write_spec(tmp_path / "spec.toml", characters=n, images=2)
@@ -74,6 +79,25 @@ def test_injected_storage_fault_stops_cleanly_and_resumes(tmp_path, error):
     assert worker.alive()  # paused, waiting for its broker (it gives up only after --give-up)
     _resume_and_finish(out, port, logs, worker, n, "2")
     assert worker.wait(30) == 0  # the resumed broker's BYE
+
+
+def test_unwritable_output_folder_stops_cleanly_and_resumes(tmp_path):
+    """`chmod -R a-w` on the dataset mid-run: EACCES is a storage fault like EROFS (exit 5 naming
+    the path, nothing charged to the jobs), and a plain resume finishes once it is writable."""
+    n = 12
+    spec = write_spec(tmp_path / "spec.toml", characters=n, images=2)
+    out, logs, port = tmp_path / "ds", tmp_path / "logs", free_port()
+    broker = Proc(broker_args(spec, out, port), logs / "broker-1.log", **unprivileged())
+    worker = Proc(worker_args(port, "w", 0.1), logs / "w.log")
+    wait_until(lambda: job_counts(out).get("done", 0) >= 3, 60, what="the first jobs")
+    subprocess.run(["chmod", "-R", "a-w", str(out)], check=True)
+    try:
+        _assert_clean_stop(broker, "EACCES", str(out))
+    finally:
+        subprocess.run(["chmod", "-R", "u+w", str(out)], check=True)
+    assert charged(out) == (0, 0)
+    if _resume_and_finish(out, port, logs, worker, n, "2", **unprivileged()):
+        assert worker.wait(30) == 0  # the resumed broker's BYE
 
 
 @pytest.fixture
@@ -137,7 +161,7 @@ def test_full_disk_under_the_job_table_stops_cleanly_and_resumes(tmp_path, tmpfs
     spec = write_spec(tmp_path / "spec.toml", characters=n, images=2)
     out, logs, port = tmpfs / "ds", tmp_path / "logs", free_port()
     broker = Proc(broker_args(spec, out, port), logs / "broker-1.log")
-    wait_until(lambda: "broker on" in broker.text(), 60, what="the broker")
+    wait_until(lambda: "broker listening on" in broker.text(), 60, what="the broker")
     with open(tmpfs / "filler", "wb", buffering=0) as f:
         try:
             while True:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import select
 import sqlite3
 import time
@@ -258,10 +259,13 @@ def test_worker_fields_never_override_names_in_the_metadata():
 def test_storage_faults_are_classified_and_injected(tmp_path):
     import errno
 
+    from headless.dataset_fs import DatasetDirs
     from headless.durable_io import FAULT_ENV, Disk, FaultyDisk, disk_from_env, storage_fault
 
     assert storage_fault(OSError(errno.ENOSPC, "No space left on device", "/d/x.jpg")).path == "/d/x.jpg"
     assert storage_fault(OSError(errno.EROFS, "Read-only file system")).errno == errno.EROFS
+    for code in (errno.EACCES, errno.EPERM, errno.ELOOP):  # an unwritable folder, a folder that is a link
+        assert storage_fault(OSError(code, os.strerror(code), "/d/masks")).errno == code
     assert storage_fault(OSError(errno.ENOENT, "missing")) is None  # not the disk's fault
     assert storage_fault(ValueError("x")) is None
     full = sqlite3.OperationalError("database or disk is full")
@@ -270,14 +274,16 @@ def test_storage_faults_are_classified_and_injected(tmp_path):
     assert type(disk_from_env({})) is Disk
     disk = disk_from_env({FAULT_ENV: "EIO:1"})
     assert isinstance(disk, FaultyDisk)
-    disk.write(str(tmp_path / "a"), b"1")
-    with pytest.raises(OSError) as exc:
-        disk.write(str(tmp_path / "b"), b"2")
-    assert exc.value.errno == errno.EIO and exc.value.filename == str(tmp_path / "b")
+    with DatasetDirs(tmp_path) as dirs:
+        disk.write(dirs, "masks/a", b"1")
+        with pytest.raises(OSError) as exc:
+            disk.write(dirs, "masks/b", b"2")
+    assert exc.value.errno == errno.EIO and exc.value.filename == f"{tmp_path}/masks/b"
     with pytest.raises(OSError):
         disk.sync(tmp_path)  # a failing disk stays failing
+    assert disk_from_env({FAULT_ENV: "EPERM:3"}).error == errno.EPERM
     with pytest.raises(ValueError):
-        disk_from_env({FAULT_ENV: "EPERM"})
+        disk_from_env({FAULT_ENV: "ENOENT"})
 
 
 def test_store_character_leaves_nothing_half_way_on_a_storage_fault(tmp_path):
