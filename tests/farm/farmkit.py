@@ -254,8 +254,8 @@ class ScriptedWorker:
                 msg = self.P.decode(self.sock.recv_multipart(), self.P.BROKER_COMMANDS)
                 if msg.command == self.P.HB:
                     held = [[j, a, self.tokens.get((j, a), "")] for j, a in getattr(self, "held", [])]
-                    want = {} if self.want_job is None else {"want_job": self.want_job}
-                    self.send(self.P.HB, {"held": held} | want)
+                    asks = {} if self.want_job is None else {"want_job": self.want_job}
+                    self.send(self.P.HB, {"held": held} | asks)
                     continue
                 if msg.command == self.P.JOB and isinstance(msg.header.get("token"), str):
                     self.tokens[(msg.header["job"], msg.header["attempt"])] = msg.header["token"]
