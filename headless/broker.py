@@ -21,8 +21,9 @@ job, so running it again after fixing the disk finishes the run.
 This module is the lease and job state machine; its pieces live beside it: the socket in
 `broker_transport.py`, the job table in `jobs.py`, a new run's samples in
 `sample_expansion.py`, uploads and the store into the dataset in `store_pipeline.py` (durable
-writes and storage faults in `durable_io.py`, link-safe paths in `dataset_fs.py`), and what a
-restart finds on disk in `dataset_recovery.py`.
+writes and storage faults in `durable_io.py`, link-safe paths in `dataset_fs.py`), what a
+restart finds on disk in `dataset_recovery.py`, and the rate limits and caps that keep floods
+bounded in `broker_limits.py`.
 """
 from __future__ import annotations
 
@@ -46,6 +47,7 @@ from synth_humans_addon.core.spec_io import spec_fingerprint, spec_from_dict, sp
 
 from . import jobs as J
 from . import protocol as P
+from .broker_limits import MAX_PEERS, EventLog, KeyedThrottle, RateLimitedLog
 from .broker_transport import BrokerSocket
 from .dataset_recovery import character_intact, clean_temporaries, remove_character_files, remove_staging
 from .durable_io import Disk, StorageFault, disk_from_env, storage_fault, syncfs_available
@@ -57,6 +59,7 @@ from .store_pipeline import (DeclaredFile, StorePipeline, StoreTask, Upload, Ver
 log = logging.getLogger("headless.broker")
 
 DEFAULT_BIND = "tcp://127.0.0.1:5555"
+MIN_CHUNK = 1024  # smaller upload chunks only multiply messages
 
 
 @dataclass
@@ -83,14 +86,22 @@ class BrokerConfig:
     disk: Disk | None = None  # the storage seam (None: the real disk, or SYNTH_HUMANS_FARM_FAULT's)
 
     def __post_init__(self):
-        """Refuse nonsense settings with a message naming the option (the CLI exits 2 on it)."""
-        checks = [("--heartbeat", self.heartbeat_s > 0), ("--liveness", self.liveness >= 1),
-                  ("--max-failures", self.max_failures >= 1), ("--max-lost", self.max_lost >= 1),
-                  ("--job-timeout", self.job_timeout_s > 0), ("--chunk-size", 1 <= self.chunk_size <= P.MAX_PAYLOAD),
-                  ("--window", self.window >= 1), ("--store-threads", 1 <= self.store_threads <= 64)]
-        for option, ok in checks:
+        """Refuse nonsense settings with a message naming the option and its range (the CLI exits 2 on it)."""
+        checks = [("--heartbeat", self.heartbeat_s, self.heartbeat_s > 0, "more than 0"),
+                  ("--liveness", self.liveness, self.liveness >= 1, "at least 1"),
+                  ("--max-failures", self.max_failures, self.max_failures >= 1, "at least 1"),
+                  ("--max-lost", self.max_lost, self.max_lost >= 1, "at least 1"),
+                  ("--job-timeout", self.job_timeout_s, self.job_timeout_s > 0, "more than 0"),
+                  ("--chunk-size", self.chunk_size, MIN_CHUNK <= self.chunk_size <= P.MAX_PAYLOAD,
+                   f"{MIN_CHUNK}..{P.MAX_PAYLOAD}"),
+                  ("--window", self.window, self.window >= 1, "at least 1"),
+                  ("--store-threads", self.store_threads, 1 <= self.store_threads <= 64, "1..64")]
+        for option, value, ok, allowed in checks:
             if not ok:
-                raise ValueError(f"{option}: out of range (see --help)")
+                raise ValueError(f"{option} {value}: out of range (must be {allowed})")
+        problem = P.endpoint_problem(self.bind, bind=True)
+        if problem:
+            raise ValueError(f"--bind {self.bind}: {problem}")
 
     @property
     def dead_after_s(self) -> float:
@@ -106,8 +117,10 @@ class WorkerState:
     pid: int = 0
     renderer: str = ""
     last_seen: float = 0.0
-    jobs: set[int] = field(default_factory=set)  # jobs it holds a lease on
+    jobs: set[int] = field(default_factory=set)  # leases it holds and has not reported (one at most: its share)
     idle: bool = False  # waiting for a job
+    strikes: int = 0  # leases it let expire while alive (it never named them): it gets work later
+    benched_until: float = 0.0
     done_jobs: int = 0  # not yet written to the table
     done_images: int = 0
     done_render_s: float = 0.0
@@ -129,29 +142,6 @@ class Lease:
 
 def same_token(a: str | None, b: str | None) -> bool:
     return a is not None and b is not None and hmac.compare_digest(a, b)
-
-
-class RateLimitedLog:
-    """At most one log line per `interval` seconds per kind; the rest are counted and summarised.
-
-    Every error path of the broker's message handling goes through it, so no flood of messages
-    (malformed, hostile, or provoking an exception) can flood the log."""
-
-    def __init__(self, logger: logging.Logger, interval: float = 1.0):
-        self.log, self.interval = logger, interval
-        self._last: dict[str, float] = {}
-        self._suppressed: dict[str, int] = collections.Counter()
-
-    def __call__(self, kind: str, level: int, msg: str, *args, exc_info: bool = False) -> bool:
-        now = time.monotonic()
-        if now - self._last.get(kind, -1e9) < self.interval:
-            self._suppressed[kind] += 1
-            return False
-        more = self._suppressed.pop(kind, 0)
-        self._last[kind] = now
-        self.log.log(level, msg + (f" (+{more} similar since the last report)" if more else ""), *args,
-                     exc_info=exc_info)
-        return True
 
 
 @dataclass
@@ -193,7 +183,9 @@ class StorageFaultError(RuntimeError):
 
 
 class Broker:
-    def __init__(self, config: BrokerConfig, ctx: zmq.Context | None = None):
+    def __init__(self, config: BrokerConfig, ctx: zmq.Context | None = None, transport: BrokerSocket | None = None):
+        """`transport`: the socket, bound already (`run_broker` binds before the job table exists,
+        so a refused address leaves no `.farm` behind); None: `run` binds `config.bind`."""
         self.cfg = config
         self.root = Path(config.out)
         self.ctx = ctx or zmq.Context.instance()
@@ -207,19 +199,20 @@ class Broker:
         self.in_store = 0
         self.stop_requested = False
         self.endpoint: str | None = None
-        self.transport: BrokerSocket | None = None
+        self.transport = transport
         self._secure = False  # CURVE: leases are bound to the holder's key too
         self._rlog = RateLimitedLog(log)
         self._security_saved: dict[str, int] = {}
         self.disk = config.disk or disk_from_env()
-        self._refused: set[tuple[int, int]] = set()
-        self._waiting: dict[tuple[int, int], list[bytes]] = {}  # repeated DONEs awaiting the verdict
+        self._resets = KeyedThrottle(config.heartbeat_s)  # RESETs to unknown peers: one per peer per beat
+        self._waiting: dict[tuple[int, int], list[bytes]] = {}  # repeated DONEs awaiting the verdict (a few)
         self._dirs_dirty = False
         # Durable mode: one syncfs per batch when the system has it, else an fsync per file.
         self._sync_mode = ("group" if syncfs_available() else "file") if config.durable else "none"
         self._store: StorePipeline | None = None
         try:
             self._open_table()
+            self._event = EventLog(self.table)  # rate-limited, trimmed: floods leave bounded rows
         except (OSError, sqlite3.Error) as exc:
             fault = storage_fault(exc, db_path(self.root))
             if fault is None:
@@ -294,9 +287,12 @@ class Broker:
             log.info("nothing to do: every job of %s is done or parked", self.root)
             clean_temporaries(self.root)
             self.table.close()
+            if self.transport is not None:
+                self.transport.close()
             return self.stats
         cfg = self.cfg
-        self.transport = BrokerSocket(self.ctx, cfg.bind, cfg.curve_secret, cfg.curve_authorized, cfg.insecure)
+        if self.transport is None:
+            self.transport = BrokerSocket(self.ctx, cfg.bind, cfg.curve_secret, cfg.curve_authorized, cfg.insecure)
         self.endpoint, self._secure = self.transport.endpoint, self.transport.secure
         if ready_callback:
             ready_callback(self.endpoint)
@@ -442,12 +438,12 @@ class Broker:
                    P.safe_name(ident[:48]), why[:300])
 
     def _refuse(self, w: WorkerState, what: str, job: int, attempt: int, now: float) -> None:
-        """A message about a lease the peer does not hold: refused, logged (rate-limited), counted."""
+        """A message about a lease the peer does not hold: refused, logged and recorded (both
+        rate-limited), counted."""
         self.stats.refused += 1
-        if self._rlog("refused", logging.WARNING, "refused %s of job %d attempt %d from %s (%s): not the lease "
-                      "holder", what, job, attempt, w.name, P.safe_name(w.ident[:48])):
-            self.table.event("refused", f"{what} of job {job} attempt {attempt} from {w.name}: not the lease holder",
-                             now)
+        self._rlog("refused", logging.WARNING, "refused %s of job %d attempt %d from %s (%s): not the lease holder",
+                   what, job, attempt, w.name, P.safe_name(w.ident[:48]))
+        self._event("refused", f"{what} of job {job} attempt {attempt} from {w.name}: not the lease holder", now)
 
     def send(self, ident: bytes, command: bytes, header: dict | None = None, *payload: bytes) -> None:
         self.outbox.append((ident, P.encode(command, header, *payload)))
@@ -472,7 +468,7 @@ class Broker:
             self._on_ready(ident, h, now, key)
             return
         if w is None:
-            if cmd not in (P.BYE,):
+            if cmd != P.BYE and self._resets.allow(ident, now):  # one RESET per peer per beat at most
                 self.send(ident, P.RESET, {"reason": "unknown worker; register again"})
             return
         w.last_seen = now
@@ -484,48 +480,42 @@ class Broker:
             self._on_done(w, h, now)
         elif cmd == P.FAIL:
             self._on_fail(w, h, now)
+        elif cmd == P.RELEASE:
+            self._on_release(w, h, now)
         elif cmd == P.BYE:
             self._forget_worker(ident, "left", now)
 
     def _on_ready(self, ident: bytes, h: dict, now: float, key: str | None = None) -> None:
-        name = P.safe_name(h.get("worker") or ident)
+        name, host, pid, renderer = P.parse_ready(h, P.safe_name(ident))  # every field checked first
+        want_job, held_named = P.get_bool(h, "want_job", True), P.parse_held(h)
         w = self.workers.get(ident)
         if w is None:
+            if len(self.workers) >= MAX_PEERS:
+                self._rlog("peers", logging.WARNING, "refused a registration: %d peers are registered already",
+                           len(self.workers))
+                return
             w = WorkerState(ident=ident, name=name, key=key)
             self.workers[ident] = w
             self.stats.workers_seen += 1
-        w.host, w.renderer = P.safe_name(h.get("host", "")), P.safe_name(h.get("renderer", ""))
-        w.pid = h.get("pid") if isinstance(h.get("pid"), int) else 0
-        w.last_seen = now
-        held = self._claim_all(w, h, now)  # jobs it kept through a reconnect or a broker restart
+        w.host, w.pid, w.renderer, w.last_seen = host, pid, renderer, now
+        held = self._claim_all(w, held_named, now)  # jobs it kept through a reconnect or a broker restart
         self.table.upsert_worker(w.name, w.host, w.pid, w.renderer, "busy" if held else "idle", now,
                                  held[0] if held else None)
         self.send(ident, P.WELCOME, {"spec": self.spec_dict, "heartbeat_s": self.cfg.heartbeat_s,
                                      "liveness": self.cfg.liveness, "chunk_size": self.cfg.chunk_size,
                                      "window": self.cfg.window, "shared": self.cfg.shared,
                                      "held": held})
-        if h.get("want_job", True) and not held:
-            self._set_idle(w)
+        if want_job and not held:
+            self._set_idle(w, now)
 
-    def _claim_all(self, w: WorkerState, h: dict, now: float) -> list[int]:
-        """Renew the leases a worker says it holds (`held`: [[job, attempt, token], ...])."""
-        held = h.get("held")
-        if not isinstance(held, list):
-            return []
-        out = []
-        for entry in held[:16]:
-            if isinstance(entry, list) and len(entry) == 3:
-                job = self._claim(w, entry[0], entry[1], entry[2], now)
-                if job is not None:
-                    out.append(job)
-        return out
+    def _claim_all(self, w: WorkerState, held: list[tuple[int, int, str]], now: float) -> list[int]:
+        """Renew the leases a worker says it holds (`P.parse_held`)."""
+        return [job for job in (self._claim(w, *entry, now) for entry in held) if job is not None]
 
-    def _claim(self, w: WorkerState, job: Any, attempt: Any, token: Any, now: float) -> int | None:
+    def _claim(self, w: WorkerState, job: int, attempt: int, token: str, now: float) -> int | None:
         """Renew, or re-bind to this peer, a lease it names with the lease's token.
 
         A re-bind (a reconnect: new routing id) needs the token and, with CURVE, the same key."""
-        if not isinstance(job, int) or not isinstance(attempt, int) or not isinstance(token, str):
-            return None
         lease = self.leases.get(job)
         if lease is None or lease.attempt != attempt or lease.finalizing:
             return None  # finalizing: its result is in; the worker only waits for the verdict
@@ -542,25 +532,28 @@ class Broker:
         w.jobs.add(job)
         return job
 
-    def _set_idle(self, w: WorkerState) -> None:
-        log.debug("idle %s (was %s), pending %d", w.name, w.idle, len(self.pending))
-        if not w.idle:
+    def _set_idle(self, w: WorkerState, now: float) -> None:
+        """The peer asks for a job. Only one that holds none gets one (its share: one lease at a
+        time, and results in store), and not while benched for leases it ignored."""
+        if not w.idle and not w.jobs and now >= w.benched_until:
             w.idle = True
             self.idle.append(w.ident)
 
     def _on_heartbeat(self, w: WorkerState, h: dict, now: float) -> None:
-        self._claim_all(w, h, now)
-        if h.get("want_job") and not w.jobs:
-            self._set_idle(w)
+        want_job = P.get_bool(h, "want_job", False)
+        self._claim_all(w, P.parse_held(h), now)
+        if want_job:
+            self._set_idle(w, now)
 
     def _lease_for(self, w: WorkerState, h: dict, now: float) -> tuple[int, int, Lease | None, bool]:
         """(job, attempt, the lease if `w` holds it, refused): `refused` is True when the attempt
-        is current but `w` is not its holder or lacks its token; the lease is None then too."""
+        is current but `w` is not its holder or lacks its token, or the attempt was never issued;
+        the lease is None then too. A past attempt is stale: (…, None, False)."""
         job = P.get_int(h, "job", 0, self.n_jobs - 1)
-        attempt = P.get_int(h, "attempt", 1)
+        attempt = P.get_int(h, "attempt", 1, P.MAX_ID)
         lease = self.leases.get(job)
         if lease is None or lease.attempt != attempt:
-            return job, attempt, None, False
+            return job, attempt, None, lease is not None and attempt > lease.attempt
         if lease.ident != w.ident or not same_token(lease.token, P.get_token(h)):
             return job, attempt, None, True
         lease.expires = max(lease.expires, now + self.cfg.dead_after_s)
@@ -568,7 +561,7 @@ class Broker:
 
     def _on_chunk(self, w: WorkerState, h: dict, payload: list[bytes], now: float) -> None:
         job, attempt, lease, refused = self._lease_for(w, h, now)
-        k, kind, offset = P.get_int(h, "k", 0, 999), P.get_kind(h), P.get_int(h, "offset")
+        k, kind, offset = P.get_int(h, "k", 0, 999), P.get_kind(h), P.get_int(h, "offset", 0, self.max_file_size)
         # The claimed size is bounded by the spec's image size before anything is kept.
         size, sha = P.get_int(h, "size", 1, self.max_file_size), P.get_sha256(h)
         reply = {"job": job, "attempt": attempt, "k": k, "kind": kind, "offset": offset}
@@ -579,11 +572,9 @@ class Broker:
             self.send(w.ident, P.ACK, reply | {"ok": False, "reason": "not the lease holder"})
             return
         if lease is None or lease.finalizing or self.cfg.shared:
-            if lease is None and (job, attempt) not in self._refused:
-                self._refused.add((job, attempt))
+            if lease is None:  # recorded rate-limited: a stream of stale chunks leaves a few rows
                 self.stats.stale_results += 1
-                self.table.event("stale", f"upload of job {job} attempt {attempt} from {w.name}: refused "
-                                          "(superseded)", now)
+                self._event("stale", f"upload of job {job} attempt {attempt} from {w.name}: refused (superseded)", now)
             self.send(w.ident, P.ACK, reply | {"ok": False, "reason": "superseded" if lease is None else "refused"})
             return
         up = self.uploads.get((job, attempt))
@@ -593,90 +584,90 @@ class Broker:
         up.write_chunk(k, kind, offset, size, sha, payload[0])
         self.send(w.ident, P.ACK, reply | {"ok": True})
 
+    def _result(self, ident: bytes, job: int, attempt: int, accepted: bool, reason: str | None = None, **more) -> None:
+        self.send(ident, P.RESULT, {"job": job, "attempt": attempt, "accepted": accepted, **more}
+                  | ({"reason": reason} if reason else {}))
+
     def _on_done(self, w: WorkerState, h: dict, now: float) -> None:
         job, attempt, lease, refused = self._lease_for(w, h, now)
+        if lease is None and not refused:
+            row = self.table.row(job)
+            # Never "accepted" for a peer that did not hold this attempt; an attempt above the
+            # job's last one was never issued (a forgery, not a late result).
+            refused = attempt > row.attempt or (row.state == J.DONE and row.attempt == attempt
+                                                and not self._held_done(w, job, h))
         if refused:
             self._refuse(w, "a result", job, attempt, now)
-            self.send(w.ident, P.RESULT, {"job": job, "attempt": attempt, "accepted": False,
-                                          "reason": "not the lease holder"})
+            self._result(w.ident, job, attempt, False, "not the lease holder")
             return
-        if lease is None:
-            row = self.table.row(job)  # KeyError → malformed (unknown job)
+        if lease is None:  # no after-result: a report on a job it does not hold changes nothing of it
             if row.state == J.DONE and row.attempt == attempt:
-                token, key = self.table.lease_binding(job)
-                if not same_token(token, P.get_token(h)) or (self._secure and key is not None
-                                                            and key != w.key):
-                    # Never "accepted" for a peer that did not hold this attempt.
-                    self._refuse(w, "a result", job, attempt, now)
-                    self.send(w.ident, P.RESULT, {"job": job, "attempt": attempt, "accepted": False,
-                                                  "reason": "not the lease holder"})
-                    return
                 self.stats.duplicates += 1
-                self.send(w.ident, P.RESULT, {"job": job, "attempt": attempt, "accepted": True, "duplicate": True})
+                self._result(w.ident, job, attempt, True, duplicate=True)
             else:
                 self.stats.stale_results += 1
-                self.table.event("stale", f"job {job} attempt {attempt} from {w.name} (current {row.attempt}, "
-                                          f"{row.state}): discarded", now)
+                self._event("stale", f"job {job} attempt {attempt} from {w.name} (current {row.attempt}, "
+                                     f"{row.state}): discarded", now)
                 self._discard_staging(job, attempt)
-                self.send(w.ident, P.RESULT, {"job": job, "attempt": attempt, "accepted": False,
-                                              "reason": "superseded"})
-            self._after_result(w, job, h)
+                self._result(w.ident, job, attempt, False, "superseded")
             return
         if lease.finalizing:  # a repeated DONE: answer it too once the verdict is known
             self.stats.duplicates += 1
-            self._waiting.setdefault((job, attempt), []).append(w.ident)
+            waiting = self._waiting.setdefault((job, attempt), [])
+            if len(waiting) < 8:  # each answered with the verdict; a flood of repeats is not kept
+                waiting.append(w.ident)
             return
-        files_raw = h.get("files")
-        infos_raw = h.get("infos") or {}
-        if not isinstance(files_raw, list) or len(files_raw) > 2 * 1000 or not isinstance(infos_raw, dict):
-            raise P.ProtocolError("DONE: 'files' must be a list and 'infos' an object")
-        files = [DeclaredFile(P.get_int(f, "k", 0, 999), P.get_kind(f), P.get_int(f, "size", 1, self.max_file_size),
-                              P.get_sha256(f)) for f in files_raw if isinstance(f, dict)]
-        # Per-image infos are validated against the schema in the storage thread (store_character);
-        # here only their keys: image indices of this job.
-        infos: dict[int, Any] = {}
-        for key, v in infos_raw.items():
-            if not (isinstance(key, str) and key.isdigit() and int(key) < self.job_images[job]):
-                raise P.ProtocolError(f"DONE: 'infos' key {str(key)[:20]!r} is not an image of job {job}")
-            infos[int(key)] = v
-        render_s = h.get("render_s") if P.finite_number(h.get("render_s"), 0.0, 1e9) else None
+        # Per-image infos are validated against the schema in the storage thread (store_character).
+        files, infos, render_s = P.parse_done(h, self.job_images[job], self.max_file_size)
+        want_job = P.get_bool(h, "want_job", False)
         lease.finalizing = True
         self.in_store += 1
+        w.jobs.discard(job)  # its result is in: the worker may take the next job at once (pipelining)
         up = self.uploads.pop((job, attempt), None)
         if self.cfg.shared:
             uploaded, staging = None, staging_relpath(job, attempt)
         else:
             uploaded, staging = (up.files() if up is not None else {}), None
         self._store.submit(StoreTask(job, attempt, w.ident, self.job_images[job],
-                                     lease.sample or self.table.sample_json(job), files, infos,
-                                     {"farm": {"attempt": attempt, "worker": w.name, "render_s": render_s}},
+                                     lease.sample or self.table.sample_json(job), [DeclaredFile(*f) for f in files],
+                                     infos, {"farm": {"attempt": attempt, "worker": w.name, "render_s": render_s}},
                                      uploaded, staging, render_s))
-        self._after_result(w, job, h)
+        if want_job:
+            self._set_idle(w, now)
 
-    def _after_result(self, w: WorkerState, job: int, h: dict) -> None:
-        """The worker has finished with this job; pipelining: it may take the next at once."""
-        w.jobs.discard(job)
-        log.debug("after result of %d: %s holds %s, wants %s", job, w.name, w.jobs, h.get("want_job"))
-        if h.get("want_job", True) and not w.jobs:
-            self._set_idle(w)
+    def _held_done(self, w: WorkerState, job: int, h: dict) -> bool:
+        """Whether `w` held the lease that completed `job`: its token and, with CURVE, its key."""
+        token, key = self.table.lease_binding(job)
+        return same_token(token, P.get_token(h)) and not (self._secure and key is not None and key != w.key)
 
     def _on_fail(self, w: WorkerState, h: dict, now: float) -> None:
         job, attempt, lease, refused = self._lease_for(w, h, now)
         error = P.get_str(h, "error", 4000, "unknown error")
+        want_job = P.get_bool(h, "want_job", False)
         if refused:
             self._refuse(w, "a failure report", job, attempt, now)
-            self.send(w.ident, P.RESULT, {"job": job, "attempt": attempt, "accepted": False,
-                                          "reason": "not the lease holder"})
-            return
-        if lease is None:  # not a current attempt: nothing to end
+            self._result(w.ident, job, attempt, False, "not the lease holder")
+        elif lease is None:  # not a current attempt: nothing to end, and the peer's state stays as it was
             self.stats.stale_results += 1
-            self.send(w.ident, P.RESULT, {"job": job, "attempt": attempt, "accepted": False, "reason": "superseded"})
-            self._after_result(w, job, h)
-            return
-        if not lease.finalizing:
-            self._end_lease(job, attempt, f"{w.name}: {error}", failure=True, now=now)
-        self.send(w.ident, P.RESULT, {"job": job, "attempt": attempt, "accepted": False, "reason": "failed"})
-        self._after_result(w, job, h)
+            self._result(w.ident, job, attempt, False, "superseded")
+        else:
+            if not lease.finalizing:
+                self._end_lease(job, attempt, f"{w.name}: {error}", failure=True, now=now)
+            self._result(w.ident, job, attempt, False, "failed")
+            if want_job:
+                self._set_idle(w, now)
+
+    def _on_release(self, w: WorkerState, h: dict, now: float) -> None:
+        """A stopping worker hands a job back unrendered (SIGTERM): requeued first, not counted."""
+        job, attempt, lease, refused = self._lease_for(w, h, now)
+        if refused:
+            self._refuse(w, "a release", job, attempt, now)
+            self._result(w.ident, job, attempt, False, "not the lease holder")
+        elif lease is None or lease.finalizing:
+            self._result(w.ident, job, attempt, False, "superseded" if lease is None else "finalizing")
+        else:
+            self._end_lease(job, attempt, f"handed back by {w.name}", failure=None, now=now)
+            self._result(w.ident, job, attempt, False, "released")
 
     def _collect_stored(self) -> None:
         """Commit the results the storage pipeline has finished (one batch of SQL statements)."""
@@ -705,9 +696,9 @@ class Broker:
                     w.done_render_s += render_s or 0.0
                 if self._bar is not None:
                     self._bar.update(n_images)
-                self.send(ident, P.RESULT, {"job": job, "attempt": attempt, "accepted": True})
+                self._result(ident, job, attempt, True)
                 for other in self._waiting.pop((job, attempt), ()):
-                    self.send(other, P.RESULT, {"job": job, "attempt": attempt, "accepted": True, "duplicate": True})
+                    self._result(other, job, attempt, True, duplicate=True)
                 continue
             if exc is not None and self._note_fault(exc) is not None:
                 # The disk, not the job: nothing is counted and no verdict is sent; the lease stays
@@ -726,9 +717,8 @@ class Broker:
                 lease.finalizing = False
             self._end_lease(job, attempt, f"result rejected: {reason}", failure=True, now=now)
             self._discard_staging(job, attempt)
-            for target in [ident] + self._waiting.pop((job, attempt), []):
-                self.send(target, P.RESULT, {"job": job, "attempt": attempt, "accepted": False,
-                                             "reason": reason[:500]})
+            for target in [ident, *self._waiting.pop((job, attempt), ())]:
+                self._result(target, job, attempt, False, reason[:500])
 
     def _flush_worker_stats(self, now: float) -> None:
         """Per-worker counters go to the table once per heartbeat, not once per job."""
@@ -756,13 +746,13 @@ class Broker:
         state = self.table.release(job, attempt, now, error, failure, self.cfg.max_failures, self.cfg.max_lost)
         if state == J.PENDING:
             self.pending.appendleft(job)  # soonest: its images are overdue
-            if not failure:
+            if failure is False:
                 self.stats.lost_leases += 1
         elif state == J.FAILED:
             self.stats.failed_jobs += 1
             ch = CharacterView.from_json(self.table.sample_json(job))
             remove_character_files(self.root, ch)
-            self.table.event("parked", f"job {job}: {error}", now)
+            self._event("parked", f"job {job}: {error}", now)
             log.error("job %d parked as failed: %s", job, error[:300])
 
     def _forget_worker(self, ident: bytes, why: str, now: float) -> None:
@@ -773,24 +763,27 @@ class Broker:
         del self.workers[ident]
         if why == "dead":
             self.stats.dead_workers += 1
-            self.table.event("dead", f"{w.name} silent for {now - w.last_seen:.1f} s", now)
+            self._rlog("dead", logging.WARNING, "worker %s silent for %.1f s: dead; its jobs go back to the queue",
+                       w.name, now - w.last_seen)
+            self._event("dead", f"{w.name} silent for {now - w.last_seen:.1f} s", now)
         for job in list(w.jobs):
             lease = self.leases.get(job)
             if lease is not None and lease.ident == ident:
                 self._end_lease(job, lease.attempt, f"worker {w.name} {why}", failure=False, now=now)
         self.table.worker_state(w.name, why, now, None)
+        if not any(o.name == w.name for o in self.workers.values()):
+            self.table.forget_idle_worker(w.name)  # a peer that never completed a job leaves no row
 
     def _beat(self, now: float) -> None:
         """Heartbeat every worker, bury the silent ones, expire leases nobody renews."""
         self._flush_worker_stats(now)
         self._save_security_counts()
+        self._event.trim()
         if self._dirs_dirty and self._sync_mode == "file":
             sync_dataset_dirs(self.root)  # per-file fsync mode: make the renames durable once per beat
             self._dirs_dirty = False
         for ident, w in list(self.workers.items()):
             if now - w.last_seen > self.cfg.dead_after_s:
-                log.warning("worker %s silent for %.1f s: dead; its jobs go back to the queue", w.name,
-                            now - w.last_seen)
                 self._forget_worker(ident, "dead", now)
             else:
                 self.send(ident, P.HB)
@@ -798,10 +791,16 @@ class Broker:
             if lease.finalizing:
                 continue
             if now > lease.expires:
-                # A lease inherited from the previous broker process whose holder never came back
-                # is not the job's fault (a broker restart, a storage fault): requeued, not counted.
+                # Not the job's fault, so requeued without counting: a lease inherited from the
+                # previous broker process whose holder never came back (a restart, a storage
+                # fault), or one whose holder is alive but never named it (it ignored the JOB:
+                # it gets no work for a while, longer each time). A silent holder is buried above.
+                holder = self.workers.get(lease.ident)
+                if holder is not None:
+                    holder.strikes += 1
+                    holder.benched_until = now + min(300.0, self.cfg.dead_after_s * 2 ** holder.strikes)
                 self._end_lease(job, lease.attempt, "lease expired (no heartbeat names it)",
-                                failure=None if lease.inherited else False, now=now)
+                                failure=None if lease.inherited or holder is not None else False, now=now)
             elif now - lease.started > self.cfg.job_timeout_s:
                 self._end_lease(job, lease.attempt, f"attempt exceeded job timeout {self.cfg.job_timeout_s:.0f} s",
                                 failure=True, now=now)
@@ -815,6 +814,8 @@ class Broker:
             if w is None or not w.idle:
                 continue
             w.idle = False
+            if w.jobs:  # one lease per peer at a time
+                continue
             pairs.append((self.pending.popleft(), w))
         if not pairs:
             return
@@ -836,8 +837,17 @@ class Broker:
 
 
 def run_broker(config: BrokerConfig, ready_callback=None) -> BrokerStats:
-    """Run a broker until the run is finished; SIGTERM/SIGINT stop it cleanly (resumable)."""
-    broker = Broker(config)
+    """Run a broker until the run is finished; SIGTERM/SIGINT stop it cleanly (resumable).
+
+    The address is bound first: one in use (or refused) raises BindError, a ValueError, before
+    the job table is created."""
+    ctx = zmq.Context.instance()
+    transport = BrokerSocket(ctx, config.bind, config.curve_secret, config.curve_authorized, config.insecure)
+    try:
+        broker = Broker(config, ctx, transport)
+    except BaseException:
+        transport.close()
+        raise
     previous = {}
 
     def _stop(signum, frame):

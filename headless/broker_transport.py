@@ -23,13 +23,21 @@ _NOBLOCK = int(zmq.NOBLOCK)  # plain ints: pyzmq's enum flags cost a Python call
 _MORE = int(zmq.NOBLOCK | zmq.SNDMORE)
 
 
+class BindError(ValueError):
+    """The address cannot be bound (in use, not an address of this machine): one line, exit 2."""
+
+
 class BrokerSocket:
     """The broker's bound ROUTER socket (and, with CURVE, its authenticator)."""
 
     def __init__(self, ctx: zmq.Context, bind: str, curve_secret: Path | None = None,
                  curve_authorized: Path | None = None, insecure: bool = False):
         """Bind `bind` (a port of 0 picks a free one); without CURVE only a loopback address,
-        unless `insecure`. Raises SecurityError naming the missing option."""
+        unless `insecure`. Raises SecurityError naming the missing option, BindError naming the
+        address."""
+        problem = P.endpoint_problem(bind, bind=True)
+        if problem:
+            raise BindError(f"--bind {bind}: {problem}")
         secure = curve_secret is not None
         if not secure and not insecure and not is_loopback_endpoint(bind):
             raise SecurityError(f"refusing to bind {bind} without CURVE: give --curve-secret and "
@@ -41,16 +49,22 @@ class BrokerSocket:
         sock.setsockopt(zmq.MAXMSGSIZE, P.MAX_MESSAGE_SIZE)
         sock.sndhwm = sock.rcvhwm = 100_000
         self._curve = None
-        if secure:
-            if curve_authorized is None:
-                raise SecurityError("--curve-secret needs --curve-authorized (folder of worker public keys)")
-            self._curve = secure_broker_socket(ctx, sock, curve_secret, curve_authorized)
-        if bind.endswith(":0"):
-            port = sock.bind_to_random_port(bind[:-2])
-            self.endpoint = f"{bind[:-2]}:{port}"
-        else:
-            sock.bind(bind)
-            self.endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        try:
+            if secure:
+                if curve_authorized is None:
+                    raise SecurityError("--curve-secret needs --curve-authorized (folder of worker public keys)")
+                self._curve = secure_broker_socket(ctx, sock, curve_secret, curve_authorized)
+            if bind.endswith(":0"):
+                port = sock.bind_to_random_port(bind[:-2])
+                self.endpoint = f"{bind[:-2]}:{port}"
+            else:
+                sock.bind(bind)
+                self.endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        except BaseException as exc:
+            self.close()
+            if isinstance(exc, zmq.ZMQError):
+                raise BindError(f"--bind {bind}: {exc.strerror}") from None
+            raise
 
     @property
     def secure(self) -> bool:

@@ -57,7 +57,7 @@ def _add_broker_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-lost", type=int, default=10, help="leases lost to dead workers before a job is parked")
     p.add_argument("--job-timeout", type=float, default=6 * 3600.0, help="longest one attempt may take (s)")
     p.add_argument("--retry-failed", action="store_true", help="put parked (failed) jobs back in the queue")
-    p.add_argument("--chunk-size", type=int, default=256 * 1024, help="upload chunk size in bytes")
+    p.add_argument("--chunk-size", type=int, default=256 * 1024, help="upload chunk size in bytes (1024..1048576)")
     p.add_argument("--window", type=int, default=8, help="upload chunks in flight per worker (flow control)")
     p.add_argument("--store-threads", type=int, default=1, help="threads verifying and storing results (1: more contend for the GIL)")
     p.add_argument("--no-fsync", action="store_true",
@@ -69,7 +69,7 @@ def _add_broker_options(p: argparse.ArgumentParser) -> None:
 def _broker_options(a: argparse.Namespace) -> dict:
     return dict(heartbeat_s=a.heartbeat, liveness=a.liveness, max_failures=a.max_failures, max_lost=a.max_lost,
                 job_timeout_s=a.job_timeout, retry_failed=a.retry_failed,
-                chunk_size=max(1024, min(a.chunk_size, 1024 * 1024)), window=a.window,
+                chunk_size=a.chunk_size, window=a.window,
                 store_threads=a.store_threads, durable=not a.no_fsync)
 
 

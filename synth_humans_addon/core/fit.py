@@ -276,6 +276,36 @@ def invert_degradation(blur_est: float, noise_est: float, quality: int, render_b
     return float(_BLUR_GRID[i]), float(_NOISE_GRID[j])
 
 
+def measured_camera(crops: list[CropStats]) -> tuple[float, float]:
+    """(blur σ, noise σ) of our post-processing on a perfectly sharp render that measure like
+    the median of `crops` (at their median JPEG quality; 95 for lossless files)."""
+    quality = [s.jpeg_quality for s in crops if s.jpeg_quality is not None]
+    return invert_degradation(float(np.median([s.blur_sigma for s in crops])),
+                              float(np.median([s.noise_std for s in crops])),
+                              int(np.median(quality)) if quality else 95, 0.0)
+
+
+def fit_camera(target: list[CropStats], render_blur: float, default_quality: Range) -> dict[str, Range | None]:
+    """The post-processing ranges that make renders as sharp as `render_blur` measure like the
+    `target` crops: `jpeg_quality`, the target's 10th–90th percentile (None for targets that
+    are not JPEG; `default_quality` is then assumed), and `blur_sigma`, `noise_std`, the σs
+    whose measured values after our pipeline match the target's 10th, 50th and 90th
+    percentiles (see `invert_degradation`)."""
+    jpeg = [s.jpeg_quality for s in target if s.jpeg_quality is not None]
+    fitted_quality = Range(*(float(round(q)) for q in _pct(jpeg, [10, 90]))) if jpeg else None
+    assumed = fitted_quality or default_quality
+    quality = int(round((assumed.low + assumed.high) / 2))
+    tb, tn = [s.blur_sigma for s in target], [s.noise_std for s in target]
+    b50, n50 = invert_degradation(float(np.median(tb)), float(np.median(tn)), quality, render_blur)
+    # The spread of each with the other held at the median (joint percentiles are unstable).
+    blurs = [b50] + [invert_degradation(float(_pct(tb, q)), float(np.median(tn)), quality, render_blur, noise=n50)[0]
+                     for q in (10, 90)]
+    noises = [n50] + [invert_degradation(float(np.median(tb)), float(_pct(tn, q)), quality, render_blur, blur=b50)[1]
+                      for q in (10, 90)]
+    return {"jpeg_quality": fitted_quality, "blur_sigma": Range(round(min(blurs), 3), round(max(blurs), 3)),
+            "noise_std": Range(round(min(noises), 4), round(max(noises), 4))}
+
+
 def fit_spec(spec: Spec, target: list[CropStats], generated: list[CropStats] | None = None,
              seed: int = 0, render_blur: float = DEFAULT_RENDER_BLUR, shading: float | None = None) -> FitResult:
     """A copy of `spec` fitted to the `target` crops (see the module doc).
@@ -296,10 +326,7 @@ def fit_spec(spec: Spec, target: list[CropStats], generated: list[CropStats] | N
         shading_lower = shading_factor(spec, generated, "lower") if shading is None else shading
         # The generated crops carry the spec's own degradations: take them out to get the renderer's.
         # The generated crops carry the spec's own blur: what is left is the renderer's.
-        gen_q = [s.jpeg_quality for s in generated if s.jpeg_quality is not None]
-        b_gen, _ = invert_degradation(float(np.median([s.blur_sigma for s in generated])),
-                                      float(np.median([s.noise_std for s in generated])),
-                                      int(np.median(gen_q)) if gen_q else 95, 0.0)
+        b_gen, _ = measured_camera(generated)
         render_blur = _less(b_gen, np.sqrt(_mean_sq(spec.postprocess.blur_sigma)))
         report["assumed"]["render_blur_px"] = round(render_blur, 3)
         exposure = float(np.median([s.luma_mean for s in target]) / max(np.median([s.luma_mean for s in generated]), 1e-3))
@@ -344,23 +371,13 @@ def fit_spec(spec: Spec, target: list[CropStats], generated: list[CropStats] | N
                                     FITTED_LOWER: len(cl.custom_palettes[FITTED_LOWER])}
 
     # Camera degradations: the σs whose measured blur and noise after our pipeline match the
-    # target's 10th, 50th and 90th percentiles (see `invert_degradation`).
-    jpeg = [s.jpeg_quality for s in target if s.jpeg_quality is not None]
-    if jpeg:
-        q10, q90 = _pct(jpeg, [10, 90])
-        pp.jpeg_quality = Range(float(round(q10)), float(round(q90)))
+    # target's 10th, 50th and 90th percentiles (see `fit_camera`).
+    camera = fit_camera(target, render_blur, pp.jpeg_quality)
+    if camera["jpeg_quality"] is not None:
+        pp.jpeg_quality = camera["jpeg_quality"]
     else:
         report["not_fitted"].append("postprocess.jpeg_quality (target crops are not JPEG)")
-    quality = int(round((pp.jpeg_quality.low + pp.jpeg_quality.high) / 2))
-    tb, tn = [s.blur_sigma for s in target], [s.noise_std for s in target]
-    b50, n50 = invert_degradation(float(np.median(tb)), float(np.median(tn)), quality, render_blur)
-    # The spread of each with the other held at the median (joint percentiles are unstable).
-    blurs = [b50] + [invert_degradation(float(_pct(tb, q)), float(np.median(tn)), quality, render_blur, noise=n50)[0]
-                     for q in (10, 90)]
-    noises = [n50] + [invert_degradation(float(np.median(tb)), float(_pct(tn, q)), quality, render_blur, blur=b50)[1]
-                      for q in (10, 90)]
-    pp.blur_sigma = Range(round(min(blurs), 3), round(max(blurs), 3))
-    pp.noise_std = Range(round(min(noises), 4), round(max(noises), 4))
+    pp.blur_sigma, pp.noise_std = camera["blur_sigma"], camera["noise_std"]
     pp.downscale = Range(1.0, 1.0)  # resolution loss is part of the fitted blur
     report["fitted"].update(noise_std=[pp.noise_std.low, pp.noise_std.high],
                             blur_sigma=[pp.blur_sigma.low, pp.blur_sigma.high],

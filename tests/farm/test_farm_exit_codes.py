@@ -4,6 +4,7 @@ Real processes with the stand-in renderer; the codes are documented in docs/farm
 """
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 
@@ -25,12 +26,28 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path):
         (["generate", str(spec), "--out", str(tmp_path / "g"), "--workers", "-2", "--renderer", "standin",
           "--no-progress"], "--workers"),
         (["broker", str(spec), "--out", str(tmp_path / "b"), "--heartbeat", "0", "--no-progress"], "--heartbeat"),
+        (["broker", str(spec), "--out", str(tmp_path / "b"), "--chunk-size", "-5"], "--chunk-size -5: out of range"),
+        (["broker", str(spec), "--out", str(tmp_path / "b"), "--bind", "tcp://127.0.0.1:99999"], "port 99999"),
+        (["broker", str(spec), "--out", str(tmp_path / "b"), "--bind", "garbage", "--insecure"], "--bind garbage"),
     ]
     for args, option in cases:
         r = _run(*args)
         lines = [line for line in r.stderr.splitlines() if line.strip()]
         assert r.returncode == 2, (args, r.stderr[-2000:])
         assert "Traceback" not in r.stderr and len(lines) == 1 and option in lines[0], (args, r.stderr[-2000:])
+    assert not (tmp_path / "b").exists()  # refused before anything was created
+
+
+def test_a_bind_to_a_port_in_use_is_refused_before_the_job_table(tmp_path):
+    spec = write_spec(tmp_path / "spec.toml", characters=2, images=1)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = _run("broker", str(spec), "--out", str(tmp_path / "b"), "--bind", f"tcp://127.0.0.1:{port}")
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert r.returncode == 2 and len(lines) == 1 and f"--bind tcp://127.0.0.1:{port}" in lines[0], r.stderr[-2000:]
+    assert not (tmp_path / "b" / ".farm" / "jobs.sqlite").exists()
 
 
 def test_worker_without_a_broker_gives_up_with_status_1():

@@ -17,8 +17,8 @@ import pytest
 import zmq
 from PIL import Image
 
-from farmkit import (Proc, ScriptedWorker, broker_args, finish, free_port, job_counts, rss_bytes, security_counts,
-                     wait_until, worker_args, write_spec)
+from farmkit import (Proc, ScriptedWorker, broker_args, charged, events, finish, free_port, job_counts,
+                     query, rss_bytes, security_counts, wait_until, warning_lines, worker_args, write_spec)
 from headless import protocol as P
 from synth_humans_addon.core.dataset import DatasetFormatError, metadata_path, read_dataset
 
@@ -274,7 +274,7 @@ def test_curve_refused_handshakes_are_logged_and_counted_and_keys_bind_leases(tm
 
     # A rogue that gives up before the broker listens never reaches its ZAP handler: on a loaded
     # machine the broker's start-up alone can take longer than the rogues' three seconds.
-    wait_until(lambda: "broker on tcp://" in broker.text(), 60, what="the broker listening")
+    wait_until(lambda: "broker listening on tcp://" in broker.text(), 60, what="the broker listening")
     for _ in range(3):
         r = ScriptedWorker(port, name="rogue", curve=keys(rogue["rogue"]))
         r.send(P.READY, {"worker": "rogue"})
@@ -304,3 +304,232 @@ def test_curve_refused_handshakes_are_logged_and_counted_and_keys_bind_leases(tm
     assert counts["handshakes_refused"] >= 1 and counts["refused"] >= 2, counts
     assert job_counts(out) == {"done": 2}
     assert not _stored_shas(out, j) & {d["sha256"] for d in red_declared}
+
+
+# ---------------------------------------------------------------------------------------
+# Floods, hoarding, silent peers and out-of-range numbers (issue 24). Each ends with the honest
+# run: status 0, nothing lost, duplicated or parked, nothing charged to a job, bounded traces.
+
+
+def _all_done_honestly(broker: Proc, workers: list[Proc], out: Path, n: int, timeout: float = 90):
+    rep = finish(broker, workers, out, timeout=timeout)
+    assert rep.done == n and rep.failed == 0
+    return rep
+
+
+def test_result_floods_from_a_peer_holding_nothing_change_nothing(tmp_path):
+    """FAIL and DONE for 20 jobs × 3 attempts from a peer that registered with want_job false
+    (and claims want_job true in each result): it is never made idle, never handed a job, and
+    no job is charged a failure or a lost lease."""
+    n = 20
+    out, logs, port, broker = _start(tmp_path, n, heartbeat=0.3)
+    saboteur = ScriptedWorker(port, name="saboteur")
+    saboteur.register(want_job=False)
+    honest = [Proc(worker_args(port, f"w{i}", 0.05), logs / f"w{i}.log") for i in range(2)]
+    sent = 0
+    for job in range(n):
+        for attempt in (1, 2, 3):
+            saboteur.send(P.FAIL, {"job": job, "attempt": attempt, "error": "sabotage", "want_job": True})
+            saboteur.send(P.DONE, {"job": job, "attempt": attempt, "files": [], "infos": {}, "want_job": True})
+            sent += 2
+    verdicts = [saboteur.recv(timeout=10) for _ in range(sent)]
+    assert all(v is not None and v.command == P.RESULT and v.header["accepted"] is False for v in verdicts)
+    stop = saboteur.keep_alive()  # a live peer the broker could (wrongly) hand jobs to
+    _all_done_honestly(broker, honest, out, n)
+    assert not [m for m in stop() if m.command == P.JOB], "the flooding peer was handed a job"
+    saboteur.sock.close(linger=0)
+    assert charged(out) == (0, 0)
+    assert len(events(out)) < 60 and len(warning_lines(broker.text())) < 20
+
+
+def test_one_peer_holds_one_lease_at_a_time(tmp_path):
+    """A peer that 'fails' its job with an attempt it was never given (+1000), asks for more
+    and keeps its lease alive: it holds that one lease and nothing more while an honest
+    worker does every other job."""
+    n = 6
+    out, logs, port, broker = _start(tmp_path, n, heartbeat=0.3)
+    hoarder = ScriptedWorker(port, name="hoarder")
+    _, job, j, a = _take_job(hoarder)
+    token = hoarder.tokens[(j, a)]
+    hoarder.send(P.FAIL, {"job": j, "attempt": a + 1000, "token": token, "error": "x", "want_job": True})
+    verdict = hoarder.recv(timeout=10, want=P.RESULT)
+    assert verdict.header["accepted"] is False and verdict.header["reason"] == "not the lease holder"
+    hoarder.want_job = True  # and it asks for a job with every heartbeat, naming the one it holds
+    stop = hoarder.keep_alive()
+    honest = Proc(worker_args(port, "honest", 0.02), logs / "honest.log")
+    wait_until(lambda: job_counts(out).get("done", 0) == n - 1, 60, what="the honest worker's jobs")
+    assert job_counts(out).get("leased") == 1  # the hoarder's one lease, still held
+    assert not [m for m in stop() if m.command == P.JOB], "the hoarder got a second lease"
+    hoarder.close()  # its lease is lost once (not parked) and the honest worker does the job
+    _all_done_honestly(broker, [honest], out, n)
+    assert charged(out) == (0, 1)
+
+
+def test_stale_floods_leave_bounded_rows_and_memory(tmp_path):
+    """10,000 stale chunks, each with a new attempt number, and 1,000 DONEs of an attempt the
+    peer never held: a few event rows, a few log lines, flat memory."""
+    out, logs, port, broker = _start(tmp_path, 2)
+    s = ScriptedWorker(port, name="stale")
+    welcome, job, j, a = _take_job(s)
+    _complete(s, welcome.header["spec"], job, want_job=True)  # job j is done: its lease is gone
+    second = s.recv(timeout=20, want=P.JOB)
+    s.held = [(second.header["job"], second.header["attempt"])]
+    rows, lines, rss = len(events(out)), len(warning_lines(broker.text())), rss_bytes(broker.pid)
+    head = {"job": j, "k": 0, "kind": "image", "offset": 0, "size": 1, "sha256": "0" * 64}
+    for start in range(2, 10_002, 500):
+        for attempt in range(start, start + 500):
+            s.send(P.CHUNK, head | {"attempt": attempt}, b"x")
+        acks = [s.recv(timeout=20, want=P.ACK) for _ in range(500)]
+        assert all(m is not None and m.header["ok"] is False for m in acks)
+    for attempt in range(2, 1002):
+        s.send(P.DONE, {"job": j, "attempt": attempt, "files": [], "infos": {}})
+    assert all(s.recv(timeout=20, want=P.RESULT).header["accepted"] is False for _ in range(1000))
+    grown_rows, grown_lines = len(events(out)) - rows, len(warning_lines(broker.text())) - lines
+    grown_mib = (rss_bytes(broker.pid) - rss) / 2**20
+    print(f"\n11,000 stale messages: +{grown_rows} event rows, +{grown_lines} log lines, +{grown_mib:.1f} MiB")
+    assert grown_rows <= 60 and grown_lines <= 20 and grown_mib < 8
+    _complete(s, welcome.header["spec"], second, want_job=False)
+    s.close()
+    _all_done_honestly(broker, [], out, 2)
+    assert security_counts(out)["stale"] >= 10_000
+
+
+def test_silent_peers_and_reset_probes_are_throttled(tmp_path):
+    """300 peers register and go silent; one unknown peer sends 1,000 heartbeats: a few log
+    lines and event rows, no worker rows left behind, a few RESETs."""
+    out, logs, port, broker = _start(tmp_path, 3, heartbeat=0.3)
+    peers = [ScriptedWorker(port, name=f"silent-{i}") for i in range(300)]
+    for p in peers:
+        p.send(P.READY, {"worker": p.name, "host": "test", "pid": 1, "renderer": "none", "want_job": False})
+    assert all(p.recv(timeout=20, want=P.WELCOME) is not None for p in peers)
+    # Silent from now on (connected, no heartbeat): buried after 3 beats, leaving no row.
+    wait_until(lambda: len(events(out, "dead")) > 0 and not query(out, "SELECT name FROM workers"), 30,
+               what="the silent peers buried and their rows gone")
+    for p in peers:
+        p.sock.close(linger=0)
+    probe = ScriptedWorker(port, name="probe")
+    for _ in range(1000):
+        probe.send(P.HB, {"held": [], "want_job": False})
+    resets = 0
+    while (msg := probe.recv(timeout=1.0)) is not None:  # until the broker has nothing more to say
+        resets += msg.command == P.RESET
+    probe.sock.close(linger=0)
+    _all_done_honestly(broker, [Proc(worker_args(port, "w"), logs / "w.log")], out, 3)
+    silent_lines = [line for line in broker.text().splitlines() if "silent for" in line]
+    print(f"\n300 silent peers: {len(silent_lines)} log lines, {len(events(out, 'dead'))} event rows; "
+          f"1,000 unknown heartbeats: {resets} RESETs")
+    assert 1 <= len(silent_lines) <= 5 and len(events(out, "dead")) <= 30 and 1 <= resets <= 5
+    assert [r[0] for r in query(out, "SELECT name FROM workers")] == ["w"]
+
+
+def test_numbers_out_of_range_are_refused(tmp_path):
+    """`READY {"pid": 2**70}` and its kin are malformed messages: dropped (logged at most once a
+    second), never a traceback, never a registration."""
+    out, logs, port, broker = _start(tmp_path, 2, heartbeat=0.3)
+    s = ScriptedWorker(port, name="ranges")
+    ready = {"worker": "ranges", "host": "test", "pid": 1, "renderer": "scripted"}
+    for bad in ({"pid": 2**70}, {"pid": -1}, {"pid": "1"}, {"host": 5}, {"want_job": "yes"}, {"held": "x"},
+                {"held": [[0, 1, "a" * 32]] * 17}):
+        s.send(P.READY, ready | bad)
+    s.send(P.READY, ready | {"held": [[2**70, 2**70, "a" * 32]], "want_job": True})  # an entry out of range: skipped
+    job = s.recv(timeout=20, want=P.JOB)
+    welcomes = [m for m in s.backlog if m.command == P.WELCOME]
+    assert len(welcomes) == 1  # only the good READY was welcomed (replies come in order)
+    j, a = job.header["job"], job.header["attempt"]
+    s.held = [(j, a)]
+    lease = s.lease(j, a)
+    for cmd, header in ((P.HB, {"want_job": 2}), (P.CHUNK, lease | {"offset": 2**70}),
+                        (P.CHUNK, lease | {"attempt": 2**70}), (P.CHUNK, lease | {"job": 2**70}),
+                        (P.DONE, lease | {"files": [], "infos": {"²": {}}}),
+                        (P.DONE, lease | {"files": [], "infos": {"9" * 5000: {}}}),
+                        (P.FAIL, lease | {"error": 5}), (P.RELEASE, lease | {"attempt": 2**70})):
+        chunk = {"k": 0, "kind": "image", "size": 1, "sha256": "0" * 64} if cmd == P.CHUNK else {}
+        s.send(cmd, chunk | header, *([b"x"] if cmd == P.CHUNK else []))
+    _complete(s, welcomes[0].header["spec"], job, want_job=False)
+    s.close()
+    _all_done_honestly(broker, [Proc(worker_args(port, "w"), logs / "w.log")], out, 2)
+    text = broker.text()
+    assert "OverflowError" not in text and len(warning_lines(text)) < 20
+    assert security_counts(out)["malformed"] >= 15
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_shared_mode_never_follows_a_staged_or_planted_link(tmp_path):
+    """Shared mode: a staged 'image' that is a link to a file outside (declared with that file's
+    checksum), and a link planted where another character's mask will be stored. The broker
+    copies nothing from outside and writes nothing through the link."""
+    from farmkit import query as q
+    from headless.farm_layout import CharacterView
+    from synth_humans_addon.core.dataset import mask_relpath
+
+    out, logs, port, broker = _start(tmp_path, 2, "--shared")
+    secret, victim = tmp_path / "secret.jpg", tmp_path / "victim.png"
+    secret.write_bytes(b"outside the dataset " * 50)
+    victim.write_bytes(b"must stay as it is")
+    s = ScriptedWorker(port, name="linker")
+    welcome, job, j, a = _take_job(s)
+    files, declared, infos = s.render(welcome.header["spec"], job)
+    staging = out / job.header["staging"]
+    staging.mkdir(parents=True, exist_ok=True)
+    (staging / "000.image").symlink_to(secret)
+    (staging / "000.mask").write_bytes(files[(0, "mask")])
+    declared = [d | ({"size": len(secret.read_bytes()), "sha256": _sha(secret.read_bytes())} if d["kind"] == "image"
+                     else {}) for d in declared]
+    other = CharacterView.from_json(q(out, "SELECT sample FROM jobs WHERE id=?", 1 - j)[0][0])
+    planted = out / mask_relpath(other.pid, other.images[0])
+    planted.symlink_to(victim)
+    s.send(P.DONE, s.lease(j, a) | {"files": declared, "infos": infos, "want_job": False})
+    verdict = s.recv(timeout=20, want=P.RESULT)
+    assert verdict.header["accepted"] is False and "symbolic link" in verdict.header["reason"], verdict.header
+    s.close()
+    _all_done_honestly(broker, [Proc(worker_args(port, "w", 0.0, "--shared-root", str(out)), logs / "w.log")], out, 2)
+    assert victim.read_bytes() == b"must stay as it is" and planted.is_file() and not planted.is_symlink()
+    stored = {_sha(p.read_bytes()) for p in out.rglob("*") if p.is_file() and ".farm" not in p.parts}
+    assert _sha(secret.read_bytes()) not in stored
+    assert charged(out) == (1, 0)  # the linker's own job: one rejected result, not parked
+
+
+def test_a_dataset_folder_swapped_for_a_link_stops_the_broker(tmp_path):
+    """Shared mode: `masks/` replaced by a link to a folder outside mid-run. The broker writes
+    nothing there: it stops (status 5, naming the folder), and once the link is gone a plain
+    resume finishes."""
+    n = 12
+    out, logs, port, broker = _start(tmp_path, n, "--shared", heartbeat=0.3)
+    worker = Proc(worker_args(port, "w", 0.05, "--shared-root", str(out)), logs / "w.log")
+    wait_until(lambda: job_counts(out).get("done", 0) >= 2, 60, what="the first jobs")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (out / "masks").rename(out / "masks.moved")
+    (out / "masks").symlink_to(outside)
+    assert broker.wait(60) == 5, broker.text()[-3000:]
+    last = [line for line in broker.text().splitlines() if line.strip()][-1]
+    assert last.startswith(f"broker: storage fault on {out}/masks: ELOOP"), last
+    assert list(outside.iterdir()) == []
+    worker.stop()
+    (out / "masks").unlink()
+    (out / "masks.moved").rename(out / "masks")
+    resumed = Proc(broker_args(None, out, port, "--shared"), logs / "broker-2.log")
+    _all_done_honestly(resumed, [Proc(worker_args(port, "w2", 0.0, "--shared-root", str(out)), logs / "w2.log")],
+                       out, n)
+    assert charged(out) == (0, 0) and list(outside.iterdir()) == []
+
+
+def test_a_peer_ignoring_the_jobs_it_asks_for_parks_nothing(tmp_path):
+    """A live peer that asks for work with every heartbeat and never names (nor renders) what it
+    gets: its leases expire, the jobs go back uncounted, and it gets no work for a while, so
+    even with --max-lost 2 nothing is parked."""
+    n = 4
+    out, logs, port, broker = _start(tmp_path, n, "--max-lost", "2", heartbeat=0.3)
+    ignorer = ScriptedWorker(port, name="ignorer")
+    ignorer.register(want_job=True)
+    ignorer.want_job = True
+    stop = ignorer.keep_alive()
+    honest = Proc(worker_args(port, "honest", 0.2), logs / "honest.log")
+    _all_done_honestly(broker, [honest], out, n)
+    got = [m for m in stop() if m.command == P.JOB]
+    ignorer.sock.close(linger=0)
+    assert got, "the ignoring peer was never handed a job: nothing was tested"
+    assert charged(out) == (0, 0)
