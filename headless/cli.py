@@ -1,7 +1,7 @@
 """`python -m headless <command>` (console script `synth-humans`): the single entry point.
 
 Commands: validate, generate, broker, worker, status, certs, and preview / experiment / fit,
-which dispatch lazily to `headless.preview`, `headless.study.cli` and `headless.fit`.
+which dispatch lazily to `headless.preview`, `study.cli` and `headless.fit`.
 """
 from __future__ import annotations
 
@@ -321,7 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_export)
 
     for name, module, text in (("preview", "headless.preview", "render a quick preview (see its --help)"),
-                               ("experiment", "headless.study.cli", "run an experiment (see its --help)"),
+                               ("experiment", "study.cli", "run an experiment (see its --help)"),
                                ("fit", "headless.fit", "fit a spec to a folder of real crops (see its --help)")):
         x = sub.add_parser(name, help=text, add_help=False)
         x.add_argument("rest", nargs=argparse.REMAINDER)
@@ -329,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-LAZY_COMMANDS = {"preview": "headless.preview", "experiment": "headless.study.cli", "fit": "headless.fit"}
+LAZY_COMMANDS = {"preview": "headless.preview", "experiment": "study.cli", "fit": "headless.fit"}
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:

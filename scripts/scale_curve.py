@@ -76,7 +76,7 @@ def load_plan(path: Path) -> Plan:
 
 def generate(plan: Plan, out: Path) -> Path:
     """The generated dataset at its largest size (the farm resumes a partial one)."""
-    from headless.study.config import merge_spec_overrides
+    from study.config import merge_spec_overrides
     from synth_humans_addon.core.presets import preset
     from synth_humans_addon.core.spec_io import dumps_toml, spec_from_dict, spec_to_dict
 

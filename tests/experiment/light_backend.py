@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from headless.study.refs import DataRef, ModelRef, TestSplit
+from study.refs import DataRef, ModelRef, TestSplit
 from headless.standin import render_character
 from synth_humans_addon.core.dataset import character_complete, create_dataset, read_dataset, write_character
 from synth_humans_addon.core.sampling import expand_dataset

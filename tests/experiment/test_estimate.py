@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from headless.study.config import load_experiment
-from headless.study.costs import CostModel
-from headless.study.estimate import estimate_plan, format_estimate
-from headless.study.plan import EVALUATE, GENERATE, REFINE_APPLY, REFINE_TRAIN, REID_TRAIN, build_plan
+from study.config import load_experiment
+from study.costs import CostModel
+from study.estimate import estimate_plan, format_estimate
+from study.plan import EVALUATE, GENERATE, REFINE_APPLY, REFINE_TRAIN, REID_TRAIN, build_plan
 
 ROOT = Path(__file__).resolve().parents[2]
 STUDY_CPU = ROOT / "examples" / "experiments" / "study_cpu.toml"

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from headless.study.cli import main
-from headless.study.config import ExperimentError, load_experiment, parse_experiment
-from headless.study.estimate import estimate_plan
-from headless.study.plan import (EVALUATE, FINETUNE, GENERATE, REAL_INPUT, REFINE_APPLY, REFINE_TRAIN,
+from study.cli import main
+from study.config import ExperimentError, load_experiment, parse_experiment
+from study.estimate import estimate_plan
+from study.plan import (EVALUATE, FINETUNE, GENERATE, REAL_INPUT, REFINE_APPLY, REFINE_TRAIN,
                                  REID_TRAIN, build_plan)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -152,9 +152,9 @@ def test_missing_real_path_is_refused_with_a_pointer_to_the_docs(tmp_path, capsy
 
 
 def test_stage_keys_follow_params_inputs_real_data_and_code(tmp_path, monkeypatch):
-    from headless.study import cache
-    from headless.study.cache import StageCache
-    from headless.study.runner import real_fingerprint, stage_folders
+    from study import cache
+    from study.cache import StageCache
+    from study.runner import real_fingerprint, stage_folders
 
     real = tmp_path / "real"
     (real / "bounding_box_train").mkdir(parents=True)

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from headless.study.cli import main
-from headless.study.config import parse_experiment
-from headless.study.plan import build_plan
-from headless.study.runner import run_plan
+from study.cli import main
+from study.config import parse_experiment
+from study.plan import build_plan
+from study.runner import run_plan
 
 from .light_backend import Interrupt, LightBackend
 

@@ -7,8 +7,8 @@ import pytest
 
 pytest.importorskip("torch")
 
-from headless.study.refs import DataRef  # noqa: E402
-from headless.study.stages import PackageBackend  # noqa: E402
+from study.refs import DataRef  # noqa: E402
+from study.stages import PackageBackend  # noqa: E402
 from reid.data.synthetic import make_procedural_dataset, small_spec  # noqa: E402
 
 pytestmark = pytest.mark.torch

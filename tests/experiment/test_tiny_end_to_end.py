@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from headless.study.cli import main
+from study.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "examples" / "experiments" / "tiny.toml"

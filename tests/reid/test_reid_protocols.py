@@ -164,8 +164,8 @@ def test_the_driver_scores_every_protocol_as_its_definition_does():
 
 
 def test_the_study_scores_through_the_same_driver(tmp_path):
-    from headless.study.refs import DataRef, ModelRef, TestSplit
-    from headless.study.stages import evaluate_model
+    from study.refs import DataRef, ModelRef, TestSplit
+    from study.stages import evaluate_model
 
     feats, pids, cams, q, g = pool_case(seed=1)
     paths = [tmp_path / f"{i}.jpg" for i in range(len(pids))]

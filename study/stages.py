@@ -77,7 +77,7 @@ class PackageBackend:
         spec_file = _write_spec_file(spec, out.parent / f"{out.name}.spec.toml")
         cmd = [self.python, "-m", "headless", "generate", str(spec_file), "--out", str(out),
                "--workers", str(workers), "--renderer", renderer] + (["--quiet"] if self.quiet else [])
-        proc = subprocess.run(cmd, cwd=str(Path(__file__).resolve().parents[2]),
+        proc = subprocess.run(cmd, cwd=str(Path(__file__).resolve().parents[1]),
                               stdout=subprocess.DEVNULL if self.quiet else None)
         if proc.returncode != 0:
             raise RuntimeError(f"generation failed (exit {proc.returncode}): {' '.join(cmd)}")

@@ -37,7 +37,7 @@ CODE_SOURCES = {
     "refine-apply": ("refiner",),
     "reid-train": ("reid",),
     "finetune": ("reid",),
-    "evaluate": ("reid", "headless.study.stages"),
+    "evaluate": ("reid", "study.stages"),
 }
 # Folders inside those packages that never affect a result.
 IGNORED_PARTS = {"__pycache__", "ui", "tests"}

@@ -1,7 +1,7 @@
 """The dry run's cost model: measured unit costs, overridable in an experiment's ``[estimate]`` table.
 
 Every rate is seconds of wall time on one device, measured on the project's machines and named
-with the unit it counts. The estimate (`headless.study.estimate`) multiplies them by the plan's
+with the unit it counts. The estimate (`study.estimate`) multiplies them by the plan's
 counts: images rendered, refiner steps, re-id images seen, test images ranked.
 
 Where the numbers come from (docs/results.md, *A fresh end-to-end run*):

@@ -344,7 +344,7 @@ def parse_experiment(data: dict[str, Any], base_dir: Path, source: str = "") -> 
     if any(r < 1 or r > evaluate.max_rank for r in evaluate.ranks):
         problems.append(("evaluate.ranks", f"ranks must lie in 1…max_rank ({evaluate.max_rank})"))
     report = _typed_table(ReportConfig, data.get("report"), "report", problems)
-    # unknown keys and non-numbers are refused by name (headless/study/costs.py: CostModel)
+    # unknown keys and non-numbers are refused by name (study/costs.py: CostModel)
     _typed_table(CostModel, data.get("estimate"), "estimate", problems)
     estimate = data.get("estimate") if isinstance(data.get("estimate"), dict) else {}
 
@@ -377,7 +377,7 @@ def _check_refiner_options(refine: RefineConfig, problems: list) -> None:
 
 def _check_reid_options(reid: ReidConfig, problems: list) -> None:
     """The `[reid]` train / finetune tables as `reid.options.TrainOptions` fields."""
-    from headless.study.reid_adapter import SET_BY_EXPERIMENT
+    from study.reid_adapter import SET_BY_EXPERIMENT
     from reid.options import OptionsError, TrainOptions
 
     for name in ("train", "finetune"):

@@ -10,7 +10,7 @@ Modules, in the order the data flows:
 * `reid_adapter` — the re-id package behind the stages' backend (train, test split, embed).
 * `report`  — tables in the study's shape, CMC plots, sample grids, specs, seeds and timings.
 
-`headless.study.cli` is the command (`python -m headless experiment FILE --out DIR`).
+`study.cli` is the command (`python -m headless experiment FILE --out DIR`).
 The study sits on top of the farm, the refiner and re-id: it imports them, none of them imports it.
 Nothing here imports bpy or torch at import time; the stages import the trainers lazily.
 """

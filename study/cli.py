@@ -5,7 +5,7 @@ dataset toward the real domain and refines each dataset, trains a re-id model pe
 (and on the real training set), finetunes the artificial ones on real data, evaluates every
 model on the real test set and on its own test split, and writes a report folder.
 
-Every stage is cached by content (see `headless.study.cache`): rerunning the command
+Every stage is cached by content (see `study.cache`): rerunning the command
 skips finished stages and resumes an interrupted one. `--dry-run` prints the plan (with
 each stage's cache state when DIR exists) and an estimate of images, hours on this machine
 (what remains of them, on a resumed study) and disk.
@@ -18,9 +18,9 @@ from pathlib import Path
 
 from synth_humans_addon.core.cli_conventions import add_quiet, check_output_folder, new_parser, program_name, run_cli
 
-from headless.study.config import ExperimentConfig, ExperimentError, load_experiment
-from headless.study.estimate import device_kind, estimate_plan, format_estimate
-from headless.study.plan import Plan, build_plan, format_plan
+from study.config import ExperimentConfig, ExperimentError, load_experiment
+from study.estimate import device_kind, estimate_plan, format_estimate
+from study.plan import Plan, build_plan, format_plan
 
 
 PROG = f"{program_name('headless', 'synth-humans')} experiment"
@@ -66,8 +66,8 @@ def apply_cli_overrides(cfg: ExperimentConfig, args: argparse.Namespace) -> Expe
 
 
 def dry_run(plan: Plan, out: Path) -> str:
-    from headless.study.cache import StageCache
-    from headless.study.runner import real_fingerprint, stage_folders, stage_states
+    from study.cache import StageCache
+    from study.runner import real_fingerprint, stage_folders, stage_states
 
     status = None
     if out.is_dir():
@@ -104,7 +104,7 @@ def run(args: argparse.Namespace, backend=None) -> int:
     plan = build_plan(cfg)
     check_output_folder(args.out)
     if args.only:
-        from headless.study.plan import select_stages
+        from study.plan import select_stages
 
         try:
             plan = select_stages(plan, args.only)
@@ -115,9 +115,9 @@ def run(args: argparse.Namespace, backend=None) -> int:
         print(dry_run(plan, args.out))
         return 0
 
-    from headless.study.report import write_report
-    from headless.study.runner import StageFailed, run_plan
-    from headless.study.stages import PackageBackend
+    from study.report import write_report
+    from study.runner import StageFailed, run_plan
+    from study.stages import PackageBackend
 
     print(describe_plan(plan))
     print()

@@ -12,7 +12,7 @@ Stage kinds and what they produce (one folder each, see `cache`):
 Without real data the refiners, the real model, the finetuning and every evaluation on
 real images are skipped, each with its reason (`Plan.skipped`).
 
-What the plan costs (images, hours, disk) is `headless.study.estimate`'s job.
+What the plan costs (images, hours, disk) is `study.estimate`'s job.
 """
 from __future__ import annotations
 
@@ -236,7 +236,7 @@ def select_stages(plan: Plan, patterns: list[str]) -> Plan:
 
 def format_plan(plan: Plan, status: dict[str, str] | None = None) -> str:
     """The dry run's text: stages in order (with cache state when known) and what is skipped;
-    `headless.study.estimate.format_estimate` adds the cost."""
+    `study.estimate.format_estimate` adds the cost."""
     cfg = plan.config
     lines = [f"experiment {cfg.name!r} (seed {cfg.seed}, renderer {cfg.renderer}, {cfg.workers} workers)"]
     if cfg.real.standin is not None:
