@@ -26,6 +26,7 @@ import bpy
 import numpy as np
 
 from ..core.mpfb.assets import asset_path, load_base_mesh, to_blender_frame
+from ..core.mpfb.bones import bone_name
 from ..core.mpfb.phenotype import Phenotype, body_vertices
 from ..core.mpfb.rig import Rig, joint_positions, load_rig
 from ..core.palettes import hex_to_linear
@@ -69,8 +70,8 @@ class BodyBuild:
         return float(self.verts[load_base_mesh().vertex_groups["body"], 2].max())
 
     def bone(self, semantic: str) -> str:
-        """The rig's bone for a semantic name (``head``, ``left_hand`` …), see `rig.bone_name`."""
-        return rigmod.bone_name(self.rig_name, semantic)
+        """The rig's bone for a role (``head``, ``left_hand`` …), see `core.mpfb.bones`."""
+        return bone_name(self.rig_name, semantic)
 
 
 # ---------------------------------------------------------------------------------------

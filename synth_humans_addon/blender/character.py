@@ -4,7 +4,7 @@
 the preview command use. It builds once per character; `pose_character` then changes only
 the pose per image (the expensive work — morphing, fitting clothes — is not repeated).
 
-Keypoints are read from the armature's pose bones (semantic names via `rig.bone_name`),
+Keypoints are read from the armature's pose bones (`core.mpfb.bones.KEYPOINTS`, by role),
 so they follow whatever pose is applied: walk cycle, procedural walk, standing or BVH.
 """
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 import bpy
 import numpy as np
 
+from ..core.mpfb.bones import KEYPOINTS
 from ..core.mpfb.phenotype import Phenotype
 from . import body as body_mod
 from . import clothes as clothes_mod
@@ -23,25 +24,6 @@ from .motion.pose import apply_pose
 
 PERSON_PASS_INDEX = 1
 log = logging.getLogger(__name__)
-
-# Keypoint name → (semantic bone, where on the bone): the main joints of COCO-like skeletons.
-KEYPOINTS: dict[str, tuple[str, str]] = {
-    "head": ("head", "mid"),
-    "neck": ("neck", "head"),
-    "left_shoulder": ("left_upperarm", "head"),
-    "right_shoulder": ("right_upperarm", "head"),
-    "left_elbow": ("left_forearm", "head"),
-    "right_elbow": ("right_forearm", "head"),
-    "left_wrist": ("left_hand", "head"),
-    "right_wrist": ("right_hand", "head"),
-    "left_hip": ("left_thigh", "head"),
-    "right_hip": ("right_thigh", "head"),
-    "left_knee": ("left_shin", "head"),
-    "right_knee": ("right_shin", "head"),
-    "left_ankle": ("left_foot", "head"),
-    "right_ankle": ("right_foot", "head"),
-}
-
 
 @dataclass
 class CharacterBuild:

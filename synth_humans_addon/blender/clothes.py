@@ -15,7 +15,7 @@ Hair (`add_hair`) and accessories (`add_accessory`) are built from their shapes 
 way: the cap of the hair follows the head bone, curtain and ponytail rows below the neck
 blend to the chest bone (`HairPart.head_weight`) so long hair stays on the back when the
 torso turns; each accessory part is parented rigidly to a bone (semantic names via
-`rig.bone_name`), straps and lenses in a darker shade of its colour. All shapes are numpy,
+`core.mpfb.bones.bone_name`), straps and lenses in a darker shade of its colour. All shapes are numpy,
 in `shapes/`; this module only makes the Blender objects.
 """
 from __future__ import annotations
@@ -27,6 +27,7 @@ import numpy as np
 
 import bpy
 
+from ..core.mpfb.bones import bone_name
 from ..core.mpfb.phenotype import body_vertices
 from ..core.mpfb.rig import Rig, load_rig
 from ..core.palettes import hex_to_srgb, srgb_to_hex
@@ -34,7 +35,7 @@ from ..shapes import garment_regions as gr
 from ..shapes.accessories import accessory_geometry, accessory_side
 from ..shapes.garments import covered_base_vertices, garment_mesh
 from ..shapes.hair import hair_clearance, hair_geometry, style_variation
-from . import materials, rig
+from . import materials
 from .skinned_mesh import mesh_object, parent_to_bone, remove_objects, skin_by_weights, skin_from_rig
 
 HIDDEN_SKIN_GROUP = "hidden-under-clothes"
@@ -130,8 +131,8 @@ def add_hair(outfit: Outfit, ctx: BodyContext, hair, name_prefix: str = "") -> l
     for part in parts:
         obj = mesh_object(f"{name_prefix}hair-{part.name}", part.vertices, part.faces, ctx.collection, mat)
         if ctx.armature is not None:
-            head = rig.bone_name(ctx.rig, "head")
-            chest = rig.bone_name(ctx.rig, "upper_chest")
+            head = bone_name(ctx.rig, "head")
+            chest = bone_name(ctx.rig, "upper_chest")
             skin_by_weights(obj, ctx.armature, {head: part.head_weight, chest: 1.0 - part.head_weight})
         outfit.objects.append(obj)
         objects.append(obj)
@@ -155,7 +156,7 @@ def add_accessory(outfit: Outfit, ctx: BodyContext, accessory, name_prefix: str 
         obj = mesh_object(f"{name_prefix}{accessory.kind}-{part.name}", part.vertices, part.faces,
                           ctx.collection, mats[part.shade])
         if ctx.armature is not None:
-            parent_to_bone(obj, ctx.armature, rig.bone_name(ctx.rig, part.bone))
+            parent_to_bone(obj, ctx.armature, bone_name(ctx.rig, part.bone))
         outfit.objects.append(obj)
         objects.append(obj)
     outfit.by_role[accessory.kind] = objects[0]

@@ -28,7 +28,7 @@ import numpy as np
 from ..core import framing
 from ..core.dataset import RenderedImage
 from ..core.geometry import CharacterOutOfFrame, CropPlan
-from ..core.renderer import Renderer
+from ..core.renderer import BlankRenderError, Renderer, check_not_blank
 from ..core.sampling import CharacterSample
 from ..core.spec import Spec
 from . import camera as camera_mod
@@ -193,10 +193,10 @@ class RenderSession:
         if not prepared.crop_enabled:  # full frame rendered: crop afterwards (benchmark baseline)
             rgb, mask = rgb[plan.y0:plan.y1, plan.x0:plan.x1], mask[plan.y0:plan.y1, plan.x0:plan.x1]
         if rgb.shape[:2] != (plan.height, plan.width):
-            raise render_mod.BlankRenderError(
+            raise BlankRenderError(
                 f"rendered crop is {rgb.shape[1]}×{rgb.shape[0]} px, planned {plan.width}×{plan.height}")
         what = f"character {self.loaded.character.pid:04d} image {image.k}"
-        render_mod.check_not_blank(rgb, mask, what)
+        check_not_blank(rgb, mask, what)
         build = self.loaded.build
         keypoints = render_mod.project_keypoints(
             self.scene, self._depsgraph(), character_mod.keypoints_world(build), prepared.crop.cam_to_world,

@@ -28,18 +28,11 @@ import numpy as np
 
 from ..core import framing, postprocess
 from ..core.geometry import CharacterOutOfFrame, CropPlan
+from ..core.mpfb.bones import keypoint_depth
+from ..core.renderer import BlankRenderError
 from . import scene as scene_mod
 
 log = logging.getLogger(__name__)
-# Metres: how deep each joint lies under the surface facing the camera (hip joints sit deep
-# in the pelvis, elbows and wrists just under the skin). A surface closer than this in
-# front of a joint is its own flesh; farther in front, something else hides it.
-KEYPOINT_DEPTH = {"head": 0.15, "neck": 0.12, "shoulder": 0.14, "hip": 0.18, "knee": 0.1, "ankle": 0.1,
-                  "elbow": 0.09, "wrist": 0.08}
-
-
-class BlankRenderError(RuntimeError):
-    """A render that came out empty (no person pixels, or a black image): never saved silently."""
 
 
 def person_box(objects: list[Any], depsgraph: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -136,21 +129,13 @@ def render_crop(scene: bpy.types.Scene, outputs: dict[str, Path]) -> tuple[np.nd
     return rgb, mask
 
 
-def check_not_blank(rgb: np.ndarray, mask: np.ndarray, what: str) -> None:
-    """Refuse images with no person pixels or no light: they would poison a training set."""
-    if mask.max() < 128:
-        raise BlankRenderError(f"{what}: the person mask is empty (character outside the crop?)")
-    if rgb.max() < 8:
-        raise BlankRenderError(f"{what}: the image is black (no light reaches the camera)")
-
-
 def project_keypoints(scene: bpy.types.Scene, depsgraph: Any, joints: dict[str, np.ndarray],
                       cam_to_world: np.ndarray, camera_sample: Any, plan: CropPlan,
                       person: set[str]) -> dict[str, list[float]]:
     """Joints in crop pixels: {name: [x, y, visible]}; visible = 1 if inside the crop and unoccluded.
 
     A joint counts as visible when the first surface on the ray from the camera lies no more
-    than the joint's `KEYPOINT_DEPTH` in front of it (joints are inside the body, so the
+    than the joint's depth under the skin (`core.mpfb.bones.KEYPOINT_DEPTH`) in front of it (joints are inside the body, so the
     person's own skin over the joint does not hide it, but the torso in front of a far arm does).
     """
     from mathutils import Vector
@@ -169,7 +154,7 @@ def project_keypoints(scene: bpy.types.Scene, depsgraph: Any, joints: dict[str, 
             dist = float(np.linalg.norm(d))
             hit, loc, _n, _i, _obj, _m = scene.ray_cast(depsgraph, Vector(eye.tolist()), Vector((d / dist).tolist()),
                                                        distance=dist)
-            depth_below_surface = KEYPOINT_DEPTH.get(name.split("_")[-1], 0.12)
+            depth_below_surface = keypoint_depth(name)
             visible = (not hit) or float(np.linalg.norm(np.array(loc) - eye)) >= dist - depth_below_surface
         out[name] = [round(cx, 2), round(cy, 2), 1 if visible else 0]
     return out

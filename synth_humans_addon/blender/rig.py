@@ -1,11 +1,9 @@
-"""Armatures from `core.mpfb.rig.Rig`: bones, skin-weight vertex groups, semantic bone lookup.
+"""Armatures from `core.mpfb.rig.Rig`: bones and skin-weight vertex groups.
 
 `create_armature` builds the armature object in edit mode (the only way Blender creates
 bones). `add_skin_weights` writes a rig's weights as vertex groups of a mesh object whose
 vertices are a subset of the base mesh, and `bind_to_armature` adds the Armature modifier.
-`bone_name(build_or_rig_name, "left_hand")` translates semantic names (head, neck, chest,
-spine, hips, left_/right_ + shoulder, upperarm, forearm, hand, thigh, shin, foot, toe) to
-the rig's own bone names, so accessory code can parent to bones without knowing the rig.
+Bones by role (``left_hand`` …) are looked up in `core.mpfb.bones`.
 """
 from __future__ import annotations
 
@@ -14,81 +12,6 @@ import numpy as np
 from mathutils import Matrix, Vector
 
 from ..core.mpfb.rig import Rig
-
-# Semantic name → bone, per standard rig. Sided entries use {s}: "L"/"R" (default rigs),
-# "Left"/"Right" (CMU, Mixamo) or "l"/"r" (game engine).
-_SEMANTIC: dict[str, dict[str, str]] = {
-    "default": {
-        "root": "root", "hips": "root", "pelvis": "root", "spine": "spine03", "lower_spine": "spine04",
-        "chest": "spine01", "upper_chest": "spine01", "neck": "neck01", "head": "head",
-        "{side}_shoulder": "clavicle.{s}", "{side}_upperarm": "upperarm01.{s}", "{side}_forearm": "lowerarm01.{s}",
-        "{side}_hand": "wrist.{s}", "{side}_thigh": "upperleg01.{s}", "{side}_shin": "lowerleg01.{s}",
-        "{side}_foot": "foot.{s}", "{side}_toe": "toe1-1.{s}", "{side}_hip": "pelvis.{s}",
-        "{side}_upperarm_lower": "upperarm02.{s}", "{side}_forearm_lower": "lowerarm02.{s}",
-        "{side}_thigh_lower": "upperleg02.{s}", "{side}_shin_lower": "lowerleg02.{s}",
-    },
-    "cmu_mb": {
-        "root": "Hips", "hips": "Hips", "pelvis": "Hips", "spine": "Spine", "lower_spine": "LowerBack",
-        "chest": "Spine1", "upper_chest": "Spine1", "neck": "Neck", "head": "Head",
-        "{side}_shoulder": "{S}Shoulder", "{side}_upperarm": "{S}Arm", "{side}_forearm": "{S}ForeArm",
-        "{side}_hand": "{S}Hand", "{side}_thigh": "{S}UpLeg", "{side}_shin": "{S}Leg", "{side}_foot": "{S}Foot",
-        "{side}_toe": "{S}ToeBase", "{side}_hip": "{H}HipJoint",
-    },
-    "game_engine": {
-        "root": "Root", "hips": "pelvis", "pelvis": "pelvis", "spine": "spine_01", "lower_spine": "spine_01",
-        "chest": "spine_03", "upper_chest": "spine_03", "neck": "neck_01", "head": "head",
-        "{side}_shoulder": "clavicle_{s}", "{side}_upperarm": "upperarm_{s}", "{side}_forearm": "lowerarm_{s}",
-        "{side}_hand": "hand_{s}", "{side}_thigh": "thigh_{s}", "{side}_shin": "calf_{s}", "{side}_foot": "foot_{s}",
-        "{side}_toe": "ball_{s}",
-    },
-    "mixamo": {
-        "root": "mixamorig:Hips", "hips": "mixamorig:Hips", "pelvis": "mixamorig:Hips", "spine": "mixamorig:Spine",
-        "lower_spine": "mixamorig:Spine", "chest": "mixamorig:Spine2", "upper_chest": "mixamorig:Spine2",
-        "neck": "mixamorig:Neck", "head": "mixamorig:Head",
-        "{side}_shoulder": "mixamorig:{S}Shoulder", "{side}_upperarm": "mixamorig:{S}Arm",
-        "{side}_forearm": "mixamorig:{S}ForeArm", "{side}_hand": "mixamorig:{S}Hand",
-        "{side}_thigh": "mixamorig:{S}UpLeg", "{side}_shin": "mixamorig:{S}Leg", "{side}_foot": "mixamorig:{S}Foot",
-        "{side}_toe": "mixamorig:{S}ToeBase",
-    },
-}
-_SEMANTIC["default_no_toes"] = _SEMANTIC["default"]
-_SEMANTIC["game_engine_with_breast"] = _SEMANTIC["game_engine"]
-
-
-def semantic_names() -> list[str]:
-    """All semantic bone names understood by `bone_name`."""
-    out = []
-    for key in _SEMANTIC["default"]:
-        out += [key.format(side=s) for s in ("left", "right")] if "{side}" in key else [key]
-    return out
-
-
-def rig_bone_name(rig_name: str, semantic: str) -> str:
-    """The bone of rig `rig_name` playing the role `semantic` (e.g. ``"left_hand"``)."""
-    table = _SEMANTIC.get(rig_name)
-    if table is None:
-        raise KeyError(f"no semantic bone map for rig {rig_name!r}; known: {sorted(_SEMANTIC)}")
-    side = None
-    key = semantic
-    for prefix in ("left_", "right_"):
-        if semantic.startswith(prefix):
-            side, key = prefix[:-1], "{side}_" + semantic[len(prefix):]
-    if key not in table:
-        raise KeyError(f"unknown semantic bone {semantic!r} for rig {rig_name!r}; known: {semantic_names()}")
-    pattern = table[key]
-    if side is None:
-        return pattern
-    left = side == "left"
-    short = ("L" if left else "R") if rig_name.startswith("default") else ("l" if left else "r")
-    return pattern.format(s=short, S="Left" if left else "Right", H="L" if left else "R")
-
-
-def bone_name(build_or_rig, semantic: str) -> str:
-    """Semantic bone lookup on a `BodyBuild`, a `core.mpfb.rig.Rig` or a rig name."""
-    rig_name = build_or_rig if isinstance(build_or_rig, str) else getattr(build_or_rig, "rig_name", None) \
-        or getattr(build_or_rig, "name")
-    return rig_bone_name(rig_name, semantic)
-
 
 def _ensure_in_scene(obj: bpy.types.Object, collection: bpy.types.Collection) -> None:
     """Edit mode needs the object in the current view layer: link it to the scene if its

@@ -8,8 +8,6 @@ bpy = pytest.importorskip("bpy")
 
 from synth_humans_addon.blender import body as B  # noqa: E402
 from synth_humans_addon.blender.motion import pose as M  # noqa: E402
-from synth_humans_addon.blender import rig as R  # noqa: E402
-from synth_humans_addon.core.mpfb.rig import load_rig  # noqa: E402
 from synth_humans_addon.core.mpfb.phenotype import Phenotype  # noqa: E402
 
 pytestmark = pytest.mark.blender
@@ -218,17 +216,3 @@ def test_bvh_that_does_not_map_names_file_and_bones(built, tmp_path):
         M.apply_pose(built, "bvh", phase=0.0, bvh_file=str(bvh))
     with pytest.raises(M.MotionError, match="unknown pose source"):
         M.apply_pose(built, "dance", phase=0.0)
-
-
-def test_semantic_bone_names():
-    assert R.rig_bone_name("default_no_toes", "left_hand") == "wrist.L"
-    assert R.rig_bone_name("cmu_mb", "right_thigh") == "RightUpLeg"
-    assert R.rig_bone_name("game_engine", "left_foot") == "foot_l"
-    assert R.rig_bone_name("mixamo", "head") == "mixamorig:Head"
-    for rig_name in ("default_no_toes", "cmu_mb"):
-        bones = set(load_rig(rig_name).bone_names)
-        for s in ("head", "neck", "chest", "hips", "left_hand", "right_hand", "left_foot", "right_foot",
-                  "left_upperarm", "right_forearm", "left_thigh", "right_shin"):
-            assert R.rig_bone_name(rig_name, s) in bones, (rig_name, s)
-    with pytest.raises(KeyError, match="tail"):
-        R.rig_bone_name("default", "tail")

@@ -122,13 +122,13 @@ def test_many_characters_do_not_leak(dressed):
 
 
 def test_accessories_follow_their_bone_and_garments_follow_the_body(dressed):
-    from synth_humans_addon.blender import rig
+    from synth_humans_addon.core.mpfb.bones import bone_name
     from synth_humans_addon.blender.motion import pose as motion
 
     ch, build, outfit, _ = dressed
     arm = build.armature
     cap = outfit.by_role["cap"]
-    head = arm.pose.bones[rig.bone_name(build, "head")]
+    head = arm.pose.bones[bone_name(build, "head")]
 
     def relative():
         bpy.context.view_layer.update()

@@ -190,7 +190,7 @@ def test_large_aim_error_is_reaimed_not_cropped_off(session):
 def test_black_render_is_an_error_not_an_image(cache):
     """No light at all and black walls: the job raises instead of saving a black image."""
     from synth_humans_addon.blender.job import RenderSession
-    from synth_humans_addon.blender.render import BlankRenderError
+    from synth_humans_addon.core.renderer import BlankRenderError
 
     spec = _spec("fixed")
     spec.background.colors = ["#000000"]

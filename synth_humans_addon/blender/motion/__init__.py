@@ -7,8 +7,8 @@ on z = 0 by moving the armature object along Z. It is deterministic: same argume
 One module per pose source, and the shared parts:
 
 * `pose`: `apply_pose` (the dispatch by source), `reset_pose`, `ground`;
-* `bones`: bone lookup by role and rotation about armature axes, `MotionError`;
-* `procedural`: ``procedural_walk`` and ``standing``;
+* `bones`: the pose bone of a role (the roles: `core.mpfb.bones`), rotation about armature axes, `MotionError`;
+* `procedural`: ``procedural_walk`` (its angles: `core/gait.py`) and ``standing``;
 * `walk_cycle`: ``walk``, the shipped MPFB2 cycle (its table: `core/walk_cycle.py`);
 * `bvh`: ``bvh``, motion capture files retargeted onto our rig.
 

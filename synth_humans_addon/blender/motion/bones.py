@@ -1,4 +1,4 @@
-"""Shared pose helpers: bones by role on the default rig family, rotations about armature axes.
+"""Posing helpers: a pose bone by role on the default rig family, rotations about armature axes.
 
 Frame conventions: the character faces −Y, +X is its left, Z up.
 """
@@ -9,6 +9,7 @@ import math
 import bpy
 from mathutils import Quaternion, Vector
 
+from ...core.mpfb.bones import rig_bone_name, sided
 from ..body import BodyBuild
 
 X, Y, Z = Vector((1, 0, 0)), Vector((0, 1, 0)), Vector((0, 0, 1))
@@ -18,19 +19,11 @@ class MotionError(ValueError):
     """A pose source or motion file that cannot drive the rig."""
 
 
-_DEFAULT_RIG_BONES = {
-    "root": "root", "spine_low": "spine04", "spine_mid": "spine03", "chest": "spine01", "neck": "neck01",
-    "head": "head", "shoulder.{s}": "shoulder01.{s}", "upperarm.{s}": "upperarm01.{s}",
-    "forearm.{s}": "lowerarm01.{s}", "hand.{s}": "wrist.{s}", "hip.{s}": "pelvis.{s}",
-    "thigh.{s}": "upperleg01.{s}", "shin.{s}": "lowerleg01.{s}", "foot.{s}": "foot.{s}",
-}
-
-
-def pose_bone(build: BodyBuild, key: str, side: str = "") -> bpy.types.PoseBone:
+def pose_bone(build: BodyBuild, role: str, side: str = "") -> bpy.types.PoseBone:
+    """The pose bone playing `role` (``"thigh"`` with side ``"L"`` is the left thigh)."""
     if not build.rig_name.startswith("default"):
         raise MotionError(f"procedural poses need the default rig family, not {build.rig_name!r}")
-    name = _DEFAULT_RIG_BONES[key.replace(side, "{s}") if side else key].format(s=side)
-    return build.armature.pose.bones[name]
+    return build.armature.pose.bones[rig_bone_name(build.rig_name, sided(role, side) if side else role)]
 
 
 def rotate(pb: bpy.types.PoseBone, axis: Vector, degrees: float) -> None:

