@@ -1,8 +1,9 @@
 """The add-on's user interface: panels in the 3D viewport sidebar (tab "Synth Humans").
 
 One module per panel with its operators beside it: dataset, characters, camera,
-background, render, preview, generate. `props` generates the property groups from the
-spec dataclasses; `state` accepts or refuses each edit with the spec validation's messages.
+background, render, preview, generate; `base` holds what they share (placement, the
+preamble, `prop_column`). `props` generates the property groups from the spec dataclasses;
+`state` accepts or refuses each edit with the spec validation's messages.
 """
 from __future__ import annotations
 

@@ -9,10 +9,10 @@ from bpy.props import IntProperty, StringProperty
 
 from ..core.cubemaps import BUILTIN_CUBEMAPS
 from ..core.image_files import check_cubemap_folder
-from .camera import SynthHumansPanel, ready_settings
+from .base import SynthHumansPanel, draws_settings
 from .scene_settings import settings
 from .state import ensure_initialized, on_spec_edited
-from .tables import draw_error, draw_range, draw_strings, draw_weights
+from .tables import draw_range, draw_strings, draw_weights
 
 
 def cubemap_problems(spec_group, entry: str, base_dir: str) -> list[str]:
@@ -88,11 +88,8 @@ class SYNTHHUMANS_PT_background(SynthHumansPanel, bpy.types.Panel):
     bl_order = 3
     bl_options = {"DEFAULT_CLOSED"}
 
-    def draw(self, context):
-        layout = self.layout
-        s = ready_settings(layout, context)
-        if s is None:
-            return
+    @draws_settings
+    def draw(layout, s):
         b = s.spec.background
         layout.prop(b, "kind")
         # Every kind's settings are shown (the unused ones greyed): a kind can only be chosen
@@ -128,7 +125,6 @@ class SYNTHHUMANS_PT_background(SynthHumansPanel, bpy.types.Panel):
         draw_weights(layout, li, "kinds", "lighting.kinds")
         for name in ("strength", "color_temperature_k", "elevation_deg", "world_strength"):
             draw_range(layout, li, name)
-        draw_error(layout, context)
 
 
 CLASSES = (SYNTHHUMANS_OT_add_cubemap, SYNTHHUMANS_OT_check_cubemaps, SYNTHHUMANS_PT_background)

@@ -1,6 +1,5 @@
 """Camera panel: R, θ1, θ2, lens, detector-like boxes; and the operator that shows the
-hemisphere segment in the viewport (`hemisphere.py`). Also the panels' common base
-(`SynthHumansPanel`, `ready_settings`).
+hemisphere segment in the viewport (`hemisphere.py`).
 """
 from __future__ import annotations
 
@@ -8,10 +7,11 @@ import math
 
 import bpy
 
+from .base import SynthHumansPanel, draws_settings, prop_column
 from .hemisphere import update_hemisphere
 from .scene_settings import settings
 from .state import ensure_initialized
-from .tables import draw_error, draw_range
+from .tables import draw_range
 
 
 class SYNTHHUMANS_OT_update_segment(bpy.types.Operator):
@@ -34,58 +34,24 @@ class SYNTHHUMANS_OT_update_segment(bpy.types.Operator):
         return {"FINISHED"}
 
 
-def ready_settings(layout, context):
-    """The add-on's settings, or None (with a hint drawn) before a preset was loaded."""
-    s = settings(context)
-    if not s.initialized:
-        layout.label(text="Load a preset in the Dataset panel first")
-        return None
-    return s
-
-
-class SynthHumansPanel:
-    """Common placement: 3D viewport sidebar, tab "Synth Humans"."""
-
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "Synth Humans"
-
-    @classmethod
-    def poll(cls, context):
-        return hasattr(context.scene, "synth_humans")
-
-
 class SYNTHHUMANS_PT_camera(SynthHumansPanel, bpy.types.Panel):
     bl_label = "Camera"
     bl_order = 2
     bl_options = {"DEFAULT_CLOSED"}
 
-    def draw(self, context):
-        layout = self.layout
-        s = ready_settings(layout, context)
-        if s is None:
-            return
+    @draws_settings
+    def draw(layout, s):
         cam = s.spec.camera
         layout.use_property_split = True
-        col = layout.column(align=True)
-        col.prop(cam, "radius")
-        col.prop(cam, "theta1_deg")
-        col.prop(cam, "theta2_deg")
-        col = layout.column(align=True)
-        col.prop(cam, "focal_length_mm")
-        col.prop(cam, "sensor_width_mm")
-        col.prop(cam, "aim_jitter_deg")
-        col.prop(cam, "radius_jitter")
+        prop_column(layout, cam, ("radius", "theta1_deg", "theta2_deg"))
+        prop_column(layout, cam, ("focal_length_mm", "sensor_width_mm", "aim_jitter_deg", "radius_jitter"))
         box = s.spec.box  # detector-like crops
         for name in ("scale", "aspect", "shift_x", "shift_y", "truncate_fraction"):
             draw_range(layout, box, name)
-        col = layout.column(align=True)
-        col.prop(box, "truncate_head", slider=True)
-        col.prop(box, "truncate_feet", slider=True)
-        col.prop(box, "output_aspect")
+        prop_column(layout, box, ("truncate_head", "truncate_feet", "output_aspect"),
+                    sliders=("truncate_head", "truncate_feet"))
         layout.prop(s, "show_hemisphere")
         layout.operator(SYNTHHUMANS_OT_update_segment.bl_idname, icon="SPHERE")
-        draw_error(layout, context)
 
 
 CLASSES = (SYNTHHUMANS_OT_update_segment, SYNTHHUMANS_PT_camera)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import bpy
 
 from ..core.spec import ACCESSORY_KINDS
-from .camera import SynthHumansPanel, ready_settings
+from .base import SynthHumansPanel, prop_column
 from .scene_settings import settings
-from .tables import draw_custom_palettes, draw_error, draw_range, draw_strings, draw_weights
+from .tables import draw_custom_palettes, draw_range, draw_strings, draw_weights
 
 
 class _CharacterSub(SynthHumansPanel):
+    """A fold of the Characters panel: shown once the spec exists, with no preamble of its own."""
+
     bl_parent_id = "SYNTHHUMANS_PT_characters"
     bl_options = {"DEFAULT_CLOSED"}
 
@@ -20,14 +22,10 @@ class _CharacterSub(SynthHumansPanel):
 
 
 class SYNTHHUMANS_PT_characters(SynthHumansPanel, bpy.types.Panel):
+    """The hint or the error line; the fields are in the sub-panels."""
+
     bl_label = "Characters"
     bl_order = 1
-
-    def draw(self, context):
-        s = ready_settings(self.layout, context)
-        if s is None:
-            return
-        draw_error(self.layout, context)
 
 
 class SYNTHHUMANS_PT_characters_body(_CharacterSub, bpy.types.Panel):
@@ -73,9 +71,7 @@ class SYNTHHUMANS_PT_characters_hair(_CharacterSub, bpy.types.Panel):
         draw_weights(layout, spec.hair, "palettes", "hair.palettes")
         draw_range(layout, spec.hair, "volume")
         draw_range(layout, spec.hair, "ragged")
-        col = layout.column(align=True)
-        for name in ACCESSORY_KINDS:
-            col.prop(spec.accessories, name, slider=True)
+        prop_column(layout, spec.accessories, ACCESSORY_KINDS, sliders=ACCESSORY_KINDS)
         draw_weights(layout, spec.accessories, "palettes", "accessories.palettes")
 
 

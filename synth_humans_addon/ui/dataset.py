@@ -7,7 +7,7 @@ from bpy_extras.io_utils import ExportHelper, ImportHelper
 
 from ..core import presets
 from ..core import spec as S
-from .camera import SynthHumansPanel
+from .base import SynthHumansPanel, prop_column
 from .scene_settings import settings
 from .state import ensure_initialized, load_file, load_into_scene, save_file
 from .tables import draw_error
@@ -102,18 +102,12 @@ class SYNTHHUMANS_PT_dataset(SynthHumansPanel, bpy.types.Panel):
         layout.use_property_split = True
         layout.prop(d, "name")
         layout.prop(d, "seed")
-        col = layout.column(align=True)
-        col.prop(d, "characters")
-        col.prop(d, "images_per_character")
-        col = layout.column(align=True)
-        col.prop(d, "test_characters")
-        col.prop(d, "validation_characters")
+        prop_column(layout, d, ("characters", "images_per_character"))
+        col = prop_column(layout, d, ("test_characters", "validation_characters"))
         train = d.characters - d.test_characters - d.validation_characters
         col.label(text=f"train {train} · test {d.test_characters} · val {d.validation_characters} · "
                        f"{d.characters * d.images_per_character} images")
-        col = layout.column(align=True)
-        col.prop(d, "camera_id_mode")
-        col.prop(d, "camera_id_bins")
+        prop_column(layout, d, ("camera_id_mode", "camera_id_bins"))
         if s.spec_path:
             layout.label(text=bpy.path.basename(s.spec_path), icon="FILE")
         draw_error(layout, context)

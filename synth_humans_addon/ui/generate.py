@@ -24,10 +24,9 @@ from ..core import spec as S
 from ..core.dataset import METADATA_DIR
 from ..core.processes import env_with_pythonpath, group_popen_kwargs, stop_process_group
 from ..core.spec_io import save_spec
-from .camera import SynthHumansPanel, ready_settings
+from .base import SynthHumansPanel, draws_settings
 from .scene_settings import home_scene, settings
 from .state import current_spec
-from .tables import draw_error
 
 POLL_SECONDS = 0.5
 
@@ -221,11 +220,8 @@ class SYNTHHUMANS_PT_generate(SynthHumansPanel, bpy.types.Panel):
     bl_label = "Generate"
     bl_order = 6
 
-    def draw(self, context):
-        layout = self.layout
-        s = ready_settings(layout, context)
-        if s is None:
-            return
+    @draws_settings
+    def draw(layout, s):
         layout.prop(s, "generate_out")
         layout.prop(s, "generate_workers")
         if s.generate_running:
@@ -235,7 +231,6 @@ class SYNTHHUMANS_PT_generate(SynthHumansPanel, bpy.types.Panel):
             layout.operator(SYNTHHUMANS_OT_generate.bl_idname, icon="RENDER_ANIMATION")
             if s.generate_status:
                 layout.label(text=s.generate_status)
-        draw_error(layout, context)
 
 
 CLASSES = (SYNTHHUMANS_OT_generate, SYNTHHUMANS_OT_cancel_generation, SYNTHHUMANS_PT_generate)

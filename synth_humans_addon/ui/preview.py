@@ -18,11 +18,10 @@ import numpy as np
 
 from ..core import spec as S
 from ..core.spec_io import spec_fingerprint, spec_to_dict
-from .camera import SynthHumansPanel, ready_settings
+from .base import SynthHumansPanel, draws_settings
 from .hemisphere import update_hemisphere
 from .scene_settings import home_scene, settings
 from .state import current_spec
-from .tables import draw_error
 
 RENDER_IMAGE = "SH Preview Render"
 MASK_IMAGE = "SH Preview Mask"
@@ -299,11 +298,8 @@ class SYNTHHUMANS_PT_preview(SynthHumansPanel, bpy.types.Panel):
     bl_label = "Preview"
     bl_order = 5
 
-    def draw(self, context):
-        layout = self.layout
-        s = ready_settings(layout, context)
-        if s is None:
-            return
+    @draws_settings
+    def draw(layout, s):
         layout.prop(s, "preview_character")
         layout.operator(SYNTHHUMANS_OT_new_character.bl_idname, icon="OUTLINER_OB_ARMATURE")
         row = layout.row(align=True)
@@ -316,7 +312,6 @@ class SYNTHHUMANS_PT_preview(SynthHumansPanel, bpy.types.Panel):
         layout.operator(SYNTHHUMANS_OT_render_preview.bl_idname, icon="RENDER_STILL")
         if s.preview_info:
             layout.label(text=s.preview_info)
-        draw_error(layout, context)
 
 
 CLASSES = (SYNTHHUMANS_OT_new_character, SYNTHHUMANS_OT_sample_camera, SYNTHHUMANS_OT_show_crop,
