@@ -1,7 +1,7 @@
 """`python -m headless <command>` (console script `synth-humans`): the single entry point.
 
 Commands: validate, generate, broker, worker, status, certs, and preview / experiment / fit,
-which dispatch lazily to `headless.preview`, `study.cli` and `headless.fit`.
+which dispatch lazily to `headless.preview`, `study.cli` and `headless.fit_command`.
 """
 from __future__ import annotations
 
@@ -229,6 +229,13 @@ def cmd_export(a: argparse.Namespace) -> int:
     return 0
 
 
+# Commands that live in their own module, imported only when run, so the others start
+# without them: name → (module, help).
+LAZY_COMMANDS = {"preview": ("headless.preview", "render a quick preview (see its --help)"),
+                 "experiment": ("study.cli", "run an experiment (see its --help)"),
+                 "fit": ("headless.fit_command", "fit a spec to a folder of real crops (see its --help)")}
+
+
 def _lazy(module: str):
     def run(a: argparse.Namespace) -> int:
         import importlib
@@ -320,23 +327,18 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     e.set_defaults(func=cmd_export)
 
-    for name, module, text in (("preview", "headless.preview", "render a quick preview (see its --help)"),
-                               ("experiment", "study.cli", "run an experiment (see its --help)"),
-                               ("fit", "headless.fit", "fit a spec to a folder of real crops (see its --help)")):
+    for name, (module, text) in LAZY_COMMANDS.items():
         x = sub.add_parser(name, help=text, add_help=False)
         x.add_argument("rest", nargs=argparse.REMAINDER)
         x.set_defaults(func=_lazy(module))
     return p
 
 
-LAZY_COMMANDS = {"preview": "headless.preview", "experiment": "study.cli", "fit": "headless.fit"}
-
-
 def _parse(argv: list[str]) -> argparse.Namespace:
     if argv and argv[0] in LAZY_COMMANDS:
         # Everything after the command belongs to the module (its own --help included);
         # argparse.REMAINDER would swallow options starting with "-" inconsistently.
-        return argparse.Namespace(command=argv[0], rest=argv[1:], func=_lazy(LAZY_COMMANDS[argv[0]]))
+        return argparse.Namespace(command=argv[0], rest=argv[1:], func=_lazy(LAZY_COMMANDS[argv[0]][0]))
     return build_parser().parse_args(argv)
 
 

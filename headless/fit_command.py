@@ -15,6 +15,9 @@ crops' background profiles are nearest the target's (`fit.pick_elevation`).
     python -m headless fit examples/presets/IV.toml --target /data/cam3 --output cam3.toml --render 64 --elevation
 
 Exit status: 0 fitted; 2 a bad spec, folder or option (one line on stderr).
+
+This module is the command (files, renders, the report); the fitting itself is
+`synth_humans_addon.core.fit` (numpy only).
 """
 from __future__ import annotations
 
