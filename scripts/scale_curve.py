@@ -75,7 +75,10 @@ def load_plan(path: Path) -> Plan:
 
 
 def generate(plan: Plan, out: Path) -> Path:
-    """The generated dataset at its largest size (the farm resumes a partial one)."""
+    """The generated dataset at its largest size (the farm resumes a partial one), or an
+    existing one (``[generate] dataset = "PATH"``)."""
+    if plan.generate.get("dataset"):
+        return Path(plan.generate["dataset"]).expanduser()
     from study.config import merge_spec_overrides
     from synth_humans_addon.core.presets import preset
     from synth_humans_addon.core.spec_io import dumps_toml, spec_from_dict, spec_to_dict
@@ -202,10 +205,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("plan", type=Path, help="plan file (TOML)")
     ap.add_argument("-o", "--output", type=Path, required=True, help="output folder (resumed if it exists)")
     ap.add_argument("--real", type=Path, required=True, help="a `reid split-folder` output (train/ and test/)")
+    ap.add_argument("--generated", type=Path, default=None,
+                    help="an existing generated dataset to train on instead of [generate]'s")
     ap.add_argument("--only", nargs="*", default=None, help="run only these runs (names)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     plan = load_plan(args.plan)
+    if args.generated:
+        plan.generate["dataset"] = str(args.generated)
     out = args.output.expanduser()
     out.mkdir(parents=True, exist_ok=True)
     real = args.real.expanduser()
