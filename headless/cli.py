@@ -15,6 +15,7 @@ from synth_humans_addon.core.cli_conventions import (FARM_EXIT_CODES, EXIT_INTER
                                                      add_command, add_data, add_quiet, check_output_folder,
                                                      check_rerun, folder_has_files, new_parser, program_name,
                                                      exit_codes_help, quiet_logging, run_cli, take_data)
+from synth_humans_addon.core.renderer import RENDERERS
 
 PROG = program_name("headless", "synth-humans")
 
@@ -271,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="dataset folder (resumed if it exists; finished characters with missing or corrupt files "
                         "are rendered again)")
     g.add_argument("--workers", type=int, default=None, help="local worker processes (default: from the cores)")
-    g.add_argument("--renderer", choices=("bpy", "standin"), default="bpy",
+    g.add_argument("--renderer", choices=RENDERERS, default="bpy",
                    help="bpy: Blender; standin: flat procedural images (tests, demos)")
     g.add_argument("--standin-sleep", type=float, default=0.0, help="stand-in renderer: seconds per image")
     _add_broker_options(g)

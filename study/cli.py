@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from synth_humans_addon.core.cli_conventions import add_quiet, check_output_folder, new_parser, program_name, run_cli
+from synth_humans_addon.core.renderer import RENDERERS
 
 from study.config import ExperimentConfig, ExperimentError, load_experiment
 from study.estimate import device_kind, estimate_plan, format_estimate
@@ -33,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output folder (stages/ and report/ go there)")
     p.add_argument("--dry-run", action="store_true", help="print the plan and the estimate, run nothing")
     p.add_argument("--workers", type=int, help="render workers (overrides [experiment] workers)")
-    p.add_argument("--renderer", choices=("bpy", "standin"), help="overrides [experiment] renderer")
+    p.add_argument("--renderer", choices=RENDERERS, help="overrides [experiment] renderer")
     p.add_argument("--device", help="torch device for refiners and re-id: auto, cpu, cuda, cuda:N")
     p.add_argument("--real", type=Path,
                    help="real dataset folder (overrides [real] path); a folder written by `python -m reid "

@@ -44,12 +44,12 @@ from pathlib import Path
 from typing import Any
 
 from synth_humans_addon.core.presets import PRESET_NAMES, preset
+from synth_humans_addon.core.renderer import RENDERERS
 from synth_humans_addon.core.spec import Spec, SpecError
 from synth_humans_addon.core.spec_io import load_spec, spec_from_dict, spec_to_dict
 
 from .costs import CostModel
 
-RENDERERS = ("bpy", "standin")
 REFINER_MODELS = ("cyclegan", "ptgan")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 

@@ -27,6 +27,11 @@ if TYPE_CHECKING:
     from .spec import Spec
 
 
+# The renderers, by the name that commands, experiment files and the add-on use: the
+# Blender one and the stand-in (see above).
+RENDERERS = ("bpy", "standin")
+
+
 class Renderer(Protocol):
     """Renders every image of one character of `spec` (see the module docstring)."""
 

@@ -23,6 +23,7 @@ from bpy.props import EnumProperty
 from ..core import spec as S
 from ..core.dataset import METADATA_DIR
 from ..core.processes import env_with_pythonpath, group_popen_kwargs, stop_process_group
+from ..core.renderer import RENDERERS
 from ..core.spec_io import save_spec
 from .base import SynthHumansPanel, draws_settings
 from .scene_settings import home_scene, settings
@@ -177,6 +178,12 @@ def unregister_status_bar() -> None:
     bpy.types.STATUSBAR_HT_header.remove(draw_status_bar)
 
 
+# The farm's renderers (`core.renderer.RENDERERS`) as the menu names them: label, tooltip.
+_RENDERER_LABELS = {"bpy": ("Blender", "Render with Blender (the real dataset)"),
+                    "standin": ("Stand-in", "Placeholder images, for a quick check")}
+_RENDERER_ITEMS = [(name, *_RENDERER_LABELS[name]) for name in RENDERERS]
+
+
 class SYNTHHUMANS_OT_generate(bpy.types.Operator):
     """Generate the dataset with local headless workers in the background (Blender stays usable)"""
 
@@ -185,8 +192,7 @@ class SYNTHHUMANS_OT_generate(bpy.types.Operator):
 
     renderer: EnumProperty(name="Renderer", description="bpy: real renders; standin: fast placeholder images "
                            "(checks the farm and the dataset layout)",
-                           items=[("bpy", "Blender", "Render with Blender (the real dataset)"),
-                                  ("standin", "Stand-in", "Placeholder images, for a quick check")], default="bpy")
+                           items=_RENDERER_ITEMS, default="bpy")
 
     def execute(self, context):
         s = settings(context)
