@@ -30,6 +30,8 @@ from refiner.apply import refine_image  # noqa: E402
 from refiner.data import load_domain, load_image  # noqa: E402
 from refiner.model import load_checkpoint, load_generator_model  # noqa: E402
 
+pytestmark = pytest.mark.numeric  # re-run under the AVX2 kernels (run.sh)
+
 TINY = ["--height", "64", "--width", "32", "--ngf", "8", "--ndf", "8", "--n-blocks", "2", "--n-epochs", "1",
         "--n-epochs-decay", "1", "--pool-size", "6", "--source-subsets", "all", "--device", "cpu", "--threads", "1",
         "--batch-size", "4", "-q"]

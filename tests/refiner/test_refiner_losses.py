@@ -6,6 +6,8 @@ torch = pytest.importorskip("torch")
 from refiner.model import LOSS_NAMES, ImagePool, RefinerModel, person_identity_loss  # noqa: E402
 from refiner_fixtures import tiny_options  # noqa: E402
 
+pytestmark = pytest.mark.numeric  # re-run under the AVX2 kernels (run.sh)
+
 
 def _person_and_mask(seed=0):
     g = torch.Generator().manual_seed(seed)

@@ -17,6 +17,8 @@ from refiner.train import train  # noqa: E402
 from refiner_fixtures import tiny_options  # noqa: E402
 from synth_humans_addon.core.dataset import read_dataset  # noqa: E402
 
+pytestmark = pytest.mark.numeric  # re-run under the AVX2 kernels (run.sh)
+
 
 @pytest.fixture(scope="module")
 def trained(generated, real_root, tmp_path_factory):

@@ -9,7 +9,7 @@ from reid.data.synthetic import make_procedural_dataset, small_spec  # noqa: E40
 from reid.device import autocast_dtype  # noqa: E402
 from reid.options import OptionsError, TrainOptions  # noqa: E402
 
-pytestmark = pytest.mark.torch
+pytestmark = [pytest.mark.torch, pytest.mark.numeric]
 CPU = torch.device("cpu")
 
 
@@ -46,3 +46,24 @@ def test_bf16_training_on_the_cpu_learns_and_keeps_float32_weights(tmp_path):
     assert losses != [h["loss"] for h in fp32.history]
     state = torch.load(bf16.last_checkpoint, map_location="cpu", weights_only=False)["model"]
     assert all(t.dtype == torch.float32 for t in state.values() if t.is_floating_point())
+
+
+@pytest.mark.parametrize("env, reason", [({"ATEN_CPU_CAPABILITY": "avx2"}, "ATEN_CPU_CAPABILITY"),
+                                         ({"ATEN_CPU_CAPABILITY": "default"}, "ATEN_CPU_CAPABILITY"),
+                                         ({"ONEDNN_MAX_CPU_ISA": "AVX2"}, "ONEDNN_MAX_CPU_ISA")])
+def test_auto_trains_in_float32_where_the_kernels_are_capped_below_native_bf16(env, reason):
+    """The caps that reproduce an AVX2-only machine make `auto` choose what that machine
+    does, and say why (a process of its own: torch reads the caps when it loads)."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import torch; from reid.device import describe_amp, autocast_dtype; "
+            "print(autocast_dtype('auto', torch.device('cpu'), cpu_auto=True)); "
+            "print(describe_amp('auto', torch.device('cpu'), cpu_auto=True))")
+    base = {k: v for k, v in os.environ.items() if k not in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")}
+    out = subprocess.run([sys.executable, "-c", code], env={**base, **env}, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    dtype, line = out.stdout.strip().splitlines()
+    assert dtype == "None" and line.startswith("amp auto: float32") and reason in line

@@ -27,7 +27,7 @@ from reid.distributed import DistContext, ShardedBatchSampler  # noqa: E402
 from reid.engine import load_checkpoint, seed_everything  # noqa: E402
 from reid.models import build_model  # noqa: E402
 
-pytestmark = pytest.mark.torch
+pytestmark = [pytest.mark.torch, pytest.mark.numeric]
 
 # float32 (`--amp off`): the tolerances below are float32 rounding of a different reduction
 # order; bf16 (the CPU default where native) would round each rank's half-batch apart.

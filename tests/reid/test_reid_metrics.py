@@ -9,7 +9,7 @@ from reid.metrics import kernels, reference  # noqa: E402
 
 from reid_oracles import loop_market1501, openreid_cmc, torchreid_market1501  # noqa: E402
 
-pytestmark = pytest.mark.torch
+pytestmark = [pytest.mark.torch, pytest.mark.numeric]
 
 
 def _random_case(seed, num_q=60, num_g=300, num_ids=40, num_cams=4, junk=0.0):

@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch")
 from reid import metrics  # noqa: E402
 from reid.evaluate import ProtocolSettings, chance_protocols, evaluate_protocols  # noqa: E402
 
-pytestmark = pytest.mark.torch
+pytestmark = [pytest.mark.torch, pytest.mark.numeric]
 
 # A pool of 9 test images. Identity 1: two images on camera 1, one on camera 2. Identity 2:
 # one on camera 1, two on camera 2. Identity 3: one image only (camera 1). Identity 4: two
