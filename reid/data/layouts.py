@@ -36,7 +36,7 @@ from synth_humans_addon.core.dataset import DATASET_FILE, SUBSET_GALLERY, SUBSET
 from .loading import DatasetLayoutError, LoadOptions, with_validation
 from .records import ImageItem, ReidData
 from .registry import FALLBACK, Layout, register
-from .splits import query_gallery_split, split_by_identity
+from .splits import generated_order, query_gallery_split, split_by_identity
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +158,7 @@ def load_generated(root: Path, opt: LoadOptions) -> ReidData:
         train, new_val, test = split_by_identity(train, n_val, n_test, opt.split_seed)
         val = val or new_val
         if n_test:
-            query, gallery = query_gallery_split(test)
+            query, gallery = query_gallery_split(test, order=generated_order)
     return ReidData(name, "generated", train, query, gallery, val, protocols, [str(p) for p in ds.missing])
 
 

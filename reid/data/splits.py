@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 from itertools import zip_longest
+from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
+
+from synth_humans_addon.core.dataset import parse_name, query_flags
 
 from .records import ImageItem
 
@@ -64,26 +68,28 @@ def subsample_training(items: list[ImageItem], max_identities: int = 0, max_imag
     return [it for it in items if id(it) in keep]
 
 
-def query_gallery_split(items: list[ImageItem]) -> tuple[list[ImageItem], list[ImageItem]]:
-    """Per identity, the first image of each camera is a query and the rest gallery (as the
-    generator does); an identity with one image only is a gallery distractor; if every image
-    of an identity is a query, its last one moves to the gallery."""
+def path_order(item: ImageItem) -> str:
+    return item.path
+
+
+def generated_order(item: ImageItem) -> tuple[int, str]:
+    """A generated image's index in its character (its file name's `k`; the name's frame
+    field is a pose phase, not a time)."""
+    return parse_name(Path(item.path).name)[3], item.path
+
+
+def query_gallery_split(items: list[ImageItem], order: Callable[[ImageItem], Any] = path_order
+                        ) -> tuple[list[ImageItem], list[ImageItem]]:
+    """Per identity, the format's query rule (`core.dataset.query_flags`: the first image of
+    each camera is a query) over its images in `order`: file names by default, the generator's
+    image order (`generated_order`) for this project's datasets, so re-id draws the queries the
+    generator would have drawn."""
     by_pid: dict[int, list[ImageItem]] = {}
     for it in items:
         by_pid.setdefault(it.pid, []).append(it)
     query, gallery = [], []
     for pid in sorted(by_pid):
-        ims = sorted(by_pid[pid], key=lambda it: it.path)
-        if len(ims) < 2:
-            gallery.extend(ims)
-            continue
-        seen: set[int] = set()
-        q, g = [], []
-        for it in ims:
-            (g if it.camid in seen else q).append(it)
-            seen.add(it.camid)
-        if not g:
-            g.append(q.pop())
-        query.extend(q)
-        gallery.extend(g)
+        ims = sorted(by_pid[pid], key=order)
+        for it, is_query in zip(ims, query_flags([it.camid for it in ims])):
+            (query if is_query else gallery).append(it)
     return query, gallery

@@ -7,7 +7,7 @@ unchanged, plus masks and machine-readable metadata::
       dataset.json                 format marker, name, generator version, the full spec
       bounding_box_train/          <pid:04d>_c<cam>s1_<frame:06d>_<k:02d>.jpg (training characters)
       bounding_box_test/           gallery images of test characters
-      query/                       query images of test characters (first image per camera)
+      query/                       query images of test characters (first image per camera: `query_flags`)
       validation/                  images of validation characters (not part of Market-1501)
       masks/<same stem>.png        person masks (8-bit, 255 = person), pixel-aligned with the image
       metadata/<pid:04d>.json      one file per character: its samples and per-image records
@@ -76,6 +76,29 @@ def generator_version() -> str:
         return version("synth-humans")
     except Exception:  # not installed (e.g. inside Blender from the add-on zip)
         return "0+unknown"
+
+
+def query_flags(camera_ids: Sequence[int]) -> list[bool]:
+    """The query rule, for one identity's images in their order (a character's: by index k):
+    the first image of each camera is a query, the rest gallery.
+
+    A single image stays in the gallery (a distractor: nothing could match it). When every
+    image would be a query (each its own camera), the last one stays in the gallery, so the
+    identity can still be found. All its images on one camera still give one query: the
+    single-shot protocols need it, and Market-1501's same-camera rule ignores it. The
+    generator (`sampling`) and re-id's test split of unsplit data (`reid.data.splits`) both
+    follow this.
+    """
+    if len(camera_ids) < 2:
+        return [False] * len(camera_ids)
+    seen: set[int] = set()
+    flags = []
+    for cam in camera_ids:
+        flags.append(cam not in seen)
+        seen.add(cam)
+    if all(flags):
+        flags[-1] = False
+    return flags
 
 
 def image_stem(pid: int, image: SampledImage) -> str:
@@ -307,10 +330,18 @@ def contained_relpath(rel: Any, folder: str) -> bool:
     return len(parts) == 2 and parts[0] == folder and parts[1] not in ("", ".", "..")
 
 
-def _inside(root_real: str, path: Path) -> bool:
-    """True if `path` (symbolic links resolved) lies inside the folder whose real path is `root_real`."""
-    real = os.path.realpath(path)
-    return real == root_real or real.startswith(root_real.rstrip(os.sep) + os.sep)
+def is_inside(root: str | Path, path: str | Path) -> bool:
+    """True if `path`, symbolic links resolved, is the folder `root` or lies inside it."""
+    real, base = os.path.realpath(path), os.path.realpath(root)
+    return real == base or real.startswith(base.rstrip(os.sep) + os.sep)
+
+
+def require_inside(root: str | Path, path: Path) -> Path:
+    """`path` if `is_inside(root, path)`, else DatasetFormatError: a dataset's metadata cannot
+    make a reader or a writer reach a file outside the dataset's folders."""
+    if not is_inside(root, path):
+        raise DatasetFormatError(f"{path}: outside the dataset {root}; refusing to open it")
+    return path
 
 
 def read_dataset(root: str | Path, check_files: bool = True, strict: bool = False) -> Dataset:
@@ -332,8 +363,8 @@ def read_dataset(root: str | Path, check_files: bool = True, strict: bool = Fals
     def check_inside(path: Path, mp: Path) -> None:
         folder = path.parent.name
         if folder not in folder_ok:
-            folder_ok[folder] = _inside(root_real, path.parent)
-        if not folder_ok[folder] or (path.is_symlink() and not _inside(root_real, path)):
+            folder_ok[folder] = is_inside(root_real, path.parent)
+        if not folder_ok[folder] or (path.is_symlink() and not is_inside(root_real, path)):
             raise DatasetFormatError(f"{mp}: {path.relative_to(root)} resolves outside the dataset {root}")
 
     images: list[ImageRecord] = []

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from . import geometry, palettes
-from .dataset import SUBSET_GALLERY, SUBSET_QUERY, SUBSET_TRAIN, SUBSET_VALIDATION
+from .dataset import SUBSET_GALLERY, SUBSET_QUERY, SUBSET_TRAIN, SUBSET_VALIDATION, query_flags
 from .spec import ACCESSORY_KINDS, ETHNICITIES, Range, Spec
 
 # Stream ids inside one dataset seed.
@@ -467,20 +467,9 @@ def _box(rng: np.random.Generator, spec: Spec) -> BoxSample:
 
 
 def _assign_queries(images: list[ImageSample]) -> None:
-    """Test characters: the first image of each camera goes to `query`, the rest to the gallery.
-
-    With a single image nothing can be matched, so it stays in the gallery (a distractor).
-    If all images share one camera, the first one is still a query (the single-shot protocol
-    needs it; Market-1501's same-camera rule will ignore it)."""
-    if len(images) < 2:
-        return
-    seen: set[int] = set()
-    for im in images:
-        if im.camera_id not in seen:
-            seen.add(im.camera_id)
-            im.subset = SUBSET_QUERY
-    if all(im.subset == SUBSET_QUERY for im in images):  # every image its own camera: keep a gallery
-        images[-1].subset = SUBSET_GALLERY
+    """Test characters: the format's query rule (`dataset.query_flags`), images in index order."""
+    for im, is_query in zip(images, query_flags([im.camera_id for im in images])):
+        im.subset = SUBSET_QUERY if is_query else SUBSET_GALLERY
 
 
 def _looks(rng: np.random.Generator, spec: Spec):

@@ -118,3 +118,23 @@ def test_create_refuses_another_dataset_in_the_same_folder(tmp_path):
     ds.create_dataset(tmp_path, "a", None)  # reopening is fine
     with pytest.raises(ds.DatasetFormatError, match="another output folder"):
         ds.create_dataset(tmp_path, "b", None)
+
+
+def test_the_query_rule_first_image_of_each_camera():
+    assert ds.query_flags([3, 3, 1, 3, 1]) == [True, False, True, False, False]
+    assert ds.query_flags([2]) == [False]  # a lone image: a gallery distractor
+    assert ds.query_flags([4, 1, 2]) == [True, True, False]  # every camera once: the last stays in the gallery
+    assert ds.query_flags([5, 5, 5]) == [True, False, False]  # one camera: still one query (single-shot)
+
+
+def test_path_inside_check_follows_links(tmp_path):
+    root, outside = tmp_path / "ds", tmp_path / "elsewhere"
+    (root / "query").mkdir(parents=True)
+    outside.mkdir()
+    (root / "query" / "escape").symlink_to(outside)
+    assert ds.is_inside(root, root) and ds.is_inside(root, root / "query" / "a.jpg")
+    assert not ds.is_inside(root, root / "query" / "escape" / "a.jpg")
+    assert not ds.is_inside(root, tmp_path / "ds-sibling")  # a shared prefix is not inside
+    assert ds.require_inside(root, root / "query" / "a.jpg") == root / "query" / "a.jpg"
+    with pytest.raises(ds.DatasetFormatError, match="outside the dataset"):
+        ds.require_inside(root, root / "query" / "escape" / "a.jpg")

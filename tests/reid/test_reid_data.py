@@ -200,6 +200,30 @@ def test_generated_without_test_and_validation_characters_is_split(tmp_path):
     assert not (train & val or train & test or val & test)
 
 
+def test_reid_draws_the_queries_the_generator_draws():
+    """One query rule (`core.dataset.query_flags`): re-id's split of generated test images, in
+    the generator's image order, picks the generator's queries. In file-name order it would
+    not: the names' frame field is a pose phase, so it does not order a camera's images."""
+    from synth_humans_addon.core import presets, sampling
+    from synth_humans_addon.core.dataset import SUBSET_QUERY, image_stem
+    from reid.data.splits import generated_order, query_gallery_split
+
+    spec = presets.preset("IV")
+    tests = [i for i, s in enumerate(sampling.assign_splits(spec)) if s == sampling.SPLIT_TEST][:20]
+    items, generated = [], set()
+    for i in tests:
+        ch = sampling.expand_character(spec, i, sampling.SPLIT_TEST)
+        for im in ch.images:
+            items.append(ImageItem(f"test/{image_stem(ch.pid, im)}.jpg", ch.pid, im.camera_id))
+            if im.subset == SUBSET_QUERY:
+                generated.add(items[-1].path)
+    items = [items[i] for i in np.random.default_rng(0).permutation(len(items))]
+    query, gallery = query_gallery_split(items, order=generated_order)
+    assert {it.path for it in query} == generated and len(query) + len(gallery) == len(items)
+    by_name, _ = query_gallery_split(items)
+    assert {it.path for it in by_name} != generated
+
+
 def test_unknown_layout_and_missing_folder(tmp_path):
     with pytest.raises(DatasetLayoutError, match="no such dataset folder"):
         load_dataset(tmp_path / "nope")
