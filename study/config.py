@@ -237,6 +237,29 @@ def _dataset_entry(entry: Any, where: str, base_dir: Path, common: dict[str, Any
     return DatasetEntry(name=name, spec=spec, source=source)
 
 
+def _check_common_overrides(common: dict[str, Any], raw_datasets: list, base_dir: Path, problems: list
+                            ) -> dict[str, Any]:
+    """[generate.overrides] that no dataset accepts (a typo, a value out of range) is one
+    problem named `generate.overrides`, not one per dataset; the datasets are then checked
+    without it. Overrides that only some datasets refuse stay theirs to report."""
+    if not common or not raw_datasets:
+        return common
+    first_error = None
+    for entry in raw_datasets:
+        if not isinstance(entry, dict):
+            return common
+        base, _ = _spec_base(entry, "", base_dir, [])
+        if base is None:
+            return common
+        try:
+            spec_from_dict({**merge_spec_overrides(base, common), "base_dir": str(base_dir)}, source="generate.overrides")
+            return common  # one dataset takes it: the problem, if any, is that dataset's own
+        except SpecError as exc:
+            first_error = first_error or str(exc)
+    problems.append(("generate.overrides", first_error))
+    return {}
+
+
 def _typed_table(cls, data: Any, where: str, problems: list):
     """Fill a small dataclass from a TOML table, refusing unknown keys and wrong scalar types."""
     if data is None:
@@ -306,6 +329,7 @@ def parse_experiment(data: dict[str, Any], base_dir: Path, source: str = "") -> 
     if not isinstance(raw_datasets, list) or not raw_datasets:
         problems.append(("datasets", "expected one or more [[datasets]] tables"))
         raw_datasets = []
+    common = _check_common_overrides(common, raw_datasets, base_dir, problems)
     datasets = []
     for i, entry in enumerate(raw_datasets):
         ds = _dataset_entry(entry, f"datasets[{i}]", base_dir, common, problems)
@@ -401,8 +425,10 @@ def _parse_real(raw: Any, base_dir: Path, common: dict, problems: list) -> RealD
         problems.append(("real", f"unknown key(s) {', '.join(sorted(unknown))} "
                                  "(known: path, test_path, layout, name, standin)"))
     path = str(raw.get("path", ""))
-    layout = str(raw.get("layout", "auto"))
+    from reid.data.registry import canonical_layout
     from reid.options import LAYOUTS  # the layout registry's names; imported when parsing, like BASELINES
+
+    layout = canonical_layout(str(raw.get("layout", "auto")))
 
     if layout not in LAYOUTS:
         problems.append(("real.layout", f"must be one of {', '.join(LAYOUTS)}, got {layout!r}"))

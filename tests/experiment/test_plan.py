@@ -228,3 +228,19 @@ def test_bad_training_seeds_are_named(tmp_path, seeds, message):
     with pytest.raises(ExperimentError) as err:
         parse_experiment(data, TINY.parent)
     assert "reid.seeds" in str(err.value) and message in str(err.value)
+
+
+def test_a_typo_in_the_common_overrides_is_one_problem_not_one_per_dataset(tmp_path):
+    text = ("[generate.overrides]\ncamera = { theta1_degg = 40 }\n"
+            + "".join(f"[[datasets]]\nname = '{n}'\npreset = '{n}'\n" for n in ("I", "IV-classic", "IV")))
+    with pytest.raises(ExperimentError) as err:
+        parse_experiment(tomllib.loads(text), tmp_path, "x.toml")
+    assert [f for f, _ in err.value.problems] == ["generate.overrides"]
+    assert "did you mean 'theta1_deg'" in str(err.value)
+    # an override only one dataset refuses stays that dataset's problem
+    text = ("[generate.overrides]\ncamera = { theta2_deg = 60 }\n"
+            "[[datasets]]\nname = 'a'\npreset = 'I'\n[[datasets]]\nname = 'b'\npreset = 'I'\n"
+            "overrides = { camera = { theta1_deg = 70 } }\n")
+    with pytest.raises(ExperimentError) as err:
+        parse_experiment(tomllib.loads(text), tmp_path, "x.toml")
+    assert [f for f, _ in err.value.problems] == ["datasets[1]"]
