@@ -21,6 +21,7 @@ from synth_humans_addon.core.cli_conventions import (HelpFormatter, UserError, c
                                                      device_name_problem, field_help, new_parser, program_name,
                                                      quiet_logging, run_cli)
 
+from .data.registry import canonical_layout
 from .options import CHOICES, EvalOptions, OptionsError, TrainOptions
 
 PROG = program_name("reid", "synth-reid")
@@ -66,7 +67,7 @@ def _add_dataclass_options(parser: argparse.ArgumentParser, cls, skip: set[str] 
         elif typing.get_origin(t) is list:
             parser.add_argument(flag, nargs="*" if f.name == "baselines" else "+", **kw)
         else:
-            parser.add_argument(flag, type=t, **kw)
+            parser.add_argument(flag, type=canonical_layout if f.name == "layout" else t, **kw)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,14 +103,16 @@ def build_parser() -> argparse.ArgumentParser:
     load_docs = field_help(TrainOptions)
     info = command("info", "print a dataset's sets and identity counts as JSON")
     add_data(info, load_docs["data"])
-    info.add_argument("--layout", default="auto", choices=CHOICES["layout"], help=load_docs["layout"])
+    info.add_argument("--layout", default="auto", type=canonical_layout, choices=CHOICES["layout"],
+                      help=load_docs["layout"])
     info.add_argument("--strict", action=argparse.BooleanOptionalAction, default=False, help=load_docs["strict"])
     info.add_argument("--folder-role", default="split", choices=CHOICES["folder_role"], help=load_docs["folder_role"])
     info.add_argument("-q", "--quiet", action="store_true", help="no warnings about skipped files")
     dg = command("diagnose", "how far colour alone tells a dataset's identities apart: cross-camera rank-1 of a "
                              "colour histogram, and the colour spread of people and backgrounds (docs/results.md)")
     add_data(dg, load_docs["data"])
-    dg.add_argument("--layout", default="auto", choices=CHOICES["layout"], help=load_docs["layout"])
+    dg.add_argument("--layout", default="auto", type=canonical_layout, choices=CHOICES["layout"],
+                    help=load_docs["layout"])
     dg.add_argument("--subsets", nargs="+", default=["train"],
                     choices=("train", "validation", "query", "gallery"), help="which sets' crops to pool")
     dg.add_argument("--max-identities", type=int, default=0,

@@ -10,7 +10,7 @@ from synth_humans_addon.core.cli_conventions import device_name_problem, did_you
 from .data import cuhk03
 from .data.layouts import FOLDER_ROLES
 from .data.loading import LoadOptions
-from .data.registry import AUTO, layout_names
+from .data.registry import AUTO, LAYOUT_ALIASES, layout_names
 from .metrics.protocols import PROTOCOLS  # the catalogue's one home (numpy only, no torch)
 
 ARCHS = ("inception", "inception-ibn", "resnet50")  # reid.models.ARCHS (kept here so options need no torch)
@@ -88,6 +88,8 @@ class _Checked:
             value = getattr(self, f.name)
             allowed = CHOICES.get(f.name)
             values = value if isinstance(value, list) else [value]
+            if f.name == "layout":
+                values = [LAYOUT_ALIASES.get(v, v) for v in values]
             if allowed is not None and any(v not in allowed for v in values):
                 raise _bad(f.name, value, f"must be one of {', '.join(allowed)}")
             if f.name in MINIMUM and value < MINIMUM[f.name]:

@@ -22,6 +22,14 @@ log = logging.getLogger(__name__)
 
 AUTO = "auto"  # the option value that asks for detection
 FALLBACK = "folder"  # what a folder no layout recognises is read as
+# Other names accepted for a layout, never listed: the refiner called this project's own
+# format "synth-humans" in what it printed and recorded.
+LAYOUT_ALIASES = {"synth-humans": "generated"}
+
+
+def canonical_layout(name: str) -> str:
+    """The registered name of a layout given by one of its aliases (other names unchanged)."""
+    return LAYOUT_ALIASES.get(name, name)
 
 
 @dataclass(frozen=True)
@@ -57,7 +65,7 @@ def layout_names() -> tuple[str, ...]:
 
 def get_layout(name: str) -> Layout:
     try:
-        return _LAYOUTS[name]
+        return _LAYOUTS[canonical_layout(name)]
     except KeyError:
         raise DatasetLayoutError(f"layout {name!r}: expected one of {AUTO}, {', '.join(_LAYOUTS)}") from None
 

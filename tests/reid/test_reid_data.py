@@ -143,6 +143,19 @@ def test_generated_format(tmp_path):
     assert "cuhk03" in d.protocols
 
 
+def test_the_refiners_name_for_the_format_is_an_alias(tmp_path):
+    from reid.cli import build_parser
+    from reid.data.synthetic import make_procedural_dataset, small_spec
+    from reid.options import TrainOptions
+
+    root = make_procedural_dataset(tmp_path / "gen", small_spec(characters=8, images_per_character=2,
+                                                                  validation=2, test=2, crop_height=24))
+    assert load_dataset(root, LoadOptions(layout="synth-humans")).layout == "generated"
+    TrainOptions.from_dict({"data": str(root), "layout": "synth-humans"})
+    args = build_parser().parse_args(["info", "--data", str(root), "--layout", "synth-humans"])
+    assert args.layout == "generated"
+
+
 def test_generated_with_a_missing_image_loads_and_reports_it_unless_strict(tmp_path):
     from cli_process import assert_user_error, run_cli
     from reid.data.synthetic import make_procedural_dataset, small_spec
