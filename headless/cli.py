@@ -208,7 +208,7 @@ def cmd_certs(a: argparse.Namespace) -> int:
 def cmd_export(a: argparse.Namespace) -> int:
     from synth_humans_addon.core.dataset import DATASET_FILE
 
-    from .export import export_msmt17, toolbox_folder
+    from synth_humans_addon.core.msmt17 import export_msmt17, toolbox_folder
 
     take_data(a)
     dataset = Path(a.data)

@@ -31,6 +31,7 @@ import logging
 import re
 from pathlib import Path
 
+from synth_humans_addon.core import msmt17
 from synth_humans_addon.core.dataset import DATASET_FILE, SUBSET_GALLERY, SUBSET_QUERY, SUBSET_TRAIN
 
 from .loading import DatasetLayoutError, LoadOptions, with_validation
@@ -83,36 +84,25 @@ def load_market_like(root: Path, opt: LoadOptions, layout: str = "market1501") -
 
 
 def _msmt_list(root: Path, list_name: str, image_dir: Path) -> list[ImageItem]:
-    path = root / list_name
-    if not path.is_file():
-        raise DatasetLayoutError(f"{path}: missing MSMT17 list file")
-    items = []
-    for n, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rel, pid = line.split()[:2]
-            camid = int(Path(rel).name.split("_")[2])  # 0000_000_01_0303morning_0015_0.jpg → camera 01
-        except (ValueError, IndexError):
-            raise DatasetLayoutError(f"{path}:{n}: expected '<relative path> <pid>', got {line!r}") from None
-        items.append(ImageItem(str(image_dir / rel), int(pid), camid))
-    return items
+    try:
+        return [ImageItem(path, pid, camid) for path, pid, camid in msmt17.read_list(root, list_name, image_dir)]
+    except msmt17.ListFileError as exc:
+        raise DatasetLayoutError(str(exc)) from None
 
 
 def load_msmt17(root: Path, opt: LoadOptions) -> ReidData:
-    """MSMT17: the official train + val lists form train (the usual protocol); validation
-    identities are then drawn from train like for Market-1501."""
-    train_dir = next((root / d for d in ("train", "mask_train_v2") if (root / d).is_dir()), root / "train")
-    test_dir = next((root / d for d in ("test", "mask_test_v2") if (root / d).is_dir()), root / "test")
-    train = _msmt_list(root, "list_train.txt", train_dir)
-    if (root / "list_val.txt").is_file():
-        train += _msmt_list(root, "list_val.txt", train_dir)
+    """MSMT17 (`core.msmt17`, beside its writer): the official train + val lists form train
+    (the usual protocol); validation identities are then drawn from train like for Market-1501."""
+    train_dir, test_dir = msmt17.image_folders(root)
+    train = _msmt_list(root, msmt17.LIST_TRAIN, train_dir)
+    if (root / msmt17.LIST_VAL).is_file():
+        train += _msmt_list(root, msmt17.LIST_VAL, train_dir)
     # MSMT17 pids start at 0: shift by one so 0 never reads as a Market-1501 distractor.
     def shift(items):
         return [ImageItem(it.path, it.pid + 1, it.camid) for it in items]
 
-    query = shift(_msmt_list(root, "list_query.txt", test_dir))
-    gallery = shift(_msmt_list(root, "list_gallery.txt", test_dir))
+    query = shift(_msmt_list(root, msmt17.LIST_QUERY, test_dir))
+    gallery = shift(_msmt_list(root, msmt17.LIST_GALLERY, test_dir))
     return with_validation(root.name, "msmt17", shift(train), query, gallery, opt, ("cross-camera", "market1501"), [])
 
 
@@ -178,5 +168,5 @@ register(Layout("generated", load_generated, _is_generated, rank=10))
 register(Layout("market1501", load_market_like, _is_market_like, rank=40, market_subsets=True))
 register(Layout("dukemtmc", lambda root, opt: load_market_like(root, opt, "dukemtmc"), _is_duke, rank=39,
                 market_subsets=True))
-register(Layout("msmt17", load_msmt17, lambda root: (root / "list_train.txt").is_file(), rank=30))
+register(Layout("msmt17", load_msmt17, lambda root: (root / msmt17.LIST_TRAIN).is_file(), rank=30))
 register(Layout(FALLBACK, load_folder))
