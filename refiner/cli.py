@@ -20,17 +20,24 @@ from synth_humans_addon.core.cli_conventions import (EXIT_CODES_HELP, EXIT_INTER
 
 from .options import AMP_MODES, GAN_MODES, INIT_TYPES, MODELS, NORMS, PADDINGS, PERSON_LOSS_NORMS, OptionsError, \
     RefinerOptions
+from .segmenter_options import SegmenterOptions
+from .stats_match import COLOUR_SPACES, REGIONS, SCOPES, MatchOptions
 
 PROG = program_name("refiner", "synth-refiner")
 STRICT_HELP = "refuse a generated dataset with missing files (default: skip them with a warning)"
 OPTION_CHOICES = {"model": MODELS, "norm": NORMS, "person_loss_norm": PERSON_LOSS_NORMS, "init_type": INIT_TYPES,
                   "gan_mode": GAN_MODES, "pad_mode": PADDINGS, "amp": AMP_MODES, "channels_last": ("auto", "on", "off")}
+MATCH_CHOICES = {"regions": REGIONS, "scope": SCOPES, "background_scope": SCOPES, "colour_space": COLOUR_SPACES}
 
-def _add_option_flags(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("refiner options (all of them: `python -m refiner options`)")
-    defaults = RefinerOptions()
-    docs = field_help(RefinerOptions)  # each field's comment in refiner/options.py is its help
-    for f in dataclasses.fields(RefinerOptions):
+
+def _add_option_flags(parser: argparse.ArgumentParser, cls: type = RefinerOptions,
+                      title: str = "refiner options (all of them: `python -m refiner options`)",
+                      choices: dict[str, tuple[str, ...]] = OPTION_CHOICES) -> None:
+    """One flag per field of the options dataclass `cls`, its help the field's comment."""
+    group = parser.add_argument_group(title)
+    defaults = cls()
+    docs = field_help(cls)  # each field's comment in the options module is its help
+    for f in dataclasses.fields(cls):
         names = ["--" + f.name.replace("_", "-")]
         if f.name == "num_workers":  # the family's spelling; --num-workers stays accepted
             names = ["--workers", "--num-workers"]
@@ -40,8 +47,8 @@ def _add_option_flags(parser: argparse.ArgumentParser) -> None:
         # an --options file or a resumed run's options.
         kw: dict[str, Any] = {"dest": f"opt_{f.name}", "default": None,
                               "help": f"{docs.get(f.name, '')} (default: {shown})".lstrip()}
-        if f.name in OPTION_CHOICES:
-            kw["choices"] = OPTION_CHOICES[f.name]
+        if f.name in choices:
+            kw["choices"] = choices[f.name]
         elif f.type != "bool":
             kw["metavar"] = names[0][2:].replace("-", "_").upper()
         if f.type == "bool":
@@ -69,10 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--target", required=True, metavar="DIR",
                    help="real images: a folder, a Market-1501 folder or a dataset (domain B)")
     add_output(t, "run folder (checkpoints, samples, losses)")
-    t.add_argument("--source-masks", help="auto (default; on --resume: as started) | none | dataset | folder:PATH | "
-                   "python:mod:func")
-    t.add_argument("--target-masks", help="auto (default; on --resume: as started) | none | dataset | folder:PATH | "
-                   "python:mod:func")
+    for side in ("source", "target"):
+        t.add_argument(f"--{side}-masks", help="auto (default; on --resume: as started) | none | dataset | "
+                       "folder:PATH | ours[:PATH] (our segmenter) | python:mod:func")
     t.add_argument("--options", type=Path, help="JSON file of options (e.g. a run's options.json); flags override it")
     t.add_argument("--resume", action="store_true", help="continue the run in --output from checkpoints/latest.pt")
     t.add_argument("--overwrite", action="store_true", help="replace a previous run in --output")
@@ -95,17 +101,41 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--strict", action="store_true", help=STRICT_HELP)
     add_quiet(a)
 
-    m = command("masks", "person masks for a real dataset (DeepLabV3, or your function)")
+    m = command("masks", "person masks for a real dataset (our segmenter, DeepLabV3, or your function)")
     add_data(m, "image folder or dataset", aliases=("--input",), positional=False)
     add_output(m, "folder for the mask PNGs", type=Path)
     m.add_argument("--segmenter", default="deeplabv3",
-                   help="deeplabv3 (torchvision; weights from --weights, the torch hub cache, or downloaded) "
-                   "or python:module:function")
+                   help="ours:PATH (a `segmenter` run folder or checkpoint; `ours` alone: $SYNTH_HUMANS_SEGMENTER, "
+                   "else ~/.cache/synth-humans/segmenter.pt), deeplabv3 (torchvision; weights from --weights, the "
+                   "torch hub cache, or downloaded) or python:module:function")
     m.add_argument("--weights", type=Path,
                    help="deeplabv3: a local deeplabv3_resnet50_coco-*.pth file (no download)")
     m.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     m.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
     add_quiet(m)
+
+    mt = command("match", "the non-GAN refiner: a copy with the target's colour statistics, blur, noise and JPEG")
+    add_data(mt, "generated dataset (or image folder) to refine", positional=False)
+    mt.add_argument("--target", required=True, metavar="DIR",
+                    help="real images: a folder, a Market-1501 folder or a dataset (measured once)")
+    add_output(mt, "folder for the matched copy", type=Path)
+    for side in ("source", "target"):
+        mt.add_argument(f"--{side}-masks", help="auto (default) | none | dataset | folder:PATH | ours[:PATH] | "
+                        "python:mod:func: masks for --regions masks")
+    mt.add_argument("--name", default=None, help="name of the matched dataset (default <name>-refined)")
+    mt.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
+    mt.add_argument("--strict", action="store_true", help=STRICT_HELP)
+    add_quiet(mt)
+    _add_option_flags(mt, MatchOptions, "match options", MATCH_CHOICES)
+
+    g = command("segmenter", "train the person segmenter on a generated dataset's exact masks (for `masks "
+                "--segmenter ours:DIR`)")
+    add_data(g, "generated dataset (images with masks)", positional=False)
+    add_output(g, "run folder (segmenter.pt, history.jsonl, report.json, heldout.png)", type=Path)
+    g.add_argument("--resume", action="store_true", help="continue the run in --output (only --epochs may change)")
+    g.add_argument("--overwrite", action="store_true", help="replace a previous run in --output")
+    add_quiet(g)
+    _add_option_flags(g, SegmenterOptions, "segmenter options", {})
 
     add_quiet(command("options", "print the default options as JSON"))
     return p
@@ -132,13 +162,13 @@ def _run(args: argparse.Namespace) -> int:
 def _run_command(args: argparse.Namespace) -> int:
     quiet_logging(getattr(args, "quiet", False))
     take_data(args)
-    if args.command in ("train", "apply", "masks"):
+    if args.command in ("train", "apply", "masks", "segmenter", "match"):
         check_output_folder(args.output)
     if getattr(args, "device", None) is not None and device_name_problem(args.device):
         raise UserError(f"--device {args.device}: {device_name_problem(args.device)}")
     if args.command == "apply":
         check_input_file(args.checkpoint, "--checkpoint", "checkpoint file")
-    if args.command in ("apply", "masks") and not Path(args.data).is_dir():
+    if args.command in ("apply", "masks", "segmenter", "match") and not Path(args.data).is_dir():
         raise UserError(f"--data {args.data}: no such folder")
     if args.command == "masks":
         check_rerun(args.output, holds_run=folder_has_files(args.output), overwrite=args.overwrite, can_resume=False)
@@ -146,6 +176,10 @@ def _run_command(args: argparse.Namespace) -> int:
         print(json.dumps(RefinerOptions().to_dict(), indent=1))
     elif args.command == "train":
         return _train(args)
+    elif args.command == "segmenter":
+        return _segmenter(args)
+    elif args.command == "match":
+        return _match(args)
     elif args.command == "apply":
         from .apply import apply
 
@@ -156,7 +190,14 @@ def _run_command(args: argparse.Namespace) -> int:
     elif args.command == "masks":
         from .masks import deeplab_person_segmenter, segment_folder
 
-        if args.segmenter == "deeplabv3":
+        if args.segmenter == "ours" or args.segmenter.startswith("ours:"):
+            from .segmenter import load_segmenter
+
+            try:
+                seg = load_segmenter(args.segmenter[len("ours:"):] or None, args.device)
+            except (FileNotFoundError, ValueError) as exc:
+                raise UserError(f"--segmenter {args.segmenter}: {exc}") from None
+        elif args.segmenter == "deeplabv3":
             seg = deeplab_person_segmenter(args.device, weights_file=args.weights)
         elif args.segmenter.startswith("python:"):
             from .data import parse_mask_source
@@ -166,9 +207,57 @@ def _run_command(args: argparse.Namespace) -> int:
             except (ImportError, AttributeError) as exc:  # the user's module or function is not there
                 raise UserError(f"--segmenter {args.segmenter}: {type(exc).__name__}: {exc}") from None
         else:
-            raise UserError(f"--segmenter {args.segmenter!r}: use deeplabv3 or python:module:function")
+            raise UserError(f"--segmenter {args.segmenter!r}: use ours[:PATH], deeplabv3 or python:module:function")
         n = segment_folder(Path(args.data), args.output, seg, progress=not args.quiet)
         print(f"wrote {n} masks into {args.output}; train with --target-masks folder:{args.output}")
+    return 0
+
+
+def _match(args: argparse.Namespace) -> int:
+    from .stats_match import match_dataset
+
+    if not Path(args.target).is_dir():
+        raise UserError(f"--target {args.target}: no such folder")
+    check_rerun(args.output, holds_run=folder_has_files(args.output), overwrite=args.overwrite, can_resume=False)
+    opts = MatchOptions(**_passed_options(args)).validate()
+    r = match_dataset(args.data, args.target, args.output, opts, source_masks=args.source_masks,
+                      target_masks=args.target_masks, name=args.name, overwrite=args.overwrite,
+                      progress=not args.quiet, strict=args.strict)
+    st = r.stats
+    regions = "person and background" if "person" in st.source else "whole crops"
+    camera = (f"; added blur σ {st.blur_sigma[0]:.2f}–{st.blur_sigma[1]:.2f} px, noise σ {st.noise_std[0]:.4f}–"
+              f"{st.noise_std[1]:.4f}, JPEG {'%d–%d' % tuple(st.jpeg_quality) if st.jpeg_quality else 'none'}"
+              if st.blur_sigma is not None else "")
+    print(f"matched {r.images} images into {r.output} ({regions}, {opts.colour_space}, scope {opts.scope}{camera}) "
+          f"in {r.seconds:.0f} s ({60 * r.images / max(r.seconds, 1e-9):.0f} images/min)")
+    return 0
+
+
+def _segmenter(args: argparse.Namespace) -> int:
+    from .segmenter import CHECKPOINT_NAME, train_segmenter
+
+    passed = _passed_options(args)
+    holds = (Path(args.output) / CHECKPOINT_NAME).is_file()
+    check_rerun(args.output, holds_run=holds, resume=args.resume, overwrite=args.overwrite)
+    if args.resume and set(passed) - {"epochs"}:
+        bad = sorted(set(passed) - {"epochs"})[0]
+        raise UserError(f"--{bad.replace('_', '-')}: cannot change when resuming (only --epochs can)")
+    options = None if args.resume else SegmenterOptions(**passed).validate()
+    try:
+        r = train_segmenter(args.data, args.output, options, resume=args.resume, epochs=passed.get("epochs"),
+                            progress=not args.quiet)
+    except KeyboardInterrupt:
+        import shlex
+
+        print(f"{PROG} segmenter: interrupted; resume with: {PROG} segmenter --data {shlex.quote(str(args.data))} "
+              f"-o {shlex.quote(str(args.output))} --resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    h, d = r.report["heldout"], r.report["heldout_degraded"]
+    print(f"held-out IoU {h['iou_mean']:.4f} (pooled {h['iou_pooled']:.4f}) on {h['images']} images of "
+          f"{r.report['heldout_identities']} generated identities; with extra camera degradation "
+          f"{d['iou_mean']:.4f}; the average training mask alone {r.report['heldout_prior_iou']:.4f}; "
+          f"{r.report['train_minutes']:.1f} min of training")
+    print(f"segmenter: {r.checkpoint}; masks with: {PROG} masks --segmenter ours:{r.output} --data REAL -o MASKS")
     return 0
 
 

@@ -119,14 +119,14 @@ class ModelMasks:
     once, then a `FolderMasks` source.
     """
 
-    def __init__(self, fn: Callable, name: str = "model"):
-        self.fn, self.name = fn, name
+    def __init__(self, fn: Callable, name: str = "model", scheme: str = "python"):
+        self.fn, self.name, self.scheme = fn, name, scheme
 
     def __call__(self, item: DomainItem, image: Image.Image) -> Image.Image | None:
         return mask_to_image(self.fn(image), image.size, f"{self.name} on {item.image}")
 
-    def __repr__(self) -> str:
-        return f"python:{self.name}"
+    def __repr__(self) -> str:  # parse_mask_source reads it back (a resumed run's mask source)
+        return f"{self.scheme}:{self.name}"
 
 
 def mask_to_image(mask, size: tuple[int, int], what: str) -> Image.Image:
@@ -152,9 +152,16 @@ def parse_mask_source(spec: str | None, layout: str) -> MaskSource:
     `auto` (default): the dataset's own masks for synth-humans datasets, none otherwise;
     `none`; `dataset`; `folder:PATH` or just an existing folder PATH;
     `python:package.module:function`, a segmentation function `f(PIL RGB image) -> mask`
-    (build a model lazily inside it on the first call).
+    (build a model lazily inside it on the first call); `ours:PATH` (or `ours`, its default
+    path), the person segmenter trained on our renders (`refiner.segmenter`, fast enough to
+    run on every loaded image).
     """
     spec = spec or "auto"
+    if spec == "ours" or spec.startswith("ours:"):
+        from .segmenter import load_segmenter
+
+        segmenter = load_segmenter(spec[len("ours:"):] or None, "cpu")
+        return ModelMasks(segmenter, segmenter.source, scheme="ours")
     if spec == "auto":
         return ItemMasks() if layout == LAYOUT_SYNTH else NoMasks()
     if spec == "none":
@@ -174,7 +181,8 @@ def parse_mask_source(spec: str | None, layout: str) -> MaskSource:
         return ModelMasks(fn, target)
     if Path(spec).is_dir():
         return FolderMasks(spec)
-    raise ValueError(f"mask source {spec!r}: use auto, none, dataset, folder:PATH or python:module:function")
+    raise ValueError(f"mask source {spec!r}: use auto, none, dataset, folder:PATH, ours[:PATH] or "
+                     "python:module:function")
 
 
 def load_mask(path: Path, size: tuple[int, int]) -> Image.Image:
@@ -231,6 +239,14 @@ def load_domain(root: str | Path, subsets: Sequence[str] = (SUBSET_TRAIN,), stri
 # Geometry shared by an image and its mask
 
 
+def fit_box(w0: int, h0: int, height: int, width: int) -> tuple[int, int, int, int]:
+    """(left, top, width, height) of a w0 × h0 image fitted into height × width by `fit_into`:
+    what to cut out of its output to get the image back (e.g. a mask predicted on the frame)."""
+    scale = min(height / h0, width / w0)
+    w1, h1 = max(1, min(width, round(w0 * scale))), max(1, min(height, round(h0 * scale)))
+    return (width - w1) // 2, (height - h1) // 2, w1, h1
+
+
 def fit_into(image: Image.Image, height: int, width: int, resample: int, pad_mode: str = "edge",
              fill: int = 0) -> Image.Image:
     """Scale to fit inside height × width keeping the aspect ratio, then pad the rest.
@@ -239,15 +255,12 @@ def fit_into(image: Image.Image, height: int, width: int, resample: int, pad_mod
     keeps their proportions and the letterbox is filled (`edge` repeats the border pixels,
     `reflect` mirrors, `constant` uses `fill`).
     """
-    w0, h0 = image.size
-    scale = min(height / h0, width / w0)
-    w1, h1 = max(1, min(width, round(w0 * scale))), max(1, min(height, round(h0 * scale)))
-    if (w1, h1) != (w0, h0):
+    left, top, w1, h1 = fit_box(*image.size, height, width)
+    if (w1, h1) != image.size:
         image = image.resize((w1, h1), resample)
     if (w1, h1) == (width, height):
         return image
     arr = np.asarray(image)
-    top, left = (height - h1) // 2, (width - w1) // 2
     pads = ((top, height - h1 - top), (left, width - w1 - left)) + (((0, 0),) if arr.ndim == 3 else ())
     if pad_mode == "constant":
         arr = np.pad(arr, pads, mode="constant", constant_values=fill)

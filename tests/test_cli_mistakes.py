@@ -131,6 +131,20 @@ MISTAKES = [
     (F, ["masks", "--data", "imgs", "-o", "m", "--segmenter", "sam"], "--segmenter"),
     (F, ["masks", "--data", "imgs", "-o", "m", "--device", "gpu"], "--device gpu"),
     (F, ["masks", "--data", "nowhere", "-o", "m"], "nowhere"),
+    (F, ["masks", "--data", "imgs", "-o", "m", "--segmenter", "ours:nowhere.pt"], "nowhere.pt"),
+    (F, ["masks", "--data", "imgs", "-o", "m", "--segmenter", "ours:junk.pt"], "junk.pt"),
+    (F, ["segmenter", "-o", "s"], "--data"),
+    (F, ["segmenter", "--data", "nowhere", "-o", "s"], "nowhere"),
+    (F, ["segmenter", "--data", "emptydir", "-o", "s"], "emptydir"),
+    (F, ["segmenter", "--data", "imgs", "-o", "s", "--width", "60"], "--width 60"),
+    (F, ["segmenter", "--data", "imgs", "-o", "s", "--held-out", "1.5"], "--held-out 1.5"),
+    (F, ["segmenter", "--data", "imgs", "-o", "run", "--resume"], "no run to resume"),
+    (F, ["match", "--data", "imgs", "-o", "o"], "--target"),
+    (F, ["match", "--data", "imgs", "--target", "nowhere", "-o", "o"], "--target nowhere"),
+    (F, ["match", "--data", "imgs", "--target", "imgs", "-o", "o", "--regions", "masks"], "--source-masks"),
+    (F, ["match", "--data", "imgs", "--target", "imgs", "-o", "o", "--scope", "pixel"], "--scope"),
+    (F, ["match", "--data", "imgs", "--target", "imgs", "-o", "o", "--samples", "1"], "--samples 1"),
+    (F, ["match", "--data", "imgs", "--target", "imgs", "-o", "o", "--target-masks", "folder:nowhere"], "nowhere"),
 ]
 
 
