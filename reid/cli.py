@@ -160,7 +160,7 @@ def _check_paths(args: argparse.Namespace) -> None:
         if args.names and len(args.names) != len(args.checkpoints):
             raise UserError(f"--names: {len(args.names)} labels for {len(args.checkpoints)} checkpoints")
     if args.command in ("finetune", "evaluate"):
-        from .engine import load_checkpoint
+        from .checkpoints import load_checkpoint
 
         checkpoints = [args.finetune_from] if args.command == "finetune" else args.checkpoints
         option = "--from" if args.command == "finetune" else "--checkpoints"

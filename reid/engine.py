@@ -1,11 +1,15 @@
-"""Training, validation, finetuning, checkpoints and resume.
+"""The training loop: training and finetuning, one epoch after another, with resume.
 
 Every epoch: one pass over the training identities (the terms of `reid.losses.LOSSES`:
 softmax/cross-entropy on the classifier g, plus the batch-hard triplet loss when
 `triplet_weight` > 0), then the study's validation score — the normalised area under the
-single-shot CMC curve on the validation identities (:func:`validation_score`) — and a
-checkpoint: ``last.pt`` always, ``best.pt`` when the score improved. ``history.json`` and
-``log.csv`` hold the per-epoch figures.
+single-shot CMC curve on the validation identities (`reid.validation`) — and a checkpoint
+(`reid.checkpoints`): ``last.pt`` always, ``best.pt`` when the score improved.
+``history.json`` and ``log.csv`` hold the per-epoch figures. The batches come from
+`reid.batches`, embeddings from `reid.features`.
+
+Feature extraction, the validation score and checkpoints are also reachable from here
+(``reid.engine.extract_features`` …), as scripts and older code import them.
 """
 from __future__ import annotations
 
@@ -23,19 +27,22 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from . import metrics
-from .data.cached import Augment, CachedBatches, decode_resized
+from .batches import set_epoch, training_batches
+from .checkpoints import CHECKPOINT_FORMAT, load_checkpoint, model_from_checkpoint, save_checkpoint
 from .data import load_dataset
-from .data.records import ImageItem, ReidData
-from .data.samplers import PKBatchSampler
-from .data.torch_dataset import EvalImages, TrainImages
-from .data.transforms import build_transforms
-from .schedule import DROP, STOP, Plateau, step_factor
+from .data.records import ReidData
 from .device import autocast_dtype, describe_amp, resolve_device
-from .distributed import DistContext, ShardedBatchSampler, process_group
-from .losses import build_losses, needs_pk
+from .distributed import DistContext, process_group
+from .features import extract_features
+from .losses import build_losses
 from .models import ReidNet, build_model
 from .options import OptionsError, TrainOptions
+from .schedule import DROP, STOP, Plateau, step_factor
+from .validation import has_validation, validation_score, validation_sets
+
+__all__ = ["CPU_BF16_BY_DEFAULT", "CHECKPOINT_FORMAT", "TrainResult", "train", "finetune", "seed_everything",
+           "extract_features", "validation_score", "validation_sets", "load_checkpoint", "save_checkpoint",
+           "model_from_checkpoint"]
 
 # Whether `amp = "auto"` trains in bf16 on a CPU with native bf16 (AVX-512 BF16, AMX). On:
 # measured neutral on real people over ten training seeds each (rank-1 3.1 % bf16 vs 3.0 %
@@ -44,7 +51,6 @@ from .options import OptionsError, TrainOptions
 CPU_BF16_BY_DEFAULT = True
 
 log = logging.getLogger(__name__)
-CHECKPOINT_FORMAT = "synth-humans-reid-checkpoint"
 
 
 @dataclass
@@ -61,104 +67,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-# ---------------------------------------------------------------------------------------
-# Features and validation
-
-
-@torch.no_grad()
-def extract_features(model: ReidNet, items: list[ImageItem], height: int, width: int, device: torch.device,
-                     batch_size: int = 128, workers: int = 0, progress: bool = False, desc: str = "features"
-                     ) -> torch.Tensor:
-    """Embeddings of `items` (N × D, on `device`), in order, with the model in eval mode."""
-    was_training = model.training
-    model.eval()
-    ds = EvalImages(items, build_transforms(height, width, train=False), height, width)
-    # Own generator: evaluating must not consume the global RNG (training stays reproducible
-    # whether or not an epoch was validated, and a resumed run continues identically).
-    loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=workers,
-                                         pin_memory=device.type == "cuda", generator=torch.Generator())
-    out = torch.empty(len(items), model.embedding_dim, device=device)
-    conv = next((m for m in model.modules() if isinstance(m, torch.nn.Conv2d)), None)
-    channels_last = conv is not None and conv.weight.is_contiguous(memory_format=torch.channels_last) \
-        and not conv.weight.is_contiguous()
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-    use_amp = device.type == "cuda"
-    for images, idx in tqdm(loader, desc=desc, unit="batch", disable=not progress, leave=False):
-        with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
-            emb = model(images.to(device, non_blocking=True, memory_format=fmt)).embedding
-        out[idx.to(device)] = emb.float()
-    model.train(was_training)
-    return out
-
-
-def validation_sets(items: list[ImageItem]) -> tuple[list[ImageItem], list[ImageItem]]:
-    """Per validation identity: its first image is the query, the others the gallery."""
-    by_pid: dict[int, list[ImageItem]] = {}
-    for it in sorted(items, key=lambda it: (it.pid, it.path)):
-        by_pid.setdefault(it.pid, []).append(it)
-    query = [ims[0] for ims in by_pid.values() if len(ims) > 1]
-    gallery = [im for ims in by_pid.values() if len(ims) > 1 for im in ims[1:]]
-    return query, gallery
-
-
-def validation_score(model: ReidNet, items: list[ImageItem], height: int, width: int, device: torch.device,
-                     identities: int = 100, repeats: int = 10, seed: int = 0, batch_size: int = 128,
-                     workers: int = 0) -> dict[str, float]:
-    """The study's model-selection score on validation identities.
-
-    The ``mixed-gallery`` single-shot draws (``reid.metrics.single_shot``: `identities`
-    identities, the first image of each the query, a gallery image of another camera
-    preferred) averaged over `repeats` draws with a fixed seed, so every epoch sees the same
-    draws; the score is the mean CMC over ranks 1…N (N = identities drawn,
-    ``metrics.single_shot_area``). Generated validation sets have many camera ids (azimuth
-    bins) and few images per pair of them, which the cross-camera draw would leave out.
-    """
-    query, gallery = validation_sets(items)
-    if len({it.pid for it in query}) < 2:
-        raise ValueError("validation needs at least 2 identities with 2 or more images each")
-    pool = query + gallery
-    feats = extract_features(model, pool, height, width, device, batch_size, workers)
-    n = min(identities, len({it.pid for it in query}))
-    plan = metrics.plan_draws("mixed-gallery", [it.pid for it in pool], [it.camid for it in pool],
-                              np.arange(len(query)), np.arange(len(query), len(pool)), num_identities=n,
-                              repeats=repeats, rng=seed)
-    curve = metrics.rank_draws(plan, metrics.distances_from_features(feats.cpu().numpy()), n).mean(0)
-    return {"score": metrics.single_shot_area(curve, n), "val_rank1": float(curve[0]),
-            "val_rank5": float(curve[min(4, n - 1)]), "val_identities": n}
-
-
-# ---------------------------------------------------------------------------------------
-# Checkpoints
-
-
-def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".part")
-    torch.save(state, tmp)
-    tmp.replace(path)  # never a half-written checkpoint
-
-
-def load_checkpoint(path: str | Path, map_location="cpu") -> dict[str, Any]:
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path}: not found")
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # a truncated or foreign file: torch raises anything from KeyError to RuntimeError
-        raise ValueError(f"{path}: not a synth-humans re-id checkpoint ({type(exc).__name__})") from None
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: not a synth-humans re-id checkpoint")
-    return state
-
-
-def model_from_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tuple[ReidNet, TrainOptions]:
-    """The trained network (eval mode) and the options it was trained with."""
-    state = load_checkpoint(path)
-    opt = TrainOptions.from_dict(state["options"])
-    model = build_model(opt.arch, state["num_classes"], opt.features, opt.dropout, "", opt.last_stride)
-    model.load_state_dict(state["model"])
-    return model.to(device).eval(), opt
 
 
 # ---------------------------------------------------------------------------------------
@@ -182,41 +90,6 @@ def _optimizer(model: ReidNet, opt: TrainOptions) -> torch.optim.Optimizer:
     if opt.optimizer == "adam":
         return torch.optim.Adam(groups, lr=opt.lr, weight_decay=opt.weight_decay)
     raise ValueError(f"optimizer {opt.optimizer!r}: expected 'sgd' or 'adam'")
-
-
-def _train_loader(ds: TrainImages, opt: TrainOptions, ctx: DistContext = DistContext()):
-    use_pk = opt.sampler == "pk" or needs_pk(opt)
-    if opt.sampler not in ("random", "pk"):
-        raise ValueError(f"sampler {opt.sampler!r}: expected 'random' or 'pk'")
-    if use_pk:
-        sampler = PKBatchSampler(ds.labels, opt.batch_size, opt.num_instances, opt.seed)
-        batches = ShardedBatchSampler(sampler, ctx) if ctx.enabled else sampler
-        return torch.utils.data.DataLoader(ds, batch_sampler=batches, num_workers=opt.workers), sampler
-    gen = torch.Generator().manual_seed(opt.seed)
-    if ctx.enabled:  # the batches DataLoader(shuffle=True, generator=gen) draws, this rank's slices
-        batches = torch.utils.data.BatchSampler(torch.utils.data.RandomSampler(ds, generator=gen), opt.batch_size,
-                                                drop_last=len(ds) > opt.batch_size)
-        return torch.utils.data.DataLoader(ds, batch_sampler=ShardedBatchSampler(batches, ctx), generator=gen,
-                                           num_workers=opt.workers), None
-    loader = torch.utils.data.DataLoader(ds, batch_size=opt.batch_size, shuffle=True, generator=gen,
-                                         drop_last=len(ds) > opt.batch_size, num_workers=opt.workers)
-    return loader, None
-
-
-def _cached_loader(ds: TrainImages, opt: TrainOptions, height: int, width: int, ctx: DistContext = DistContext()):
-    """The decode-once path (reid.data.cached): same batches per epoch as the sampler says,
-    augmentation on tensors in this process."""
-    limit = opt.cache_memory_mb * (1 << 20) if opt.cache_memory_mb > 0 else None
-    frames, bad = decode_resized(ds.items, height, width, opt.progress, Path(opt.output) / "frames.u8", limit)
-    if bad:
-        log.warning("%d unreadable training images replaced by grey frames (first: %s)", len(bad), bad[0])
-    use_pk = opt.sampler == "pk" or needs_pk(opt)
-    if opt.sampler not in ("random", "pk"):
-        raise ValueError(f"sampler {opt.sampler!r}: expected 'random' or 'pk'")
-    pk = PKBatchSampler(ds.labels, opt.batch_size, opt.num_instances, opt.seed) if use_pk else None
-    augment = Augment(flip=opt.flip, pad=opt.pad, colour_jitter=opt.colour_jitter, grayscale=opt.grayscale,
-                      random_erasing=opt.random_erasing)
-    return CachedBatches(frames, ds.labels, opt.batch_size, augment, pk, opt.seed, ctx), pk
 
 
 def _write_logs(out: Path, history: list[dict[str, Any]]) -> None:
@@ -258,12 +131,7 @@ def _train(opt: TrainOptions, data: ReidData | None, ctx: DistContext) -> TrainR
     if not data.train:
         raise ValueError(f"{opt.data or data.name}: no training images")
     height, width = opt.input_size()
-    train_ds = TrainImages(data.train, build_transforms(height, width, True, opt.flip, opt.random_erasing, opt.pad,
-                                                        opt.colour_jitter, opt.grayscale))
-    if opt.cache_images:
-        loader, pk = _cached_loader(train_ds, opt, height, width, ctx)
-    else:
-        loader, pk = _train_loader(train_ds, opt, ctx)
+    loader, pk, train_ds = training_batches(data.train, opt, height, width, ctx)
     log.info("dataset %s", json.dumps(data.summary()))
     if data.skipped:
         log.warning("%d unreadable files skipped (first: %s)", len(data.skipped), data.skipped[0])
@@ -317,7 +185,7 @@ def _train(opt: TrainOptions, data: ReidData | None, ctx: DistContext) -> TrainR
                 "best_score": None if best_score == -math.inf else best_score, "best_epoch": best_epoch,
                 "history": history, "dataset": data.summary(), "plateau": plateau.state()}
 
-    has_val = len({it.pid for it in validation_sets(data.validation)[0]}) >= 2
+    has_val = has_validation(data.validation)
     if not has_val:
         log.warning("no usable validation identities: best.pt is the last epoch")
     stopped = bool(history) and history[-1].get("plateau") == STOP  # a finished plateau run stays finished
@@ -328,12 +196,7 @@ def _train(opt: TrainOptions, data: ReidData | None, ctx: DistContext) -> TrainR
         model.train()
         if ctx.enabled:  # dropout (and the reference path's transforms) differ per rank, resume-stable
             torch.manual_seed(ctx.rank_seed(opt.seed, epoch))
-        if isinstance(loader, CachedBatches):
-            loader.set_epoch(epoch)
-        elif pk is not None:
-            pk.set_epoch(epoch)
-        elif hasattr(loader, "generator") and loader.generator is not None:
-            loader.generator.manual_seed(opt.seed * 1000 + epoch)  # resume-stable shuffling
+        set_epoch(loader, pk, opt.seed, epoch)
         tot_loss = tot_correct = tot_n = 0.0
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{opt.epochs}", unit="batch", disable=not opt.progress,
                    leave=False)
@@ -360,7 +223,8 @@ def _train(opt: TrainOptions, data: ReidData | None, ctx: DistContext) -> TrainR
         last = epoch + 1 == opt.epochs
         if has_val and ((epoch + 1) % max(opt.eval_every, 1) == 0 or last):
             score = validation_score(model, data.validation, height, width, device, opt.val_identities,
-                                     opt.val_repeats, opt.seed, opt.batch_size, opt.workers) if ctx.is_main else None
+                                     opt.val_repeats, opt.seed, opt.batch_size, opt.workers,
+                                     memory_format=memory_format) if ctx.is_main else None
             row.update(ctx.broadcast_object(score))  # DDP: rank 0 validates, every rank agrees on the best
         improved = "score" in row and row["score"] > best_score
         if improved:

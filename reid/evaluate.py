@@ -29,12 +29,14 @@ import torch
 
 from . import metrics
 from .baselines import BASELINES, baseline_features
+from .checkpoints import model_from_checkpoint
 from .data import load_dataset
 from .data.records import ImageItem, ReidData
 from .device import resolve_device
-from .engine import extract_features, model_from_checkpoint
+from .features import extract_features
 from .options import EvalOptions
 from .plots import plot_cmc
+from .validation import validation_sets
 
 log = logging.getLogger(__name__)
 SUMMARY_RANKS = (1, 5, 10, 20)
@@ -149,8 +151,6 @@ def _test_sets(data: ReidData, subset: str) -> tuple[list[ImageItem], np.ndarray
         items = data.query + data.gallery
         return items, np.arange(len(data.query)), np.arange(len(data.query), len(items))
     if subset == "validation":
-        from .engine import validation_sets
-
         q, g = validation_sets(data.validation)
         return q + g, np.arange(len(q)), np.arange(len(q), len(q) + len(g))
     raise ValueError(f"subset {subset!r}: expected 'test' or 'validation'")

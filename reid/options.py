@@ -182,6 +182,13 @@ class TrainOptions(_Checked, _LoadsDatasets):
         dh, dw = DEFAULT_INPUT.get(self.arch, (144, 56))
         return (self.height or dh, self.width or dw)
 
+    def augmentation(self):
+        """The training augmentations these options ask for, a `reid.data.augment.Augment`."""
+        from .data.augment import Augment  # here: the options import no torch
+
+        return Augment(flip=self.flip, pad=self.pad, colour_jitter=self.colour_jitter, grayscale=self.grayscale,
+                       random_erasing=self.random_erasing)
+
 
 @dataclass
 class EvalOptions(_Checked, _LoadsDatasets):

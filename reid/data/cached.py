@@ -10,7 +10,8 @@ Invariants the fast path relies on (tested against the reference pipeline):
 
 * ``decode_resized`` resizes exactly as ``transforms.build_transforms`` does (the same
   torchvision ``Resize`` on the same PIL image), so ``frames[i] / 255`` equals the reference
-  ``ToTensor()`` output before flips and normalisation.
+  ``ToTensor()`` output before flips and normalisation;
+* ``augment.Augment`` draws the reference pipeline's augmentations, in distribution.
 * Memory: N × 3 × H × W bytes (3,000 crops at 144 × 56 ≈ 73 MB; 25,600 ≈ 620 MB; 60,000 at
   256 × 128 ≈ 5.9 GB). Frames larger than the memory limit are decoded into a file-backed
   array (``numpy.memmap`` in the run's folder) instead: the operating system keeps what fits
@@ -25,9 +26,8 @@ import hashlib
 import json
 import logging
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 import torch
@@ -35,7 +35,9 @@ from PIL import Image
 from tqdm import tqdm
 
 from .records import ImageItem
-from .transforms import IMAGENET_MEAN, IMAGENET_STD
+
+if TYPE_CHECKING:
+    from .augment import Augment
 
 log = logging.getLogger(__name__)
 
@@ -106,96 +108,6 @@ def decode_resized(items: list[ImageItem], height: int, width: int, progress: bo
         tmp.write_text(json.dumps({"key": key, "shape": list(shape), "bad": bad}))
         os.replace(tmp, meta_file)  # written last: only a complete file is ever reused
     return frames, bad
-
-
-@dataclass(frozen=True)
-class Augment:
-    """Training augmentations on uint8 batches (B × 3 × H × W), all drawn from one generator.
-
-    flip: horizontal flip with probability ½; pad: pad-and-random-crop jitter in pixels
-    (zero padding, as ``T.Pad``); colour_jitter: brightness, contrast and saturation factors
-    drawn from [1 − s, 1 + s] and a hue shift from [−s/4, s/4] of a turn; grayscale:
-    probability of a grey copy; random_erasing: probability of one erased rectangle
-    (area 2–40 %, aspect 0.3–3.3, filled with the mean colour, as ``T.RandomErasing`` after
-    normalisation with value 0).
-    """
-
-    flip: bool = True
-    pad: int = 0
-    colour_jitter: float = 0.0
-    grayscale: float = 0.0
-    random_erasing: float = 0.0
-
-    def __call__(self, frames: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        x = frames.float().div_(255.0)
-        b, _, h, w = x.shape
-        if self.flip:
-            flip = torch.rand(b, generator=gen) < 0.5
-            x[flip] = x[flip].flip(-1)
-        if self.pad > 0:
-            p = self.pad
-            padded = torch.nn.functional.pad(x, (p, p, p, p))
-            dy = torch.randint(0, 2 * p + 1, (b,), generator=gen)
-            dx = torch.randint(0, 2 * p + 1, (b,), generator=gen)
-            x = torch.stack([padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(b)])
-        if self.colour_jitter > 0:
-            x = _colour_jitter(x, self.colour_jitter, gen)
-        if self.grayscale > 0:
-            grey = torch.rand(b, generator=gen) < self.grayscale
-            if grey.any():
-                y = (0.299 * x[grey, 0] + 0.587 * x[grey, 1] + 0.114 * x[grey, 2]).unsqueeze(1)
-                x[grey] = y.expand(-1, 3, -1, -1)
-        x = normalise(x)
-        if self.random_erasing > 0:
-            _random_erase(x, self.random_erasing, gen)
-        return x
-
-
-def normalise(x: torch.Tensor) -> torch.Tensor:
-    """In place: (x − ImageNet mean) / std per channel, as ``T.Normalize``."""
-    mean = torch.tensor(IMAGENET_MEAN, dtype=x.dtype).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, dtype=x.dtype).view(1, 3, 1, 1)
-    return x.sub_(mean).div_(std)
-
-
-def _colour_jitter(x: torch.Tensor, s: float, gen: torch.Generator) -> torch.Tensor:
-    b = x.shape[0]
-
-    def factors():
-        return (1 - s + 2 * s * torch.rand(b, 1, 1, 1, generator=gen))
-
-    x = x * factors()  # brightness
-    mean = (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]).mean((1, 2)).view(b, 1, 1, 1)
-    x = (x - mean) * factors() + mean  # contrast
-    grey = (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]).unsqueeze(1)
-    x = (x - grey) * factors() + grey  # saturation
-    # Hue: rotate the chroma around the grey axis (a YIQ rotation), cheap and differentiable.
-    theta = (torch.rand(b, generator=gen) - 0.5) * (s / 2) * 2 * np.pi
-    yiq = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
-    rgb = torch.linalg.inv(yiq)
-    c, sn = torch.cos(theta), torch.sin(theta)
-    rot = torch.zeros(b, 3, 3)
-    rot[:, 0, 0] = 1
-    rot[:, 1, 1], rot[:, 1, 2], rot[:, 2, 1], rot[:, 2, 2] = c, -sn, sn, c
-    m = rgb @ rot @ yiq  # b × 3 × 3
-    x = torch.einsum("bij,bjhw->bihw", m, x)
-    return x.clamp_(0, 1)
-
-
-def _random_erase(x: torch.Tensor, p: float, gen: torch.Generator) -> None:
-    b, _, h, w = x.shape
-    for i in range(b):
-        if torch.rand(1, generator=gen).item() >= p:
-            continue
-        for _ in range(10):
-            area = h * w * (0.02 + 0.38 * torch.rand(1, generator=gen).item())
-            aspect = float(np.exp(np.log(0.3) + (np.log(1 / 0.3) - np.log(0.3)) * torch.rand(1, generator=gen).item()))
-            eh, ew = int(round((area * aspect) ** 0.5)), int(round((area / aspect) ** 0.5))
-            if eh < h and ew < w:
-                y0 = int(torch.randint(0, h - eh + 1, (1,), generator=gen))
-                x0 = int(torch.randint(0, w - ew + 1, (1,), generator=gen))
-                x[i, :, y0:y0 + eh, x0:x0 + ew] = 0
-                break
 
 
 class CachedBatches:

@@ -1,29 +1,36 @@
-"""Image transforms: resize to the network's input, flips, random erasing, normalisation."""
+"""Image transforms with torchvision: resize to the network's input, the training
+augmentations of an `augment.Augment`, normalisation.
+
+The reference pipeline (``cache_images = false``) and evaluation use these; training by
+default augments decoded tensors with `augment.Augment` itself, which this pipeline is the
+tested reference of (tests/reid/test_reid_augment.py).
+"""
 from __future__ import annotations
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from .augment import ERASE_AREA, ERASE_ASPECT, IMAGENET_MEAN, IMAGENET_STD, Augment
 
 
-def build_transforms(height: int, width: int, train: bool, flip: bool = True, random_erasing: float = 0.0,
-                     pad: int = 0, colour_jitter: float = 0.0, grayscale: float = 0.0):
+def build_transforms(height: int, width: int, train: bool = False, augment: Augment | None = None):
     """torchvision transform pipeline. Crops of any aspect ratio are resized to height × width
-    (Open-ReID does the same); `pad` adds a pad-and-random-crop jitter of that many pixels."""
+    (Open-ReID does the same). With `train`, `augment`'s random steps (default `Augment()`:
+    flips only) follow: flip, pad-and-random-crop, colour jitter, grey copies, then after
+    normalisation random erasing."""
     from torchvision import transforms as T
 
+    a = augment or Augment()
     steps = [T.Resize((height, width))]
     if train:
-        if flip:
+        if a.flip:
             steps.append(T.RandomHorizontalFlip())
-        if pad > 0:
-            steps += [T.Pad(pad), T.RandomCrop((height, width))]
-        if colour_jitter > 0:
-            s = colour_jitter
+        if a.pad > 0:
+            steps += [T.Pad(a.pad), T.RandomCrop((height, width))]
+        if a.colour_jitter > 0:
+            s = a.colour_jitter
             steps.append(T.ColorJitter(brightness=s, contrast=s, saturation=s, hue=min(0.5, s / 4)))
-        if grayscale > 0:
-            steps.append(T.RandomGrayscale(grayscale))
+        if a.grayscale > 0:
+            steps.append(T.RandomGrayscale(a.grayscale))
     steps += [T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
-    if train and random_erasing > 0:
+    if train and a.random_erasing > 0:
         # value 0 after normalisation fills with the mean colour.
-        steps.append(T.RandomErasing(p=random_erasing, value=0))
+        steps.append(T.RandomErasing(p=a.random_erasing, scale=ERASE_AREA, ratio=ERASE_ASPECT, value=0))
     return T.Compose(steps)

@@ -20,7 +20,8 @@ from cli_process import run_cli
 
 torch = pytest.importorskip("torch")
 
-from reid.data.cached import Augment, CachedBatches  # noqa: E402
+from reid.data.augment import Augment  # noqa: E402
+from reid.data.cached import CachedBatches  # noqa: E402
 from reid.data.samplers import PKBatchSampler  # noqa: E402
 from reid.data.synthetic import make_procedural_dataset, small_spec  # noqa: E402
 from reid.distributed import DistContext, ShardedBatchSampler  # noqa: E402

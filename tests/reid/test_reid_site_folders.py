@@ -143,7 +143,8 @@ def test_decode_once_frames_equal_the_reference_pipeline_before_augmentation(tmp
     """The invariant `reid.data.cached` relies on: the same resize as build_transforms."""
     import torch
 
-    from reid.data.cached import Augment, CachedBatches, decode_resized, normalise
+    from reid.data.augment import Augment, normalise
+    from reid.data.cached import CachedBatches, decode_resized
     from reid.data.records import ImageItem
     from reid.data.transforms import build_transforms
 
@@ -171,7 +172,7 @@ def test_decode_once_frames_equal_the_reference_pipeline_before_augmentation(tmp
 def test_augmentations_keep_shape_and_range_and_grayscale_makes_grey(tmp_path):
     import torch
 
-    from reid.data.cached import Augment
+    from reid.data.augment import Augment
 
     frames = torch.randint(0, 256, (8, 3, 32, 16), dtype=torch.uint8)
     gen = torch.Generator().manual_seed(0)
