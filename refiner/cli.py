@@ -20,6 +20,7 @@ from synth_humans_addon.core.cli_conventions import (EXIT_CODES_HELP, EXIT_INTER
 
 from .options import AMP_MODES, GAN_MODES, INIT_TYPES, MODELS, NORMS, PADDINGS, PERSON_LOSS_NORMS, OptionsError, \
     RefinerOptions
+from .identity_check import ALL_SUBSETS, COLOUR_HISTOGRAM
 from .segmenter_options import SegmenterOptions
 from .stats_match import COLOUR_SPACES, REGIONS, SCOPES, MatchOptions
 
@@ -137,6 +138,22 @@ def build_parser() -> argparse.ArgumentParser:
     add_quiet(g)
     _add_option_flags(g, SegmenterOptions, "segmenter options", {})
 
+    ic = command("identity-check", "does a refined copy keep identities apart? within/between distances and "
+                 "rank-1 of a re-id embedding, generated against refined (the same images)")
+    add_data(ic, "the generated dataset (or any re-id dataset)", positional=False)
+    ic.add_argument("--refined", required=True, metavar="DIR", help="its refined copy (refiner apply or match)")
+    ic.add_argument("--reid", required=True, metavar="CHECKPOINT",
+                    help="a re-id checkpoint of this project (e.g. runs/x/best.pt), or colour-histogram")
+    ic.add_argument("--subsets", nargs="+", default=list(ALL_SUBSETS), choices=ALL_SUBSETS,
+                    help="which sets' images (default: all; prefer identities the checkpoint did not train on)")
+    ic.add_argument("--max-identities", type=int, default=0,
+                    help="at most this many identities (a seeded choice, the same in both copies; 0 = all)")
+    ic.add_argument("--seed", type=int, default=0, help="seed of the --max-identities choice")
+    ic.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    ic.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_output(ic, "also write the report as JSON to this file", required=False, metavar="FILE", type=Path)
+    add_quiet(ic)
+
     add_quiet(command("options", "print the default options as JSON"))
     return p
 
@@ -180,6 +197,8 @@ def _run_command(args: argparse.Namespace) -> int:
         return _segmenter(args)
     elif args.command == "match":
         return _match(args)
+    elif args.command == "identity-check":
+        return _identity_check(args)
     elif args.command == "apply":
         from .apply import apply
 
@@ -210,6 +229,30 @@ def _run_command(args: argparse.Namespace) -> int:
             raise UserError(f"--segmenter {args.segmenter!r}: use ours[:PATH], deeplabv3 or python:module:function")
         n = segment_folder(Path(args.data), args.output, seg, progress=not args.quiet)
         print(f"wrote {n} masks into {args.output}; train with --target-masks folder:{args.output}")
+    return 0
+
+
+def _identity_check(args: argparse.Namespace) -> int:
+    from .identity_check import checkpoint_embedding, colour_histogram_embedding, format_identity_check, identity_check
+
+    for flag, folder in (("--data", args.data), ("--refined", args.refined)):
+        if not Path(folder).is_dir():
+            raise UserError(f"{flag} {folder}: no such folder")
+    if args.max_identities < 0 or args.max_identities == 1:
+        raise UserError(f"--max-identities {args.max_identities}: must be 0 (all) or at least 2")
+    if args.output is not None:
+        check_output_folder(args.output.parent)
+    if args.reid == COLOUR_HISTOGRAM:
+        embed = colour_histogram_embedding()
+    else:
+        check_input_file(args.reid, "--reid", "re-id checkpoint")
+        embed = checkpoint_embedding(args.reid, args.device, progress=not args.quiet)
+    report = identity_check(args.data, args.refined, embed, args.subsets, args.max_identities, args.seed,
+                            embedding=args.reid)
+    if args.output is not None:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(report, indent=1))
+    print(json.dumps(report, indent=1) if args.json else format_identity_check(report))
     return 0
 
 

@@ -145,6 +145,13 @@ MISTAKES = [
     (F, ["match", "--data", "imgs", "--target", "imgs", "-o", "o", "--scope", "pixel"], "--scope"),
     (F, ["match", "--data", "imgs", "--target", "imgs", "-o", "o", "--samples", "1"], "--samples 1"),
     (F, ["match", "--data", "imgs", "--target", "imgs", "-o", "o", "--target-masks", "folder:nowhere"], "nowhere"),
+    (F, ["identity-check", "--data", "imgs", "--reid", "colour-histogram"], "--refined"),
+    (F, ["identity-check", "--data", "imgs", "--refined", "nowhere", "--reid", "colour-histogram"], "--refined nowhere"),
+    (F, ["identity-check", "--data", "imgs", "--refined", "imgs", "--reid", "junk.pt"], "junk.pt"),
+    (F, ["identity-check", "--data", "imgs", "--refined", "imgs", "--reid", "nope.pt"], "--reid nope.pt"),
+    (F, ["identity-check", "--data", "imgs", "--refined", "imgs", "--reid", "colour-histogram"], "2 identities"),
+    (F, ["identity-check", "--data", "imgs", "--refined", "imgs", "--reid", "colour-histogram", "--subsets", "test"],
+     "--subsets"),
 ]
 
 
