@@ -9,9 +9,14 @@ The link uploads results in chunks with a credit window, keeps each result in me
 the broker's verdict arrives, and after a lost broker reconnects with exponential backoff and
 jitter and uploads again what it still holds (the broker's attempt check decides).
 
+SIGTERM or SIGINT stops a worker cleanly: the render stops (a Blender render in progress ends
+its image first), the job goes back to the broker with RELEASE (requeued first, not counted
+against the job), results already rendered get up to --grace seconds to be uploaded, then BYE.
+
 Exit status (for schedulers; docs/farm.md): 0 the run is finished (or --max-jobs done);
-1 gave up: the broker was unreachable or silent for --give-up seconds, in any state, a render
-included; 2 bad arguments; 4 the link to the broker failed (an error in the connection).
+1 gave up: the broker was unreachable or silent for --give-up seconds (default 900), in any
+state, a render included; 2 bad arguments; 4 the link to the broker failed (an error in the
+connection); 143 stopped by SIGTERM, 130 by SIGINT (128 + the signal, as a shell reports it).
 """
 from __future__ import annotations
 
@@ -28,7 +33,7 @@ import json  # noqa: E402
 import logging  # noqa: E402
 import queue  # noqa: E402
 import random  # noqa: E402
-import re  # noqa: E402
+import signal  # noqa: E402
 import socket as pysocket  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
@@ -45,8 +50,10 @@ from synth_humans_addon.core.renderer import Renderer  # noqa: E402
 log = logging.getLogger("headless.worker")
 
 EXIT_OK, EXIT_GAVE_UP, EXIT_USAGE, EXIT_LINK_FAILED = 0, 1, 2, 4
+EXIT_SIGNAL_BASE = 128  # stopped by a signal: 128 + its number (SIGTERM 143, SIGINT 130)
 GIVE_UP_GRACE_S = 2.0  # after giving up, a render still running gets this long before the process exits
-_ENDPOINT_RE = re.compile(r"^(tcp://(\[[0-9A-Fa-f:.]+\]|[^\s/:\[\]]+):\d{1,5}|ipc://\S+|inproc://\S+)$")
+DEFAULT_GIVE_UP_S = 900.0  # a broker gone for 15 minutes frees the worker's slot (restarts take seconds)
+DEFAULT_GRACE_S = 10.0  # a stopping worker's time to upload what it rendered and hand back the rest
 
 
 @dataclass
@@ -64,6 +71,7 @@ class WorkerConfig:
     backoff_max_s: float = 16.0
     give_up_s: float | None = None  # exit after the broker was unreachable this long (None: never)
     max_jobs: int | None = None
+    grace_s: float = DEFAULT_GRACE_S  # on SIGTERM/SIGINT: longest wait for uploads and the broker's answers
 
     def __post_init__(self):
         if not self.name:
@@ -91,6 +99,7 @@ class Result:
     render_s: float
     error: str | None = None  # set: report FAIL instead
     token: str | None = None
+    released: bool = False  # not rendered (the worker is stopping): hand the job back
     # upload progress (link thread only)
     chunks: list[tuple[int, str, int]] = field(default_factory=list)  # (k, kind, offset) still to send
     in_flight: int = 0
@@ -123,6 +132,9 @@ class Link(threading.Thread):
         self.failed: str | None = None  # the link failed with this error
         self.paused: str | None = None  # the broker's PAUSE reason (a storage fault): take no new job
         self.rendering_token: str | None = None
+        self.leaving: int | None = None  # the signal (SIGTERM, SIGINT) that asked the worker to stop
+        self._leave_deadline: float | None = None
+        self._releasing: set[tuple[int, int]] = set()  # RELEASEs the broker has not answered yet
         self._wake_rx = ctx.socket(zmq.PAIR)
         self._wake_rx.linger = 0
         endpoint = f"inproc://wake-{id(self)}"
@@ -141,7 +153,7 @@ class Link(threading.Thread):
             pass
 
     def next_job(self) -> JobOrder | None:
-        while not self.stopping.is_set():
+        while not self.stopping.is_set() and self.leaving is None:
             try:
                 return self.jobs.get(timeout=0.2)
             except queue.Empty:
@@ -170,7 +182,7 @@ class Link(threading.Thread):
 
     def _want_job(self) -> bool:
         return (self.rendering is None and self.jobs.empty() and not self.stopping.is_set()
-                and self.paused is None)
+                and self.paused is None and self.leaving is None)
 
     def _connect(self) -> None:
         if self.sock is not None:
@@ -209,25 +221,26 @@ class Link(threading.Thread):
         finally:
             self.stopping.set()
             self.jobs.put(None)
-            if self.gave_up or self.failed:
-                self._exit_even_mid_render()
             if self.sock is not None:
                 if self.spec_dict is not None:
                     try:
                         self._send(P.BYE)
                     except zmq.ZMQError:
                         pass
-                self.sock.close(linger=0)
+                # A stopping worker's RELEASEs and BYE must reach the broker before the socket goes.
+                self.sock.close(linger=1000 if self.leaving else 0)
+            if self.gave_up or self.failed or self.leaving:
+                self._exit_even_mid_render()
             self._wake_rx.close(linger=0)
 
     def _exit_even_mid_render(self) -> None:
-        """--give-up holds in every state: a render (bpy cannot be interrupted) that is still
-        running after a short grace ends with the process, so the scheduler's slot is freed."""
+        """--give-up and signals hold in every state: a render (bpy cannot be interrupted) that
+        is still running after a short grace ends with the process, so the scheduler's slot is freed."""
         deadline = time.time() + GIVE_UP_GRACE_S
         while self.rendering is not None and time.time() < deadline:
             time.sleep(0.05)
         if self.rendering is not None:
-            code = EXIT_GAVE_UP if self.gave_up else EXIT_LINK_FAILED
+            code = WorkerOutcome(0, self.gave_up, self.failed, self.leaving).exit_code
             log.error("exiting mid-render of job %d (status %d)", self.rendering[0], code)
             for h in logging.getLogger().handlers:
                 h.flush()
@@ -277,6 +290,8 @@ class Link(threading.Thread):
                     except (KeyError, TypeError, ValueError) as exc:
                         log.warning("dropped a malformed %s from the broker: %s", msg.command.decode(), exc)
             self._pump_uploads(now)
+            if self.leaving is not None and self._leave_step(now, now - last_heard > self.dead_after):
+                return
             if now >= next_beat:
                 self._send(P.HB, {"held": self._held(), "want_job": self._want_job()})
                 next_beat = now + self.beat
@@ -322,6 +337,7 @@ class Link(threading.Thread):
             r.in_flight = max(0, r.in_flight - 1)
             r.last_progress = now
         elif msg.command == P.RESULT:
+            self._releasing.discard((h.get("job"), h.get("attempt")))
             r = self.results.pop((h.get("job"), h.get("attempt")), None)
             if r is not None:
                 if h.get("accepted"):
@@ -346,12 +362,49 @@ class Link(threading.Thread):
                 r = self.submitted.get_nowait()
             except queue.Empty:
                 return
+            if r.released:
+                self._release(r.job, r.attempt, r.token)
+                continue
             if r.error is not None:
                 self._send(P.FAIL, {"job": r.job, "attempt": r.attempt, "token": r.token, "error": r.error[-3000:],
-                                    "want_job": self.paused is None})
+                                    "want_job": self._want_job()})
                 continue
             self.results[(r.job, r.attempt)] = r
             self._restart_upload(r)
+
+    def _release(self, job: int, attempt: int, token: str | None) -> None:
+        """Hand a lease back unrendered: the broker requeues the job without counting it."""
+        self._send(P.RELEASE, {"job": job, "attempt": attempt, "token": token})
+        self._releasing.add((job, attempt))
+
+    def _leave_step(self, now: float, broker_gone: bool) -> bool:
+        """One loop turn of a worker stopping on a signal; True when it is time for BYE.
+
+        The jobs it has not started go back at once; results already rendered keep uploading
+        until the broker's verdict or the grace period ends; what is left then goes back too."""
+        if self._leave_deadline is None:
+            self._leave_deadline = now + self.cfg.grace_s
+            log.info("stopping on %s: handing back jobs not rendered, finishing uploads (at most %.0f s)",
+                     signal.Signals(self.leaving).name, self.cfg.grace_s)
+            while True:
+                try:
+                    order = self.jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if order is not None:
+                    self._release(order.job, order.attempt, order.token)
+        if broker_gone or self.spec_dict is None:
+            return True  # nobody to hand anything to: its leases expire at the broker
+        if not self.results and not self._releasing and self.rendering is None:
+            return True
+        if now < self._leave_deadline:
+            return False
+        if self.rendering is not None:  # a render that cannot be interrupted (bpy): hand it back anyway
+            self._release(*self.rendering, self.rendering_token)
+        for r in self.results.values():
+            if r.done_sent_at is None:  # not reported: back to the queue (after DONE the broker decides)
+                self._release(r.job, r.attempt, r.token)
+        return True
 
     def _restart_upload(self, r: Result) -> None:
         size = int(self.settings.get("chunk_size", P.CHUNK_SIZE))
@@ -437,16 +490,51 @@ class WorkerOutcome:
     jobs: int  # jobs rendered
     gave_up: bool  # the broker was unreachable for `give_up_s`
     link_error: str | None = None  # the link failed with this error
+    signal: int | None = None  # stopped by this signal (SIGTERM, SIGINT)
 
     @property
     def exit_code(self) -> int:
         if self.link_error is not None:
             return EXIT_LINK_FAILED
-        return EXIT_GAVE_UP if self.gave_up else EXIT_OK
+        if self.gave_up:
+            return EXIT_GAVE_UP
+        return EXIT_SIGNAL_BASE + self.signal if self.signal else EXIT_OK
+
+
+class _Leaving(BaseException):
+    """Raised in the render by the first SIGTERM/SIGINT: the job is handed back, not failed."""
+
+
+class _StopSignals:
+    """SIGTERM and SIGINT ask the worker to stop cleanly (see the module docstring); a second
+    one exits at once. Installed only in the main thread (Python delivers signals there)."""
+
+    def __init__(self, link: Link):
+        self.link, self.rendering, self._previous = link, False, {}
+
+    def __enter__(self) -> "_StopSignals":
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                self._previous[sig] = signal.signal(sig, self._on_signal)
+            except ValueError:  # not the main thread
+                pass
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def _on_signal(self, signum, frame) -> None:
+        if self.link.leaving is not None:
+            os._exit(EXIT_SIGNAL_BASE + signum)  # asked twice: no more waiting
+        self.link.leaving = signum  # the link thread hands the jobs back (it polls at least twice a second)
+        if self.rendering:
+            raise _Leaving
 
 
 def run_worker(cfg: WorkerConfig) -> WorkerOutcome:
-    """Serve jobs until the broker says BYE (or it gives up waiting for one, or the link fails)."""
+    """Serve jobs until the broker says BYE (or it gives up waiting for one, the link fails, or
+    a signal stops it)."""
     from synth_humans_addon.core.sampling import CharacterSample
     from synth_humans_addon.core.spec_io import spec_from_dict
 
@@ -456,43 +544,54 @@ def run_worker(cfg: WorkerConfig) -> WorkerOutcome:
     rendered_jobs = 0
     render: Renderer | None = None
     spec = None
-    try:
-        while not link.stopping.is_set():
-            order = link.next_job()
-            if order is None:
-                break
-            link.rendering_token = order.token
-            link.rendering = (order.job, order.attempt)
-            t0 = time.perf_counter()
-            try:
-                if spec is None:
-                    spec = spec_from_dict(link.spec_dict, validate=False)
-                if render is None:
-                    render = load_renderer(cfg)
-                character = CharacterSample.from_dict(order.sample)
-                images = render(spec, character)
-                render_s = time.perf_counter() - t0
-                result = package_result(order, images, render_s, cfg.shared_root if link.settings.get("shared")
-                                        else None)
-            except Exception as exc:
-                log.error("job %d failed: %s", order.job, exc)
-                result = Result(order.job, order.attempt, {}, [], {}, time.perf_counter() - t0,
-                                error=f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}",
-                                token=order.token)
-            link.rendering = None
-            link.submit(result)
-            rendered_jobs += 1
-    except KeyboardInterrupt:
-        pass
-    finally:
-        link.stopping.set()
-        link.join(timeout=5)
-        link.close_render_side()
-        if link.is_alive():  # never hang in ctx.term() on a socket the link thread still holds
-            log.error("the link thread did not stop")
-            return WorkerOutcome(rendered_jobs, link.gave_up, link.failed or "link thread did not stop")
-        ctx.term()
-    return WorkerOutcome(rendered_jobs, link.gave_up, link.failed)
+    with _StopSignals(link) as signals:
+        try:
+            while not link.stopping.is_set():
+                order = link.next_job()
+                if order is None:
+                    break
+                link.rendering_token = order.token
+                link.rendering = (order.job, order.attempt)
+                t0 = time.perf_counter()
+                try:
+                    if link.leaving is not None:
+                        raise _Leaving  # taken from the queue as the signal came: never started
+                    if spec is None:
+                        spec = spec_from_dict(link.spec_dict, validate=False)
+                    if render is None:
+                        render = load_renderer(cfg)
+                    character = CharacterSample.from_dict(order.sample)
+                    signals.rendering = True
+                    try:
+                        if link.leaving is not None:  # the signal came while the renderer was loading
+                            raise _Leaving
+                        images = render(spec, character)
+                    finally:
+                        signals.rendering = False
+                    render_s = time.perf_counter() - t0
+                    result = package_result(order, images, render_s, cfg.shared_root if link.settings.get("shared")
+                                            else None)
+                except _Leaving:
+                    result = Result(order.job, order.attempt, {}, [], {}, 0.0, token=order.token, released=True)
+                except Exception as exc:
+                    log.error("job %d failed: %s", order.job, exc)
+                    result = Result(order.job, order.attempt, {}, [], {}, time.perf_counter() - t0,
+                                    error=f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}",
+                                    token=order.token)
+                link.rendering = None
+                link.submit(result)
+                rendered_jobs += 0 if result.released else 1
+        finally:
+            if link.leaving is None:
+                link.stopping.set()
+            # A stopping worker's link hands back and uploads for up to the grace period first.
+            link.join(timeout=5 + (cfg.grace_s if link.leaving is not None else 0))
+            link.close_render_side()
+    if link.is_alive():  # never hang in ctx.term() on a socket the link thread still holds
+        log.error("the link thread did not stop")
+        return WorkerOutcome(rendered_jobs, link.gave_up, link.failed or "link thread did not stop", link.leaving)
+    ctx.term()
+    return WorkerOutcome(rendered_jobs, link.gave_up, link.failed, link.leaving)
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
@@ -505,8 +604,12 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
                    help="shared-filesystem mode: the dataset folder as mounted on this machine")
     p.add_argument("--curve-secret", type=Path, help="this worker's *.key_secret (CURVE)")
     p.add_argument("--curve-server", type=Path, help="the broker's public key file broker.key (CURVE)")
-    p.add_argument("--give-up", type=float, default=None,
-                   help="exit (status 1) after the broker was unreachable this many seconds, even mid-render")
+    p.add_argument("--give-up", type=float, default=DEFAULT_GIVE_UP_S, metavar="S",
+                   help="exit (status 1) after the broker was unreachable this many seconds, even mid-render "
+                   f"(default {DEFAULT_GIVE_UP_S:.0f}; inf: keep trying)")
+    p.add_argument("--grace", type=float, default=DEFAULT_GRACE_S, metavar="S",
+                   help="on SIGTERM/SIGINT: seconds to finish uploads before handing the rest back and exiting "
+                   f"with status 143/130 (default {DEFAULT_GRACE_S:.0f})")
     p.add_argument("--max-jobs", type=int, default=None, help="exit after this many jobs")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
@@ -514,22 +617,26 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
 
 def config_from_args(a: argparse.Namespace) -> WorkerConfig:
     """Check the options; raises ValueError naming the bad one (the CLI exits with status 2)."""
-    if not _ENDPOINT_RE.match(a.connect or ""):
-        raise ValueError(f"--connect {a.connect!r}: expected tcp://HOST:PORT (or ipc://PATH)")
+    problem = P.endpoint_problem(a.connect, bind=False)
+    if problem:
+        raise ValueError(f"--connect {a.connect}: {problem}")
     if (a.curve_secret is None) != (a.curve_server is None):
         raise ValueError("--curve-secret and --curve-server go together")
     for option, path in (("--curve-secret", a.curve_secret), ("--curve-server", a.curve_server)):
         if path is not None and not Path(path).is_file():
             raise ValueError(f"{option} {path}: no such file")
-    if a.give_up is not None and not a.give_up > 0:
-        raise ValueError(f"--give-up {a.give_up}: must be more than 0 seconds")
+    if not a.give_up > 0:
+        raise ValueError(f"--give-up {a.give_up}: must be more than 0 seconds (inf: keep trying)")
+    if not 0 <= a.grace < float("inf"):
+        raise ValueError(f"--grace {a.grace}: must be 0 seconds or more")
     if a.max_jobs is not None and a.max_jobs < 1:
         raise ValueError(f"--max-jobs {a.max_jobs}: must be at least 1")
     if not a.standin_sleep >= 0:
         raise ValueError(f"--standin-sleep {a.standin_sleep}: must be 0 or more")
     return WorkerConfig(connect=a.connect, name=a.name, renderer=a.renderer, standin_sleep_s=a.standin_sleep,
                         shared_root=a.shared_root, curve_secret=a.curve_secret, curve_server_public=a.curve_server,
-                        give_up_s=a.give_up, max_jobs=a.max_jobs)
+                        give_up_s=None if a.give_up == float("inf") else a.give_up, max_jobs=a.max_jobs,
+                        grace_s=a.grace)
 
 
 def main(argv: list[str] | None = None) -> int:

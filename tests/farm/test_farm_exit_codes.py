@@ -29,6 +29,9 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path):
         (["broker", str(spec), "--out", str(tmp_path / "b"), "--chunk-size", "-5"], "--chunk-size -5: out of range"),
         (["broker", str(spec), "--out", str(tmp_path / "b"), "--bind", "tcp://127.0.0.1:99999"], "port 99999"),
         (["broker", str(spec), "--out", str(tmp_path / "b"), "--bind", "garbage", "--insecure"], "--bind garbage"),
+        (["worker", "--connect", "tcp://127.0.0.1:99999", "--renderer", "standin"], "--connect"),
+        (["worker", "--connect", "tcp://127.0.0.1:0", "--renderer", "standin"], "--connect"),
+        (["worker", "--connect", "tcp://127.0.0.1:5555", "--grace", "-1"], "--grace"),
     ]
     for args, option in cases:
         r = _run(*args)
@@ -48,6 +51,15 @@ def test_a_bind_to_a_port_in_use_is_refused_before_the_job_table(tmp_path):
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert r.returncode == 2 and len(lines) == 1 and f"--bind tcp://127.0.0.1:{port}" in lines[0], r.stderr[-2000:]
     assert not (tmp_path / "b" / ".farm" / "jobs.sqlite").exists()
+
+
+def test_give_up_has_a_finite_documented_default():
+    from headless.worker import DEFAULT_GIVE_UP_S, build_parser, config_from_args
+
+    a = build_parser().parse_args(["--connect", "tcp://127.0.0.1:5555"])
+    assert config_from_args(a).give_up_s == DEFAULT_GIVE_UP_S == 900
+    assert "--give-up S" in (REPO / "docs" / "farm.md").read_text() and "default 900" in build_parser().format_help()
+    assert config_from_args(build_parser().parse_args(["--connect", "tcp://h:1", "--give-up", "inf"])).give_up_s is None
 
 
 def test_worker_without_a_broker_gives_up_with_status_1():

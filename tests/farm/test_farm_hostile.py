@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import pytest
 import zmq
 from PIL import Image
 
-from farmkit import (Proc, ScriptedWorker, broker_args, charged, events, finish, free_port, job_counts,
+from farmkit import (Proc, ScriptedWorker, broker_args, broker_stats, charged, events, finish, free_port, job_counts,
                      query, rss_bytes, security_counts, wait_until, warning_lines, worker_args, write_spec)
 from headless import protocol as P
 from synth_humans_addon.core.dataset import DatasetFormatError, metadata_path, read_dataset
@@ -453,6 +454,26 @@ def test_numbers_out_of_range_are_refused(tmp_path):
     assert security_counts(out)["malformed"] >= 15
 
 
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signalled_worker_hands_its_job_back(tmp_path, sig):
+    """Scale-down: SIGTERM (or Ctrl-C) mid-render hands the job back (RELEASE: requeued, not a
+    lost lease), says BYE and exits 128 + the signal, within the grace period."""
+    spec = write_spec(tmp_path / "spec.toml", characters=2, images=1)
+    out, logs, port = tmp_path / "ds", tmp_path / "logs", free_port()
+    broker = Proc(broker_args(spec, out, port), logs / "broker.log")
+    slow = Proc(worker_args(port, "slow", 60.0), logs / "slow.log")  # a 60-second render
+    wait_until(lambda: job_counts(out).get("leased", 0) == 1, 30, what="the slow worker's lease")
+    slow.signal(sig)
+    assert slow.wait(15) == 128 + sig, slow.text()[-2000:]
+    assert "handing back" in slow.text() and "Traceback" not in slow.text()
+    assert job_counts(out).get("leased", 0) == 0  # the broker took it back before the worker left
+    _all_done_honestly(broker, [Proc(worker_args(port, "fast"), logs / "fast.log")], out, 2)
+    assert charged(out) == (0, 0)
+    assert query(out, "SELECT outcome FROM attempts WHERE worker='slow'") == [("interrupted",)]
+    stats = broker_stats(broker.text())
+    assert stats["dead_workers"] == 0 and stats["lost_leases"] == 0  # it said BYE; nothing was lost
+
+
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -492,11 +513,12 @@ def test_shared_mode_never_follows_a_staged_or_planted_link(tmp_path):
     assert charged(out) == (1, 0)  # the linker's own job: one rejected result, not parked
 
 
+@pytest.mark.slow  # two brokers and the resumed one's grace for inherited leases: ~6 s
 def test_a_dataset_folder_swapped_for_a_link_stops_the_broker(tmp_path):
     """Shared mode: `masks/` replaced by a link to a folder outside mid-run. The broker writes
     nothing there: it stops (status 5, naming the folder), and once the link is gone a plain
     resume finishes."""
-    n = 12
+    n = 6
     out, logs, port, broker = _start(tmp_path, n, "--shared", heartbeat=0.3)
     worker = Proc(worker_args(port, "w", 0.05, "--shared-root", str(out)), logs / "w.log")
     wait_until(lambda: job_counts(out).get("done", 0) >= 2, 60, what="the first jobs")
