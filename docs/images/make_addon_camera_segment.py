@@ -11,6 +11,7 @@ from mathutils import Vector
 
 sys.path.insert(0, ".")
 import synth_humans_addon as addon  # noqa: E402
+from synth_humans_addon.core.geometry import spherical_to_cartesian  # noqa: E402
 from synth_humans_addon.core.sampling import expand_character  # noqa: E402
 from synth_humans_addon.ui.hemisphere import TARGET_HEIGHT_M, segment_geometry  # noqa: E402
 from synth_humans_addon.ui.state import current_spec  # noqa: E402
@@ -61,7 +62,9 @@ for index in range(3):
         bm.to_mesh(me)
         bm.free()
         me.materials.append(blue)
-        add(scene, "doc_cam", me, tuple(image.camera.position(TARGET_HEIGHT_M)))
+        c = image.camera
+        eye = spherical_to_cartesian(c.azimuth_deg, c.theta_deg, c.radius) + (0.0, 0.0, TARGET_HEIGHT_M)
+        add(scene, "doc_cam", me, tuple(eye))
 
 view = add(scene, "doc_view", bpy.data.cameras.new("doc_view"), (10.5, -12.5, 8.5))
 view.data.lens = 30

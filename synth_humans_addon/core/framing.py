@@ -39,8 +39,10 @@ class CropResult:
 
 
 def camera_to_world(sample: Any, target: np.ndarray, jitter: bool = True) -> np.ndarray:
-    """4×4 camera matrix for a CameraSample aimed at `target` (world point, metres)."""
-    eye = sample.position(0.0) + np.asarray(target, float)
+    """4×4 camera matrix for a CameraSample aimed at `target` (world point, metres): on the
+    sphere of its radius around the target, at its azimuth and θ."""
+    eye = geometry.spherical_to_cartesian(sample.azimuth_deg, sample.theta_deg, sample.radius) + \
+        np.asarray(target, float)
     rot = geometry.look_at(eye, np.asarray(target, float))
     if jitter:
         rot = geometry.rotate_towards(rot, sample.yaw_jitter_deg, sample.pitch_jitter_deg)

@@ -122,11 +122,6 @@ class CameraSample:
     focal_length_mm: float
     sensor_width_mm: float
 
-    def position(self, target_height: float = 0.0) -> np.ndarray:
-        p = geometry.spherical_to_cartesian(self.azimuth_deg, self.theta_deg, self.radius)
-        p[2] += target_height
-        return p
-
 
 @dataclass
 class LightSample:
