@@ -162,6 +162,7 @@ class BrokerStats:
     render_s: float = 0.0
     wall_s: float = 0.0
     storage_fault: StorageFault | None = None  # set: the broker stopped on it (exit status 5)
+    interrupted: bool = False  # stopped by SIGINT (Ctrl-C): the command exits 130 (3 after SIGTERM)
 
     def as_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
@@ -851,6 +852,7 @@ def run_broker(config: BrokerConfig, ready_callback=None) -> BrokerStats:
     previous = {}
 
     def _stop(signum, frame):
+        broker.stats.interrupted = broker.stats.interrupted or signum == signal.SIGINT
         broker.stop()
 
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -4,11 +4,12 @@ Real processes with the stand-in renderer; the codes are documented in docs/farm
 """
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import sys
 
-from farmkit import REPO, Proc, broker_args, env, free_port, job_counts, wait_until, write_spec
+from farmkit import REPO, Proc, broker_args, env, finish, free_port, job_counts, wait_until, worker_args, write_spec
 
 
 def _run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -90,3 +91,14 @@ def test_give_up_holds_mid_render(tmp_path):
     broker.kill9()
     assert worker.wait(25) == 1, worker.text()[-2000:]  # gave up: status 1, long before the render ends
     assert "mid-render" in worker.text()
+
+
+def test_broker_stopped_by_ctrl_c_exits_130_and_resumes(tmp_path):
+    spec = write_spec(tmp_path / "spec.toml", characters=2, images=1)
+    out, logs, port = tmp_path / "ds", tmp_path / "logs", free_port()
+    broker = Proc(broker_args(spec, out, port), logs / "broker.log")
+    wait_until(lambda: "broker listening on" in broker.text(), 60, what="the broker")
+    broker.signal(signal.SIGINT)
+    assert broker.wait(30) == 130 and "interrupted" in broker.text(), broker.text()[-2000:]
+    again = Proc(broker_args(None, out, port), logs / "broker-2.log")
+    finish(again, [Proc(worker_args(port, "w"), logs / "w.log")], out, timeout=60)
