@@ -8,6 +8,8 @@ images in one batch. On a GPU it adds mixed precision and channels-last memory.
 
 PTGAN adds the person identity loss on the foreground: ‖(G_A(a) − a) ⊙ M(a)‖ and
 ‖(G_B(b) − b) ⊙ M(b)‖, mean over all pixels, L1 (the source study) or squared (released code).
+`lambda_similarity` > 0 adds SPGAN's similarity-preserving loss (`refiner.similarity`), with
+its Siamese network S updated after the discriminators.
 """
 from __future__ import annotations
 
@@ -25,10 +27,13 @@ from reid.distributed import DistContext
 
 from .networks import build_discriminator, build_generator, init_weights
 from .options import RefinerOptions
+from .similarity import JOINT, build_embedding, similarity_losses
 
 CHECKPOINT_FORMAT = "synth-humans-refiner"
 CHECKPOINT_VERSION = 1
 LOSS_NAMES = ("D_A", "G_A", "cycle_A", "idt_A", "person_A", "D_B", "G_B", "cycle_B", "idt_B", "person_B")
+SIMILARITY_LOSS_NAMES = ("sim_A", "sim_B")  # the generators' similarity terms (lambda_similarity > 0)
+SIAMESE_LOSS_NAME = "S"  # the joint Siamese network's own contrastive loss
 
 
 def person_identity_loss(generated: torch.Tensor, source: torch.Tensor, mask: torch.Tensor, norm: str = "l1"
@@ -134,6 +139,13 @@ class RefinerModel:
             self.D_A = init_weights(build_discriminator(opts, opts.output_nc), opts.init_type, opts.init_gain, gen)
             self.D_B = init_weights(build_discriminator(opts, opts.input_nc), opts.init_type, opts.init_gain, gen)
             self.nets.update(D_A=self.D_A, D_B=self.D_B)
+        # SPGAN's embedding, drawn after the GAN's networks so runs without it keep their init.
+        self.embedding: nn.Module | None = None
+        if for_training and opts.lambda_similarity > 0:
+            self.embedding = build_embedding(opts.similarity_embedding, opts.input_nc, opts.similarity_width,
+                                             self.device).to(self.device)
+            if opts.similarity_embedding == JOINT:  # a plain (norm-free) CNN: He init, not the GAN's N(0, 0.02)
+                self.nets["S"] = init_weights(self.embedding, "kaiming", generator=gen)
         memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
         for net in self.nets.values():
             net.to(self.device, memory_format=memory_format)
@@ -152,6 +164,10 @@ class RefinerModel:
         self.opt_D = torch.optim.Adam(itertools.chain(self.D_A.parameters(), self.D_B.parameters()), opts.lr, betas)
         self.sched_G = torch.optim.lr_scheduler.LambdaLR(self.opt_G, self.lr_factor)
         self.sched_D = torch.optim.lr_scheduler.LambdaLR(self.opt_D, self.lr_factor)
+        self.opt_S = self.sched_S = None
+        if "S" in self.nets:
+            self.opt_S = torch.optim.Adam(self.nets["S"].parameters(), opts.lr, betas)
+            self.sched_S = torch.optim.lr_scheduler.LambdaLR(self.opt_S, self.lr_factor)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
 
     def distribute(self, ctx: DistContext) -> None:
@@ -186,9 +202,17 @@ class RefinerModel:
     def learning_rate(self) -> float:
         return self.opt_G.param_groups[0]["lr"]
 
+    @property
+    def loss_names(self) -> tuple[str, ...]:
+        """The losses `train_step` returns, in order."""
+        return (LOSS_NAMES + (SIMILARITY_LOSS_NAMES if self.embedding is not None else ())
+                + ((SIAMESE_LOSS_NAME,) if "S" in self.nets else ()))
+
     def end_epoch(self) -> None:
         self.sched_G.step()
         self.sched_D.step()
+        if self.sched_S is not None:
+            self.sched_S.step()
         self.state.epoch += 1
         self.state.step_in_epoch = 0
 
@@ -216,6 +240,7 @@ class RefinerModel:
         real_A, real_B = self._to_device(batch["A"]), self._to_device(batch["B"])
         use_idt = o.lambda_identity > 0
         use_person = o.model == "ptgan" and o.lambda_person > 0
+        use_sim, joint = self.embedding is not None, "S" in self.nets
         zero = torch.zeros((), device=self.device)
         G_A, G_B, D_A, D_B = (self.train_nets[k] for k in ("G_A", "G_B", "D_A", "D_B"))  # DDP wrappers, or the nets
         n = real_A.shape[0]
@@ -225,6 +250,8 @@ class RefinerModel:
         # Generators: discriminators frozen so their gradients stay untouched.
         self.D_A.requires_grad_(False)
         self.D_B.requires_grad_(False)
+        if joint:
+            self.embedding.requires_grad_(False)
         self.opt_G.zero_grad(set_to_none=True)
         with self._autocast():
             fake_B, idt_A = self._run_pair(G_A, real_A, real_B if use_idt else None)
@@ -243,8 +270,13 @@ class RefinerModel:
             loss_person_B = person_identity_loss(fake_A, real_B, mask_B, o.person_loss_norm) * o.lambda_person
         else:
             loss_person_A = loss_person_B = zero
+        extra = []  # the similarity terms (and S's loss below), when on
+        if use_sim:  # through the frozen embedding, called without its DDP wrapper like the discriminators
+            with self._autocast():
+                sim_A, sim_B = similarity_losses(self.embedding, real_A, fake_B, real_B, fake_A, o.similarity_margin)
+            extra = [sim_A * o.lambda_similarity, sim_B * o.lambda_similarity]
         loss_G = (loss_G_A + loss_G_B + loss_cycle_A + loss_cycle_B + loss_idt_A + loss_idt_B
-                  + loss_person_A + loss_person_B)
+                  + loss_person_A + loss_person_B + sum(extra, zero))
         self.scaler.scale(loss_G * weight if self.ctx.enabled else loss_G).backward()
         self.scaler.step(self.opt_G)
 
@@ -261,15 +293,26 @@ class RefinerModel:
         loss_D_B = 0.5 * (self.gan_loss(real_score_B, True) + self.gan_loss(fake_score_B, False))
         self.scaler.scale((loss_D_A + loss_D_B) * weight if self.ctx.enabled else loss_D_A + loss_D_B).backward()
         self.scaler.step(self.opt_D)
+        if joint:  # S learns the pairs with the translations fixed (SPGAN's alternating update)
+            self.embedding.requires_grad_(True)
+            self.opt_S.zero_grad(set_to_none=True)
+            with self._autocast():
+                s_A, s_B = similarity_losses(self.train_nets["S"], real_A, fake_B.detach(), real_B, fake_A.detach(),
+                                             o.similarity_margin)
+            loss_S = s_A + s_B
+            self.scaler.scale(loss_S * weight if self.ctx.enabled else loss_S).backward()
+            self.scaler.step(self.opt_S)
+            extra.append(loss_S)
         self.scaler.update()
 
         self.state.step += 1
         self.state.step_in_epoch += items
         values = torch.stack([loss_D_A, loss_G_A, loss_cycle_A, loss_idt_A, loss_person_A,
-                              loss_D_B, loss_G_B, loss_cycle_B, loss_idt_B, loss_person_B]).detach().float()
+                              loss_D_B, loss_G_B, loss_cycle_B, loss_idt_B, loss_person_B,
+                              *(v.float() for v in extra)]).detach().float()
         if self.ctx.enabled:  # the global batch's means: the ranks' means weighted by their items
-            return dict(zip(LOSS_NAMES, (v / items for v in self.ctx.all_reduce_sum((values * n).cpu().tolist()))))
-        return dict(zip(LOSS_NAMES, values.cpu().tolist()))  # one device sync per step
+            return dict(zip(self.loss_names, (v / items for v in self.ctx.all_reduce_sum((values * n).cpu().tolist()))))
+        return dict(zip(self.loss_names, values.cpu().tolist()))  # one device sync per step
 
     # -- inference -------------------------------------------------------------------
 
@@ -306,6 +349,8 @@ class RefinerModel:
                      sched_G=self.sched_G.state_dict(), sched_D=self.sched_D.state_dict(),
                      pool_A=self.pool_A.state_dict(), pool_B=self.pool_B.state_dict(),
                      scaler=self.scaler.state_dict())
+            if self.opt_S is not None:
+                d.update(opt_S=self.opt_S.state_dict(), sched_S=self.sched_S.state_dict())
         return d
 
     def load_state_dict(self, d: dict[str, Any]) -> None:
@@ -325,6 +370,9 @@ class RefinerModel:
             self.pool_A.load_state_dict(d["pool_A"], self.device)
             self.pool_B.load_state_dict(d["pool_B"], self.device)
             self.scaler.load_state_dict(d["scaler"])
+            if self.opt_S is not None:
+                self.opt_S.load_state_dict(d["opt_S"])
+                self.sched_S.load_state_dict(d["sched_S"])
 
 
 def check_checkpoint(d: Any, path: str = "checkpoint") -> None:

@@ -73,6 +73,10 @@ class RefinerOptions:
     lambda_identity: float = 0.5  # identity-mapping loss G_A(b) ≈ b, relative to lambda_a/b (0 = off)
     lambda_person: float = 10.0  # PTGAN person identity loss weight (ptgan only)
     person_loss_norm: str = "l1"  # l1 (the source study) or l2 (squared error, the released PTGAN code)
+    lambda_similarity: float = 0.0  # SPGAN similarity-preserving loss weight: translation near its source, away from the other domain (0 = off; SPGAN: 2)
+    similarity_margin: float = 2.0  # contrastive margin of the negative pairs (L2-normalised embeddings: 2 = always push; SPGAN: 2)
+    similarity_embedding: str = "joint"  # joint (SPGAN's small Siamese network, trained with the refiner) or a re-id checkpoint of this project (frozen)
+    similarity_width: int = 64  # width of the joint Siamese network (embedding size; SPGAN: 64)
     pool_size: int = 50  # image pool of past fakes for the discriminators (0 = none)
     # --- optimisation and schedule
     lr: float = 2e-4  # Adam learning rate
@@ -135,15 +139,23 @@ class RefinerOptions:
                      "save_every_epochs", "save_every_steps"):
             if getattr(self, name) < 0:
                 bad(name, "must not be negative")
-        for name in ("lambda_a", "lambda_b", "lambda_identity", "lambda_person", "lr"):
+        for name in ("lambda_a", "lambda_b", "lambda_identity", "lambda_person", "lambda_similarity", "lr"):
             if getattr(self, name) < 0:
                 bad(name, "must not be negative")
+        if self.similarity_margin <= 0:
+            bad("similarity_margin", "must be positive")
+        if self.similarity_width < 1:
+            bad("similarity_width", "must be positive")
+        if not self.similarity_embedding:
+            bad("similarity_embedding", "must be joint or a re-id checkpoint file")
         if not 0 <= self.beta1 < 1:
             bad("beta1", "must be in [0, 1)")
         if self.total_epochs < 1:
             bad("n_epochs", "n_epochs + n_epochs_decay must be at least 1")
         if self.lambda_identity > 0 and self.input_nc != self.output_nc:
             bad("lambda_identity", "the identity-mapping loss needs input_nc == output_nc")
+        if self.lambda_similarity > 0 and self.input_nc != self.output_nc:
+            bad("lambda_similarity", "the similarity loss compares both domains' images: needs input_nc == output_nc")
         return self
 
     def to_dict(self) -> dict[str, Any]:

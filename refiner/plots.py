@@ -58,8 +58,11 @@ def save_loss_curves(history: list[dict], path: str | Path, title: str = "refine
     path = Path(path)
     steps = np.array([h["step"] for h in history])
     families = [("discriminators", ("D_A", "D_B")), ("adversarial (G)", ("G_A", "G_B")),
-                ("cycle", ("cycle_A", "cycle_B")), ("identity", ("idt_A", "idt_B", "person_A", "person_B"))]
-    fig, axes = plt.subplots(1, len(families), figsize=(4 * len(families), 3.2))
+                ("cycle", ("cycle_A", "cycle_B")), ("identity", ("idt_A", "idt_B", "person_A", "person_B")),
+                ("similarity (SPGAN)", ("sim_A", "sim_B", "S"))]
+    families = [f for f in families if any(k in h for h in history for k in f[1])]  # e.g. no SPGAN panel when off
+    fig, axes = plt.subplots(1, len(families), figsize=(4 * len(families), 3.2), squeeze=False)
+    axes = axes[0]
     for ax, (name, keys) in zip(axes, families):
         for key in keys:
             vals = np.array([h.get(key, np.nan) for h in history], dtype=float)

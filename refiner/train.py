@@ -36,6 +36,8 @@ from .model import RefinerModel, auto_batch_size, load_checkpoint
 from .options import OptionsError, RefinerOptions
 from .plots import cycle_grid, save_loss_curves
 
+# The losses the progress bar and the epoch lines show (those a run has).
+SHOWN_LOSSES = ("D_A", "G_A", "cycle_A", "D_B", "G_B", "cycle_B", "sim_A", "sim_B", "S")
 # Options that may change when resuming; everything else defines the model or its data.
 RESUMABLE_OVERRIDES = {"n_epochs", "n_epochs_decay", "device", "amp", "channels_last", "num_workers", "threads",
                        "save_every_epochs", "save_every_steps", "sample_count"}
@@ -236,7 +238,7 @@ def _train(options: RefinerOptions, checkpoint: dict | None, source: str | Path,
                 row = {"step": model.state.step, "epoch": epoch, "lr": model.learning_rate, **losses}
                 log.write(json.dumps(row) + "\n")
                 result.history.append(row)
-                bar.set_postfix({k: f"{losses[k]:.3f}" for k in ("D_A", "G_A", "cycle_A", "D_B", "G_B", "cycle_B")})
+                bar.set_postfix({k: f"{losses[k]:.3f}" for k in SHOWN_LOSSES if k in losses})
                 if options.save_every_steps and model.state.step % options.save_every_steps == 0:
                     log.flush()
                     save()
@@ -265,5 +267,5 @@ def _train(options: RefinerOptions, checkpoint: dict | None, source: str | Path,
 
 def _epoch_means(history: list[dict], epoch: int) -> dict[str, float]:
     rows = [r for r in history if r["epoch"] == epoch]
-    keys = ("D_A", "G_A", "cycle_A", "D_B", "G_B", "cycle_B")
+    keys = [k for k in SHOWN_LOSSES if rows and k in rows[0]]
     return {k: sum(r[k] for r in rows) / len(rows) for k in keys} if rows else {}
