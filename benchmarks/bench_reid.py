@@ -201,9 +201,9 @@ def bench_training_pipeline(epochs: int, characters: int, crop_height: int = 160
     with tempfile.TemporaryDirectory() as tmp:
         data = make_procedural_dataset(Path(tmp) / "data", small_spec(characters, 8, validation=10, test=0,
                                                                       crop_height=crop_height))
-        variants = {"reference": dict(cache_images=False, channels_last=False, workers=2, amp="off"),
-                    "float32": dict(cache_images=True, channels_last=True, workers=0, amp="off"),
-                    "default": dict(cache_images=True, channels_last=True, workers=0, amp="auto")}
+        variants = {"reference": dict(cache_images=False, channels_last="off", workers=2, amp="off"),
+                    "float32": dict(cache_images=True, channels_last="on", workers=0, amp="off"),
+                    "default": dict(cache_images=True, channels_last="auto", workers=0, amp="auto")}
         for name, kw in variants.items():
             opt = TrainOptions(data=str(data), output=str(Path(tmp) / name), epochs=epochs, progress=False,
                                num_test=0, **kw)

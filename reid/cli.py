@@ -64,6 +64,10 @@ def _add_dataclass_options(parser: argparse.ArgumentParser, cls, skip: set[str] 
             parser.add_argument("--progress", dest="progress", action="store_true", help=argparse.SUPPRESS)
         elif t is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
+        elif f.name == "channels_last":  # {auto,on,off} as the refiner spells it; the old switches stay
+            parser.add_argument(flag, **kw)
+            parser.add_argument("--no-channels-last", dest=f.name, action="store_const", const="off",
+                                help=argparse.SUPPRESS)
         elif typing.get_origin(t) is list:
             parser.add_argument(flag, nargs="*" if f.name == "baselines" else "+", **kw)
         else:

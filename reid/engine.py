@@ -150,7 +150,7 @@ def _train(opt: TrainOptions, data: ReidData | None, ctx: DistContext) -> TrainR
                  opt.finetune_from, src["num_classes"], train_ds.num_classes, opt.embedding_lr_mult)
     model = ctx.sync_batchnorm(model)  # DDP: batch-norm statistics of the global batch
     model.to(device)
-    memory_format = torch.channels_last if opt.channels_last else torch.contiguous_format
+    memory_format = torch.contiguous_format if opt.channels_last == "off" else torch.channels_last  # auto = on
     model.to(memory_format=memory_format)
     amp_dtype = autocast_dtype(opt.amp, device, cpu_auto=CPU_BF16_BY_DEFAULT)
     log.info("%s", describe_amp(opt.amp, device, cpu_auto=CPU_BF16_BY_DEFAULT))

@@ -22,7 +22,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "layout": LAYOUTS, "arch": ARCHS, "sampler": ("random", "pk"), "optimizer": ("sgd", "adam"),
     "cuhk03_images": cuhk03.IMAGE_KINDS, "cuhk03_protocol": cuhk03.PROTOCOLS,
     "subset": ("test", "validation"), "protocols": PROTOCOLS, "folder_role": FOLDER_ROLES,
-    "baselines": BASELINES, "amp": AMP_MODES,
+    "baselines": BASELINES, "amp": AMP_MODES, "channels_last": ("auto", "on", "off"),
 }
 # Smallest allowed value of numeric fields (checked by `validate`).
 MINIMUM: dict[str, float] = {
@@ -65,6 +65,8 @@ class _Checked:
                                            f"(see `python -m reid train --help`)")
         if isinstance(d.get("amp"), bool):  # checkpoints before amp had modes: true = auto, false = off
             d = {**d, "amp": "auto" if d["amp"] else "off"}
+        if isinstance(d.get("channels_last"), bool):  # checkpoints before it had modes (the refiner's spelling)
+            d = {**d, "channels_last": "on" if d["channels_last"] else "off"}
         defaults = cls()
         for key, value in d.items():
             expected = getattr(defaults, key)
@@ -168,7 +170,7 @@ class TrainOptions(_Checked, _LoadsDatasets):
     threads: int = 0  # torch CPU threads (0 = torch's default)
     cache_images: bool = True  # decode and resize every crop once (reid.data.cached); off: a per-epoch PIL pipeline
     cache_memory_mb: int = 0  # decoded crops above this size are memory-mapped in <output>/frames.u8 (0: half the free memory)
-    channels_last: bool = True  # NHWC memory format (faster convolutions on CPU and GPU)
+    channels_last: str = "auto"  # NHWC memory format: auto (= on, measured faster on CPU and GPU), on or off
     amp: str = "auto"  # mixed precision: auto (GPU: bf16 or fp16; CPU: bf16 where native), off, bf16 or fp16
     resume: bool = False  # continue the run in --output from its last.pt
     progress: bool = True  # progress bars (-q turns them off)
