@@ -196,6 +196,8 @@ def cmd_certs(a: argparse.Namespace) -> int:
         made = create_certificates(a.folder, workers=a.workers, names=a.names or None)
     except SecurityError as exc:
         raise UserError(str(exc)) from None
+    if a.quiet:
+        return 0
     print(f"broker secret (keep on the broker): {made['broker_secret']}")
     print(f"broker public (give to workers):   {made['broker_public']}")
     print(f"authorised worker keys:            {a.folder / 'authorized'}")
@@ -307,7 +309,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = command("certs", "create CurveZMQ certificates for a broker and its workers")
     c.add_argument("folder", type=Path, help="folder for the certificates")
-    c.add_argument("--workers", type=int, default=1, help="worker key pairs to create")
+    # --key-pairs: the family's --workers means processes; here it counts keys (--workers stays, hidden)
+    c.add_argument("--key-pairs", dest="workers", type=int, default=1, metavar="N",
+                   help="worker key pairs to create, one per remote worker")
+    c.add_argument("--workers", dest="workers", type=int, help=argparse.SUPPRESS)
     c.add_argument("--names", nargs="*", help="worker names instead of worker-1..N")
     c.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     c.set_defaults(func=cmd_certs)

@@ -44,6 +44,7 @@ MISTAKES = [
     (H, ["export", "emptydir", "-o", "x", "--layout", "market"], "--layout"),
     (H, ["certs"], "folder"),
     (H, ["certs", "c", "--workers", "x"], "--workers"),
+    (H, ["certs", "c", "--key-pairs", "x"], "--key-pairs"),
     (H, ["preview", "-o", "p"], "--preset"),
     (H, ["preview", "--preset", "V", "-o", "p"], "--preset"),
     (H, ["preview", "--preset", "tiny", "-o", "p", "--crop-height", "5"], "--crop-height 5"),
