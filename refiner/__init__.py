@@ -10,7 +10,12 @@ crops. Python API::
                 target_masks="folder:datasets/market1501_masks")
     apply(run.latest_checkpoint, "datasets/generated", "datasets/generated-refined")
 
-Command line: `python -m refiner train|apply|masks|options` (see docs/refiner.md).
+Also: a person segmenter trained on our renders (`refiner.segmenter`), SPGAN's similarity
+loss (`refiner.similarity`), a refiner without a GAN (`refiner.stats_match`) and an identity
+check of a refined copy (`refiner.identity_check`).
+
+Command line: `python -m refiner train|apply|masks|match|segmenter|identity-check|options`
+(see docs/refiner.md).
 """
 from .options import OptionsError, RefinerOptions
 

@@ -1,7 +1,8 @@
-"""`python -m refiner` / `synth-refiner`: train, apply, masks, options.
+"""`python -m refiner` / `synth-refiner`: train, apply, masks, match, segmenter, identity-check, options.
 
-Every field of RefinerOptions is a `train` flag (`lambda_person` → `--lambda-person`), so
-the options object stays the one place that defines them.
+Every field of RefinerOptions is a `train` flag (`lambda_person` → `--lambda-person`), and
+likewise MatchOptions for `match` and SegmenterOptions for `segmenter`, so each options
+object stays the one place that defines its flags and their help.
 """
 from __future__ import annotations
 
@@ -65,7 +66,8 @@ def _passed_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = new_parser(PROG, "CycleGAN / PTGAN refiners: make generated people look like a real camera's.",
+    p = new_parser(PROG, "Refiners (CycleGAN, PTGAN, SPGAN's loss, a non-GAN match): make generated people look "
+                   "like a real camera's.",
                    epilog=EXIT_CODES_HELP)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -271,8 +273,9 @@ def _match(args: argparse.Namespace) -> int:
     camera = (f"; added blur σ {st.blur_sigma[0]:.2f}–{st.blur_sigma[1]:.2f} px, noise σ {st.noise_std[0]:.4f}–"
               f"{st.noise_std[1]:.4f}, JPEG {'%d–%d' % tuple(st.jpeg_quality) if st.jpeg_quality else 'none'}"
               if st.blur_sigma is not None else "")
-    print(f"matched {r.images} images into {r.output} ({regions}, {opts.colour_space}, scope {opts.scope}{camera}) "
-          f"in {r.seconds:.0f} s ({60 * r.images / max(r.seconds, 1e-9):.0f} images/min)")
+    print(f"matched {r.images} images into {r.output} ({regions}, {opts.colour_space}, scope {opts.scope}{camera}); "
+          f"measured in {r.measure_seconds:.0f} s, written in {r.write_seconds:.0f} s "
+          f"({60 * r.images / max(r.write_seconds, 1e-9):.0f} images/min)")
     return 0
 
 

@@ -132,3 +132,15 @@ def test_the_camera_step_adds_the_targets_noise_and_jpeg_and_is_seeded(generated
 def test_person_regions_without_target_masks_are_refused(generated, real_root, tmp_path):
     with pytest.raises(OptionsError, match="--target-masks"):
         match_dataset(generated, real_root, tmp_path / "x", MatchOptions(regions="masks"), progress=False)
+
+
+def test_command_line(generated, real_root, tmp_path):
+    from cli_process import run_cli
+
+    r = run_cli("refiner", "match", "--data", str(generated), "--target", str(real_root), "-o", "out", "--regions",
+                "whole", "--no-camera", "--scope", "image", "-q", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("matched 32 images into out (whole crops, lab, scope image)") and "images/min" in r.stdout
+    refined = json.loads((tmp_path / "out" / "dataset.json").read_text())["refined"]
+    assert refined["options"]["scope"] == "image" and refined["options"]["camera"] is False
+    assert refined["statistics"]["blur_sigma"] is None
