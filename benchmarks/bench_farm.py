@@ -186,7 +186,7 @@ def bench_broker_throughput(jobs: int, sim_workers: int, work: Path, extra: tupl
 
         spec = work / "throughput.toml"
         spec.write_text(_spec_text(jobs, 1, 32, "bench-throughput"))
-        Broker(BrokerConfig(out=template, spec=load_spec(spec), progress=False)).table.close()
+        Broker(BrokerConfig(out=template, progress=False), load_spec(spec)).table.close()
     setup_s = time.perf_counter() - t0
     out = work / f"throughput-{tag}"
     shutil.rmtree(out, ignore_errors=True)

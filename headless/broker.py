@@ -22,8 +22,9 @@ This module is the lease and job state machine; its pieces live beside it: the s
 `broker_transport.py`, its settings and statistics in `broker_config.py`, the job table in
 `jobs.py`, a new run's samples in `sample_expansion.py`, uploads and the store into the dataset
 in `store_pipeline.py` (durable writes and storage faults in `durable_io.py`, link-safe paths in
-`dataset_fs.py`), what a restart finds on disk in `dataset_recovery.py`, and the rate limits and
-caps that keep floods bounded in `broker_limits.py`.
+`dataset_fs.py`), what a resumed run settles before serving in `broker_recovery.py` (the file
+checks in `dataset_recovery.py`), and the rate limits and caps that keep floods bounded in
+`broker_limits.py`.
 """
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import zmq
 
-from synth_humans_addon.core.dataset import create_dataset, metadata_path
+from synth_humans_addon.core.dataset import create_dataset
+from synth_humans_addon.core.spec import Spec
 from synth_humans_addon.core.spec_io import spec_fingerprint, spec_from_dict, spec_to_dict
 
 from . import jobs as J
@@ -47,7 +49,8 @@ from . import protocol as P
 from .broker_config import BrokerConfig, BrokerStats, StorageFaultError
 from .broker_limits import MAX_PEERS, EventLog, KeyedThrottle, RateLimitedLog
 from .broker_transport import BrokerSocket
-from .dataset_recovery import character_intact, clean_temporaries, remove_character_files, remove_staging
+from .broker_recovery import recover_run
+from .dataset_recovery import clean_temporaries, remove_character_files, remove_staging
 from .durable_io import StorageFault, disk_from_env, storage_fault, syncfs_available
 from .farm_layout import CharacterView, db_path, staging_relpath
 from .sample_expansion import expand_samples
@@ -93,9 +96,11 @@ def same_token(a: str | None, b: str | None) -> bool:
 
 
 class Broker:
-    def __init__(self, config: BrokerConfig, ctx: zmq.Context | None = None, transport: BrokerSocket | None = None):
-        """`transport`: the socket, bound already (`run_broker` binds before the job table exists,
-        so a refused address leaves no `.farm` behind); None: `run` binds `config.bind`."""
+    def __init__(self, config: BrokerConfig, spec: Spec | None = None, ctx: zmq.Context | None = None,
+                 transport: BrokerSocket | None = None):
+        """`spec`: the run to start (None: resume the run in `config.out`). `transport`: the
+        socket, bound already (`run_broker` binds before the job table exists, so a refused
+        address leaves no `.farm` behind); None: `run` binds `config.bind`."""
         self.cfg = config
         self.root = Path(config.out)
         self.ctx = ctx or zmq.Context.instance()
@@ -121,7 +126,7 @@ class Broker:
         self._sync_mode = ("group" if syncfs_available() else "file") if config.durable else "none"
         self._store: StorePipeline | None = None
         try:
-            self._open_table()
+            self._open_table(spec)
             self._event = EventLog(self.table)  # rate-limited, trimmed: floods leave bounded rows
         except (OSError, sqlite3.Error) as exc:
             fault = storage_fault(exc, db_path(self.root))
@@ -130,65 +135,39 @@ class Broker:
             raise StorageFaultError(fault) from None
 
     # ------------------------------------------------------------------------ set-up
-    def _open_table(self) -> None:
+    def _open_table(self, spec: Spec | None) -> None:
+        """Start the run of `spec`, or resume the one in the folder (then `spec`, if given, must be
+        its spec). The spec is parsed once per process: the caller's object for a new run, the
+        job table's copy on a resume."""
         self.table = J.JobTable(db_path(self.root))
         if not self.table.is_initialised():
-            if self.cfg.spec is None:
+            if spec is None:
                 raise FileNotFoundError(f"{self.root}: no job table to resume; give a spec to start a run")
-            spec_dict = spec_to_dict(self.cfg.spec)
-            n = self.table.initialise(spec_dict, expand_samples(self.cfg.spec, scratch=self.table.path.parent))
+            self.spec_dict = spec_to_dict(spec)
+            n = self.table.initialise(self.spec_dict, expand_samples(spec, scratch=self.table.path.parent))
             log.info("new run: %d jobs in %s", n, self.table.path)
-        elif self.cfg.spec is not None:
-            theirs = self.table.get_meta("spec_fingerprint")
-            if theirs != spec_fingerprint(spec_to_dict(self.cfg.spec)):
+        else:
+            if spec is not None and self.table.get_meta("spec_fingerprint") != spec_fingerprint(spec_to_dict(spec)):
                 raise ValueError(f"{self.table.path}: this folder holds a run of a different spec; "
                                  "use another --out folder (or resume without a spec)")
-        self.spec_dict = self.table.spec_dict()
+            self.spec_dict = self.table.spec_dict()  # the run's own spec (its base_dir, say), not the caller's
+            spec = spec_from_dict(self.spec_dict, validate=False)
         self.job_images = self.table.image_count_per_job()  # index = job id
         self.n_jobs = len(self.job_images)
-        self.spec = spec_from_dict(self.spec_dict, validate=False)
-        self.max_file_size = file_size_bound(self.spec.render.crop_height)
-        self.spec_bytes = json.dumps(self.spec_dict).encode()
-        create_dataset(self.root, self.spec.dataset.name, self.spec_dict)
+        self.max_file_size = file_size_bound(spec.render.crop_height)
+        create_dataset(self.root, spec.dataset.name, self.spec_dict)
         if self.cfg.retry_failed:
             n = self.table.retry_failed()
             self.table.commit()
             log.info("%d parked jobs back in the queue", n)
-        self._recover()
-
-    def _recover(self) -> None:
-        """Resume: wipe half-uploaded files, adopt characters fully stored before a crash,
-        give leases of the previous broker a grace period so their workers can report."""
-        removed = clean_temporaries(self.root)
-        if removed:
-            log.info("removed %d temporary files of an interrupted run", removed)
         now = time.time()
-        # After a power cut the table may say done for a character whose files did not reach
-        # the disk: a done job without its metadata file goes back to the queue.
-        for job_id, pid in self.table.done_pids():
-            if not metadata_path(self.root, pid).is_file():
-                log.warning("job %d is done in the table but %s is missing: rendering it again", job_id,
-                            metadata_path(self.root, pid))
-                self.table.undo_done(job_id)
-        leased = set(self.table.ids_in_state(J.LEASED))
-        for job_id in self.table.unfinished_ids_ever_leased():
-            ch = CharacterView.from_json(self.table.sample_json(job_id))
-            if character_intact(self.root, ch.pid):
-                self.table.mark_recovered(job_id, now)
-                self.stats.recovered += 1
-                leased.discard(job_id)
-                continue
-            remove_character_files(self.root, ch)  # partial: images without metadata
-        self.table.commit()
-        grace = 2 * self.cfg.dead_after_s
-        for job_id in sorted(leased):
-            row = self.table.row(job_id)
-            token, key = self.table.lease_binding(job_id)
-            self.leases[job_id] = Lease(job_id, row.attempt, None, now + grace, now, token=token, key=key,
-                                        inherited=True)
+        found = recover_run(self.root, self.table, now)
+        self.stats.recovered = found.adopted
+        grace = 2 * self.cfg.dead_after_s  # their workers may re-register and report meanwhile
+        for o in found.open_leases:
+            self.leases[o.job] = Lease(o.job, o.attempt, None, now + grace, now, token=o.token, key=o.key,
+                                       inherited=True)
         self.pending.extend(self.table.ids_in_state(J.PENDING))
-        if self.stats.recovered:
-            log.info("%d characters were complete on disk; marked done", self.stats.recovered)
 
     # ------------------------------------------------------------------------ main loop
     def run(self, ready_callback=None) -> BrokerStats:
@@ -746,15 +725,16 @@ class Broker:
         self._flush()
 
 
-def run_broker(config: BrokerConfig, ready_callback=None) -> BrokerStats:
-    """Run a broker until the run is finished; SIGTERM/SIGINT stop it cleanly (resumable).
+def run_broker(config: BrokerConfig, spec: Spec | None = None, ready_callback=None) -> BrokerStats:
+    """Run a broker until the run of `spec` (None: the one in `config.out`) is finished;
+    SIGTERM/SIGINT stop it cleanly (resumable).
 
     The address is bound first: one in use (or refused) raises BindError, a ValueError, before
     the job table is created."""
     ctx = zmq.Context.instance()
     transport = BrokerSocket(ctx, config.bind, config.curve_secret, config.curve_authorized, config.insecure)
     try:
-        broker = Broker(config, ctx, transport)
+        broker = Broker(config, spec, ctx, transport)
     except BaseException:
         transport.close()
         raise

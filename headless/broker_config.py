@@ -6,8 +6,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from synth_humans_addon.core.spec import Spec
-
 from . import protocol as P
 from .durable_io import Disk, StorageFault
 
@@ -17,8 +15,7 @@ MIN_CHUNK = 1024  # smaller upload chunks only multiply messages
 
 @dataclass
 class BrokerConfig:
-    out: Path
-    spec: Spec | None = None  # None: resume from the job table in `out`
+    out: Path  # the dataset folder (the run to resume, or a new one: the spec is `run_broker`'s)
     bind: str = DEFAULT_BIND
     heartbeat_s: float = 1.0
     liveness: int = 3  # missed heartbeats before a peer counts as dead

@@ -146,7 +146,7 @@ def cmd_broker(a: argparse.Namespace) -> int:
         print("broker: --curve-secret and --curve-authorized go together", file=sys.stderr)
         return 2
     try:
-        cfg = BrokerConfig(out=a.out, spec=spec, bind=a.bind, shared=a.shared, curve_secret=a.curve_secret,
+        cfg = BrokerConfig(out=a.out, bind=a.bind, shared=a.shared, curve_secret=a.curve_secret,
                            curve_authorized=a.curve_authorized, insecure=a.insecure, progress=not a.no_progress,
                            exit_when_done=not a.keep_running, **_broker_options(a))
     except ValueError as exc:
@@ -158,7 +158,7 @@ def cmd_broker(a: argparse.Namespace) -> int:
               file=sys.stderr, flush=True)
 
     try:
-        stats = run_broker(cfg, ready_callback=ready)
+        stats = run_broker(cfg, spec, ready_callback=ready)
     except StorageFaultError as exc:
         return _storage_fault_exit("broker", exc.fault)
     except (SecurityError, ValueError, FileNotFoundError) as exc:

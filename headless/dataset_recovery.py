@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Collection
 
 from synth_humans_addon.core.dataset import (MASKS_DIR, METADATA_DIR, SUBSETS, contained_relpath, image_relpath,
                                              mask_relpath, metadata_relpath)
@@ -59,13 +60,18 @@ def remove_staging(root: Path, rel: str) -> None:
         remove_tree(dirs, rel)
 
 
-def clean_temporaries(root: Path) -> int:
-    """Remove the staging area and half-written `.name.*.part` files of an interrupted run."""
+def clean_temporaries(root: Path, keep_staging: Collection[str] = ()) -> int:
+    """Remove the staging area and half-written `.name.*.part` files of an interrupted run; the
+    staging folders named in `keep_staging` (relative paths) stay."""
     n = 0
     with DatasetDirs(root) as dirs:
         staging = f"{FARM_DIR}/{STAGING_DIR}"
-        n += len(names_in(dirs, staging))
-        remove_tree(dirs, staging)
+        for name in names_in(dirs, staging):
+            if f"{staging}/{name}" not in keep_staging:
+                remove_tree(dirs, f"{staging}/{name}")
+                n += 1
+        if not keep_staging:
+            remove_tree(dirs, staging)
         for sub in SUBSETS + (MASKS_DIR, METADATA_DIR):
             for name in names_in(dirs, sub):
                 if name.startswith(".") and name.endswith(".part"):

@@ -181,7 +181,7 @@ def generate(spec: Spec | None, out: Path, workers: int | None = None, renderer:
         raise ValueError(f"--workers {workers}: must be 1..{MAX_LOCAL_WORKERS}")
     if not standin_sleep_s >= 0:
         raise ValueError(f"--standin-sleep {standin_sleep_s}: must be 0 or more")
-    cfg = BrokerConfig(out=Path(out), spec=spec, bind="tcp://127.0.0.1:0", progress=progress, **broker_options)
+    cfg = BrokerConfig(out=Path(out), bind="tcp://127.0.0.1:0", progress=progress, **broker_options)
     why = renderer_available(renderer)
     if why:
         raise RuntimeError(why)
@@ -211,7 +211,7 @@ def generate(spec: Spec | None, out: Path, workers: int | None = None, renderer:
 
     stats = None
     try:
-        stats = run_broker(cfg, ready_callback=started)
+        stats = run_broker(cfg, spec, ready_callback=started)
         stats.interrupted = interrupted.is_set()
     finally:
         # Workers leave on the broker's BYE; after a storage fault (PAUSE) or an error they are stopped now.

@@ -81,6 +81,25 @@ def test_injected_storage_fault_stops_cleanly_and_resumes(tmp_path, error):
     assert worker.wait(30) == 0  # the resumed broker's BYE
 
 
+def test_shared_mode_storage_fault_keeps_the_paused_workers_staged_results(tmp_path):
+    """Shared mode: the result being stored when the disk failed lies in its staging folder, and
+    the paused worker holds only its checksums. The resumed broker keeps the staging folders of
+    the leases it inherits, so the re-sent DONE is verified and stored, not rejected and charged."""
+    n = 12
+    spec = write_spec(tmp_path / "spec.toml", characters=n, images=2)
+    out, logs, port = tmp_path / "ds", tmp_path / "logs", free_port()
+    broker = Proc(broker_args(spec, out, port, "--shared"), logs / "broker-1.log", extra_env={FAULT_ENV: "EIO:10"})
+    worker = Proc(worker_args(port, "w", 0.02, "--shared-root", str(out)), logs / "w.log")
+    _assert_clean_stop(broker, "EIO", str(out))
+    wait_until(lambda: "paused the farm" in worker.text(), 10, what="the worker to be told to pause")
+    assert any((out / ".farm" / "staging").iterdir())  # the staged result the fault interrupted
+    resumed = Proc(broker_args(None, out, port, "--shared"), logs / "broker-2.log")
+    rep = finish(resumed, [], out, timeout=90)
+    assert rep.done == n and rep.failed == 0
+    assert charged(out) == (0, 0)  # before: the staging area was wiped and the re-sent DONE rejected
+    assert worker.wait(30) == 0  # the resumed broker's BYE
+
+
 def test_unwritable_output_folder_stops_cleanly_and_resumes(tmp_path):
     """`chmod -R a-w` on the dataset mid-run: EACCES is a storage fault like EROFS (exit 5 naming
     the path, nothing charged to the jobs), and a plain resume finishes once it is writable."""
