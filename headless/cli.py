@@ -171,15 +171,10 @@ def cmd_broker(a: argparse.Namespace) -> int:
 
 
 def cmd_worker(a: argparse.Namespace) -> int:
-    from .worker import EXIT_USAGE, config_from_args, run_worker
+    from .worker_cli import run
 
     logging.getLogger().setLevel(logging.DEBUG if a.verbose else logging.INFO)
-    try:
-        cfg = config_from_args(a)
-    except ValueError as exc:
-        print(f"worker: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    return run_worker(cfg).exit_code
+    return run(a)
 
 
 def cmd_status(a: argparse.Namespace) -> int:
@@ -294,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_broker_options(b)
     b.set_defaults(func=cmd_broker)
 
-    from .worker import build_parser as worker_parser
+    from .worker_cli import build_parser as worker_parser
 
     w = command("worker", "render jobs for a broker")
     worker_parser(w)

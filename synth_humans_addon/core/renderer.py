@@ -1,6 +1,6 @@
 """The renderer contract: one character of a spec in, its images out.
 
-Two renderers meet it, and the farm's worker (`headless/worker.py`) calls either through it:
+Two renderers meet it, and the farm's worker (`headless/worker_render.py`) calls either through it:
 
 * the Blender renderer, `blender/job.CharacterRenderer`: one `RenderSession` kept between
   calls (a new one only when the spec changes), so a worker builds its scene once;

@@ -55,7 +55,7 @@ def test_a_bind_to_a_port_in_use_is_refused_before_the_job_table(tmp_path):
 
 
 def test_give_up_has_a_finite_documented_default():
-    from headless.worker import DEFAULT_GIVE_UP_S, build_parser, config_from_args
+    from headless.worker_cli import DEFAULT_GIVE_UP_S, build_parser, config_from_args
 
     a = build_parser().parse_args(["--connect", "tcp://127.0.0.1:5555"])
     assert config_from_args(a).give_up_s == DEFAULT_GIVE_UP_S == 900
