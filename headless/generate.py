@@ -2,12 +2,12 @@
 
 `generate` runs the broker in this process and starts the workers as child processes (each
 `python -m headless worker --connect tcp://127.0.0.1:<port>`); a worker that crashes is
-started again. At the end it prints where the dataset is and saves a contact sheet.
-Running it again on the same folder resumes. Before that, every character the job table
-calls done is verified as `status --verify` does (files present, checksums matching): one
-whose image or mask is missing or corrupt is deleted and rendered again, so rerunning
-`generate` repairs a dataset (docs/cli.md). After Ctrl-C the returned stats say
-`interrupted`.
+started again, one stopped by SIGINT or SIGTERM (exit status 130 or 143) is not. At the end
+it prints where the dataset is and saves a contact sheet. Running it again on the same folder
+resumes. Before that, every character the job table calls done is verified as
+`status --verify` does (files present, checksums matching): one whose image or mask is
+missing or corrupt is deleted and rendered again, so rerunning `generate` repairs a dataset
+(docs/cli.md). After Ctrl-C the returned stats say `interrupted`.
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from synth_humans_addon.core.processes import env_with_pythonpath
 from synth_humans_addon.core.spec import Spec
 
 from .broker import BrokerConfig, BrokerStats, run_broker
+from .worker_config import stopped_on_purpose
 
 log = logging.getLogger("headless.generate")
 
@@ -94,7 +95,9 @@ class LocalWorkers:
         while not self._stop.wait(0.5):
             for i, p in enumerate(self.procs):
                 if p is not None and p.poll() is not None and not self._stop.is_set():
-                    if p.returncode != 0 and self.restarts < self.max_restarts:
+                    # A crash is restarted; a worker stopped on purpose (Ctrl-C, a SIGTERM) is not.
+                    if p.returncode != 0 and not stopped_on_purpose(p.returncode) \
+                            and self.restarts < self.max_restarts:
                         log.warning("worker %d exited with %s; starting it again (see %s)", i + 1, p.returncode,
                                     self.log_dir / f"worker-{i + 1}.log")
                         self.restarts += 1

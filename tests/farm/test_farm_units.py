@@ -321,3 +321,31 @@ def test_old_job_tables_gain_the_lease_binding_columns(tmp_path):
     t = J.JobTable(path)
     assert {"lease_token", "lease_key"} <= {r[1] for r in t.db.execute("PRAGMA table_info(jobs)")}
     t.close()
+
+
+def test_local_workers_restart_a_crash_but_not_a_worker_stopped_on_purpose(tmp_path):
+    """generate's supervisor starts a crashed worker again (exit 1, SIGKILL), never one stopped
+    by Ctrl-C or SIGTERM: its own 130 or 143, or the signal itself before its handlers."""
+    import sys
+
+    from headless.generate import LocalWorkers
+
+    scripts = ["import sys; sys.exit(1)", "import sys; sys.exit(130)", "import sys; sys.exit(143)",
+               "import os, signal; os.kill(os.getpid(), signal.SIGTERM)",
+               "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"]
+
+    class Scripted(LocalWorkers):
+        spawned = [0] * len(scripts)
+
+        def command(self, i: int) -> list[str]:
+            self.spawned[i] += 1
+            return [sys.executable, "-c", scripts[i]]
+
+    pool = Scripted("tcp://127.0.0.1:1", len(scripts), "standin", tmp_path, max_restarts=6)
+    pool.start()
+    deadline = time.time() + 30
+    while pool.restarts < pool.max_restarts and time.time() < deadline:
+        time.sleep(0.1)
+    pool.stop(timeout=5)
+    assert pool.restarts == pool.max_restarts, pool.spawned
+    assert pool.spawned[1:4] == [1, 1, 1] and pool.spawned[0] > 1 and pool.spawned[4] > 1, pool.spawned
