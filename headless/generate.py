@@ -96,8 +96,8 @@ class LocalWorkers:
             for i, p in enumerate(self.procs):
                 if p is not None and p.poll() is not None and not self._stop.is_set():
                     # A crash is restarted; a worker stopped on purpose (Ctrl-C, a SIGTERM) is not.
-                    if p.returncode != 0 and not stopped_on_purpose(p.returncode) \
-                            and self.restarts < self.max_restarts:
+                    crashed = p.returncode != 0 and not stopped_on_purpose(p.returncode)
+                    if crashed and self.restarts < self.max_restarts:
                         log.warning("worker %d exited with %s; starting it again (see %s)", i + 1, p.returncode,
                                     self.log_dir / f"worker-{i + 1}.log")
                         self.restarts += 1
