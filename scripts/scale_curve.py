@@ -44,6 +44,7 @@ class Run:
     images: int = 0  # per identity, 0 = all
     seed: int = 2018
     source: str = ""  # finetune: the run whose best.pt starts it
+    data: str = ""  # generated: another dataset than [generate]'s (e.g. a refined copy)
     options: dict[str, Any] = field(default_factory=dict)  # per-run TrainOptions fields
 
 
@@ -106,7 +107,7 @@ def train_run(run: Run, plan: Plan, out: Path, generated: Path, real: Path) -> P
     base = dict(plan.finetune if run.kind == "finetune" else plan.train)
     base.update(run.options)
     if run.kind == "generated":
-        data = dict(data=str(generated), layout="generated")
+        data = dict(data=str(Path(run.data).expanduser() if run.data else generated), layout="generated")
     else:
         data = dict(data=str(real / "train"), layout="folder", folder_role="train")
     opt = TrainOptions(**{**base, **data, "output": str(folder), "seed": run.seed, "max_identities": run.identities,
@@ -218,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     real = args.real.expanduser()
     if not (real / "train").is_dir() or not (real / "test").is_dir():
         raise SystemExit(f"--real {real}: expected the train/ and test/ folders of `reid split-folder`")
-    generated = generate(plan, out) if any(r.kind == "generated" for r in plan.runs) else Path()
+    generated = generate(plan, out) if any(r.kind == "generated" and not r.data for r in plan.runs) else Path()
     rows: list[dict[str, Any]] = []
     hist = out / "eval" / "colour-histogram" / "results.json"
     report = json.loads(hist.read_text()) if hist.is_file() else evaluate_run("colour-histogram", None, plan, out, real)
