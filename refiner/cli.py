@@ -135,7 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
                 "--segmenter ours:DIR`)")
     add_data(g, "generated dataset (images with masks)", positional=False)
     add_output(g, "run folder (segmenter.pt, history.jsonl, report.json, heldout.png)", type=Path)
-    g.add_argument("--resume", action="store_true", help="continue the run in --output (only --epochs may change)")
+    g.add_argument("--resume", action="store_true", help="continue the run in --output (only --epochs, --threads, "
+                   "--device may change; with no epochs left: evaluate again)")
     g.add_argument("--overwrite", action="store_true", help="replace a previous run in --output")
     add_quiet(g)
     _add_option_flags(g, SegmenterOptions, "segmenter options", {})
@@ -172,7 +173,7 @@ def _run(args: argparse.Namespace) -> int:
         if exc.field is None:
             raise
         flag = {"num_workers": "--workers"}.get(exc.field, "--" + exc.field.replace("_", "-"))
-        passed = _passed_options(args) if args.command == "train" else {}
+        passed = _passed_options(args) if args.command in ("train", "segmenter", "match") else {}
         source = "" if exc.field in passed else f" (from {args.options or 'the resumed run'})" \
             if getattr(args, "options", None) or getattr(args, "resume", False) else ""
         raise UserError(f"{flag} {exc.value}{source}: {exc.reason}") from None
@@ -285,12 +286,9 @@ def _segmenter(args: argparse.Namespace) -> int:
     passed = _passed_options(args)
     holds = (Path(args.output) / CHECKPOINT_NAME).is_file()
     check_rerun(args.output, holds_run=holds, resume=args.resume, overwrite=args.overwrite)
-    if args.resume and set(passed) - {"epochs"}:
-        bad = sorted(set(passed) - {"epochs"})[0]
-        raise UserError(f"--{bad.replace('_', '-')}: cannot change when resuming (only --epochs can)")
     options = None if args.resume else SegmenterOptions(**passed).validate()
     try:
-        r = train_segmenter(args.data, args.output, options, resume=args.resume, epochs=passed.get("epochs"),
+        r = train_segmenter(args.data, args.output, options, resume=args.resume, overrides=passed if args.resume else None,
                             progress=not args.quiet)
     except KeyboardInterrupt:
         import shlex

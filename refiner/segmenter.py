@@ -38,6 +38,7 @@ from synth_humans_addon.core.sampling import PostprocessSample, draw_range
 from synth_humans_addon.core.spec import PostprocessSection, Range
 
 from .data import PairTransform, fit_box, fit_into, image_to_tensor, load_image
+from .options import OptionsError
 from .segmenter_options import SegmenterOptions
 
 CHECKPOINT_FORMAT = "synth-humans-segmenter"
@@ -312,10 +313,16 @@ def _lr_factor(opts: SegmenterOptions):
     return factor
 
 
+# What may change when a run resumes (more epochs; where and how fast it runs).
+RESUMABLE = frozenset({"epochs", "threads", "device"})
+
+
 def train_segmenter(data: str | Path, output: str | Path, opts: SegmenterOptions | None = None, *,
-                    resume: bool = False, epochs: int | None = None, progress: bool = True) -> SegmenterResult:
-    """Train (or, with `resume`, continue: same options, `epochs` may grow) a segmenter on the
-    generated dataset `data` into the run folder `output`; returns the held-out report."""
+                    resume: bool = False, overrides: dict[str, Any] | None = None,
+                    progress: bool = True) -> SegmenterResult:
+    """Train (or, with `resume`, continue with the run's options and `overrides` of RESUMABLE;
+    with no epochs left it only evaluates again) a segmenter on the generated dataset `data`
+    into the run folder `output`; returns the held-out report."""
     from reid.device import resolve_device
 
     from .train import atomic_torch_save
@@ -325,7 +332,12 @@ def train_segmenter(data: str | Path, output: str | Path, opts: SegmenterOptions
     state = None
     if resume:
         state = load_checkpoint(file)
-        opts = SegmenterOptions.from_dict({**state["options"], **({"epochs": epochs} if epochs else {})})
+        bad = sorted(set(overrides or {}) - RESUMABLE)
+        if bad:
+            raise OptionsError(f"cannot change {', '.join(bad)} when resuming (only {', '.join(sorted(RESUMABLE))})",
+                               bad[0], (overrides or {})[bad[0]], f"cannot change when resuming (only "
+                               f"{', '.join('--' + k for k in sorted(RESUMABLE))})")
+        opts = SegmenterOptions.from_dict({**state["options"], **(overrides or {})})
     opts = (opts or SegmenterOptions()).validate()
     if opts.threads:
         torch.set_num_threads(opts.threads)

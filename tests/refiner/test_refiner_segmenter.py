@@ -9,6 +9,7 @@ torch = pytest.importorskip("torch")
 
 from refiner.data import FolderMasks, load_domain, parse_mask_source  # noqa: E402
 from refiner.masks import segment_folder  # noqa: E402
+from refiner.options import OptionsError  # noqa: E402
 from refiner.segmenter import (UNet, camera_augmentation, load_crops, load_segmenter, resolve_segmenter_path,  # noqa: E402
                                train_segmenter)
 from refiner.segmenter_options import SegmenterOptions  # noqa: E402
@@ -72,7 +73,9 @@ def test_run_folder_holds_the_checkpoint_history_and_report(run):
 def test_resume_continues_to_the_same_weights(generated, tmp_path):
     straight = train_segmenter(generated, tmp_path / "straight", _tiny(epochs=2), progress=False)
     train_segmenter(generated, tmp_path / "split", _tiny(epochs=1), progress=False)
-    resumed = train_segmenter(generated, tmp_path / "split", resume=True, epochs=2, progress=False)
+    with pytest.raises(OptionsError, match="base"):
+        train_segmenter(generated, tmp_path / "split", resume=True, overrides={"base": 8}, progress=False)
+    resumed = train_segmenter(generated, tmp_path / "split", resume=True, overrides={"epochs": 2}, progress=False)
     assert [h["epoch"] for h in resumed.history] == [1, 2]
     a = torch.load(straight.checkpoint, weights_only=True)["model"]
     b = torch.load(resumed.checkpoint, weights_only=True)["model"]
