@@ -19,3 +19,16 @@ def threshold_segmenter(image):
 
     grey = np.asarray(image.convert("L"), dtype=np.float32)
     return (grey > np.median(grey)).astype(np.uint8) * 255
+
+
+def save_untrained_reid_checkpoint(path):
+    """An untrained re-id network saved as the re-id trainer saves it: a real embedding, no training."""
+    from reid.engine import CHECKPOINT_FORMAT, save_checkpoint
+    from reid.models import build_model
+    from reid.options import TrainOptions
+
+    opt = TrainOptions(data="d", output="o", height=32, width=16)
+    model = build_model(opt.arch, 5, opt.features, opt.dropout, "", opt.last_stride)
+    save_checkpoint(path, {"format": CHECKPOINT_FORMAT, "version": 1, "options": opt.to_dict(), "arch": opt.arch,
+                           "num_classes": 5, "model": model.state_dict()})
+    return path

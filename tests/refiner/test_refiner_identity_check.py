@@ -9,6 +9,7 @@ torch = pytest.importorskip("torch")
 
 from cli_process import assert_user_error, run_cli  # noqa: E402
 from refiner.identity_check import colour_histogram_embedding, identity_check, separation  # noqa: E402
+from refiner_fixtures import save_untrained_reid_checkpoint  # noqa: E402
 
 
 def test_separation_of_tight_clusters_and_of_noise():
@@ -71,17 +72,7 @@ def test_a_copy_that_lacks_images_is_refused(generated, tmp_path):
 
 @pytest.fixture
 def reid_checkpoint(tmp_path):
-    """An untrained re-id network saved as the trainer saves it: a real embedding, no training."""
-    from reid.engine import CHECKPOINT_FORMAT, save_checkpoint
-    from reid.models import build_model
-    from reid.options import TrainOptions
-
-    opt = TrainOptions(data="d", output="o", height=32, width=16)
-    model = build_model(opt.arch, 5, opt.features, opt.dropout, "", opt.last_stride)
-    path = tmp_path / "best.pt"
-    save_checkpoint(path, {"format": CHECKPOINT_FORMAT, "version": 1, "options": opt.to_dict(), "arch": opt.arch,
-                           "num_classes": 5, "model": model.state_dict()})
-    return path
+    return save_untrained_reid_checkpoint(tmp_path / "best.pt")
 
 
 def test_command_with_a_reid_checkpoint(generated, scrambled, reid_checkpoint, tmp_path):

@@ -8,7 +8,7 @@ from refiner.model import LOSS_NAMES, RefinerModel, load_checkpoint  # noqa: E40
 from refiner.options import OptionsError  # noqa: E402
 from refiner.similarity import SiameseNet, contrastive_loss, similarity_losses  # noqa: E402
 from refiner.train import train  # noqa: E402
-from refiner_fixtures import tiny_options  # noqa: E402
+from refiner_fixtures import save_untrained_reid_checkpoint, tiny_options  # noqa: E402
 
 
 def _unit(rows):
@@ -111,15 +111,7 @@ def test_the_siamese_network_resumes_with_the_run(generated, real_root, tmp_path
 
 
 def test_a_frozen_reid_embedding_is_used_and_left_unchanged(tmp_path):
-    from reid.engine import CHECKPOINT_FORMAT, save_checkpoint
-    from reid.models import build_model
-    from reid.options import TrainOptions
-
-    opt = TrainOptions(data="d", output="o", height=32, width=16)
-    net = build_model(opt.arch, 5, opt.features, opt.dropout, "", opt.last_stride)
-    path = tmp_path / "best.pt"
-    save_checkpoint(path, {"format": CHECKPOINT_FORMAT, "version": 1, "options": opt.to_dict(), "arch": opt.arch,
-                           "num_classes": 5, "model": net.state_dict()})
+    path = save_untrained_reid_checkpoint(tmp_path / "best.pt")
     model = RefinerModel(tiny_options(lambda_similarity=2.0, similarity_embedding=str(path)))
     reid_before = {k: v.clone() for k, v in model.embedding.model.state_dict().items()}
     g_before = [p.detach().clone() for p in model.G_A.parameters()]
