@@ -412,8 +412,8 @@ def train_segmenter(data: str | Path, output: str | Path, opts: SegmenterOptions
 
 
 def heldout_grid(segmenter: Segmenter, crops: Crops, count: int = 16) -> Image.Image:
-    """Held-out crops, one per column: the crop, its predicted mask overlaid (person tinted
-    green, missed person red)."""
+    """Held-out crops, one per column: the crop, and its predicted mask overlaid (person found
+    green, person missed red, background taken for person blue)."""
     from .plots import sample_grid
 
     idx = np.linspace(0, len(crops.images) - 1, min(count, len(crops.images))).round().astype(int)
@@ -423,8 +423,9 @@ def heldout_grid(segmenter: Segmenter, crops: Crops, count: int = 16) -> Image.I
         arr = np.asarray(im, np.float32)
         truth = np.asarray(crops.masks[i]) >= 128
         tint = np.zeros_like(arr)
-        tint[pred >= 128] = (0, 255, 0)
+        tint[truth & (pred >= 128)] = (0, 255, 0)
         tint[truth & (pred < 128)] = (255, 0, 0)
+        tint[~truth & (pred >= 128)] = (0, 80, 255)
         hit = (pred >= 128) | truth
         arr[hit] = 0.5 * arr[hit] + 0.5 * tint[hit]
         overlays.append(Image.fromarray(arr.astype(np.uint8)))
