@@ -16,19 +16,19 @@ class SegmenterOptions:
 
     height: int = 128  # input height (crops are fitted in keeping their aspect; a multiple of 2^depth)
     width: int = 64  # input width (a multiple of 2^depth)
-    base: int = 12  # channels of the U-Net's first level (doubled per level)
-    depth: int = 3  # downsamplings of the U-Net
+    base: int = 16  # channels of the U-Net's first level (doubled per level)
+    depth: int = 4  # downsamplings of the U-Net
     epochs: int = 12  # passes over the training identities' images
     batch_size: int = 32  # images per step
     lr: float = 3e-3  # AdamW learning rate (cosine decay to 0.02 of it over the run)
     weight_decay: float = 1e-4  # AdamW weight decay
     held_out: float = 0.15  # fraction of identities held out for the IoU (split by identity, seeded)
-    degrade: float = 0.8  # probability that an image gets the camera augmentation (blur, noise, JPEG, light)
+    degrade: float = 0.6  # probability that an image gets the camera augmentation (blur, noise, JPEG, light)
     channel_shuffle: float = 0.2  # probability of permuting R, G, B (shape over colour: real clothes differ from ours)
     load_scale: float = 1.15  # crop jitter: fit into a frame this much larger, then random-crop (1 = none)
     seed: int = 0  # identity split, initialisation, order and augmentation
     device: str = "auto"  # auto, cpu, cuda or cuda:N
-    threads: int = 0  # CPU threads for torch (0 = torch's default)
+    threads: int = 0  # CPU threads for torch (0 = torch's default; on a busy shared machine 1 is faster)
 
     def validate(self) -> "SegmenterOptions":
         step = 2 ** self.depth
