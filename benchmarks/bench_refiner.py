@@ -145,7 +145,8 @@ def step_times(names: list[str], steps: int, rounds: int = 2) -> list[dict]:
     data = {}
     for n, m in models.items():
         b = m.opts.batch_size
-        data[n] = {"A": torch.rand(b, 3, 128, 64, generator=g) * 2 - 1, "B": torch.rand(b, 3, 128, 64, generator=g) * 2 - 1}
+        data[n] = {"A": torch.rand(b, 3, 128, 64, generator=g) * 2 - 1, "B": torch.rand(b, 3, 128, 64, generator=g) * 2 - 1,
+                   "A_mask": torch.ones(b, 1, 128, 64), "B_mask": torch.ones(b, 1, 128, 64)}
         m.train_step(data[n])  # warm-up
     best = {n: float("inf") for n in names}
     for _ in range(rounds):
