@@ -26,6 +26,7 @@ def _tiny(**kw):
 @pytest.fixture(scope="module")
 def run(generated, tmp_path_factory):
     """A small segmenter (6 epochs, a few seconds): it finds people roughly; plumbing, not accuracy."""
+    torch.set_num_threads(1)  # set up before the per-test one_thread fixture
     return train_segmenter(generated, tmp_path_factory.mktemp("seg") / "run",
                            _tiny(base=8, depth=3, epochs=6, lr=1e-2), progress=False)
 
@@ -115,9 +116,8 @@ def test_ours_without_a_checkpoint_says_how_to_make_one(tmp_path, monkeypatch):
         parse_mask_source(f"ours:{tmp_path / 'nowhere'}", "folder")
 
 
-@pytest.mark.slow
 def test_training_learns_masks_of_held_out_identities(generated, tmp_path):
-    """25 epochs on 24 procedural crops (~20 s on one thread): well above the untrained first epoch.
+    """25 epochs on 24 procedural crops (4 s on one thread): well above the untrained first epoch.
     (The procedural figures share one shape, so the average mask alone scores high on them; the
     segmenter's real measure is on a rendered dataset, docs/refiner.md.)"""
     r = train_segmenter(generated, tmp_path / "run", _tiny(base=8, depth=3, epochs=25, lr=1e-2), progress=False)
