@@ -27,6 +27,7 @@ from .stats_match import COLOUR_SPACES, REGIONS, SCOPES, MatchOptions
 
 PROG = program_name("refiner", "synth-refiner")
 STRICT_HELP = "refuse a generated dataset with missing files (default: skip them with a warning)"
+THREADS_HELP = "CPU threads for torch (0 = torch's default; on a busy shared machine 1 is faster)"
 OPTION_CHOICES = {"model": MODELS, "norm": NORMS, "person_loss_norm": PERSON_LOSS_NORMS, "init_type": INIT_TYPES,
                   "gan_mode": GAN_MODES, "pad_mode": PADDINGS, "amp": AMP_MODES, "channels_last": ("auto", "on", "off")}
 MATCH_CHOICES = {"regions": REGIONS, "scope": SCOPES, "background_scope": SCOPES, "colour_space": COLOUR_SPACES}
@@ -114,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--weights", type=Path,
                    help="deeplabv3: a local deeplabv3_resnet50_coco-*.pth file (no download)")
     m.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    m.add_argument("--threads", type=int, default=0, help=THREADS_HELP)
     m.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
     add_quiet(m)
 
@@ -153,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="at most this many identities (a seeded choice, the same in both copies; 0 = all)")
     ic.add_argument("--seed", type=int, default=0, help="seed of the --max-identities choice")
     ic.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    ic.add_argument("--threads", type=int, default=0, help=THREADS_HELP)
     ic.add_argument("--json", action="store_true", help="print the report as JSON")
     add_output(ic, "also write the report as JSON to this file", required=False, metavar="FILE", type=Path)
     add_quiet(ic)
@@ -186,6 +189,12 @@ def _run_command(args: argparse.Namespace) -> int:
         check_output_folder(args.output)
     if getattr(args, "device", None) is not None and device_name_problem(args.device):
         raise UserError(f"--device {args.device}: {device_name_problem(args.device)}")
+    if args.command in ("masks", "identity-check") and args.threads:
+        if args.threads < 0:
+            raise UserError(f"--threads {args.threads}: must not be negative")
+        import torch
+
+        torch.set_num_threads(args.threads)
     if args.command == "apply":
         check_input_file(args.checkpoint, "--checkpoint", "checkpoint file")
     if args.command in ("apply", "masks", "segmenter", "match") and not Path(args.data).is_dir():

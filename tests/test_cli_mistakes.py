@@ -134,6 +134,7 @@ MISTAKES = [
     (F, ["masks", "--data", "nowhere", "-o", "m"], "nowhere"),
     (F, ["masks", "--data", "imgs", "-o", "m", "--segmenter", "ours:nowhere.pt"], "nowhere.pt"),
     (F, ["masks", "--data", "imgs", "-o", "m", "--segmenter", "ours:junk.pt"], "junk.pt"),
+    (F, ["masks", "--data", "imgs", "-o", "m", "--threads", "-1"], "--threads -1"),
     (F, ["segmenter", "-o", "s"], "--data"),
     (F, ["segmenter", "--data", "nowhere", "-o", "s"], "nowhere"),
     (F, ["segmenter", "--data", "emptydir", "-o", "s"], "emptydir"),
