@@ -230,8 +230,10 @@ def test_every_option_of_the_option_dataclasses_has_help():
     """The help is generated from the fields' comments: a field without one would have none."""
     from synth_humans_addon.core.cli_conventions import field_help
     from refiner.options import RefinerOptions
+    from refiner.segmenter_options import SegmenterOptions
+    from refiner.stats_match import MatchOptions
     from reid.options import EvalOptions, TrainOptions
 
-    for cls in (TrainOptions, EvalOptions, RefinerOptions):
+    for cls in (TrainOptions, EvalOptions, RefinerOptions, SegmenterOptions, MatchOptions):
         missing = [name for name, text in field_help(cls).items() if not text]
         assert not missing, (cls.__name__, missing)
