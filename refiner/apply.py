@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import shutil
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -23,8 +22,8 @@ import torch.nn.functional as F
 from PIL import Image
 from tqdm.auto import tqdm
 
-from synth_humans_addon.core.dataset import (DATASET_FILE, METADATA_DIR, SUBSETS, Dataset, DatasetFormatError,
-                                             atomic_write, read_dataset, read_manifest, sha256_file)
+from synth_humans_addon.core.dataset import (DATASET_FILE, METADATA_DIR, SUBSETS, Dataset, atomic_write,
+                                             read_dataset, read_manifest, require_inside, sha256_file)
 
 from .data import LAYOUT_SYNTH, detect_layout, image_to_tensor, load_domain, load_image, tensor_to_image
 from .model import RefinerModel, load_generator_model
@@ -74,15 +73,6 @@ def _encode(image: Image.Image, suffix: str, jpeg_quality: int) -> bytes:
     return buf.getvalue()
 
 
-def _inside(root: Path, path: Path) -> Path:
-    """`path` if it lies inside `root` (links resolved); a dataset's metadata cannot make the
-    refiner read or write anything outside its input and output folders."""
-    real, base = os.path.realpath(path), os.path.realpath(root)
-    if real != base and not real.startswith(base.rstrip(os.sep) + os.sep):
-        raise DatasetFormatError(f"{path}: outside the dataset {root}; refusing to open it")
-    return path
-
-
 @dataclass
 class CopyPlan:
     """A refined copy to write: which images (paths relative to `src`) and, for a generated
@@ -114,9 +104,9 @@ def plan_copy(input: str | Path, output: str | Path, *, overwrite: bool = False,
     else:
         rel_paths = [it.key for it in load_domain(src, ["all"]).items]
     for rel in rel_paths:
-        _inside(src, src / rel)
-        _inside(out, out / rel)
-    masks = {r.path.relative_to(src).as_posix(): _inside(src, r.mask_path) for r in dataset.images
+        require_inside(src, src / rel)
+        require_inside(out, out / rel)
+    masks = {r.path.relative_to(src).as_posix(): require_inside(src, r.mask_path) for r in dataset.images
              if r.mask_path is not None} if dataset is not None else {}
     return CopyPlan(src, out, layout, rel_paths, dataset, masks)
 
@@ -149,8 +139,8 @@ def write_copy(plan: CopyPlan, refined: Iterable[tuple[str, bytes]], provenance:
         for record in plan.dataset.images:
             if record.mask_path is not None:
                 rel = record.mask_path.relative_to(src)
-                _inside(src, record.mask_path)
-                _inside(out, out / rel)
+                require_inside(src, record.mask_path)
+                require_inside(out, out / rel)
                 (out / rel).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(record.mask_path, out / rel)
         for meta in sorted((src / METADATA_DIR).glob("*.json")):
