@@ -43,7 +43,7 @@ class Run:
     identities: int = 0  # 0 = all
     images: int = 0  # per identity, 0 = all
     seed: int = 2018
-    source: str = ""  # finetune: the run whose best.pt starts it
+    source: str = ""  # finetune: the run whose best.pt starts it, or a checkpoint (.pt)
     data: str = ""  # generated: another dataset than [generate]'s (e.g. a refined copy)
     options: dict[str, Any] = field(default_factory=dict)  # per-run TrainOptions fields
 
@@ -70,8 +70,8 @@ def load_plan(path: Path) -> Plan:
     for r in runs:
         if r.kind not in ("generated", "real", "finetune"):
             raise SystemExit(f"{path}: run {r.name}: kind must be generated, real or finetune")
-        if r.kind == "finetune" and r.source not in names[:names.index(r.name)]:
-            raise SystemExit(f"{path}: run {r.name}: source {r.source!r} is not an earlier run")
+        if r.kind == "finetune" and r.source not in names[:names.index(r.name)] and not r.source.endswith(".pt"):
+            raise SystemExit(f"{path}: run {r.name}: source {r.source!r} is neither an earlier run nor a checkpoint")
     return Plan(data["generate"], data.get("train", {}), data.get("finetune", {}), data.get("evaluate", {}), runs)
 
 
@@ -114,7 +114,8 @@ def train_run(run: Run, plan: Plan, out: Path, generated: Path, real: Path) -> P
                           "max_images_per_identity": run.images, "resume": (folder / "last.pt").is_file(),
                           "progress": False})
     if run.kind == "finetune":
-        opt.finetune_from = str(out / "runs" / run.source / "best.pt")
+        opt.finetune_from = (str(Path(run.source).expanduser()) if run.source.endswith(".pt")
+                             else str(out / "runs" / run.source / "best.pt"))
         result = finetune(opt)
     else:
         result = train(opt)
