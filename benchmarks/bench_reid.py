@@ -146,7 +146,7 @@ def bench_training(device_name: str, iters: int, quick: bool) -> dict:
     trains there, so the figure says what AMP is worth on that card."""
     import torch
 
-    from reid.device import autocast_dtype
+    from torchkit.device import autocast_dtype
     from reid.models import build_model
 
     out = {}
@@ -190,7 +190,7 @@ def bench_training_pipeline(epochs: int, characters: int, crop_height: int = 160
     import torch
 
     from reid.data.synthetic import make_procedural_dataset, small_spec
-    from reid.device import describe_amp
+    from torchkit.device import describe_amp
     from reid.engine import CPU_BF16_BY_DEFAULT, train
     from reid.options import TrainOptions
 

@@ -350,7 +350,7 @@ def _train(args: argparse.Namespace) -> int:
             else "no checkpoint was written yet; start again with --overwrite"
         print(f"{PROG} train: interrupted; {how}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    from reid.distributed import is_main_process  # under torchrun only rank 0 reports
+    from torchkit.distributed import is_main_process  # under torchrun only rank 0 reports
 
     if is_main_process():
         print(f"trained to epoch {r.epoch}, step {r.step}; latest checkpoint {r.latest_checkpoint}")

@@ -36,8 +36,8 @@ def checkpoint_embedding(path: str | Path, device: str = "auto", batch_size: int
     """A re-id checkpoint's embedding (its own input size; eval mode)."""
     from reid import model_from_checkpoint
     from reid.data.records import ImageItem
-    from reid.device import resolve_device
     from reid.engine import extract_features
+    from torchkit.device import resolve_device
 
     dev = resolve_device(device)
     with warnings.catch_warnings():  # torch warns about a foreign file before reid says what it is

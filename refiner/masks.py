@@ -19,8 +19,8 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from synth_humans_addon.core.cli_conventions import UserError
-from reid.device import resolve_device
 from synth_humans_addon.core.dataset import atomic_write
+from torchkit.device import resolve_device
 
 from .data import load_domain, load_image, mask_to_image
 

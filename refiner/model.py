@@ -22,8 +22,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from reid.device import autocast_dtype, resolve_device
-from reid.distributed import DistContext
+from torchkit.device import autocast_dtype, resolve_device
+from torchkit.distributed import DistContext
 
 from .networks import build_discriminator, build_generator, init_weights
 from .options import RefinerOptions
@@ -98,7 +98,7 @@ class ImagePool:
 
 
 def resolve_amp(opts: RefinerOptions, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype, or None for full fp32 (`reid.device.autocast_dtype`; `auto` stays
+    """The autocast dtype, or None for full fp32 (`torchkit.device.autocast_dtype`; `auto` stays
     float32 on the CPU: bf16 GAN training there is not measured yet)."""
     return autocast_dtype(opts.amp, device, cpu_auto=False)
 

@@ -11,9 +11,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from reid.options import AMP_MODES  # one catalogue of mixed-precision modes (reid.device)
 from synth_humans_addon.core.cli_conventions import device_name_problem, did_you_mean
 from synth_humans_addon.core.dataset import SUBSET_TRAIN
+from torchkit import AMP_MODES  # one catalogue of mixed-precision modes (torchkit.device)
 
 MODELS = ("cyclegan", "ptgan")
 PERSON_LOSS_NORMS = ("l1", "l2")

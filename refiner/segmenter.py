@@ -36,6 +36,8 @@ from tqdm.auto import tqdm
 from synth_humans_addon.core.postprocess import apply_postprocess, decode_image, encode_jpeg
 from synth_humans_addon.core.sampling import PostprocessSample, draw_range
 from synth_humans_addon.core.spec import PostprocessSection, Range
+from torchkit.device import resolve_device
+from torchkit.saving import atomic_save
 
 from .data import PairTransform, fit_box, fit_into, image_to_tensor, load_image
 from .options import OptionsError
@@ -249,8 +251,6 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 def load_segmenter(path: str | Path | None = None, device: str = "cpu") -> Segmenter:
     """The segmenter of a checkpoint or run folder (None: `default_segmenter_path()`)."""
-    from reid.device import resolve_device
-
     file = resolve_segmenter_path(path)
     d = load_checkpoint(file)
     opts = SegmenterOptions.from_dict(d["options"])
@@ -323,10 +323,6 @@ def train_segmenter(data: str | Path, output: str | Path, opts: SegmenterOptions
     """Train (or, with `resume`, continue with the run's options and `overrides` of RESUMABLE;
     with no epochs left it only evaluates again) a segmenter on the generated dataset `data`
     into the run folder `output`; returns the held-out report."""
-    from reid.device import resolve_device
-
-    from .train import atomic_torch_save
-
     out = Path(output)
     file = out / CHECKPOINT_NAME
     state = None
@@ -364,7 +360,7 @@ def train_segmenter(data: str | Path, output: str | Path, opts: SegmenterOptions
             "heldout_identities": len(set(held.pids)), "heldout_pids": sorted(set(held.pids))}
 
     def save(epoch: int) -> None:
-        atomic_torch_save({"format": CHECKPOINT_FORMAT, "version": 1, "options": opts.to_dict(), "epoch": epoch,
+        atomic_save({"format": CHECKPOINT_FORMAT, "version": 1, "options": opts.to_dict(), "epoch": epoch,
                            "model": net.state_dict(), "optimizer": optimizer.state_dict(), "history": history,
                            "torch_rng": torch.get_rng_state(), "split": info}, file)
 

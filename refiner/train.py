@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,8 +27,9 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from reid.device import resolve_device
-from reid.distributed import DistContext, ShardedBatchSampler, process_group
+from torchkit.device import resolve_device
+from torchkit.distributed import DistContext, ShardedBatchSampler, process_group
+from torchkit.saving import atomic_save
 
 from .data import NoMasks, PairTransform, UnalignedPairs, load_domain, parse_mask_source
 from .model import RefinerModel, auto_batch_size, load_checkpoint
@@ -51,18 +51,6 @@ class TrainResult:
     step: int  # optimisation steps done
     history: list[dict] = field(default_factory=list)  # losses of the steps run in this call
     samples: list[Path] = field(default_factory=list)
-
-
-def atomic_torch_save(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class StepClock:
@@ -198,9 +186,9 @@ def _train(options: RefinerOptions, checkpoint: dict | None, source: str | Path,
         if ctx.is_main:
             d = model.state_dict()
             d["torch_rng"] = torch.get_rng_state()
-            atomic_torch_save(d, latest)
+            atomic_save(d, latest)
             if numbered:
-                atomic_torch_save(d, out / "checkpoints" / f"epoch_{model.state.epoch:04d}.pt")
+                atomic_save(d, out / "checkpoints" / f"epoch_{model.state.epoch:04d}.pt")
         ctx.barrier()
 
     def render_samples() -> None:

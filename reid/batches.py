@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING, Iterable
 
 import torch
 
+from torchkit.distributed import DistContext, ShardedBatchSampler
+
 from .data.cached import CachedBatches, decode_resized
 from .data.records import ImageItem
 from .data.samplers import PKBatchSampler
 from .data.torch_dataset import TrainImages
 from .data.transforms import build_transforms
-from .distributed import DistContext, ShardedBatchSampler
 from .losses import needs_pk
 
 if TYPE_CHECKING:

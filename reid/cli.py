@@ -182,7 +182,7 @@ def _check_paths(args: argparse.Namespace) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .distributed import is_main_process  # under torchrun only rank 0 reports
+    from torchkit.distributed import is_main_process  # under torchrun only rank 0 reports
 
     level = (logging.DEBUG if args.verbose else logging.INFO) if is_main_process() else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(message)s")

@@ -27,12 +27,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from torchkit.device import autocast_dtype, describe_amp, resolve_device
+from torchkit.distributed import DistContext, process_group
+
 from .batches import set_epoch, training_batches
 from .checkpoints import CHECKPOINT_FORMAT, load_checkpoint, model_from_checkpoint, save_checkpoint
 from .data import load_dataset
 from .data.records import ReidData
-from .device import autocast_dtype, describe_amp, resolve_device
-from .distributed import DistContext, process_group
 from .features import extract_features
 from .losses import build_losses
 from .models import ReidNet, build_model
@@ -106,7 +107,7 @@ def train(opt: TrainOptions, data: ReidData | None = None) -> TrainResult:
 
     `data` can be passed pre-loaded (tests, notebooks); otherwise `opt.data` is loaded.
     Under torchrun it is one rank of a DistributedDataParallel run (docs/reid.md, "Beyond
-    one device"; reid.distributed).
+    one device"; torchkit.distributed).
     """
     with process_group(resolve_device(opt.device)) as ctx:
         return _train(opt, data, ctx)

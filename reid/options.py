@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from synth_humans_addon.core.cli_conventions import device_name_problem, did_you_mean
+from torchkit import AMP_MODES  # torchkit.device.autocast_dtype's modes (shared with the refiner)
 
 from .data import cuhk03
 from .data.layouts import FOLDER_ROLES
@@ -15,7 +16,6 @@ from .metrics.protocols import PROTOCOLS  # the catalogue's one home (numpy only
 
 ARCHS = ("inception", "inception-ibn", "resnet50")  # reid.models.ARCHS (kept here so options need no torch)
 LAYOUTS = (AUTO, *layout_names())  # the layout registry's names (reid.data.registry)
-AMP_MODES = ("auto", "off", "bf16", "fp16")  # reid.device.autocast_dtype (shared with the refiner)
 BASELINES = ("colour-histogram",)  # the non-learned models of reid.baselines (the catalogue's one home)
 # Fields whose value must be one of a few names (also the CLI's `choices`).
 CHOICES: dict[str, tuple[str, ...]] = {

@@ -153,10 +153,10 @@ def estimate_plan(plan: Plan, device: str = "cpu", cores: int | None = None) -> 
 
 def device_kind(name: str) -> str:
     """"cuda" or "cpu": where an experiment's `device` option puts refiners and re-id on this
-    machine, as `reid.device.resolve_device` reads it (without torch, or for a device this
+    machine, as `torchkit.device.resolve_device` reads it (without torch, or for a device this
     machine lacks, the estimate assumes the CPU; the run itself reports that error)."""
     try:
-        from reid.device import resolve_device
+        from torchkit.device import resolve_device
 
         return "cuda" if resolve_device(name).type == "cuda" else "cpu"
     except (ImportError, ValueError, RuntimeError):

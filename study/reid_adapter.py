@@ -69,8 +69,8 @@ def test_split(data: DataRef, *, seed: int) -> TestSplit:
 
 def embed(model: ModelRef, images: list[Path], *, device: str) -> np.ndarray:
     from reid.data.records import ImageItem
-    from reid.device import resolve_device
     from reid.engine import extract_features, model_from_checkpoint
+    from torchkit.device import resolve_device
 
     if model.checkpoint is None:
         raise ValueError(f"{model.path}: no checkpoint to evaluate")

@@ -115,7 +115,7 @@ class CachedBatches:
     the reference loader) or drawn by a batch sampler (P×K). Deterministic given the seed
     set by :meth:`set_epoch`.
 
-    `shard` (a ``reid.distributed.DistContext`` under DDP): every rank draws and augments the
+    `shard` (a ``torchkit.distributed.DistContext`` under DDP): every rank draws and augments the
     same global batch and yields only its slice, so the ranks together see exactly the
     images and augmentations of a one-process run (augmenting is cheap next to training)."""
 

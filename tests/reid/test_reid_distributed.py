@@ -24,7 +24,7 @@ from reid.data.augment import Augment  # noqa: E402
 from reid.data.cached import CachedBatches  # noqa: E402
 from reid.data.samplers import PKBatchSampler  # noqa: E402
 from reid.data.synthetic import make_procedural_dataset, small_spec  # noqa: E402
-from reid.distributed import DistContext, ShardedBatchSampler  # noqa: E402
+from torchkit.distributed import DistContext, ShardedBatchSampler  # noqa: E402
 from reid.engine import load_checkpoint, seed_everything  # noqa: E402
 from reid.models import build_model  # noqa: E402
 
