@@ -168,7 +168,8 @@ def converge(names: list[str], epochs: int, keep: Path | None) -> list[dict]:
 
     from refiner.apply import apply, refine_image
     from refiner.identity_check import colour_histogram_embedding, identity_check
-    from refiner.data import load_domain, load_image
+    from refiner.data import load_domain
+    from refiner.images import load_image
     from refiner.model import load_generator_model
     from refiner.synthetic import colour_stats, make_generated_dataset, make_real_domain
     from refiner.train import train

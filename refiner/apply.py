@@ -25,7 +25,8 @@ from tqdm.auto import tqdm
 from synth_humans_addon.core.dataset import (DATASET_FILE, METADATA_DIR, SUBSETS, Dataset, atomic_write,
                                              read_dataset, read_manifest, require_inside, sha256_file)
 
-from .data import LAYOUT_SYNTH, detect_layout, image_to_tensor, load_domain, load_image, tensor_to_image
+from .data import LAYOUT_SYNTH, detect_layout, load_domain
+from .images import image_to_tensor, load_image, tensor_to_image
 from .model import RefinerModel, load_generator_model
 
 PROVENANCE_FILE = "refiner_provenance.json"

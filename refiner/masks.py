@@ -22,7 +22,8 @@ from synth_humans_addon.core.cli_conventions import UserError
 from synth_humans_addon.core.dataset import atomic_write
 from torchkit.device import resolve_device
 
-from .data import load_domain, load_image, mask_to_image
+from .data import load_domain, mask_to_image
+from .images import load_image
 
 VOC_PERSON = 15
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

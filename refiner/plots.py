@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from .data import tensor_to_image
+from .images import tensor_to_image
 
 
 def mask_image(mask: torch.Tensor) -> Image.Image:

@@ -5,7 +5,7 @@ has. `train_segmenter` fits a CPU-sized U-Net to a generated dataset's images an
 with the generator's own camera model (`synth_humans_addon.core.postprocess`: exposure,
 contrast, colour cast, blur, low resolution, noise, JPEG) drawn again as augmentation over
 a wider range than any preset uses, so the network sees the blur, noise and blocking of real
-cameras, plus the refiner's crop jitter and flips (`refiner.data.PairTransform`, image and
+cameras, plus the refiner's crop jitter and flips (`refiner.images.PairTransform`, image and
 mask alike). Identities are split, seeded, into training and held-out ones; the held-out
 IoU is what the run reports.
 
@@ -39,7 +39,7 @@ from synth_humans_addon.core.spec import PostprocessSection, Range
 from torchkit.device import resolve_device
 from torchkit.saving import atomic_save
 
-from .data import PairTransform, fit_box, fit_into, image_to_tensor, load_image
+from .images import PairTransform, fit_box, fit_into, image_to_tensor, load_image
 from .options import OptionsError
 from .segmenter_options import SegmenterOptions
 

@@ -329,7 +329,8 @@ def match_dataset(source: str | Path, target: str | Path, output: str | Path, op
     """Measure both sides, then write the matched copy of `source` (a generated dataset keeps
     its names, masks, metadata; the statistics go into its provenance)."""
     from .apply import plan_copy, write_copy
-    from .data import DomainItem, load_image, parse_mask_source
+    from .data import DomainItem, parse_mask_source
+    from .images import load_image
 
     opts = (opts or MatchOptions()).validate()
     plan = plan_copy(source, output, overwrite=overwrite, strict=strict)

@@ -31,7 +31,8 @@ from torchkit.device import resolve_device
 from torchkit.distributed import DistContext, ShardedBatchSampler, process_group
 from torchkit.saving import atomic_save
 
-from .data import NoMasks, PairTransform, UnalignedPairs, load_domain, parse_mask_source
+from .data import NoMasks, UnalignedPairs, load_domain, parse_mask_source
+from .images import PairTransform
 from .model import RefinerModel, auto_batch_size, load_checkpoint
 from .options import OptionsError, RefinerOptions
 from .plots import cycle_grid, save_loss_curves

@@ -6,7 +6,8 @@ from PIL import Image
 torch = pytest.importorskip("torch")
 
 from refiner.data import (LAYOUT_FOLDER, LAYOUT_MARKET, LAYOUT_SYNTH, FolderMasks, ItemMasks, NoMasks,  # noqa: E402
-                          PairTransform, UnalignedPairs, fit_into, load_domain, parse_mask_source)
+                          UnalignedPairs, load_domain, parse_mask_source)
+from refiner.images import PairTransform, fit_into  # noqa: E402
 from refiner.options import OptionsError, RefinerOptions  # noqa: E402
 
 

@@ -27,7 +27,8 @@ from cli_process import run_cli
 torch = pytest.importorskip("torch")
 
 from refiner.apply import refine_image  # noqa: E402
-from refiner.data import load_domain, load_image  # noqa: E402
+from refiner.data import load_domain  # noqa: E402
+from refiner.images import load_image  # noqa: E402
 from refiner.model import load_checkpoint, load_generator_model  # noqa: E402
 
 pytestmark = pytest.mark.numeric  # re-run under the AVX2 kernels (run.sh)

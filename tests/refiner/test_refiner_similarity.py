@@ -81,7 +81,8 @@ def test_it_trains_the_siamese_network_and_keeps_translations_near_their_sources
     first, last = np.mean([r["S"] for r in h[:q]]), np.mean([r["S"] for r in h[-q:]])
     assert last < 0.7 * first, (first, last)
     # in the trained embedding a translation is nearer its source than the other domain's image
-    from refiner.data import PairTransform, UnalignedPairs, load_domain, parse_mask_source
+    from refiner.data import UnalignedPairs, load_domain, parse_mask_source
+    from refiner.images import PairTransform
     from refiner.similarity import SiameseNet
 
     ck = load_checkpoint(spgan.latest_checkpoint)

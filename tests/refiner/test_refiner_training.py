@@ -9,7 +9,8 @@ torch = pytest.importorskip("torch")
 
 from refiner.apply import apply, refine_image  # noqa: E402
 from refiner.cli import main  # noqa: E402
-from refiner.data import load_domain, load_image  # noqa: E402
+from refiner.data import load_domain  # noqa: E402
+from refiner.images import load_image  # noqa: E402
 from refiner.model import load_checkpoint, load_generator_model  # noqa: E402
 from refiner.options import OptionsError  # noqa: E402
 from refiner.synthetic import colour_stats  # noqa: E402
