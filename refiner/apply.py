@@ -3,15 +3,15 @@
 Each image is scaled to the training height keeping its aspect ratio (never stretched),
 padded to a width divisible by 4, translated, un-padded and scaled back to its own size, so
 the refined image stays pixel-aligned with its mask. Images of the same working size are
-batched. A synth-humans dataset comes out as a synth-humans dataset (masks and per-character
-metadata copied, metadata last, provenance in `dataset.json`); any other folder comes out as
-the same tree of files plus `refiner_provenance.json`.
+batched. A generated dataset comes out as a generated dataset (the format's own copy,
+`core.dataset.write_dataset_copy`: masks and per-character metadata copied, metadata last,
+provenance in `dataset.json`); any other folder comes out as the same tree of files plus
+`refiner_provenance.json`.
 """
 from __future__ import annotations
 
 import io
 import json
-import shutil
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,10 +22,10 @@ import torch.nn.functional as F
 from PIL import Image
 from tqdm.auto import tqdm
 
-from synth_humans_addon.core.dataset import (DATASET_FILE, METADATA_DIR, SUBSETS, Dataset, atomic_write,
-                                             read_dataset, read_manifest, require_inside, sha256_file)
+from synth_humans_addon.core.dataset import (DatasetCopy, atomic_write, plan_dataset_copy, require_inside,
+                                             sha256_file, write_dataset_copy, write_listed)
 
-from .data import LAYOUT_SYNTH, detect_layout, load_domain
+from .data import LAYOUT_GENERATED, detect_layout, load_domain
 from .images import image_to_tensor, load_image, tensor_to_image
 from .model import RefinerModel, load_generator_model
 
@@ -77,13 +77,13 @@ def _encode(image: Image.Image, suffix: str, jpeg_quality: int) -> bytes:
 @dataclass
 class CopyPlan:
     """A refined copy to write: which images (paths relative to `src`) and, for a generated
-    dataset, its records (masks and metadata to copy)."""
+    dataset, the format's copy (`core.dataset.DatasetCopy`: its masks and metadata)."""
 
     src: Path
     out: Path
     layout: str
     rel_paths: list[str]
-    dataset: Dataset | None = None
+    generated: DatasetCopy | None = None
     masks: dict[str, Path] = field(default_factory=dict)  # relative image path → its mask file (generated datasets)
 
 
@@ -98,18 +98,14 @@ def plan_copy(input: str | Path, output: str | Path, *, overwrite: bool = False,
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise FileExistsError(f"output {out} exists and is not empty (pass overwrite=True / --overwrite)")
     layout = detect_layout(src)
-    dataset = None
-    if layout == LAYOUT_SYNTH:
-        dataset = read_dataset(src, strict=strict)  # listed files that are missing: skipped (warning)
-        rel_paths = [r.path.relative_to(src).as_posix() for r in dataset.images]
-    else:
-        rel_paths = [it.key for it in load_domain(src, ["all"]).items]
+    if layout == LAYOUT_GENERATED:
+        copy = plan_dataset_copy(src, out, strict)  # listed files that are missing: skipped (warning)
+        return CopyPlan(src, out, layout, copy.images, copy, copy.masks)
+    rel_paths = [it.key for it in load_domain(src, ["all"]).items]
     for rel in rel_paths:
         require_inside(src, src / rel)
         require_inside(out, out / rel)
-    masks = {r.path.relative_to(src).as_posix(): require_inside(src, r.mask_path) for r in dataset.images
-             if r.mask_path is not None} if dataset is not None else {}
-    return CopyPlan(src, out, layout, rel_paths, dataset, masks)
+    return CopyPlan(src, out, layout, rel_paths)
 
 
 def write_copy(plan: CopyPlan, refined: Iterable[tuple[str, bytes]], provenance: dict[str, Any], *,
@@ -118,39 +114,21 @@ def write_copy(plan: CopyPlan, refined: Iterable[tuple[str, bytes]], provenance:
     generated dataset keeps its names, subsets, masks (byte for byte) and per-character
     metadata, with the provenance in `dataset.json`; any other folder gets
     `refiner_provenance.json`."""
-    src, out = plan.src, plan.out
-    out.mkdir(parents=True, exist_ok=True)
-    if plan.dataset is not None:
-        manifest = read_manifest(src)
-        manifest = {**manifest, "name": name or f"{manifest.get('name', src.name)}-refined",
-                    "refined": provenance,
-                    "refinement_history": manifest.get("refinement_history", [])
-                    + ([manifest["refined"]] if "refined" in manifest else [])}
-        atomic_write(out / DATASET_FILE, json.dumps(manifest, indent=1).encode())
-    wanted = set(plan.rel_paths)
-    bar = tqdm(total=len(plan.rel_paths), desc="refining", unit="img", disable=not progress, dynamic_ncols=True)
-    for rel, data in refined:
-        if rel not in wanted:  # a refiner writes only the planned files (checked inside both folders)
-            raise ValueError(f"{rel}: not an image of {src}")
-        atomic_write(out / rel, data)
-        bar.update(1)
-    bar.close()
-
-    if plan.dataset is not None:  # masks, then each character's metadata last (the format's rule)
-        for record in plan.dataset.images:
-            if record.mask_path is not None:
-                rel = record.mask_path.relative_to(src)
-                require_inside(src, record.mask_path)
-                require_inside(out, out / rel)
-                (out / rel).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(record.mask_path, out / rel)
-        for meta in sorted((src / METADATA_DIR).glob("*.json")):
-            atomic_write(out / METADATA_DIR / meta.name, meta.read_bytes())
-        for sub in SUBSETS:
-            (out / sub).mkdir(exist_ok=True)  # empty subsets exist in the source format too
+    plan.out.mkdir(parents=True, exist_ok=True)
+    refined = _counted(refined, len(plan.rel_paths), progress)
+    if plan.generated is not None:
+        write_dataset_copy(plan.generated, refined, provenance, name)
     else:
-        atomic_write(out / PROVENANCE_FILE, json.dumps(provenance, indent=1).encode())
-    return ApplyResult(out, plan.layout, len(plan.rel_paths), provenance)
+        write_listed(plan.out, plan.rel_paths, refined, plan.src)
+        atomic_write(plan.out / PROVENANCE_FILE, json.dumps(provenance, indent=1).encode())
+    return ApplyResult(plan.out, plan.layout, len(plan.rel_paths), provenance)
+
+
+def _counted(items: Iterable[tuple[str, bytes]], total: int, progress: bool) -> Iterator[tuple[str, bytes]]:
+    with tqdm(total=total, desc="refining", unit="img", disable=not progress, dynamic_ncols=True) as bar:
+        for item in items:
+            yield item
+            bar.update(1)
 
 
 def encode_like(image: Image.Image, rel: str, jpeg_quality: int) -> bytes:

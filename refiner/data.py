@@ -1,10 +1,10 @@
-"""Unaligned two-domain data: which images a domain holds, their masks, and the paired transform.
+"""Unaligned two-domain data: which images a domain holds, their masks, and the pairs of an epoch.
 
 A domain's layout is recognised by the re-id layout registry (`reid.data.registry`, the one
 detector of the project) and read in one of three ways (`load_domain`):
 
-* a synth-humans dataset (layout `generated`): images of the chosen subsets, masks from the
-  dataset (the generator renders them exactly);
+* a generated dataset (this project's format, layout `generated`): images of the chosen
+  subsets, masks from the dataset (the generator renders them exactly);
 * a Market-1501-style folder (`market1501`, `dukemtmc`): the chosen subset folders that exist;
 * any other folder (`folder`, `msmt17`, a folder holding CUHK03's .mat): every image below it,
   recursively.
@@ -25,15 +25,17 @@ import numpy as np
 import torch
 from PIL import Image
 
+from reid.data.registry import canonical_layout, get_layout
 from reid.data.registry import detect_layout as detect_reid_layout
-from reid.data.registry import get_layout
 from synth_humans_addon.core.dataset import SUBSET_TRAIN, SUBSETS, DatasetFormatError, read_dataset
 
 from .images import CropFlip, PairTransform, image_to_tensor, load_image, mask_to_tensor
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-# How the refiner reads a domain (the names are recorded in checkpoints and printed).
-LAYOUT_SYNTH, LAYOUT_MARKET, LAYOUT_FOLDER = "synth-humans", "market1501", "folder"
+# How the refiner reads a domain (the names are recorded in run.json and printed). The
+# generated format is the registry's `generated`; it was once "synth-humans", which
+# `canonical_layout` still reads.
+LAYOUT_GENERATED, LAYOUT_MARKET, LAYOUT_FOLDER = "generated", "market1501", "folder"
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ class NoMasks:
 
 
 class ItemMasks:
-    """The mask file recorded with the item (synth-humans datasets)."""
+    """The mask file recorded with the item (generated datasets)."""
 
     def __call__(self, item: DomainItem, image: Image.Image) -> Image.Image | None:
         if item.mask is None:
@@ -151,7 +153,7 @@ def mask_to_image(mask, size: tuple[int, int], what: str) -> Image.Image:
 def parse_mask_source(spec: str | None, layout: str) -> MaskSource:
     """A mask source from its command-line form.
 
-    `auto` (default): the dataset's own masks for synth-humans datasets, none otherwise;
+    `auto` (default): the dataset's own masks for generated datasets, none otherwise;
     `none`; `dataset`; `folder:PATH` or just an existing folder PATH;
     `python:package.module:function`, a segmentation function `f(PIL RGB image) -> mask`
     (build a model lazily inside it on the first call); `ours:PATH` (or `ours`, its default
@@ -165,7 +167,7 @@ def parse_mask_source(spec: str | None, layout: str) -> MaskSource:
         segmenter = load_segmenter(spec[len("ours:"):] or None, "cpu")
         return ModelMasks(segmenter, segmenter.source, scheme="ours")
     if spec == "auto":
-        return ItemMasks() if layout == LAYOUT_SYNTH else NoMasks()
+        return ItemMasks() if canonical_layout(layout) == LAYOUT_GENERATED else NoMasks()
     if spec == "none":
         return NoMasks()
     if spec == "dataset":
@@ -202,21 +204,21 @@ def load_mask(path: Path, size: tuple[int, int]) -> Image.Image:
 def detect_layout(root: Path) -> str:
     """How to read the folder `root`, from the layout the registry recognises in it."""
     layout = get_layout(detect_reid_layout(root))
-    if layout.name == "generated":
-        return LAYOUT_SYNTH
+    if layout.name == LAYOUT_GENERATED:
+        return LAYOUT_GENERATED
     return LAYOUT_MARKET if layout.market_subsets else LAYOUT_FOLDER
 
 
 def load_domain(root: str | Path, subsets: Sequence[str] = (SUBSET_TRAIN,), strict: bool = False) -> Domain:
     """List a domain's images (sorted, so runs are reproducible). `subsets` applies to the
-    synth-humans and Market-1501 layouts; an empty list or ["all"] takes every subset.
-    Files a synth-humans dataset lists but lacks are skipped with a warning (`strict`: refused)."""
+    generated and Market-1501 layouts; an empty list or ["all"] takes every subset.
+    Files a generated dataset lists but lacks are skipped with a warning (`strict`: refused)."""
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"domain folder {root} does not exist")
     layout = detect_layout(root)
     take_all = not subsets or list(subsets) == ["all"]
-    if layout == LAYOUT_SYNTH:
+    if layout == LAYOUT_GENERATED:
         ds = read_dataset(root, strict=strict)
         records = ds.images if take_all else [r for r in ds.images if r.subset in subsets]
         items = [DomainItem(r.path, r.mask_path, r.path.relative_to(root).as_posix()) for r in records]

@@ -96,7 +96,7 @@ class RefinerOptions:
     save_every_steps: int = 0  # also update the latest checkpoint every N steps (0 = at epoch ends only)
     sample_count: int = 4  # images per domain in the fixed sample grid
     source_subsets: list[str] = field(default_factory=lambda: [SUBSET_TRAIN])  # subsets of a dataset source ('all' for every one)
-    target_subsets: list[str] = field(default_factory=lambda: [SUBSET_TRAIN])  # subsets of a Market-1501 / synth-humans target ('all' for every one)
+    target_subsets: list[str] = field(default_factory=lambda: [SUBSET_TRAIN])  # subsets of a Market-1501 / generated target ('all' for every one)
 
     @property
     def total_epochs(self) -> int:

@@ -57,7 +57,7 @@ class MatchOptions:
     samples: int = 1000  # most images of each side measured (a seeded subset)
     max_gain: float = 4.0  # bound of σ_target / σ_source per channel (a flat region must not blow up)
     seed: int = 0  # the measured subsets and the per-image degradation draws
-    target_subsets: list[str] = field(default_factory=lambda: [SUBSET_TRAIN])  # subsets of a Market-1501 / synth-humans target ('all' for every one)
+    target_subsets: list[str] = field(default_factory=lambda: [SUBSET_TRAIN])  # subsets of a Market-1501 / generated target ('all' for every one)
 
     def validate(self) -> "MatchOptions":
         for name, allowed in (("regions", REGIONS), ("scope", SCOPES), ("background_scope", SCOPES),

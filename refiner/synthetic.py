@@ -1,6 +1,6 @@
 """Two small procedural image domains for tests, smoke runs and end-to-end experiments.
 
-* `make_generated_dataset`: a synth-humans dataset (our format, via the core writer) whose
+* `make_generated_dataset`: a generated dataset (our format, via the core writer) whose
   people are flat-shaded figures drawn from real CharacterSamples (skin, top, bottom, hair
   and background colours of the sample), bright and crisp, with exact masks.
 * `make_real_domain`: a stand-in "real camera" domain with a distinctly different look
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from synth_humans_addon.core.dataset import (MASKS_DIR, SUBSET_TRAIN, RenderedImage, create_dataset, image_stem,
+from synth_humans_addon.core.dataset import (MASKS_DIR, SUBSET_TRAIN, RenderedImage, create_dataset, file_stem,
                                              write_character)
 from synth_humans_addon.core.sampling import expand_dataset
 from synth_humans_addon.core.spec import Spec
@@ -107,7 +107,7 @@ def small_spec(characters: int = 6, images_per_character: int = 4, seed: int = 0
 
 def make_generated_dataset(root: str | Path, characters: int = 6, images_per_character: int = 4, height: int = 64,
                            seed: int = 0) -> Path:
-    """A synth-humans dataset of drawn figures (bright, crisp) with exact masks; returns its root."""
+    """A generated dataset of drawn figures (bright, crisp) with exact masks; returns its root."""
     root = Path(root)
     spec = small_spec(characters, images_per_character, seed, height)
     create_dataset(root, spec.dataset.name, spec_to_dict(spec))
@@ -159,8 +159,7 @@ def make_real_domain(root: str | Path, count: int = 24, height: int = 64, seed: 
         img, mask = draw_person(fig, height)
         img = real_camera_look(img, rng)
         pid, cam = i // 4 + 1, int(rng.integers(1, 7))
-        stem = f"{pid:04d}_c{cam}s1_{int(rng.integers(1_000_000)):06d}_{i % 4:02d}" if layout == "market1501" \
-            else f"real_{i:04d}"
+        stem = file_stem(pid, cam, int(rng.integers(1_000_000)), i % 4) if layout == "market1501" else f"real_{i:04d}"
         img.save(image_dir / f"{stem}.jpg", quality=90)
         if with_masks:
             mask.save(root / MASKS_DIR / f"{stem}.png")

@@ -15,7 +15,9 @@ unchanged, plus masks and machine-readable metadata::
 `frame` is the pose frame (pose phase × 1e6 rounded), `k` the image's index in its character,
 so names are unique. A character's metadata file is written last (atomically), after all of
 its images: a character without it is incomplete. `read_dataset` returns typed records and
-rejects a malformed folder with an error that names the file.
+rejects a malformed folder with an error that names the file. A refiner writes a dataset again
+with new images through `plan_dataset_copy` and `write_dataset_copy` (names, masks and
+metadata kept, its provenance in `dataset.json`).
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,9 +104,13 @@ def query_flags(camera_ids: Sequence[int]) -> list[bool]:
     return flags
 
 
+def file_stem(pid: int, camera_id: int, frame: int, k: int) -> str:
+    """The Market-1501 name of an image, without its suffix (`parse_name` reads it back)."""
+    return f"{pid:04d}_c{camera_id}s1_{frame:06d}_{k:02d}"
+
+
 def image_stem(pid: int, image: SampledImage) -> str:
-    frame = int(round(image.pose_phase * 1e6)) % 1_000_000
-    return f"{pid:04d}_c{image.camera_id}s1_{frame:06d}_{image.k:02d}"
+    return file_stem(pid, image.camera_id, int(round(image.pose_phase * 1e6)) % 1_000_000, image.k)
 
 
 def image_relpath(pid: int, image: SampledImage, ext: str = ".jpg") -> str:
@@ -162,21 +169,10 @@ class Dataset:
     def subset(self, name: str) -> list[ImageRecord]:
         return [r for r in self.images if r.subset == name]
 
-    @property
-    def train(self) -> list[ImageRecord]:
-        return self.subset(SUBSET_TRAIN)
-
-    @property
-    def query(self) -> list[ImageRecord]:
-        return self.subset(SUBSET_QUERY)
-
-    @property
-    def gallery(self) -> list[ImageRecord]:
-        return self.subset(SUBSET_GALLERY)
-
-    @property
-    def validation(self) -> list[ImageRecord]:
-        return self.subset(SUBSET_VALIDATION)
+    train = property(lambda self: self.subset(SUBSET_TRAIN))
+    query = property(lambda self: self.subset(SUBSET_QUERY))
+    gallery = property(lambda self: self.subset(SUBSET_GALLERY))
+    validation = property(lambda self: self.subset(SUBSET_VALIDATION))
 
 
 # ---------------------------------------------------------------------------------------
@@ -206,8 +202,6 @@ def atomic_write(path: Path, data: bytes) -> None:
 def link_or_copy(src: Path, dst: Path) -> None:
     """Place `src` at `dst` as a hard link (no image bytes copied), or a copy where a link is
     impossible (another filesystem, links not allowed); an existing `dst` is replaced."""
-    import shutil
-
     dst.parent.mkdir(parents=True, exist_ok=True)
     if dst.exists():
         dst.unlink()
@@ -431,3 +425,72 @@ def read_dataset(root: str | Path, check_files: bool = True, strict: bool = Fals
         log.warning("%s: %d file(s) listed in the metadata are missing and were skipped, e.g. %s", root,
                     len(missing), missing[0])
     return Dataset(root=root, manifest=manifest, images=images, characters=characters, missing=missing)
+
+
+# ---------------------------------------------------------------------------------------
+# Copying: a dataset written again with new images (a refined copy)
+
+
+@dataclass
+class DatasetCopy:
+    """A copy of a dataset to write: its records, where the copy goes, and the images (paths
+    relative to the dataset) whose new bytes the caller gives. Every path lies inside both folders."""
+
+    dataset: Dataset
+    out: Path
+    images: list[str]
+    masks: dict[str, Path]  # an image's relative path → its mask file
+
+    @property
+    def root(self) -> Path:
+        return self.dataset.root
+
+
+def plan_dataset_copy(root: str | Path, out: str | Path, strict: bool = False) -> DatasetCopy:
+    """Read the dataset at `root` (listed files that are missing: skipped with a warning, or
+    refused with `strict`) and check that none of its paths leaves `root` or, copied, `out`."""
+    root, out = Path(root), Path(out)
+    dataset = read_dataset(root, strict=strict)
+    images = [r.path.relative_to(root).as_posix() for r in dataset.images]
+    for rel in images:
+        require_inside(root, root / rel)
+        require_inside(out, out / rel)
+    masks = {}
+    for r in dataset.images:
+        if r.mask_path is not None:
+            require_inside(out, out / r.mask_path.relative_to(root))
+            masks[r.path.relative_to(root).as_posix()] = require_inside(root, r.mask_path)
+    return DatasetCopy(dataset, out, images, masks)
+
+
+def write_dataset_copy(copy: DatasetCopy, images: Iterable[tuple[str, bytes]], provenance: dict[str, Any],
+                       name: str | None = None) -> None:
+    """Write `copy` in the format's order: `dataset.json` (the source's, named `name` or
+    `<name>-refined`, with `provenance` under `refined` and the source's own under
+    `refinement_history`), the new images as `images` yields them (relative path, encoded
+    bytes; only planned ones), the masks byte for byte, then each character's metadata last,
+    so a copy cut short reads as incomplete characters, like a generation cut short."""
+    root, out = copy.root, copy.out
+    manifest = copy.dataset.manifest
+    manifest = {**manifest, "name": name or f"{manifest.get('name', root.name)}-refined", "refined": provenance,
+                "refinement_history": manifest.get("refinement_history", [])
+                + ([manifest["refined"]] if "refined" in manifest else [])}
+    atomic_write(out / DATASET_FILE, json.dumps(manifest, indent=1).encode())
+    write_listed(out, copy.images, images, root)
+    for mask in copy.masks.values():
+        (out / mask.relative_to(root)).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(mask, out / mask.relative_to(root))
+    for meta in sorted((root / METADATA_DIR).glob("*.json")):
+        atomic_write(out / METADATA_DIR / meta.name, meta.read_bytes())
+    for sub in SUBSETS:
+        (out / sub).mkdir(exist_ok=True)  # empty subsets exist in the source too
+
+
+def write_listed(out: Path, listed: Iterable[str], files: Iterable[tuple[str, bytes]], source: Path) -> None:
+    """Write each (relative path, bytes) of `files` under `out`, refusing a path not `listed`
+    (a caller writes only what it planned, checked inside both folders)."""
+    wanted = set(listed)
+    for rel, data in files:
+        if rel not in wanted:
+            raise ValueError(f"{rel}: not an image of {source}")
+        atomic_write(out / rel, data)

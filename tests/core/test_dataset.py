@@ -138,3 +138,23 @@ def test_path_inside_check_follows_links(tmp_path):
     assert ds.require_inside(root, root / "query" / "a.jpg") == root / "query" / "a.jpg"
     with pytest.raises(ds.DatasetFormatError, match="outside the dataset"):
         ds.require_inside(root, root / "query" / "escape" / "a.jpg")
+
+
+def test_a_copy_keeps_names_masks_and_metadata_and_records_its_provenance(written, tmp_path):
+    root, spec, _ = written
+    copy = ds.plan_dataset_copy(root, tmp_path / "copy")
+    assert len(copy.images) == spec.total_images and set(copy.masks) == set(copy.images)
+    grey = io.BytesIO()
+    Image.new("RGB", (20, 48), (128, 128, 128)).save(grey, "JPEG")
+    ds.write_dataset_copy(copy, ((rel, grey.getvalue()) for rel in copy.images), {"step": 1})
+    again = ds.read_dataset(tmp_path / "copy")
+    assert [r.path.name for r in again.images] == [r.path.name for r in copy.dataset.images]
+    assert again.manifest["name"] == "tiny-refined" and again.manifest["refined"] == {"step": 1}
+    assert (tmp_path / "copy" / again.images[0].path.relative_to(again.root)).read_bytes() == grey.getvalue()
+    assert again.images[0].mask_path.read_bytes() == copy.masks[copy.images[0]].read_bytes()
+    # a copy of the copy keeps the first provenance in the history
+    ds.write_dataset_copy(ds.plan_dataset_copy(tmp_path / "copy", tmp_path / "twice"), [], {"step": 2}, "named")
+    twice = ds.read_manifest(tmp_path / "twice")
+    assert twice["name"] == "named" and twice["refinement_history"] == [{"step": 1}]
+    with pytest.raises(ValueError, match="not an image"):
+        ds.write_dataset_copy(copy, [("metadata/0000.json", b"{}")], {})

@@ -5,7 +5,7 @@ from PIL import Image
 
 torch = pytest.importorskip("torch")
 
-from refiner.data import (LAYOUT_FOLDER, LAYOUT_MARKET, LAYOUT_SYNTH, FolderMasks, ItemMasks, NoMasks,  # noqa: E402
+from refiner.data import (LAYOUT_FOLDER, LAYOUT_GENERATED, LAYOUT_MARKET, FolderMasks, ItemMasks, NoMasks,  # noqa: E402
                           UnalignedPairs, load_domain, parse_mask_source)
 from refiner.images import PairTransform, fit_into  # noqa: E402
 from refiner.options import OptionsError, RefinerOptions  # noqa: E402
@@ -13,7 +13,7 @@ from refiner.options import OptionsError, RefinerOptions  # noqa: E402
 
 def test_layouts_are_detected_and_listed(generated, real_root, tmp_path):
     gen = load_domain(generated, ["all"])
-    assert gen.layout == LAYOUT_SYNTH and len(gen) == 32
+    assert gen.layout == LAYOUT_GENERATED and len(gen) == 32
     assert all(it.mask is not None and it.mask.is_file() for it in gen.items)
     assert len(load_domain(generated, ["bounding_box_train"])) < 32
     real = load_domain(real_root)
@@ -27,7 +27,8 @@ def test_mask_sources(generated, real_root):
     item = real.items[0]
     image = Image.open(item.image).convert("RGB")
     assert isinstance(parse_mask_source("auto", LAYOUT_MARKET), NoMasks)
-    assert isinstance(parse_mask_source("auto", LAYOUT_SYNTH), ItemMasks)
+    assert isinstance(parse_mask_source("auto", LAYOUT_GENERATED), ItemMasks)
+    assert isinstance(parse_mask_source("auto", "synth-humans"), ItemMasks)  # the format's earlier name
     folder = parse_mask_source(f"folder:{real_root / 'masks'}", LAYOUT_MARKET)
     assert isinstance(folder, FolderMasks)
     mask = folder(item, image)
