@@ -43,8 +43,8 @@ class Run:
     identities: int = 0  # 0 = all
     images: int = 0  # per identity, 0 = all
     seed: int = 2018
-    source: str = ""  # finetune: the run whose best.pt starts it, or a checkpoint (.pt)
-    data: str = ""  # generated: another dataset than [generate]'s (e.g. a refined copy)
+    source: str = ""  # finetune: the run whose best.pt starts it, or a checkpoint (.pt, relative to --output)
+    data: str = ""  # generated: another dataset than [generate]'s, e.g. a refined copy (relative to --output)
     options: dict[str, Any] = field(default_factory=dict)  # per-run TrainOptions fields
 
 
@@ -107,14 +107,14 @@ def train_run(run: Run, plan: Plan, out: Path, generated: Path, real: Path) -> P
     base = dict(plan.finetune if run.kind == "finetune" else plan.train)
     base.update(run.options)
     if run.kind == "generated":
-        data = dict(data=str(Path(run.data).expanduser() if run.data else generated), layout="generated")
+        data = dict(data=str(out / Path(run.data).expanduser() if run.data else generated), layout="generated")
     else:
         data = dict(data=str(real / "train"), layout="folder", folder_role="train")
     opt = TrainOptions(**{**base, **data, "output": str(folder), "seed": run.seed, "max_identities": run.identities,
                           "max_images_per_identity": run.images, "resume": (folder / "last.pt").is_file(),
                           "progress": False})
     if run.kind == "finetune":
-        opt.finetune_from = (str(Path(run.source).expanduser()) if run.source.endswith(".pt")
+        opt.finetune_from = (str(out / Path(run.source).expanduser()) if run.source.endswith(".pt")
                              else str(out / "runs" / run.source / "best.pt"))
         result = finetune(opt)
     else:
