@@ -19,23 +19,19 @@ from synth_humans_addon.core.cli_conventions import (EXIT_CODES_HELP, EXIT_INTER
                                                      folder_has_files, new_parser, program_name, quiet_logging,
                                                      run_cli, take_data)
 
-from .options import AMP_MODES, GAN_MODES, INIT_TYPES, MODELS, NORMS, PADDINGS, PERSON_LOSS_NORMS, OptionsError, \
-    RefinerOptions
+from .options import CHOICES, OptionsError, RefinerOptions
 from .identity_check import ALL_SUBSETS, COLOUR_HISTOGRAM
 from .segmenter_options import SegmenterOptions
-from .stats_match import COLOUR_SPACES, REGIONS, SCOPES, MatchOptions
+from .stats_match import MATCH_CHOICES, MatchOptions
 
 PROG = program_name("refiner", "synth-refiner")
 STRICT_HELP = "refuse a generated dataset with missing files (default: skip them with a warning)"
 THREADS_HELP = "CPU threads for torch (0 = torch's default; on a busy shared machine 1 is faster)"
-OPTION_CHOICES = {"model": MODELS, "norm": NORMS, "person_loss_norm": PERSON_LOSS_NORMS, "init_type": INIT_TYPES,
-                  "gan_mode": GAN_MODES, "pad_mode": PADDINGS, "amp": AMP_MODES, "channels_last": ("auto", "on", "off")}
-MATCH_CHOICES = {"regions": REGIONS, "scope": SCOPES, "background_scope": SCOPES, "colour_space": COLOUR_SPACES}
 
 
 def _add_option_flags(parser: argparse.ArgumentParser, cls: type = RefinerOptions,
                       title: str = "refiner options (all of them: `python -m refiner options`)",
-                      choices: dict[str, tuple[str, ...]] = OPTION_CHOICES) -> None:
+                      choices: dict[str, tuple[str, ...]] = CHOICES) -> None:
     """One flag per field of the options dataclass `cls`, its help the field's comment."""
     group = parser.add_argument_group(title)
     defaults = cls()

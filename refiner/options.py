@@ -11,8 +11,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from synth_humans_addon.core.cli_conventions import device_name_problem, did_you_mean
+from synth_humans_addon.core.cli_conventions import device_name_problem
 from synth_humans_addon.core.dataset import SUBSET_TRAIN
+from synth_humans_addon.core.typed_options import OptionError, check_bounds, options_from_dict
 from torchkit import AMP_MODES  # one catalogue of mixed-precision modes (torchkit.device)
 
 MODELS = ("cyclegan", "ptgan")
@@ -21,15 +22,24 @@ NORMS = ("instance", "batch", "none")
 INIT_TYPES = ("normal", "xavier", "kaiming", "orthogonal")
 GAN_MODES = ("lsgan", "vanilla")
 PADDINGS = ("edge", "reflect", "constant")
+# Fields whose value must be one of a few names (also the command line's `choices`).
+CHOICES: dict[str, tuple[str, ...]] = {
+    "model": MODELS, "norm": NORMS, "person_loss_norm": PERSON_LOSS_NORMS, "init_type": INIT_TYPES,
+    "gan_mode": GAN_MODES, "pad_mode": PADDINGS, "amp": AMP_MODES, "channels_last": ("auto", "on", "off"),
+}
+# Smallest and largest allowed values of numeric fields (checked by `validate`).
+MINIMUM: dict[str, float] = {
+    "ngf": 1, "ndf": 1, "n_layers_d": 1, "input_nc": 1, "output_nc": 1, "sample_count": 1, "similarity_width": 1,
+    "n_blocks": 0, "n_epochs": 0, "n_epochs_decay": 0, "batch_size": 0, "pool_size": 0, "num_workers": 0,
+    "threads": 0, "save_every_epochs": 0, "save_every_steps": 0, "lambda_a": 0, "lambda_b": 0,
+    "lambda_identity": 0, "lambda_person": 0, "lambda_similarity": 0, "lr": 0,
+}
+MAXIMUM: dict[str, float] = {"n_layers_d": 8}
 
 
-class OptionsError(ValueError):
-    """Invalid refiner options; the message names the field (`field`, `value` and `reason` let
-    the command line name its flag instead: ``--batch-size 3: …``)."""
-
-    def __init__(self, message: str, field: str | None = None, value: Any = None, reason: str = ""):
-        super().__init__(message)
-        self.field, self.value, self.reason = field, value, reason or message
+class OptionsError(OptionError):
+    """Invalid refiner options (also the segmenter's and `match`'s); the message names the field
+    (`field`, `value` and `reason` let the command line name its flag instead: ``--batch-size 3: …``)."""
 
 
 def min_frame_side(n_layers_d: int) -> int:
@@ -112,40 +122,20 @@ class RefinerOptions:
     def validate(self) -> "RefinerOptions":
         """Raise OptionsError naming the first bad field; returns self for chaining."""
         def bad(name: str, why: str):
-            raise OptionsError(f"refiner option `{name}` = {getattr(self, name)!r}: {why}", name, getattr(self, name), why)
+            raise OptionsError.of_field("refiner", name, getattr(self, name), why)
 
-        for name, allowed in (("model", MODELS), ("person_loss_norm", PERSON_LOSS_NORMS), ("norm", NORMS),
-                              ("init_type", INIT_TYPES), ("gan_mode", GAN_MODES), ("pad_mode", PADDINGS),
-                              ("amp", AMP_MODES), ("channels_last", ("auto", "on", "off"))):
-            if getattr(self, name) not in allowed:
-                bad(name, f"must be one of {', '.join(allowed)}")
+        check_bounds(self, "refiner", OptionsError, CHOICES, MINIMUM, MAXIMUM,
+                     also=lambda name, value: device_name_problem(value) if name == "device" else None)
         for name in ("height", "width"):
             v = getattr(self, name)
             if v <= 0 or v % 4:
                 bad(name, "must be a positive multiple of 4 (the generator downsamples twice)")
-        if not 1 <= self.n_layers_d <= 8:
-            bad("n_layers_d", "must be 1 to 8")
         for name in ("height", "width"):
             if getattr(self, name) < min_frame_side(self.n_layers_d):
                 bad(name, f"must be at least {min_frame_side(self.n_layers_d)}: the PatchGAN discriminator's "
                           f"{self.n_layers_d} layers need that much (fewer layers: --n-layers-d)")
-        problem = device_name_problem(self.device)
-        if problem:
-            bad("device", problem)
-        for name in ("ngf", "ndf", "n_layers_d", "input_nc", "output_nc", "n_epochs_decay", "sample_count"):
-            if getattr(self, name) < (0 if name == "n_epochs_decay" else 1):
-                bad(name, "must be positive")
-        for name in ("n_blocks", "n_epochs", "batch_size", "pool_size", "num_workers", "threads",
-                     "save_every_epochs", "save_every_steps"):
-            if getattr(self, name) < 0:
-                bad(name, "must not be negative")
-        for name in ("lambda_a", "lambda_b", "lambda_identity", "lambda_person", "lambda_similarity", "lr"):
-            if getattr(self, name) < 0:
-                bad(name, "must not be negative")
         if self.similarity_margin <= 0:
             bad("similarity_margin", "must be positive")
-        if self.similarity_width < 1:
-            bad("similarity_width", "must be positive")
         if not self.similarity_embedding:
             bad("similarity_embedding", "must be joint or a re-id checkpoint file")
         if not 0 <= self.beta1 < 1:
@@ -163,31 +153,9 @@ class RefinerOptions:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "RefinerOptions":
-        """Build from a dict (e.g. a checkpoint's); unknown keys are an error that names them."""
-        if not isinstance(data, dict):
-            raise OptionsError(f"expected a table of refiner options, got {type(data).__name__} {data!r:.80}")
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise OptionsError(f"unknown refiner option(s): {', '.join(unknown)}{did_you_mean(unknown[0], names)}",
-                               unknown[0])
-        defaults = cls()
-        for key, value in data.items():
-            expected = getattr(defaults, key)
-            if isinstance(expected, bool):
-                ok = isinstance(value, bool)
-            elif isinstance(expected, float):
-                ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-            elif isinstance(expected, int):
-                ok = isinstance(value, int) and not isinstance(value, bool)
-            elif isinstance(expected, list):
-                ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
-            else:
-                ok = isinstance(value, type(expected))
-            if not ok:
-                why = f"expected {'a list of names' if isinstance(expected, list) else type(expected).__name__}"
-                raise OptionsError(f"refiner option {key} = {value!r}: {why}", key, value, why)
-        return cls(**data).validate()
+        """Build from a dict (e.g. a checkpoint's); unknown keys and wrong types are an error
+        that names them (`core.typed_options`)."""
+        return options_from_dict(cls, data, "refiner", OptionsError).validate()
 
     def replace(self, **changes: Any) -> "RefinerOptions":
         return dataclasses.replace(self, **changes).validate()

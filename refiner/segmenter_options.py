@@ -6,8 +6,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from synth_humans_addon.core.cli_conventions import device_name_problem
+from synth_humans_addon.core.typed_options import check_bounds
 
 from .options import OptionsError
+
+MINIMUM = {"depth": 1, "base": 1, "epochs": 1, "batch_size": 1, "threads": 0, "degrade": 0, "channel_shuffle": 0,
+           "weight_decay": 0, "load_scale": 1}
+MAXIMUM = {"depth": 5, "degrade": 1, "channel_shuffle": 1}  # the two probabilities: 0 to 1
 
 
 @dataclass
@@ -31,33 +36,19 @@ class SegmenterOptions:
     threads: int = 0  # CPU threads for torch (0 = torch's default; on a busy shared machine 1 is faster)
 
     def validate(self) -> "SegmenterOptions":
-        step = 2 ** self.depth
-
         def bad(name: str, why: str):
-            raise OptionsError(f"segmenter option `{name}` = {getattr(self, name)!r}: {why}", name, getattr(self, name),
-                               why)
+            raise OptionsError.of_field("segmenter", name, getattr(self, name), why)
 
-        if not 1 <= self.depth <= 5:
-            bad("depth", "must be 1 to 5")
+        check_bounds(self, "segmenter", OptionsError, None, MINIMUM, MAXIMUM,
+                     also=lambda name, value: device_name_problem(value) if name == "device" else None)
+        step = 2 ** self.depth
         for name in ("height", "width"):
             if getattr(self, name) < step or getattr(self, name) % step:
                 bad(name, f"must be a positive multiple of {step} (2^depth)")
-        for name in ("base", "epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                bad(name, "must be at least 1")
-        if self.threads < 0:
-            bad("threads", "must not be negative")
         if not 0 < self.held_out < 1:
             bad("held_out", "must be between 0 and 1")
-        for name in ("degrade", "channel_shuffle"):
-            if not 0 <= getattr(self, name) <= 1:
-                bad(name, "is a probability: 0 to 1")
-        if self.lr <= 0 or self.weight_decay < 0:
-            bad("lr" if self.lr <= 0 else "weight_decay", "must be positive" if self.lr <= 0 else "must not be negative")
-        if self.load_scale < 1:
-            bad("load_scale", "must be at least 1")
-        if device_name_problem(self.device):
-            bad("device", device_name_problem(self.device))
+        if self.lr <= 0:
+            bad("lr", "must be positive")
         return self
 
     def to_dict(self) -> dict[str, Any]:

@@ -36,12 +36,16 @@ from synth_humans_addon.core.fit import fit_camera, measured_camera
 from synth_humans_addon.core.postprocess import apply_postprocess, decode_image, encode_jpeg
 from synth_humans_addon.core.sampling import PostprocessSample, draw_range
 from synth_humans_addon.core.spec import Range
+from synth_humans_addon.core.typed_options import check_bounds
 
 from .options import OptionsError
 
 REGIONS = ("auto", "whole", "masks")
 SCOPES = ("dataset", "image")
 COLOUR_SPACES = ("lab", "rgb")
+# MatchOptions' fields that take one of a few names (also the command line's `choices`), and least values.
+MATCH_CHOICES = {"regions": REGIONS, "scope": SCOPES, "background_scope": SCOPES, "colour_space": COLOUR_SPACES}
+MATCH_MINIMUM = {"samples": 2, "max_gain": 1}
 NO_JPEG_QUALITY = 95  # written when the target crops are not JPEG (nothing to match)
 
 
@@ -60,19 +64,8 @@ class MatchOptions:
     target_subsets: list[str] = field(default_factory=lambda: [SUBSET_TRAIN])  # subsets of a Market-1501 / generated target ('all' for every one)
 
     def validate(self) -> "MatchOptions":
-        for name, allowed in (("regions", REGIONS), ("scope", SCOPES), ("background_scope", SCOPES),
-                              ("colour_space", COLOUR_SPACES)):
-            if getattr(self, name) not in allowed:
-                self._bad(name, f"must be one of {', '.join(allowed)}")
-        if self.samples < 2:
-            self._bad("samples", "must be at least 2")
-        if self.max_gain < 1:
-            self._bad("max_gain", "must be at least 1")
+        check_bounds(self, "match", OptionsError, MATCH_CHOICES, MATCH_MINIMUM)
         return self
-
-    def _bad(self, name: str, why: str):
-        value = getattr(self, name)
-        raise OptionsError(f"match option `{name}` = {value!r}: {why}", name, value, why)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -225,7 +218,7 @@ def measure(source: str | Path, target: str | Path, opts: MatchOptions, source_m
     if opts.regions == "masks" and not have_masks:
         side = "source" if isinstance(masks_a, NoMasks) else "target"
         why = f"needs masks of the {side}: pass --{side}-masks (ours:PATH or folder:PATH), or --regions whole"
-        raise OptionsError(f"match option `regions` = 'masks': {why}", "regions", opts.regions, why)
+        raise OptionsError.of_field("match", "regions", opts.regions, why)
     regions = ("person", "background") if opts.regions == "masks" or (opts.regions == "auto" and have_masks) \
         else ("whole",)
     src, cam_a = _side(_subset(domain_a.items, opts.samples, opts.seed, 1), masks_a, regions, opts, "source")

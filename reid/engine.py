@@ -121,7 +121,7 @@ def _train(opt: TrainOptions, data: ReidData | None, ctx: DistContext) -> TrainR
     if ctx.enabled:  # DDP: rank 0 reports and writes; every rank takes batch_size / N of each batch
         if opt.batch_size % ctx.world_size:
             why = f"not a multiple of the {ctx.world_size} processes (each takes an equal slice of every batch)"
-            raise OptionsError("batch_size", f"option batch_size = {opt.batch_size}: {why}", why)
+            raise OptionsError.of_field("re-id", "batch_size", opt.batch_size, why)
         opt = opt if ctx.is_main else replace(opt, progress=False)
     out = Path(opt.output).expanduser()
     out.mkdir(parents=True, exist_ok=True)

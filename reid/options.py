@@ -5,7 +5,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from synth_humans_addon.core.cli_conventions import device_name_problem, did_you_mean
+from synth_humans_addon.core.cli_conventions import device_name_problem
+from synth_humans_addon.core.typed_options import OptionError, check_bounds, options_from_dict
 from torchkit import AMP_MODES  # torchkit.device.autocast_dtype's modes (shared with the refiner)
 
 from .data import cuhk03
@@ -36,70 +37,32 @@ MAXIMUM: dict[str, float] = {"dropout": 1, "label_smoothing": 1, "random_erasing
                              "colour_jitter": 1}
 
 
-class OptionsError(ValueError):
-    """Invalid re-id options; `field` is the bad field, the message names it."""
-
-    def __init__(self, field: str, message: str, reason: str = ""):
-        self.field, self.reason = field, reason or message
-        super().__init__(message)
+class OptionsError(OptionError):
+    """Invalid re-id options; `field` is the bad field (None: the table), the message names it."""
 
 
-def _bad(field: str, value: Any, reason: str) -> OptionsError:
-    return OptionsError(field, f"option {field} = {value!r}: {reason}", reason)
+# What `validate` accepts: a layout may also be given by one of its aliases (read as its name).
+_VALID_CHOICES = {**CHOICES, "layout": CHOICES["layout"] + tuple(LAYOUT_ALIASES)}
 
 
 class _Checked:
-    """`from_dict` that refuses unknown keys and `validate` that names the first bad field."""
+    """`from_dict` that refuses unknown keys and `validate` that names the first bad field
+    (`core.typed_options`: the rules every options table shares)."""
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]):
         """Build from a dict (an options file, a checkpoint, an experiment's table); unknown
         keys and wrong types are an OptionsError naming them."""
-        if not isinstance(d, dict):
-            raise OptionsError("", f"expected a table of re-id options, got {d!r}")
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - set(fields))
-        if unknown:
-            hint = did_you_mean(unknown[0], fields)
-            raise OptionsError(unknown[0], f"unknown re-id option(s) {', '.join(unknown)}{hint} "
-                                           f"(see `python -m reid train --help`)")
-        if isinstance(d.get("amp"), bool):  # checkpoints before amp had modes: true = auto, false = off
+        if isinstance(d, dict) and isinstance(d.get("amp"), bool):  # checkpoints before amp had modes: true = auto
             d = {**d, "amp": "auto" if d["amp"] else "off"}
-        if isinstance(d.get("channels_last"), bool):  # checkpoints before it had modes (the refiner's spelling)
+        if isinstance(d, dict) and isinstance(d.get("channels_last"), bool):  # before it had modes (the refiner's spelling)
             d = {**d, "channels_last": "on" if d["channels_last"] else "off"}
-        defaults = cls()
-        for key, value in d.items():
-            expected = getattr(defaults, key)
-            if isinstance(expected, bool):
-                ok = isinstance(value, bool)
-            elif isinstance(expected, float):
-                ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-            elif isinstance(expected, int):
-                ok = isinstance(value, int) and not isinstance(value, bool)
-            elif isinstance(expected, list):
-                ok = isinstance(value, list)
-            else:
-                ok = isinstance(value, type(expected))
-            if not ok:
-                raise _bad(key, value, f"expected {type(expected).__name__}")
-        return cls(**d).validate()
+        return options_from_dict(cls, d, "re-id", OptionsError, " (see `python -m reid train --help`)").validate()
 
     def validate(self):
         """Raise OptionsError naming the first bad field; returns self."""
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            allowed = CHOICES.get(f.name)
-            values = value if isinstance(value, list) else [value]
-            if f.name == "layout":
-                values = [LAYOUT_ALIASES.get(v, v) for v in values]
-            if allowed is not None and any(v not in allowed for v in values):
-                raise _bad(f.name, value, f"must be one of {', '.join(allowed)}")
-            if f.name in MINIMUM and value < MINIMUM[f.name]:
-                raise _bad(f.name, value, f"must be at least {MINIMUM[f.name]}")
-            if f.name in MAXIMUM and value > MAXIMUM[f.name]:
-                raise _bad(f.name, value, f"must be at most {MAXIMUM[f.name]}")
-            if f.name == "device" and device_name_problem(value):
-                raise _bad(f.name, value, device_name_problem(value))
+        check_bounds(self, "re-id", OptionsError, _VALID_CHOICES, MINIMUM, MAXIMUM,
+                     also=lambda name, value: device_name_problem(value) if name == "device" else None)
         return self
 
 

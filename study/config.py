@@ -43,26 +43,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from refiner.options import MODELS as REFINER_MODELS  # the refiner's catalogue (its options import no torch)
 from synth_humans_addon.core.presets import PRESET_NAMES, preset
 from synth_humans_addon.core.renderer import RENDERERS
 from synth_humans_addon.core.spec import Spec, SpecError
 from synth_humans_addon.core.spec_io import load_spec, spec_from_dict, spec_to_dict
+from synth_humans_addon.core.typed_options import Problem, ProblemsError, read_fields
 
 from .costs import CostModel
 
-REFINER_MODELS = ("cyclegan", "ptgan")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
-class ExperimentError(ValueError):
+class ExperimentError(ProblemsError):
     """An invalid experiment file; the message names the file and the field."""
 
-    def __init__(self, problems: list[tuple[str, str]], source: str | None = None):
-        self.problems = problems
-        where = f" in {source}" if source else ""
-        lines = [f"invalid experiment{where}:"] + [f"  {f}: {m}" for f, m in problems]
-        # one problem is one line (docs/cli.md); several are listed one per line under the first
-        super().__init__(f"{lines[0]} {problems[0][0]}: {problems[0][1]}" if len(problems) == 1 else "\n".join(lines))
+    what = "experiment"
 
 
 @dataclass
@@ -261,27 +257,17 @@ def _check_common_overrides(common: dict[str, Any], raw_datasets: list, base_dir
 
 
 def _typed_table(cls, data: Any, where: str, problems: list):
-    """Fill a small dataclass from a TOML table, refusing unknown keys and wrong scalar types."""
+    """Fill a small dataclass from a TOML table: unknown keys and wrong types are problems
+    named by their path (`core.typed_options`, the spec's rules)."""
     if data is None:
         return cls()
     if not isinstance(data, dict):
         problems.append((where, f"expected a table, got {data!r}"))
         return cls()
-    fields = cls.__dataclass_fields__
-    unknown = set(data) - set(fields)
-    if unknown:
-        problems.append((where, f"unknown key(s) {', '.join(sorted(unknown))} (known: {', '.join(fields)})"))
-    default = cls()
-    kwargs = {}
-    for key in set(data) & set(fields):
-        value, expected = data[key], getattr(default, key)
-        ok = (isinstance(value, type(expected)) and not (isinstance(value, bool) and not isinstance(expected, bool))) \
-            or (isinstance(expected, float) and isinstance(value, int) and not isinstance(value, bool))
-        if not ok:
-            problems.append((f"{where}.{key}", f"expected {type(expected).__name__}, got {value!r}"))
-            continue
-        kwargs[key] = value
-    return cls(**kwargs)
+    found: list[Problem] = []
+    table = read_fields(cls, data, where, found)
+    problems.extend((p.field, p.message) for p in found)
+    return table
 
 
 def _check_known(problems: list, field: str, values: list[str], known, what: str) -> None:
@@ -349,7 +335,7 @@ def parse_experiment(data: dict[str, Any], base_dir: Path, source: str = "") -> 
     _check_refiner_options(refine, problems)
     reid = _typed_table(ReidConfig, data.get("reid"), "reid", problems)
     _check_reid_options(reid, problems)
-    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in reid.seeds):
+    if any(v < 0 for v in reid.seeds):  # whole numbers: the table's types
         problems.append(("reid.seeds", f"expected non-negative whole numbers, got {reid.seeds!r}"))
     elif len(set(reid.seeds)) != len(reid.seeds):
         problems.append(("reid.seeds", f"a seed is listed twice: {reid.seeds!r}"))

@@ -28,6 +28,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .typed_options import ProblemsError
+
 SPEC_VERSION = 1
 
 # Catalogues: the names the generator knows how to build. Unknown names are refused.
@@ -54,16 +56,10 @@ DISTRIBUTIONS = ("uniform", "normal")
 CAMERA_ID_MODES = ("azimuth", "elevation", "azimuth_elevation")
 
 
-class SpecError(ValueError):
+class SpecError(ProblemsError):
     """An invalid spec. `problems` holds one ``(field, message)`` pair per problem."""
 
-    def __init__(self, problems: list[tuple[str, str]], source: str | None = None):
-        self.problems = problems
-        self.source = source
-        where = f" in {source}" if source else ""
-        lines = [f"invalid dataset spec{where}:"] + [f"  {f}: {m}" for f, m in problems]
-        # one problem is one line (docs/cli.md); several are listed one per line under the first
-        super().__init__(f"{lines[0]} {problems[0][0]}: {problems[0][1]}" if len(problems) == 1 else "\n".join(lines))
+    what = "dataset spec"
 
 
 @dataclass

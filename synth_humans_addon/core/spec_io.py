@@ -2,8 +2,9 @@
 spec's identity.
 
 * `spec_to_dict` / `spec_from_dict`: the JSON/TOML-ready dict the farm sends to its workers
-  and the job table stores. `spec_from_dict` names every badly typed field (`SpecError`)
-  and, unless told not to, validates (`spec_validation.validate_spec`).
+  and the job table stores. `spec_from_dict` names every badly typed field (`SpecError`; the
+  typing rules are `typed_options`', shared with every options table) and, unless told not
+  to, validates (`spec_validation.validate_spec`).
 * `load_spec` / `save_spec` / `dumps_toml`: TOML files.
 * `spec_fingerprint`: the one hash that says whether two specs describe the same dataset.
 
@@ -16,11 +17,11 @@ import hashlib
 import json
 import tomllib
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any
 
-from .cli_conventions import did_you_mean
 from .spec import Range, Spec, SpecError
 from .spec_validation import validate_spec
+from .typed_options import INVALID, Problem, is_number, read_fields
 
 # ---------------------------------------------------------------------------------------
 # dict <-> dataclass
@@ -31,89 +32,33 @@ def spec_to_dict(spec: Spec) -> dict[str, Any]:
     return dataclasses.asdict(spec)
 
 
-def _convert(value: Any, typ: Any, path: str, problems: list[tuple[str, str]]) -> Any:
-    origin = getattr(typ, "__origin__", None)
-    if typ is Range:
-        if isinstance(value, Range):
-            return value
-        if isinstance(value, (list, tuple)) and len(value) == 2 and all(_is_number(v) for v in value):
-            return Range(float(value[0]), float(value[1]))
-        if isinstance(value, dict):
-            unknown = set(value) - {"low", "high", "distribution"}
-            if unknown or not {"low", "high"} <= set(value):
-                problems.append((path, "expected {low = .., high = .., distribution = ..} or [low, high]"))
-                return None
-            if not (_is_number(value["low"]) and _is_number(value["high"])):
-                problems.append((path, "low and high must be numbers"))
-                return None
-            return Range(float(value["low"]), float(value["high"]), str(value.get("distribution", "uniform")))
-        if _is_number(value):  # a constant
-            return Range(float(value), float(value))
-        problems.append((path, f"expected a range [low, high], got {value!r}"))
-        return None
-    if dataclasses.is_dataclass(typ):
-        if not isinstance(value, dict):
-            problems.append((path, f"expected a table, got {type(value).__name__}"))
-            return None
-        return _from_dict(typ, value, path, problems)
-    if typ is bool:  # TOML's true/false only: 0, 1 or "yes" are more likely typos than intent
-        if not isinstance(value, bool):
-            problems.append((path, f"expected true or false, got {value!r}"))
-            return None
+def _read_range(value: Any, path: str, problems: list[Problem]) -> Any:
+    """A `Range` from ``[low, high]``, ``{low, high, distribution}`` or one number (a constant);
+    else INVALID, the reason in `problems`."""
+    if isinstance(value, Range):
         return value
-    if typ is float:
-        if not _is_number(value):
-            problems.append((path, f"expected a number, got {value!r}"))
-            return None
-        return float(value)
-    if typ is int:
-        if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())):
-            problems.append((path, f"expected a whole number, got {value!r}"))
-            return None
-        return int(value)
-    if typ is str:
-        if not isinstance(value, str):
-            problems.append((path, f"expected a string, got {value!r}"))
-            return None
-        return value
-    if origin is list:
-        (item_t,) = typ.__args__
-        if not isinstance(value, (list, tuple)):
-            problems.append((path, f"expected a list, got {value!r}"))
-            return None
-        return [_convert(v, item_t, f"{path}[{i}]", problems) for i, v in enumerate(value)]
-    if origin is dict:
-        _, val_t = typ.__args__
-        if not isinstance(value, dict):
-            problems.append((path, f"expected a table {{name = value}}, got {value!r}"))
-            return None
-        return {str(k): _convert(v, val_t, f"{path}.{k}", problems) for k, v in value.items()}
-    raise TypeError(f"unsupported spec field type {typ!r} at {path}")
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _from_dict(cls: type, data: dict[str, Any], prefix: str, problems: list[tuple[str, str]]):
-    hints = get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    kwargs = {}
-    for key, value in data.items():
-        path = f"{prefix}.{key}" if prefix else key
-        if key not in names:
-            problems.append((path, f"unknown field (known: {', '.join(sorted(names))})"))
-            continue
-        converted = _convert(value, hints[key], path, problems)
-        if converted is not None:
-            kwargs[key] = converted
-    return cls(**kwargs)
+    if isinstance(value, (list, tuple)) and len(value) == 2 and all(is_number(v) for v in value):
+        return Range(float(value[0]), float(value[1]))
+    if isinstance(value, dict):
+        unknown = set(value) - {"low", "high", "distribution"}
+        if unknown or not {"low", "high"} <= set(value):
+            problems.append(Problem(path, "expected {low = .., high = .., distribution = ..} or [low, high]"))
+            return INVALID
+        if not (is_number(value["low"]) and is_number(value["high"])):
+            problems.append(Problem(path, "low and high must be numbers"))
+            return INVALID
+        return Range(float(value["low"]), float(value["high"]), str(value.get("distribution", "uniform")))
+    if is_number(value):
+        return Range(float(value), float(value))
+    problems.append(Problem(path, "expected a range [low, high]", value))
+    return INVALID
 
 
 def spec_from_dict(data: dict[str, Any], source: str | None = None, validate: bool = True) -> Spec:
     """Build a Spec from a plain dict (TOML or JSON). Raises SpecError naming each bad field."""
-    problems: list[tuple[str, str]] = []
-    spec = _from_dict(Spec, data, "", problems)
+    read: list[Problem] = []
+    spec = read_fields(Spec, data, "", read, {Range: _read_range})
+    problems = [(p.field, p.message) for p in read]
     if validate:
         # Every problem in one pass: the values checks run on what could be read (a field that
         # could not is left at its default), and report only fields not already named.
@@ -126,17 +71,8 @@ def spec_from_dict(data: dict[str, Any], source: str | None = None, validate: bo
         named = {path for path, _ in problems}
         problems += [(path, why) for path, why in check if path not in named]
     if problems:
-        raise SpecError([(path, _with_hint(path, why)) for path, why in problems], source)
+        raise SpecError(problems, source)
     return spec
-
-
-def _with_hint(path: str, why: str) -> str:
-    """`unknown field; did you mean 'theta1_deg'? (known: …)` where a known name is close."""
-    head, sep, known = why.partition(" (known: ")
-    if not sep or not head.startswith("unknown"):
-        return why
-    hint = did_you_mean(path.rsplit(".", 1)[-1], [k.strip() for k in known.rstrip(")").split(",")])
-    return f"{head}{hint} (known: {known}" if hint else why
 
 
 def load_spec(path: str | Path, validate: bool = True) -> Spec:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from .cli_conventions import did_you_mean
 from .cubemaps import BUILTIN_CUBEMAPS
 from .image_files import check_cubemap_folder, check_image_file
 from .spec import (
@@ -309,7 +310,7 @@ def _check_weights(problems: Problems, path: str, weights: dict[str, float], kno
                    probabilities: bool, allow_empty: bool = False):
     for k, w in weights.items():
         if known is not None and k not in known:
-            problems.append((f"{path}.{k}", f"unknown name (known: {', '.join(known)})"))
+            problems.append((f"{path}.{k}", f"unknown name{did_you_mean(k, known)} (known: {', '.join(known)})"))
         if not math.isfinite(w) or w < 0:
             problems.append((f"{path}.{k}", f"weight must be a number ≥ 0, got {w}"))
         elif probabilities and w > 1:
