@@ -36,6 +36,7 @@ from tqdm.auto import tqdm
 from synth_humans_addon.core.postprocess import apply_postprocess, decode_image, encode_jpeg
 from synth_humans_addon.core.sampling import PostprocessSample, draw_range
 from synth_humans_addon.core.spec import PostprocessSection, Range
+from synth_humans_addon.core.typed_options import fixed_fields_changed
 from torchkit.device import resolve_device
 from torchkit.saving import atomic_save
 
@@ -328,7 +329,7 @@ def train_segmenter(data: str | Path, output: str | Path, opts: SegmenterOptions
     state = None
     if resume:
         state = load_checkpoint(file)
-        bad = sorted(set(overrides or {}) - RESUMABLE)
+        bad = fixed_fields_changed(state["options"], overrides, RESUMABLE)
         if bad:
             raise OptionsError(f"cannot change {', '.join(bad)} when resuming (only {', '.join(sorted(RESUMABLE))})",
                                bad[0], (overrides or {})[bad[0]], f"cannot change when resuming (only "

@@ -31,6 +31,8 @@ from torchkit.device import resolve_device
 from torchkit.distributed import DistContext, ShardedBatchSampler, process_group
 from torchkit.saving import atomic_save
 
+from synth_humans_addon.core.typed_options import fixed_fields_changed
+
 from .data import NoMasks, UnalignedPairs, load_domain, parse_mask_source
 from .images import PairTransform
 from .model import RefinerModel, auto_batch_size, load_checkpoint
@@ -111,7 +113,7 @@ def train(options: RefinerOptions | None, source: str | Path, target: str | Path
         if not latest.is_file():
             raise FileNotFoundError(f"{latest}: nothing to resume")
         checkpoint = load_checkpoint(latest)
-        bad = sorted(set(overrides or {}) - RESUMABLE_OVERRIDES)
+        bad = fixed_fields_changed(checkpoint["options"], overrides, RESUMABLE_OVERRIDES)
         if bad:
             raise OptionsError(f"cannot change {', '.join(bad)} when resuming (they define the model or its data); "
                                f"changeable: {', '.join(sorted(RESUMABLE_OVERRIDES))}")

@@ -208,3 +208,15 @@ def check_bounds(options: Any, kind: str, error: type[OptionError], choices: Map
         why = bound_problem(f.name, value, choices, minimum, maximum) or (also(f.name, value) if also else None)
         if why:
             raise error.of_field(kind, f.name, value, why)
+
+
+def fixed_fields_changed(stored: Mapping[str, Any], overrides: Mapping[str, Any] | None,
+                         changeable: frozenset[str] | set[str]) -> list[str]:
+    """The fields of `overrides` a resumed run may not change and that differ from the run's
+    `stored` options, sorted. Repeating a run's own value is not a change, so the command that
+    started a run, with --resume added, continues it. Lists and tuples compare as equal (a
+    checkpoint's JSON keeps tuples as lists)."""
+    def plain(v: Any) -> Any:
+        return list(v) if isinstance(v, tuple) else v
+    return sorted(k for k, v in (overrides or {}).items()
+                  if k not in changeable and plain(v) != plain(stored.get(k, _NO_VALUE)))

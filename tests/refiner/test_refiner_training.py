@@ -128,7 +128,10 @@ def test_cli_trains_resumes_and_applies(generated, real_root, tmp_path, capsys):
     tiny = ["--height", "64", "--width", "32", "--ngf", "4", "--ndf", "4", "--n-blocks", "1", "--n-epochs", "1",
             "--n-epochs-decay", "0", "--source-subsets", "all", "--device", "cpu", "--no-flip"]
     assert main(["train", *common, *tiny, "--max-steps", "5"]) == 0
-    assert main(["train", *common, "--resume", "--n-epochs", "2"]) == 0
+    assert main(["train", *common, *tiny, "--ngf", "8", "--resume"]) == 2  # a different network
+    assert "cannot change ngf" in capsys.readouterr().err
+    # the starting command with --resume continues the run (its own values are no change)
+    assert main(["train", *common, *tiny, "--resume", "--n-epochs", "2"]) == 0
     assert "epoch 2, step 64" in capsys.readouterr().out
     ck = load_checkpoint(run / "checkpoints" / "latest.pt")
     assert ck["options"]["flip"] is False and ck["options"]["n_epochs"] == 2
