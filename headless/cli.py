@@ -173,7 +173,7 @@ def cmd_broker(a: argparse.Namespace) -> int:
 def cmd_worker(a: argparse.Namespace) -> int:
     from .worker_cli import run
 
-    logging.getLogger().setLevel(logging.DEBUG if a.verbose else logging.INFO)
+    logging.getLogger().setLevel(logging.DEBUG if a.verbose else logging.WARNING if a.quiet else logging.INFO)
     return run(a)
 
 

@@ -37,7 +37,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
                    help="on SIGTERM/SIGINT: seconds to finish uploads before handing the rest back and exiting "
                    f"with status 143/130 (default {DEFAULT_GRACE_S:.0f})")
     p.add_argument("--max-jobs", type=int, default=None, help="exit after this many jobs")
-    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors (no INFO log lines)")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
 
 
@@ -84,6 +85,6 @@ def main(argv: list[str] | None = None) -> int:
     if argv is None:
         argv = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else sys.argv[1:]
     a = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if a.verbose else logging.INFO,
+    logging.basicConfig(level=logging.DEBUG if a.verbose else logging.WARNING if a.quiet else logging.INFO,
                         format="%(asctime)s worker %(levelname)s %(message)s")
     return run(a)

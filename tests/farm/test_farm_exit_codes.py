@@ -67,6 +67,9 @@ def test_worker_without_a_broker_gives_up_with_status_1():
     r = _run("worker", "--connect", f"tcp://127.0.0.1:{free_port()}", "--renderer", "standin", "--give-up", "1")
     assert r.returncode == 1, r.stderr[-2000:]
     assert "giving up" in r.stderr and "Traceback" not in r.stderr
+    assert " INFO " in r.stderr  # the worker says what it does...
+    q = _run("worker", "--connect", f"tcp://127.0.0.1:{free_port()}", "--renderer", "standin", "--give-up", "1", "-q")
+    assert q.returncode == 1 and "giving up" in q.stderr and " INFO " not in q.stderr, q.stderr  # ...unless -q
 
 
 def test_worker_whose_link_fails_exits_4(tmp_path):
