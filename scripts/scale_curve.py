@@ -22,6 +22,7 @@ import argparse
 import csv
 import json
 import logging
+import os
 import subprocess
 import sys
 import time
@@ -160,13 +161,28 @@ def summary(run: Run | None, name: str, report: dict[str, Any], out: Path) -> li
     return rows
 
 
+def finished_rows(plan: Plan, out: Path) -> list[dict[str, Any]]:
+    """Every finished evaluation's rows, read from the run folders (the histogram first, then the
+    plan's order): what is on disk, so that runs of one plan in several processes (--only) each
+    write the whole curve."""
+    rows: list[dict[str, Any]] = []
+    for run, name in [(None, "colour-histogram"), *((r, r.name) for r in plan.runs)]:
+        done = out / "eval" / name / "results.json"
+        if done.is_file():
+            rows += summary(run, name, json.loads(done.read_text()), out)
+    return rows
+
+
 def write_curve(rows: list[dict[str, Any]], out: Path) -> None:
+    """OUT/curve.csv (replaced whole, never half-written) and OUT/curve.png."""
     if not rows:
         return
-    with open(out / "curve.csv", "w", newline="") as f:
+    tmp = out / f"curve.csv.{os.getpid()}.tmp"
+    with open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
+    os.replace(tmp, out / "curve.csv")
     plot_curve(rows, out / "curve.png")
 
 
@@ -221,24 +237,20 @@ def main(argv: list[str] | None = None) -> int:
     if not (real / "train").is_dir() or not (real / "test").is_dir():
         raise SystemExit(f"--real {real}: expected the train/ and test/ folders of `reid split-folder`")
     generated = generate(plan, out) if any(r.kind == "generated" and not r.data for r in plan.runs) else Path()
-    rows: list[dict[str, Any]] = []
-    hist = out / "eval" / "colour-histogram" / "results.json"
-    report = json.loads(hist.read_text()) if hist.is_file() else evaluate_run("colour-histogram", None, plan, out, real)
-    rows += summary(None, "colour-histogram", report, out)
+    if not (out / "eval" / "colour-histogram" / "results.json").is_file():
+        evaluate_run("colour-histogram", None, plan, out, real)
     for run in plan.runs:
-        done = out / "eval" / run.name / "results.json"
-        if done.is_file():
-            rows += summary(run, run.name, json.loads(done.read_text()), out)
+        if (out / "eval" / run.name / "results.json").is_file():
             continue
         if args.only is not None and run.name not in args.only:
             continue
         t0 = time.time()
         log.info("run %s: training", run.name)
         best = train_run(run, plan, out, generated, real)
-        rows += summary(run, run.name, evaluate_run(run.name, best, plan, out, real), out)
+        evaluate_run(run.name, best, plan, out, real)
         log.info("run %s: done in %.1f min", run.name, (time.time() - t0) / 60)
-        write_curve(rows, out)
-    write_curve(rows, out)
+        write_curve(finished_rows(plan, out), out)
+    write_curve(finished_rows(plan, out), out)
     return 0
 
 
