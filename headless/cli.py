@@ -171,9 +171,9 @@ def cmd_broker(a: argparse.Namespace) -> int:
 
 
 def cmd_worker(a: argparse.Namespace) -> int:
-    from .worker_cli import run
+    from .worker_cli import log_level, run
 
-    logging.getLogger().setLevel(logging.DEBUG if a.verbose else logging.WARNING if a.quiet else logging.INFO)
+    logging.getLogger().setLevel(log_level(a))
     return run(a)
 
 

@@ -80,11 +80,16 @@ def run(a: argparse.Namespace) -> int:
     return outcome.exit_code
 
 
+def log_level(a: argparse.Namespace) -> int:
+    """-v: debug; -q: warnings and errors only; otherwise what the worker does (INFO)."""
+    return logging.DEBUG if a.verbose else logging.WARNING if a.quiet else logging.INFO
+
+
 def main(argv: list[str] | None = None) -> int:
     """The script entry: Blender passes the worker's arguments after `--`."""
     if argv is None:
         argv = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else sys.argv[1:]
     a = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if a.verbose else logging.WARNING if a.quiet else logging.INFO,
+    logging.basicConfig(level=log_level(a),
                         format="%(asctime)s worker %(levelname)s %(message)s")
     return run(a)
