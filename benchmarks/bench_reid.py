@@ -1,6 +1,7 @@
 """Re-id speed benchmark: vectorised evaluation vs a per-query loop, training throughput.
 
     python benchmarks/bench_reid.py [--quick] [--dim 128] [--threads 1,0] [--repeat 3] [--eval-only]
+    python benchmarks/bench_reid.py --step-variants 20
 
 1. Market-1501-sized evaluation (3,368 queries × 15,913 gallery, 751 test identities,
    distractors, 6 cameras) on random embeddings, distances + CMC + mAP, once per torch
@@ -20,6 +21,8 @@
    augmentation in the training process, channels-last) in float32 and as the default
    (``amp = "auto"``: bf16 autocast on a CPU with native bf16, AVX-512 BF16 or AMX; float32
    elsewhere). Wall time of the whole call, decoding included. Target: ≥ 2× faster.
+5. ``--step-variants STEPS`` (alone): the training step in float32 eager at batch 64 against
+   ``torch.compile`` at batch 64 and eager at batch 128, taking turns step by step.
 
 `main()` returns the figures as a dict and prints a table.
 """
@@ -225,6 +228,46 @@ def bench_training_pipeline(epochs: int, characters: int, crop_height: int = 160
     return out
 
 
+def bench_step_variants(iters: int, threads: int) -> dict:
+    """The study's Inception training step at 144×56 on the CPU in float32, three ways side by
+    side in this run: eager at batch 64 (the recipe), `torch.compile` at batch 64 (compile time
+    reported apart: it is paid once per run) and eager at batch 128. Images per second over the
+    same number of steps after a warm-up step; the variants take turns step by step, so a busy
+    machine slows each of them alike."""
+    import torch
+
+    from reid.models import build_model
+
+    torch.set_num_threads(threads)
+    variants = {}
+    for name, batch, compiled in (("eager_b64", 64, False), ("compiled_b64", 64, True), ("eager_b128", 128, False)):
+        torch.manual_seed(0)
+        model = build_model("inception", 500).train()
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
+
+        def step(model=model, opt=opt, x=torch.randn(batch, 3, 144, 56), y=torch.randint(0, 500, (batch,))):
+            loss = torch.nn.functional.cross_entropy(model(x).logits, y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+        fn = torch.compile(step) if compiled else step
+        t0 = time.perf_counter()
+        fn()  # warm-up; for the compiled variant this is the compilation
+        variants[name] = {"fn": fn, "batch": batch, "first_s": time.perf_counter() - t0, "s": 0.0}
+    for _ in range(iters):
+        for v in variants.values():
+            t0 = time.perf_counter()
+            v["fn"]()
+            v["s"] += time.perf_counter() - t0
+    out = {f"step_{name}_img_per_s": iters * v["batch"] / v["s"] for name, v in variants.items()}
+    out["step_compile_s"] = variants["compiled_b64"]["first_s"] - variants["eager_b64"]["first_s"]
+    out["step_compile_speedup"] = out["step_compiled_b64_img_per_s"] / out["step_eager_b64_img_per_s"]
+    out["step_batch128_speedup"] = out["step_eager_b128_img_per_s"] / out["step_eager_b64_img_per_s"]
+    out["step_threads"] = threads
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict:
     import torch
 
@@ -237,9 +280,17 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--repeat", type=int, default=1, help="runs per evaluation variant; the fastest counts")
     ap.add_argument("--eval-only", action="store_true", help="skip the cuhk03 and training figures")
     ap.add_argument("--training-only", action="store_true", help="only the training figures")
+    ap.add_argument("--step-variants", type=int, default=0, metavar="STEPS",
+                    help="only the training step's variants (eager, torch.compile, batch 128; float32 CPU), "
+                         "STEPS timed steps each")
     args = ap.parse_args(argv if argv is not None else [])
     default_threads = torch.get_num_threads()
     res: dict = {}
+    if args.step_variants:
+        res.update(bench_step_variants(args.step_variants, default_threads))
+        for k, v in res.items():
+            print(f"{k:40s} {v:.4g}" if isinstance(v, float) else f"{k:40s} {v}")
+        return res
     thread_counts = dict.fromkeys(int(t) or default_threads for t in args.threads.split(","))
     for i, threads in enumerate([] if args.training_only else thread_counts):
         torch.set_num_threads(threads)
