@@ -186,6 +186,20 @@ def write_curve(rows: list[dict[str, Any]], out: Path) -> None:
     plot_curve(rows, out / "curve.png")
 
 
+def curve_series(rows: list[dict[str, Any]], protocol: str, metric: str) -> dict[str, tuple[list[int], list[float]]]:
+    """The plot's lines for one protocol and metric: {label: (identities, percent)}, the mean
+    over seeds at each identity count. Generated runs make one line per (images per identity,
+    epochs trained): a longer schedule is another curve, not a point of the same one."""
+    points: dict[str, dict[int, list[float]]] = {}
+    for r in rows:
+        if r["protocol"] != protocol or r["kind"] == "histogram" or r["identities"] == "" or r[metric] == "":
+            continue
+        name = {"real": "real only", "finetune": "generated → real finetuned"}.get(
+            r["kind"], f"generated only ({r['images_per_identity']} images per identity, {r['epochs']} epochs)")
+        points.setdefault(name, {}).setdefault(int(r["identities"]), []).append(100 * float(r[metric]))
+    return {name: (sorted(p), [sum(p[x]) / len(p[x]) for x in sorted(p)]) for name, p in points.items()}
+
+
 def plot_curve(rows: list[dict[str, Any]], path: Path) -> None:
     """Rank-1 and mAP against training identities (log scale), generated and real, under
     cross-camera and market1501; the colour histogram as a line."""
@@ -197,13 +211,9 @@ def plot_curve(rows: list[dict[str, Any]], path: Path) -> None:
     panels = [("cross-camera", "rank1", "cross-camera rank-1 (%)"), ("market1501", "mAP", "market1501 mAP (%)")]
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, (protocol, metric, label) in zip(axes, panels):
-        for kind, style in (("generated", "o-"), ("real", "s-"), ("finetune", "^")):
-            pts = sorted((int(r["identities"]), 100 * float(r[metric])) for r in rows
-                         if r["kind"] == kind and r["protocol"] == protocol and r["identities"] != ""
-                         and r[metric] != "" and (kind != "generated" or r["images_per_identity"] in (4, "4")))
-            if pts:
-                ax.plot(*zip(*pts), style, label={"generated": "generated only (4 images per identity)",
-                                                  "real": "real only", "finetune": "generated → real finetuned"}[kind])
+        for name, (xs, ys) in curve_series(rows, protocol, metric).items():
+            ax.plot(xs, ys, "s-" if name == "real only" else "^" if name.startswith("generated →") else "o-",
+                    label=name)
         hist = [100 * float(r[metric]) for r in rows if r["kind"] == "histogram" and r["protocol"] == protocol
                 and r[metric] != ""]
         if hist:

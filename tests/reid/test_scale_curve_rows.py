@@ -45,3 +45,26 @@ def test_the_curve_holds_every_finished_run_in_plan_order_whoever_finished_it(tm
         written = [(r["run"], float(r["rank1"])) for r in csv.DictReader(f)]
     assert written == [("colour-histogram", 0.07), ("real-100", 0.1), ("real-200", 0.15), ("real-400", 0.2)]
     assert (out / "curve.png").stat().st_size > 0 and not list(out.glob("*.tmp"))
+
+
+def test_plot_lines_average_seeds_and_keep_each_training_schedule_apart():
+    sc = _module()
+
+    def row(kind, ids, images, epochs, rank1, protocol="cross-camera"):
+        return {"run": "r", "kind": kind, "identities": ids, "images_per_identity": images, "epochs": epochs,
+                "protocol": protocol, "rank1": rank1, "mAP": ""}
+
+    rows = [row("histogram", "", "", "", 0.07),
+            row("generated", 200, 8, 6, 0.09), row("generated", 200, 8, 6, 0.05),  # two seeds
+            row("generated", 270, 8, 6, 0.03), row("generated", 270, 8, 16, 0.10),
+            row("generated", 100, 4, 6, 0.03), row("real", 100, "", 6, 0.11),
+            row("real", 200, "", 6, 0.5, protocol="market1501")]
+    lines = sc.curve_series(rows, "cross-camera", "rank1")
+    assert set(lines) == {"generated only (8 images per identity, 6 epochs)",
+                          "generated only (8 images per identity, 16 epochs)",
+                          "generated only (4 images per identity, 6 epochs)", "real only"}
+    xs, ys = lines["generated only (8 images per identity, 6 epochs)"]
+    assert xs == [200, 270] and [round(y, 6) for y in ys] == [7.0, 3.0]
+    assert lines["generated only (8 images per identity, 16 epochs)"] == ([270], [10.0])
+    assert lines["real only"] == ([100], [11.0])
+    assert sc.curve_series(rows, "cross-camera", "mAP") == {}
