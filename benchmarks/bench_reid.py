@@ -143,6 +143,17 @@ def bench_cuhk03() -> dict:
     return {"cuhk03_cmc_1400_s": time.perf_counter() - t0}
 
 
+def training_step(model, opt, x, y, amp=None) -> None:
+    """One softmax training step on a batch, as `reid.engine` takes it (autocast when `amp` is a dtype)."""
+    import torch
+
+    with torch.autocast(x.device.type, dtype=amp, enabled=amp is not None):
+        loss = torch.nn.functional.cross_entropy(model(x).logits, y)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+
+
 def bench_training(device_name: str, iters: int, quick: bool) -> dict:
     """Training images per second on random batches; on a GPU also with the default mixed
     precision (``amp = "auto"``: bf16 where the GPU has it) and channels-last, as `reid.engine`
@@ -172,11 +183,7 @@ def bench_training(device_name: str, iters: int, quick: bool) -> dict:
                 if dev.type == "cuda":
                     torch.cuda.synchronize()
                 t0 = time.perf_counter()
-            with torch.autocast(dev.type, dtype=amp, enabled=amp is not None):
-                loss = torch.nn.functional.cross_entropy(model(x).logits, y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            training_step(model, opt, x, y, amp)
         if dev.type == "cuda":
             torch.cuda.synchronize()
         out[f"train_{arch}_{dev.type}{suffix}_img_per_s"] = n * batch / (time.perf_counter() - t0)
@@ -246,10 +253,7 @@ def bench_step_variants(iters: int, threads: int) -> dict:
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
 
         def step(model=model, opt=opt, x=torch.randn(batch, 3, 144, 56), y=torch.randint(0, 500, (batch,))):
-            loss = torch.nn.functional.cross_entropy(model(x).logits, y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            training_step(model, opt, x, y)
 
         fn = torch.compile(step) if compiled else step
         t0 = time.perf_counter()

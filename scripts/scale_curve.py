@@ -123,12 +123,17 @@ def train_run(run: Run, plan: Plan, out: Path, generated: Path, real: Path) -> P
     return Path(result.best_checkpoint)
 
 
+def eval_folder(out: Path, name: str) -> Path:
+    """Where a run's evaluation lies: `results.json` there means the run is finished."""
+    return out / "eval" / name
+
+
 def evaluate_run(name: str, checkpoint: Path | None, plan: Plan, out: Path, real: Path) -> dict[str, Any]:
     from reid.evaluate import evaluate
     from reid.options import EvalOptions
 
     e = plan.evaluate
-    folder = out / "eval" / name
+    folder = eval_folder(out, name)
     opt = EvalOptions(checkpoints=[str(checkpoint)] if checkpoint else [], names=[name] if checkpoint else [],
                       baselines=[] if checkpoint else ["colour-histogram"], data=str(real / "test"), layout="folder",
                       output=str(folder), protocols=list(e.get("protocols", ["cross-camera", "market1501"])),
@@ -167,7 +172,7 @@ def finished_rows(plan: Plan, out: Path) -> list[dict[str, Any]]:
     write the whole curve."""
     rows: list[dict[str, Any]] = []
     for run, name in [(None, "colour-histogram"), *((r, r.name) for r in plan.runs)]:
-        done = out / "eval" / name / "results.json"
+        done = eval_folder(out, name) / "results.json"
         if done.is_file():
             rows += summary(run, name, json.loads(done.read_text()), out)
     return rows
@@ -247,10 +252,10 @@ def main(argv: list[str] | None = None) -> int:
     if not (real / "train").is_dir() or not (real / "test").is_dir():
         raise SystemExit(f"--real {real}: expected the train/ and test/ folders of `reid split-folder`")
     generated = generate(plan, out) if any(r.kind == "generated" and not r.data for r in plan.runs) else Path()
-    if not (out / "eval" / "colour-histogram" / "results.json").is_file():
+    if not (eval_folder(out, "colour-histogram") / "results.json").is_file():
         evaluate_run("colour-histogram", None, plan, out, real)
     for run in plan.runs:
-        if (out / "eval" / run.name / "results.json").is_file():
+        if (eval_folder(out, run.name) / "results.json").is_file():
             continue
         if args.only is not None and run.name not in args.only:
             continue
