@@ -288,6 +288,8 @@ def main(argv: list[str] | None = None) -> dict:
                     help="only the training step's variants (eager, torch.compile, batch 128; float32 CPU), "
                          "STEPS timed steps each")
     args = ap.parse_args(argv if argv is not None else [])
+    if args.step_variants < 0:
+        ap.error(f"--step-variants {args.step_variants}: give a number of steps ≥ 1 (0: off)")
     default_threads = torch.get_num_threads()
     res: dict = {}
     if args.step_variants:
