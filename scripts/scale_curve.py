@@ -34,6 +34,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from synth_humans_addon.core.cli_conventions import UserError  # noqa: E402  (after the path above)
+
 log = logging.getLogger("scale")
 
 
@@ -63,17 +65,31 @@ def load_plan(path: Path) -> Plan:
     known = {"generate", "train", "finetune", "evaluate", "runs"}
     unknown = set(data) - known
     if unknown:
-        raise SystemExit(f"{path}: unknown section(s) {', '.join(sorted(unknown))}")
+        raise UserError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}")
+    fields = set(Run.__dataclass_fields__)
+    for i, r in enumerate(data.get("runs", [])):
+        unknown_keys = set(r) - fields
+        if unknown_keys or "name" not in r or "kind" not in r:
+            what = f"unknown key(s) {', '.join(sorted(unknown_keys))}" if unknown_keys else "needs name and kind"
+            raise UserError(f"{path}: runs[{i}] ({r.get('name', '?')}): {what}")
     runs = [Run(**r) for r in data.get("runs", [])]
     names = [r.name for r in runs]
     if len(set(names)) != len(names):
-        raise SystemExit(f"{path}: a run name is used twice")
+        raise UserError(f"{path}: a run name is used twice")
     for r in runs:
         if r.kind not in ("generated", "real", "finetune"):
-            raise SystemExit(f"{path}: run {r.name}: kind must be generated, real or finetune")
+            raise UserError(f"{path}: run {r.name}: kind must be generated, real or finetune")
         if r.kind == "finetune" and r.source not in names[:names.index(r.name)] and not r.source.endswith(".pt"):
-            raise SystemExit(f"{path}: run {r.name}: source {r.source!r} is neither an earlier run nor a checkpoint")
+            raise UserError(f"{path}: run {r.name}: source {r.source!r} is neither an earlier run nor a checkpoint")
     return Plan(data["generate"], data.get("train", {}), data.get("finetune", {}), data.get("evaluate", {}), runs)
+
+
+class GenerationStopped(Exception):
+    """`headless generate` ended before the dataset was complete (its exit code in `rc`)."""
+
+    def __init__(self, rc: int):
+        super().__init__(f"generation stopped with exit {rc}: rerun the same command to resume")
+        self.rc = rc
 
 
 def generate(plan: Plan, out: Path) -> Path:
@@ -96,12 +112,13 @@ def generate(plan: Plan, out: Path) -> Path:
     log.info("generating: %s", " ".join(cmd))
     rc = subprocess.run(cmd, cwd=ROOT).returncode
     if rc != 0:
-        raise SystemExit(f"generation stopped with exit {rc}: rerun to resume")
+        raise GenerationStopped(rc)
     return folder
 
 
-def train_run(run: Run, plan: Plan, out: Path, generated: Path, real: Path) -> Path:
-    from reid.engine import finetune, train
+def run_options(run: Run, plan: Plan, out: Path, generated: Path, real: Path):
+    """The run's `TrainOptions`: the plan's [train] (or [finetune]) table, the run's own options,
+    its data and seed, and resume when a `last.pt` is there."""
     from reid.options import TrainOptions
 
     folder = out / "runs" / run.name
@@ -117,10 +134,93 @@ def train_run(run: Run, plan: Plan, out: Path, generated: Path, real: Path) -> P
     if run.kind == "finetune":
         opt.finetune_from = (str(out / Path(run.source).expanduser()) if run.source.endswith(".pt")
                              else str(out / "runs" / run.source / "best.pt"))
-        result = finetune(opt)
-    else:
-        result = train(opt)
+    return opt
+
+
+def train_run(run: Run, plan: Plan, out: Path, generated: Path, real: Path) -> Path:
+    from reid.engine import finetune, train
+
+    opt = run_options(run, plan, out, generated, real)
+    result = finetune(opt) if run.kind == "finetune" else train(opt)
     return Path(result.best_checkpoint)
+
+
+def schedule(run: Run, plan: Plan) -> str:
+    """How long a run trains, as the plot and the tables name it: a fixed number of epochs, or
+    until the validation score stops improving (at most `epochs`)."""
+    from reid.options import TrainOptions
+
+    fields = TrainOptions.__dataclass_fields__
+    opts = {**(plan.finetune if run.kind == "finetune" else plan.train), **run.options}
+    epochs = opts.get("epochs", fields["epochs"].default)
+    return f"to a plateau (≤ {epochs} epochs)" if opts.get("patience", fields["patience"].default) else f"{epochs} epochs"
+
+
+@dataclass
+class RunEstimate:
+    """What a run will cost on this machine, before it starts."""
+
+    name: str
+    state: str  # "done", "resumes after epoch N" or "to run"
+    images: int  # training images per epoch
+    identities: int
+    epochs_left: int  # at most (a plateau run may stop sooner)
+    minutes: float  # at most, from the study's cost model (study/costs.py) for this machine
+
+
+def seconds_per_image(threads: int) -> float:
+    """Seconds per training image per epoch (validation included) on this machine, from the
+    study's measured cost model: the GPU's rate where torch sees one, else the CPU's rate,
+    measured on `CPU_RATE_CORES` cores, scaled to the cores the run's threads use."""
+    from study.costs import CPU_RATE_CORES, CostModel
+
+    cost = CostModel()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return cost.reid_s_per_image_gpu
+    except ImportError:
+        pass
+    cores = os.cpu_count() or 1
+    used = min(threads, cores) if threads > 0 else cores
+    return cost.reid_s_per_image_cpu * CPU_RATE_CORES / used
+
+
+def estimate_run(run: Run, plan: Plan, out: Path, generated: Path, real: Path) -> RunEstimate:
+    """The run's training images and its most minutes, counted from the dataset on disk exactly
+    as the trainer will select them (the same loader, identity subset and validation split)."""
+    from dataclasses import replace
+
+    from reid.data import load_dataset
+
+    opt = run_options(run, plan, out, generated, real)
+    if (eval_folder(out, run.name) / "results.json").is_file():
+        return RunEstimate(run.name, "done", 0, 0, 0, 0.0)
+    data = load_dataset(opt.data, replace(opt.load_options(), check_images=False))
+    done = 0
+    hist = out / "runs" / run.name / "history.json"
+    if opt.resume and hist.is_file():
+        done = len(json.loads(hist.read_text()))
+    left = max(0, opt.epochs - done)
+    state = f"resumes after epoch {done}" if done else "to run"
+    images = len(data.train)
+    minutes = images * left * seconds_per_image(opt.threads) / 60
+    return RunEstimate(run.name, state, images, len({it.pid for it in data.train}), left, minutes)
+
+
+def format_estimates(estimates: list[RunEstimate]) -> str:
+    lines = [f"{'run':<28} {'state':<24} {'identities':>10} {'images':>7} {'epochs':>6} {'minutes':>8}"]
+    for e in estimates:
+        if e.state == "done":
+            lines.append(f"{e.name:<28} {'done':<24}")
+        else:
+            lines.append(f"{e.name:<28} {e.state:<24} {e.identities:>10} {e.images:>7} {e.epochs_left:>6} "
+                         f"{e.minutes:>8.0f}")
+    left = sum(e.minutes for e in estimates)
+    lines.append(f"at most {left:.0f} min of training left on this machine, one run at a time "
+                 f"(plateau runs may stop sooner; evaluation adds about a minute per run)")
+    return "\n".join(lines)
 
 
 def eval_folder(out: Path, name: str) -> Path:
@@ -142,7 +242,7 @@ def evaluate_run(name: str, checkpoint: Path | None, plan: Plan, out: Path, real
     return evaluate(opt)
 
 
-def summary(run: Run | None, name: str, report: dict[str, Any], out: Path) -> list[dict[str, Any]]:
+def summary(run: Run | None, name: str, report: dict[str, Any], out: Path, sched: str = "") -> list[dict[str, Any]]:
     rows = []
     key = name if run else "colour-histogram"
     history = []
@@ -161,7 +261,7 @@ def summary(run: Run | None, name: str, report: dict[str, Any], out: Path) -> li
                      "images_per_identity": run.images if run else "", "seed": run.seed if run else "",
                      "protocol": protocol, "rank1": res["rank1"], "rank5": res["rank5"], "rank10": res["rank10"],
                      "rank20": res["rank20"], "mAP": res["mAP"] if res["mAP"] is not None else "",
-                     "epochs": len(history), "best_epoch": max(history, key=lambda h: h.get("score", -1))["epoch"]
+                     "schedule": sched, "epochs": len(history), "best_epoch": max(history, key=lambda h: h.get("score", -1))["epoch"]
                      if history else "", "minutes": round(sum(h.get("seconds", 0) for h in history) / 60, 1)})
     return rows
 
@@ -174,7 +274,7 @@ def finished_rows(plan: Plan, out: Path) -> list[dict[str, Any]]:
     for run, name in [(None, "colour-histogram"), *((r, r.name) for r in plan.runs)]:
         done = eval_folder(out, name) / "results.json"
         if done.is_file():
-            rows += summary(run, name, json.loads(done.read_text()), out)
+            rows += summary(run, name, json.loads(done.read_text()), out, schedule(run, plan) if run else "")
     return rows
 
 
@@ -194,13 +294,15 @@ def write_curve(rows: list[dict[str, Any]], out: Path) -> None:
 def curve_series(rows: list[dict[str, Any]], protocol: str, metric: str) -> dict[str, tuple[list[int], list[float]]]:
     """The plot's lines for one protocol and metric: {label: (identities, percent)}, the mean
     over seeds at each identity count. Generated runs make one line per (images per identity,
-    epochs trained): a longer schedule is another curve, not a point of the same one."""
+    schedule): a longer schedule is another curve, not a point of the same one. (Rows written
+    before the schedule column name their epochs trained instead.)"""
     points: dict[str, dict[int, list[float]]] = {}
     for r in rows:
         if r["protocol"] != protocol or r["kind"] == "histogram" or r["identities"] == "" or r[metric] == "":
             continue
         name = {"real": "real only", "finetune": "generated → real finetuned"}.get(
-            r["kind"], f"generated only ({r['images_per_identity']} images per identity, {r['epochs']} epochs)")
+            r["kind"], f"generated only ({r['images_per_identity']} images per identity, "
+                       f"{r.get('schedule') or str(r['epochs']) + ' epochs'})")
         points.setdefault(name, {}).setdefault(int(r["identities"]), []).append(100 * float(r[metric]))
     return {name: (sorted(p), [sum(p[x]) / len(p[x]) for x in sorted(p)]) for name, p in points.items()}
 
@@ -233,25 +335,46 @@ def plot_curve(rows: list[dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="scale_curve.py", description=__doc__.split("\n\n")[0])
+def build_parser() -> argparse.ArgumentParser:
+    from synth_humans_addon.core.cli_conventions import EXIT_CODES_HELP
+
+    ap = argparse.ArgumentParser(prog="scale_curve.py", description=__doc__.split("\n\n")[0], epilog=EXIT_CODES_HELP,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("plan", type=Path, help="plan file (TOML)")
     ap.add_argument("-o", "--output", type=Path, required=True, help="output folder (resumed if it exists)")
     ap.add_argument("--real", type=Path, required=True, help="a `reid split-folder` output (train/ and test/)")
     ap.add_argument("--generated", type=Path, default=None,
                     help="an existing generated dataset to train on instead of [generate]'s")
     ap.add_argument("--only", nargs="*", default=None, help="run only these runs (names)")
-    args = ap.parse_args(argv)
+    ap.add_argument("--dry-run", action="store_true",
+                    help="print each run's state, training images and most minutes on this machine; train nothing")
+    return ap
+
+
+def run_plan(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     plan = load_plan(args.plan)
     if args.generated:
         plan.generate["dataset"] = str(args.generated)
     out = args.output.expanduser()
-    out.mkdir(parents=True, exist_ok=True)
     real = args.real.expanduser()
     if not (real / "train").is_dir() or not (real / "test").is_dir():
-        raise SystemExit(f"--real {real}: expected the train/ and test/ folders of `reid split-folder`")
-    generated = generate(plan, out) if any(r.kind == "generated" and not r.data for r in plan.runs) else Path()
+        raise UserError(f"--real {real}: expected the train/ and test/ folders of `reid split-folder`")
+    needs_generated = any(r.kind == "generated" and not r.data for r in plan.runs)
+    if args.dry_run:
+        if needs_generated and not plan.generate.get("dataset"):
+            raise UserError("--dry-run: the plan's [generate] dataset is not rendered yet; give --generated, or "
+                             "estimate the rendering with `python -m headless experiment --dry-run`")
+        generated = Path(plan.generate.get("dataset", "")).expanduser()
+        chosen = [r for r in plan.runs if args.only is None or r.name in args.only]
+        print(format_estimates([estimate_run(r, plan, out, generated, real) for r in chosen]))
+        return 0
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        generated = generate(plan, out) if needs_generated else Path()
+    except GenerationStopped as exc:
+        print(f"scale_curve.py: {exc}", file=sys.stderr)
+        return exc.rc
     if not (eval_folder(out, "colour-histogram") / "results.json").is_file():
         evaluate_run("colour-histogram", None, plan, out, real)
     for run in plan.runs:
@@ -260,13 +383,24 @@ def main(argv: list[str] | None = None) -> int:
         if args.only is not None and run.name not in args.only:
             continue
         t0 = time.time()
-        log.info("run %s: training", run.name)
+        est = estimate_run(run, plan, out, generated, real)
+        log.info("run %s: training (%s): %d images of %d identities, at most %d epochs, about %.0f min at most",
+                 run.name, est.state, est.images, est.identities, est.epochs_left, est.minutes)
         best = train_run(run, plan, out, generated, real)
         evaluate_run(run.name, best, plan, out, real)
         log.info("run %s: done in %.1f min", run.name, (time.time() - t0) / 60)
         write_curve(finished_rows(plan, out), out)
     write_curve(finished_rows(plan, out), out)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Exit codes (`--help` lists them): 0 done; 2 a bad plan, dataset or option (one line, naming
+    it); generation's own code when it stopped early (3: rerun to resume); 130 Ctrl-C (rerun to
+    resume)."""
+    from synth_humans_addon.core.cli_conventions import run_cli
+
+    return run_cli("scale_curve.py", build_parser().parse_args, run_plan, argv, user_errors=(ValueError,))
 
 
 if __name__ == "__main__":

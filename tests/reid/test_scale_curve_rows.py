@@ -68,3 +68,78 @@ def test_plot_lines_average_seeds_and_keep_each_training_schedule_apart():
     assert lines["generated only (8 images per identity, 16 epochs)"] == ([270], [10.0])
     assert lines["real only"] == ([100], [11.0])
     assert sc.curve_series(rows, "cross-camera", "mAP") == {}
+    plateau = [dict(row("generated", 200, 4, 12, 0.06), schedule="to a plateau (≤ 16 epochs)"),
+               dict(row("generated", 540, 4, 16, 0.08), schedule="to a plateau (≤ 16 epochs)")]
+    assert sc.curve_series(plateau, "cross-camera", "rank1") == {
+        "generated only (4 images per identity, to a plateau (≤ 16 epochs))": ([200, 540], [6.0, 8.0])}
+
+
+def _plan(tmp_path: Path, text: str):
+    sc = _module()
+    plan_file = tmp_path / "plan.toml"
+    plan_file.write_text(text)
+    return sc, sc.load_plan(plan_file), plan_file
+
+
+def test_dry_run_counts_what_the_trainer_selects_and_what_is_left(tmp_path):
+    """The estimate's images and identities are the trainer's own selection (identity subset,
+    images per identity, validation held out), a finished run costs nothing, and a run with
+    epochs in its history resumes after them."""
+    import shutil
+
+    from reid.data import load_dataset
+    from reid.data.synthetic import make_procedural_dataset, small_spec
+
+    gen = make_procedural_dataset(tmp_path / "gen", small_spec(characters=30, validation=4, test=0))
+    real = tmp_path / "real"
+    for role in ("train", "test"):
+        shutil.copytree(gen / "bounding_box_train", real / role)
+    sc, plan, _ = _plan(tmp_path, '[generate]\ndataset = ""\n[train]\nepochs = 6\nthreads = 1\nnum_validation = 5\nnum_test = 0\n'
+                        '[[runs]]\nname = "g10x4"\nkind = "generated"\nidentities = 10\nimages = 4\n'
+                        '[[runs]]\nname = "g-all"\nkind = "generated"\noptions = { epochs = 9, patience = 2 }\n'
+                        '[[runs]]\nname = "r"\nkind = "real"\nseed = 7\n'
+                        '[[runs]]\nname = "done"\nkind = "real"\n')
+    out = tmp_path / "out"
+    hist = out / "runs" / "g-all"
+    hist.mkdir(parents=True)
+    (hist / "last.pt").write_bytes(b"")
+    (hist / "history.json").write_text(json.dumps([{"epoch": 1}, {"epoch": 2}]))
+    _finish(out, "done", "done", 0.1)
+    est = {r.name: sc.estimate_run(r, plan, out, gen, real) for r in plan.runs}
+
+    assert (est["g10x4"].identities, est["g10x4"].images, est["g10x4"].epochs_left) == (10, 40, 6)
+    assert est["g10x4"].state == "to run"
+    assert (est["g-all"].identities, est["g-all"].images) == (26, 208)  # 30 characters, 4 of them validation
+    assert est["g-all"].state == "resumes after epoch 2" and est["g-all"].epochs_left == 7
+    trainer = load_dataset(real / "train", sc.run_options(plan.runs[2], plan, out, gen, real).load_options())
+    assert est["r"].images == len(trainer.train) and est["r"].identities == 21  # 26 training characters, 5 validate
+    assert est["done"].state == "done" and est["done"].minutes == 0
+    per_image = sc.seconds_per_image(1)
+    assert abs(est["g10x4"].minutes - 40 * 6 * per_image / 60) < 1e-9
+    assert est["g-all"].minutes > est["g10x4"].minutes
+    text = sc.format_estimates(list(est.values()))
+    assert "resumes after epoch 2" in text and text.splitlines()[-1].startswith("at most ")
+    assert sc.schedule(plan.runs[1], plan) == "to a plateau (≤ 9 epochs)" and sc.schedule(plan.runs[0], plan) == "6 epochs"
+
+
+def test_dry_run_prints_the_table_and_bad_plans_are_one_line(tmp_path, capsys):
+    from reid.data.synthetic import make_procedural_dataset, small_spec
+
+    gen = make_procedural_dataset(tmp_path / "gen", small_spec(characters=12, validation=2, test=0))
+    real = tmp_path / "real"
+    (real / "train").mkdir(parents=True)
+    (real / "test").mkdir()
+    sc, plan, plan_file = _plan(tmp_path, '[generate]\ndataset = ""\n[train]\nnum_test = 0\n[[runs]]\nname = "g"\nkind = "generated"\n'
+                                'identities = 5\n')
+    out = tmp_path / "out"
+    assert sc.main([str(plan_file), "-o", str(out), "--real", str(real), "--generated", str(gen), "--dry-run"]) == 0
+    table = capsys.readouterr().out
+    assert "g " in table and " 40 " in table and not out.exists()  # 5 identities × 8 images; nothing written
+
+    plan_file.write_text('[generate]\ndataset = ""\n[[runs]]\nname = "g"\nkind = "generated"\nimages_per_id = 4\n')
+    assert sc.main([str(plan_file), "-o", str(out), "--real", str(real), "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "runs[0] (g): unknown key(s) images_per_id" in err
+    plan_file.write_text('[generate]\ndataset = ""\n[[runs]]\nname = "r"\nkind = "real"\n')
+    assert sc.main([str(plan_file), "-o", str(out), "--real", str(tmp_path / "nowhere"), "--dry-run"]) == 2
+    assert "expected the train/ and test/ folders" in capsys.readouterr().err
