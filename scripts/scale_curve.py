@@ -289,6 +289,7 @@ def write_curve(rows: list[dict[str, Any]], out: Path) -> None:
         w.writerows(rows)
     os.replace(tmp, out / "curve.csv")
     plot_curve(rows, out / "curve.png")
+    (out / "headline.txt").write_text(headline(rows) + "\n")
 
 
 def curve_series(rows: list[dict[str, Any]], protocol: str, metric: str) -> dict[str, tuple[list[int], list[float]]]:
@@ -305,6 +306,65 @@ def curve_series(rows: list[dict[str, Any]], protocol: str, metric: str) -> dict
                        f"{r.get('schedule') or str(r['epochs']) + ' epochs'})")
         points.setdefault(name, {}).setdefault(int(r["identities"]), []).append(100 * float(r[metric]))
     return {name: (sorted(p), [sum(p[x]) / len(p[x]) for x in sorted(p)]) for name, p in points.items()}
+
+
+@dataclass
+class Extrapolation:
+    """A log-linear fit of a curve, rank-1 = a + b · log10(identities), and where it reaches a target."""
+
+    intercept: float
+    slope: float  # points per tenfold identities
+    identities: float | None  # where the fit reaches the target; None when it never does (slope ≤ 0)
+    points: int  # identity counts the fit rests on
+
+
+def extrapolate_identities(xs: list[int], ys: list[float], target: float) -> Extrapolation:
+    """Where a curve (identity counts `xs`, scores `ys`) reaches `target`, by least squares on
+    log10(identities): how the field reads a scale curve, which grows with the logarithm of the
+    data over the ranges measured. It extrapolates what was measured and nothing more: a few
+    points of one schedule, not a law."""
+    if len(set(xs)) < 2 or len(xs) != len(ys):
+        raise ValueError("extrapolate_identities: needs scores at two or more identity counts")
+    import numpy as np
+
+    lx = np.log10(np.asarray(xs, dtype=float))
+    slope, intercept = np.polyfit(lx, np.asarray(ys, dtype=float), 1)
+    reach = None if slope <= 0 else float(10 ** ((target - intercept) / slope))
+    return Extrapolation(float(intercept), float(slope), reach, len(set(xs)))
+
+
+def headline(rows: list[dict[str, Any]], protocol: str = "cross-camera") -> str:
+    """The issue's headline: at how many identities each generated-only line reaches real-only
+    with the most real identities measured (rank-1 under `protocol`, seeds averaged), measured
+    or extrapolated by `extrapolate_identities` (only from a range of at least twofold, and only
+    up to 100 × the largest count measured: beyond that a log-linear fit of a few points says
+    nothing); empty without both."""
+    lines = curve_series(rows, protocol, "rank1")
+    real = lines.get("real only")
+    if not real:
+        return ""
+    most, target = real[0][-1], real[1][-1]
+    out = [f"real only, {most} identities: {target:.1f} % {protocol} rank-1"]
+    for name, (xs, ys) in lines.items():
+        if not name.startswith("generated only"):
+            continue
+        if len(xs) < 2:
+            out.append(f"{name}: one identity count ({xs[0]}: {ys[0]:.1f} %), no curve to read")
+            continue
+        reached = [x for x, y in zip(xs, ys) if y >= target]
+        fit = extrapolate_identities(xs, ys, target)
+        if reached:
+            where = f"reaches it at {reached[0]} identities (measured)"
+        elif xs[-1] < 2 * xs[0]:
+            where = "too narrow a range (less than twofold) to extrapolate"
+        elif not fit.identities:
+            where = "does not grow with identities: no extrapolation"
+        elif fit.identities > 100 * xs[-1]:
+            where = f"would need over 100 × the largest count measured ({100 * xs[-1]:,}): no useful extrapolation"
+        else:
+            where = f"would reach it at about {fit.identities:,.0f} identities (extrapolated)"
+        out.append(f"{name}: {fit.slope:+.1f} points per tenfold identities over {xs[0]}–{xs[-1]}; {where}")
+    return "\n".join(out)
 
 
 def plot_curve(rows: list[dict[str, Any]], path: Path) -> None:
@@ -391,6 +451,8 @@ def run_plan(args: argparse.Namespace) -> int:
         log.info("run %s: done in %.1f min", run.name, (time.time() - t0) / 60)
         write_curve(finished_rows(plan, out), out)
     write_curve(finished_rows(plan, out), out)
+    if (out / "headline.txt").is_file():
+        print((out / "headline.txt").read_text(), end="")
     return 0
 
 

@@ -143,3 +143,43 @@ def test_dry_run_prints_the_table_and_bad_plans_are_one_line(tmp_path, capsys):
     plan_file.write_text('[generate]\ndataset = ""\n[[runs]]\nname = "r"\nkind = "real"\n')
     assert sc.main([str(plan_file), "-o", str(out), "--real", str(tmp_path / "nowhere"), "--dry-run"]) == 2
     assert "expected the train/ and test/ folders" in capsys.readouterr().err
+
+
+def test_extrapolation_reads_a_log_linear_curve_and_refuses_a_flat_one():
+    import pytest
+
+    sc = _module()
+    # 5 + 4 · log10(N): 13 at 100, 17 at 1,000; 25 is reached at 100,000
+    fit = sc.extrapolate_identities([100, 1000, 100, 1000], [12.0, 17.0, 14.0, 17.0], 25.0)
+    assert abs(fit.slope - 4.0) < 1e-9 and abs(fit.intercept - 5.0) < 1e-9 and fit.points == 2
+    assert abs(fit.identities - 1e5) / 1e5 < 1e-9
+    assert sc.extrapolate_identities([200, 540, 1000], [8.0, 8.0, 7.5], 30.0).identities is None
+    with pytest.raises(ValueError, match="two or more identity counts"):
+        sc.extrapolate_identities([200, 200], [8.0, 9.0], 30.0)
+
+
+def test_headline_names_where_each_generated_line_reaches_the_largest_real_row():
+    sc = _module()
+
+    def row(kind, ids, rank1, images="", schedule=""):
+        return {"run": "r", "kind": kind, "identities": ids, "images_per_identity": images, "epochs": 6,
+                "schedule": schedule, "protocol": "cross-camera", "rank1": rank1, "mAP": ""}
+
+    rows = [row("real", 100, 0.10), row("real", 600, 0.30),
+            row("generated", 100, 0.13, 4, "p"), row("generated", 1000, 0.17, 4, "p"),  # 13 + 4 per decade
+            row("generated", 100, 0.10, 3, "s"), row("generated", 1000, 0.20, 3, "s"),  # 10 + 10 per decade
+            row("generated", 100, 0.08, 8, "6 epochs"), row("generated", 1000, 0.07, 8, "6 epochs"),
+            row("generated", 200, 0.35, 2, "q"), row("generated", 400, 0.40, 2, "q"),
+            row("generated", 300, 0.05, 1, "one"),
+            row("generated", 200, 0.08, 5, "n"), row("generated", 270, 0.10, 5, "n")]
+    text = sc.headline(rows).splitlines()
+    assert text[0] == "real only, 600 identities: 30.0 % cross-camera rank-1"
+    assert text[1].endswith("(4 images per identity, p): +4.0 points per tenfold identities over 100–1000; "
+                            "would need over 100 × the largest count measured (100,000): no useful extrapolation")
+    assert text[2].endswith("(3 images per identity, s): +10.0 points per tenfold identities over 100–1000; "
+                            "would reach it at about 10,000 identities (extrapolated)")
+    assert text[3].endswith("does not grow with identities: no extrapolation")
+    assert text[4].endswith("reaches it at 200 identities (measured)")
+    assert text[5].endswith("one identity count (300: 5.0 %), no curve to read")
+    assert text[6].endswith("over 200–270; too narrow a range (less than twofold) to extrapolate")
+    assert sc.headline([row("generated", 100, 0.1, 4, "p")]) == ""
