@@ -386,6 +386,9 @@ def plot_curve(rows: list[dict[str, Any]], path: Path) -> None:
         if hist:
             ax.axhline(hist[0], color="grey", ls="--", label="colour histogram")
         ax.set_xscale("log")
+        counts = sorted({x for xs, _ in curve_series(rows, protocol, metric).values() for x in xs})
+        ax.set_xticks(counts, [f"{x:,}" for x in counts], fontsize=7, rotation=90)  # the counts measured, not 2×10²
+        ax.minorticks_off()
         ax.set_xlabel("training identities")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
