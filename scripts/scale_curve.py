@@ -376,7 +376,7 @@ def plot_curve(rows: list[dict[str, Any]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     panels = [("cross-camera", "rank1", "cross-camera rank-1 (%)"), ("market1501", "mAP", "market1501 mAP (%)")]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 5))
     for ax, (protocol, metric, label) in zip(axes, panels):
         for name, (xs, ys) in curve_series(rows, protocol, metric).items():
             ax.plot(xs, ys, "s-" if name == "real only" else "^" if name.startswith("generated →") else "o-",
@@ -392,8 +392,9 @@ def plot_curve(rows: list[dict[str, Any]], path: Path) -> None:
         ax.set_xlabel("training identities")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=8, frameon=False)  # below: never over a line
+    fig.tight_layout(rect=(0, 0.045 * ((len(labels) + 1) // 2) + 0.01, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
