@@ -73,6 +73,14 @@ def load_plan(path: Path) -> Plan:
             what = f"unknown key(s) {', '.join(sorted(unknown_keys))}" if unknown_keys else "needs name and kind"
             raise UserError(f"{path}: runs[{i}] ({r.get('name', '?')}): {what}")
     runs = [Run(**r) for r in data.get("runs", [])]
+    from reid.options import TrainOptions  # a typo in a training option is the plan's mistake, named here
+
+    options = set(TrainOptions.__dataclass_fields__)
+    for where, table in [("[train]", data.get("train", {})), ("[finetune]", data.get("finetune", {})),
+                         *((f"run {r.name}: options", r.options) for r in runs)]:
+        bad = set(table) - options
+        if bad:
+            raise UserError(f"{path}: {where}: unknown training option(s) {', '.join(sorted(bad))}")
     names = [r.name for r in runs]
     if len(set(names)) != len(names):
         raise UserError(f"{path}: a run name is used twice")

@@ -140,6 +140,9 @@ def test_dry_run_prints_the_table_and_bad_plans_are_one_line(tmp_path, capsys):
     assert sc.main([str(plan_file), "-o", str(out), "--real", str(real), "--dry-run"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "runs[0] (g): unknown key(s) images_per_id" in err
+    plan_file.write_text('[generate]\ndataset = ""\n[[runs]]\nname = "g"\nkind = "generated"\noptions = { epoch = 3 }\n')
+    assert sc.main([str(plan_file), "-o", str(out), "--real", str(real), "--dry-run"]) == 2
+    assert "run g: options: unknown training option(s) epoch" in capsys.readouterr().err
     plan_file.write_text('[generate]\ndataset = ""\n[[runs]]\nname = "r"\nkind = "real"\n')
     assert sc.main([str(plan_file), "-o", str(out), "--real", str(tmp_path / "nowhere"), "--dry-run"]) == 2
     assert "expected the train/ and test/ folders" in capsys.readouterr().err
