@@ -124,14 +124,18 @@ def generate(plan: Plan, out: Path) -> Path:
     return folder
 
 
+def training_table(run: Run, plan: Plan) -> dict[str, Any]:
+    """The run's training options as the plan gives them: [finetune] or [train], then its own."""
+    return {**(plan.finetune if run.kind == "finetune" else plan.train), **run.options}
+
+
 def run_options(run: Run, plan: Plan, out: Path, generated: Path, real: Path):
     """The run's `TrainOptions`: the plan's [train] (or [finetune]) table, the run's own options,
     its data and seed, and resume when a `last.pt` is there."""
     from reid.options import TrainOptions
 
     folder = out / "runs" / run.name
-    base = dict(plan.finetune if run.kind == "finetune" else plan.train)
-    base.update(run.options)
+    base = training_table(run, plan)
     if run.kind == "generated":
         data = dict(data=str(out / Path(run.data).expanduser() if run.data else generated), layout="generated")
     else:
@@ -159,7 +163,7 @@ def schedule(run: Run, plan: Plan) -> str:
     from reid.options import TrainOptions
 
     fields = TrainOptions.__dataclass_fields__
-    opts = {**(plan.finetune if run.kind == "finetune" else plan.train), **run.options}
+    opts = training_table(run, plan)
     epochs = opts.get("epochs", fields["epochs"].default)
     return f"to a plateau (≤ {epochs} epochs)" if opts.get("patience", fields["patience"].default) else f"{epochs} epochs"
 
